@@ -1,0 +1,61 @@
+# HossAgent. `make test` is the contract: on a fresh machine with Go it
+# installs what the tests need and runs every check and test.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+
+.PHONY: test deps check-format check-vet check-templ check-assets unit build run generate clean
+
+test: deps check-format check-templ check-vet check-assets unit
+
+# deps installs what the tests need and the machine lacks: Debian's chromium
+# for the browser tests (only possible as root), and every Go module and tool
+# named in go.mod (templ, stripe-mock and the rest are `tool` lines).
+deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "installing Debian chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "chromium is missing and this is not root: install Debian's chromium package" >&2; exit 1; \
+		fi; \
+	fi
+	$(GO) mod download
+
+# gofmt must have nothing to say about any Go file (generated ones included).
+check-format:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+check-vet:
+	$(GO) vet ./...
+
+# Regenerate the templ files in a scratch copy and compare: the committed
+# *_templ.go files must be exactly what templ produces.
+check-templ:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp -r views "$$tmp/views"; \
+	if ! $(GO) tool templ generate -path "$$tmp" >"$$tmp/log" 2>&1; then cat "$$tmp/log"; echo "templ generate failed"; exit 1; fi; \
+	if ! diff -r views "$$tmp/views" >"$$tmp/diff"; then \
+		echo "templ generate changes committed files: run 'go tool templ generate' and commit"; \
+		head -n 40 "$$tmp/diff"; exit 1; \
+	fi
+
+# The vendored htmx files must match their SHA256SUMS.
+check-assets:
+	bash assets/vendor.sh --check
+
+unit:
+	$(GO) test -count=1 ./...
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o hossagent .
+
+run:
+	$(GO) run .
+
+generate:
+	$(GO) tool templ generate
+
+clean:
+	rm -f hossagent

@@ -1,0 +1,363 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/hossagent/hossagent/app/config"
+	"github.com/hossagent/hossagent/db"
+)
+
+var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+const evil = "<script>alert(1)</script>"
+
+type fixture struct {
+	srv   *httptest.Server
+	store *db.DB
+	logs  *bytes.Buffer
+	token string // the seeded customer's portal token
+}
+
+func newFixture(t *testing.T, env map[string]string) *fixture {
+	t.Helper()
+	cfg, _, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	logs := &bytes.Buffer{}
+	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: func() time.Time { return testNow }})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, store: store, logs: logs}
+}
+
+// seed stores a small business: leads (one with a hostile company name), a
+// customer with done work, an open invoice with a payment link and a paid one.
+func (f *fixture) seed(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for i, company := range []string{"Acme Analytics", evil, "Northwind Partners"} {
+		_, err := f.store.CreateLead(ctx, nil, db.NewLead{
+			Name: "Contact", Email: []string{"a@acme.example", "x@evil.example", "n@northwind.example"}[i],
+			Company: company, Source: "synthetic", Niche: "agency",
+			DomainKey: []string{"acme.example", "evil.example", "northwind.example"}[i],
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, token, err := f.store.CreateCustomer(ctx, nil, db.NewCustomer{Company: evil, ContactEmail: "x@evil.example", Plan: "starter"}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.token = token
+	b := f.store.Bun()
+	done := testNow.Add(-time.Hour)
+	tasks := []*db.Task{
+		{CustomerID: c.ID, Kind: "market_research", Description: "Market research brief", Status: db.TaskDone, Currency: "usd",
+			RewardCents: 15000, CostCents: 1234, ProfitCents: 13766, Result: "Findings: " + evil, CompletedAt: &done},
+		{CustomerID: c.ID, Kind: "copy_pack", Description: "Outreach copy pack", Status: db.TaskDone, Currency: "usd",
+			RewardCents: 9900, CostCents: 100, ProfitCents: 9800, Result: "Copy", CompletedAt: &done},
+	}
+	for _, task := range tasks {
+		task.CreatedAt, task.UpdatedAt = testNow, testNow
+		if _, err := b.NewInsert().Model(task).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := testNow.Add(14 * 24 * time.Hour)
+	n1, n2 := "INV-000001", "INV-000002"
+	invoices := []*db.Invoice{
+		{CustomerID: c.ID, Number: &n1, Currency: "usd", AmountCents: 15000, Status: db.InvoiceOpen, IssuedAt: &testNow, DueAt: &due,
+			PaymentURL: "https://buy.stripe.com/test_abc"},
+		{CustomerID: c.ID, Number: &n2, Currency: "usd", AmountCents: 9900, Status: db.InvoicePaid, IssuedAt: &testNow, DueAt: &due, PaidAt: &done},
+	}
+	for i, inv := range invoices {
+		inv.CreatedAt, inv.UpdatedAt = testNow, testNow
+		if _, err := b.NewInsert().Model(inv).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		line := &db.InvoiceLine{InvoiceID: inv.ID, TaskID: tasks[i].ID, Description: tasks[i].Description, AmountCents: tasks[i].RewardCents, CreatedAt: testNow}
+		if _, err := b.NewInsert().Model(line).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (f *fixture) get(t *testing.T, path string) (*http.Response, *goquery.Document, string) {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, doc, string(body)
+}
+
+func text(s *goquery.Selection) string { return strings.Join(strings.Fields(s.Text()), " ") }
+
+func TestDashboardShowsStoreFigures(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	resp, doc, raw := f.get(t, "/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	cards := text(doc.Find("#dash-cards"))
+	for _, want := range []string{"$99.00", "$150.00", "$235.66"} { // revenue, outstanding, profit
+		if !strings.Contains(cards, want) {
+			t.Errorf("money cards %q lack %s", cards, want)
+		}
+	}
+	if got := doc.Find("#dash-work tbody tr").Length(); got != 2 {
+		t.Errorf("recent work rows = %d, want 2", got)
+	}
+	if got := doc.Find("#dash-invoices tbody tr").Length(); got != 2 {
+		t.Errorf("invoice rows = %d, want 2", got)
+	}
+	if !strings.Contains(text(doc.Find("#dash-leads")), evil) || strings.Contains(raw, "<script>alert") {
+		t.Errorf("hostile company name not shown as text")
+	}
+	if got := doc.Find("#dash-leads tbody tr").Length(); got != 3 {
+		t.Errorf("lead rows = %d, want 3", got)
+	}
+	assertSecurityHeaders(t, resp)
+}
+
+func TestDashboardOnEmptyDatabase(t *testing.T) {
+	f := newFixture(t, nil)
+	resp, doc, _ := f.get(t, "/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := text(doc.Find("#dash-work .empty")); !strings.Contains(got, "No completed tasks yet") {
+		t.Errorf("empty work row = %q", got)
+	}
+	if !strings.Contains(text(doc.Find("#dash-cards")), "$0.00") {
+		t.Errorf("cards on empty database: %q", text(doc.Find("#dash-cards")))
+	}
+}
+
+func TestAdminShowsAgentsAndTables(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	ctx := context.Background()
+	run, err := f.store.StartRun(ctx, "billing", db.TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.FinishRun(ctx, run, db.RunFailed, "stripe unreachable", map[string]int{"invoices": 0}); err != nil {
+		t.Fatal(err)
+	}
+	resp, doc, _ := f.get(t, "/admin")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := doc.Find("#admin-agents .agent-card").Length(); got != 5 {
+		t.Errorf("agent cards = %d, want 5", got)
+	}
+	if got := text(doc.Find("#agent-billing")); !strings.Contains(got, "stripe unreachable") {
+		t.Errorf("billing card = %q, want its last error", got)
+	}
+	if got := text(doc.Find("#admin-runs")); !strings.Contains(got, "billing") || !strings.Contains(got, "stripe unreachable") {
+		t.Errorf("cycle log = %q", got)
+	}
+	if got := doc.Find("#admin-leads tbody tr").Length(); got != 3 {
+		t.Errorf("lead rows = %d, want 3", got)
+	}
+	if got := doc.Find("#admin-invoices tbody tr").Length(); got != 2 {
+		t.Errorf("invoice rows = %d, want 2", got)
+	}
+	// Search narrows every table.
+	_, doc, _ = f.get(t, "/admin?q=northwind")
+	if got := doc.Find("#admin-leads tbody tr").Length(); got != 1 {
+		t.Errorf("lead rows for q=northwind = %d, want 1", got)
+	}
+}
+
+func TestAdminClosedOutsideDevelopment(t *testing.T) {
+	f := newFixture(t, map[string]string{"RELEASE_MODE": "STAGING"})
+	f.seed(t)
+	resp, doc, raw := f.get(t, "/admin")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", resp.StatusCode)
+	}
+	if !strings.Contains(text(doc.Find(".error-page")), "Sign-in required") || strings.Contains(raw, "a@acme.example") {
+		t.Errorf("403 page leaks data or lacks its message")
+	}
+}
+
+func TestPortal(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	resp, doc, raw := f.get(t, "/portal/"+f.token)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if strings.Contains(raw, "<script>alert") || !strings.Contains(text(doc.Find("h1")), evil) {
+		t.Errorf("company name not escaped as text: %q", text(doc.Find("h1")))
+	}
+	pay := doc.Find("#portal-outstanding a.pay-now")
+	if href, _ := pay.Attr("href"); pay.Length() != 1 || href != "https://buy.stripe.com/test_abc" {
+		t.Errorf("PAY NOW links = %d href %q", pay.Length(), href)
+	}
+	if got := text(doc.Find("#portal-history")); !strings.Contains(got, "INV-000002") || !strings.Contains(got, "$99.00") {
+		t.Errorf("payment history = %q", got)
+	}
+	summary := text(doc.Find("#portal-summary"))
+	for _, want := range []string{"$249.00", "$99.00", "$150.00"} { // invoiced, paid, outstanding
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary %q lacks %s", summary, want)
+		}
+	}
+	if got := doc.Find("#portal-work tbody tr").Length(); got < 2 {
+		t.Errorf("work rows = %d", got)
+	}
+	if strings.Contains(f.logs.String(), f.token) {
+		t.Errorf("the portal token was written to the request log")
+	}
+	if resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("Referrer-Policy = %q", resp.Header.Get("Referrer-Policy"))
+	}
+}
+
+func TestPortalUnknownOrRevokedTokenIsPlain404(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	for _, path := range []string{"/portal/not-a-token", "/portal/" + f.token + "x", "/portal/" + strings.Repeat("a", 500)} {
+		resp, doc, raw := f.get(t, path)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		}
+		if doc.Find(".error-page").Length() != 1 || strings.Contains(raw, "Acme") {
+			t.Errorf("GET %s: not a plain 404 page", path)
+		}
+	}
+	if _, err := f.store.Bun().NewUpdate().Table("customers").Set("token_revoked_at = ?", testNow).Where("1 = 1").Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _, _ := f.get(t, "/portal/"+f.token); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoked token = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	f := newFixture(t, nil)
+	resp, _, body := f.get(t, "/healthz")
+	if resp.StatusCode != http.StatusOK || body != "ok\n" {
+		t.Errorf("healthz = %d %q", resp.StatusCode, body)
+	}
+	resp, _, body = f.get(t, "/readyz")
+	if resp.StatusCode != http.StatusOK || body != "ready\n" {
+		t.Errorf("readyz = %d %q", resp.StatusCode, body)
+	}
+	f.store.Close()
+	resp, _, body = f.get(t, "/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "database") {
+		t.Errorf("readyz with the database closed = %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestAssetsAreEmbeddedAndLongCached(t *testing.T) {
+	f := newFixture(t, nil)
+	_, doc, _ := f.get(t, "/")
+	var urls []string
+	doc.Find(`link[rel="stylesheet"], script[src]`).Each(func(_ int, s *goquery.Selection) {
+		u, ok := s.Attr("href")
+		if !ok {
+			u, _ = s.Attr("src")
+		}
+		urls = append(urls, u)
+	})
+	if len(urls) != 3 {
+		t.Fatalf("asset urls = %v", urls)
+	}
+	for _, u := range urls {
+		resp, _, body := f.get(t, u)
+		if resp.StatusCode != http.StatusOK || len(body) < 100 {
+			t.Errorf("GET %s = %d (%d bytes)", u, resp.StatusCode, len(body))
+		}
+		if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=31536000") {
+			t.Errorf("GET %s Cache-Control = %q", u, cc)
+		}
+	}
+	if resp, _, _ := f.get(t, "/assets/nope.js"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("missing asset = %d", resp.StatusCode)
+	}
+}
+
+func TestUnknownPageAndMethod(t *testing.T) {
+	f := newFixture(t, nil)
+	resp, doc, _ := f.get(t, "/no/such/page")
+	if resp.StatusCode != http.StatusNotFound || text(doc.Find(".error-page h1")) != "404" {
+		t.Errorf("unknown page = %d %q", resp.StatusCode, text(doc.Find(".error-page h1")))
+	}
+	resp, err := http.Post(f.srv.URL+"/", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST / = %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestPanicAnswersPlain500(t *testing.T) {
+	logs := &bytes.Buffer{}
+	s := &Server{log: slog.New(slog.NewTextHandler(logs, nil)), now: func() time.Time { return testNow }}
+	h := s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d", rec.Code)
+	}
+	doc, err := goquery.NewDocumentFromReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(doc.Find(".error-page h1")); got != "500" {
+		t.Errorf("500 page heading = %q", got)
+	}
+	if strings.Contains(text(doc.Selection), "boom") || strings.Contains(text(doc.Selection), "goroutine") {
+		t.Errorf("500 page shows the panic")
+	}
+	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), "stack") {
+		t.Errorf("panic not logged with its stack: %s", logs.String())
+	}
+}
+
+func assertSecurityHeaders(t *testing.T, resp *http.Response) {
+	t.Helper()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP = %q", csp)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("security headers missing: %v", resp.Header)
+	}
+}

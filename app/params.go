@@ -1,0 +1,32 @@
+package app
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxSearchLen bounds a search term; longer input is cut, not rejected.
+const maxSearchLen = 100
+
+// pageParam reads a 1-based page number; anything else means page 1.
+func pageParam(r *http.Request, name string) int {
+	n, err := strconv.Atoi(r.URL.Query().Get(name))
+	if err != nil || n < 1 || n > 100000 {
+		return 1
+	}
+	return n
+}
+
+// searchParam reads a search term, trimmed and bounded.
+func searchParam(r *http.Request, name string) string {
+	q := strings.TrimSpace(r.URL.Query().Get(name))
+	if len(q) > maxSearchLen {
+		q = q[:maxSearchLen]
+		for !utf8.ValidString(q) {
+			q = q[:len(q)-1]
+		}
+	}
+	return q
+}

@@ -1,0 +1,130 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// maxViolationsShown bounds how many offending rows one invariant lists; the
+// count is always exact.
+const maxViolationsShown = 50
+
+// InvariantResult is the verdict on one invariant of SPEC §3.
+type InvariantResult struct {
+	Number     int
+	Name       string
+	Violations []string // one line per offending record, at most maxViolationsShown
+	Count      int      // how many records violate it
+}
+
+// OK reports whether the invariant holds.
+func (r InvariantResult) OK() bool { return r.Count == 0 }
+
+// invariant is one SQL probe: each row it returns is one violation, read as
+// a single text column describing the offending record. A probe may hold at
+// most one ? placeholder, which is bound to the time the check judges leases
+// at (bun does not bind named placeholders from a map).
+type invariant struct {
+	number int
+	name   string
+	probes []string
+}
+
+// invariants are the eight rules of SPEC §3, each proven by probes that must
+// return no rows. They read the data as it is, so they also catch a database
+// whose constraints were loosened or that was written by another program.
+var invariants = []invariant{
+	{1, "no task appears on two invoice lines", []string{
+		`SELECT 'task ' || task_id || ' is on ' || COUNT(*) || ' lines (invoices ' || group_concat(invoice_id) || ')'
+		   FROM invoice_lines GROUP BY task_id HAVING COUNT(*) > 1 ORDER BY task_id`,
+	}},
+	{2, "every invoice amount equals the sum of its lines", []string{
+		`SELECT 'invoice ' || i.id || ' (' || COALESCE(i.number, 'draft') || ') amount ' || i.amount_cents ||
+		        ' but lines sum to ' || COALESCE(SUM(il.amount_cents), 0)
+		   FROM invoices AS i LEFT JOIN invoice_lines AS il ON il.invoice_id = i.id
+		  GROUP BY i.id HAVING i.amount_cents <> COALESCE(SUM(il.amount_cents), 0) ORDER BY i.id`,
+	}},
+	{3, "every done task is billed or still billable (none lost)", []string{
+		// A line must bill finished work at the task's own price.
+		`SELECT 'task ' || t.id || ' is billed on invoice ' || il.invoice_id || ' but is ' || t.status
+		   FROM invoice_lines AS il JOIN tasks AS t ON t.id = il.task_id
+		  WHERE t.status <> 'done' ORDER BY t.id`,
+		`SELECT 'task ' || t.id || ' reward ' || t.reward_cents || ' is billed as ' || il.amount_cents
+		   FROM invoice_lines AS il JOIN tasks AS t ON t.id = il.task_id
+		  WHERE il.amount_cents <> t.reward_cents ORDER BY t.id`,
+		// Unbilled done work is picked up by billing only with a completion
+		// time and a customer to bill.
+		`SELECT 'done task ' || t.id || ' is unbilled and has no completion time'
+		   FROM tasks AS t
+		  WHERE t.status = 'done' AND t.completed_at IS NULL
+		    AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id) ORDER BY t.id`,
+		`SELECT 'done task ' || t.id || ' belongs to missing customer ' || t.customer_id
+		   FROM tasks AS t LEFT JOIN customers AS c ON c.id = t.customer_id
+		  WHERE t.status = 'done' AND c.id IS NULL ORDER BY t.id`,
+	}},
+	{4, "every customer has a live portal token", []string{
+		`SELECT 'customer ' || id || ' (' || company || ') has no live portal token'
+		   FROM customers
+		  WHERE status <> 'closed'
+		    AND (token_revoked_at IS NOT NULL OR length(portal_token_hash) <> 64
+		         OR portal_token_hash GLOB '*[^0-9a-f]*') ORDER BY id`,
+	}},
+	{5, "no lead e-mail or company domain appears twice", []string{
+		`SELECT 'lead e-mail ' || lower(email) || ' appears ' || COUNT(*) || ' times (leads ' || group_concat(id) || ')'
+		   FROM leads WHERE email IS NOT NULL GROUP BY lower(email) HAVING COUNT(*) > 1`,
+		`SELECT 'company domain ' || lower(domain_key) || ' appears ' || COUNT(*) || ' times (leads ' || group_concat(id) || ')'
+		   FROM leads WHERE domain_key IS NOT NULL GROUP BY lower(domain_key) HAVING COUNT(*) > 1`,
+	}},
+	{6, "no task stays running past its lease", []string{
+		`SELECT 'task ' || id || ' is running with ' ||
+		        CASE WHEN lease_expires_at IS NULL THEN 'no lease' ELSE 'a lease that expired at ' || lease_expires_at END
+		   FROM tasks WHERE status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id`,
+	}},
+	{7, "a paid invoice never returns to open", []string{
+		`SELECT 'invoice ' || id || ' (' || COALESCE(number, 'draft') || ') was paid at ' || paid_at || ' but is ' || status
+		   FROM invoices WHERE paid_at IS NOT NULL AND status IN ('draft','open') ORDER BY id`,
+		`SELECT 'the guard trigger invoices_paid_is_final is missing'
+		  WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'invoices_paid_is_final')`,
+	}},
+	{8, "each Stripe event id is applied at most once", []string{
+		`SELECT 'Stripe event ' || event_id || ' recorded ' || COUNT(*) || ' times'
+		   FROM stripe_events GROUP BY event_id HAVING COUNT(*) > 1`,
+	}},
+}
+
+// CheckInvariants runs every invariant probe against the data as it is and
+// reports each invariant with its violations. now is the time leases are
+// judged against.
+func (d *DB) CheckInvariants(ctx context.Context, now time.Time) ([]InvariantResult, error) {
+	results := make([]InvariantResult, 0, len(invariants))
+	for _, inv := range invariants {
+		r := InvariantResult{Number: inv.number, Name: inv.name}
+		for _, probe := range inv.probes {
+			if err := d.probe(ctx, probe, now.UTC(), &r); err != nil {
+				return nil, fmt.Errorf("check: invariant %d: %w", inv.number, err)
+			}
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func (d *DB) probe(ctx context.Context, query string, now time.Time, r *InvariantResult) error {
+	rows, err := d.bun.QueryContext(ctx, query, now)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return err
+		}
+		r.Count++
+		if len(r.Violations) < maxViolationsShown {
+			r.Violations = append(r.Violations, line)
+		}
+	}
+	return rows.Err()
+}

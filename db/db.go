@@ -1,0 +1,168 @@
+// Package db is HossAgent's store: bun over a SQLite file, the embedded
+// numbered migrations that define the schema, the queries the agents and the
+// web layer run, and the invariant checker that proves the money rules hold.
+//
+// db imports none of the other HossAgent packages.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/migrate"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// FileName is the name of the database file inside DATA_DIR.
+const FileName = "hossagent.db"
+
+// dsnPragmas are the connection settings every connection gets:
+//   - busy_timeout(5000): wait up to 5 s for another writer instead of failing
+//     at once with SQLITE_BUSY;
+//   - journal_mode(WAL): readers (pages, SSE) never block the agents' writes;
+//   - foreign_keys(1): SQLite leaves foreign keys off unless asked, per
+//     connection;
+//   - synchronous(NORMAL): durable at every checkpoint, safe with WAL;
+//   - _txlock=immediate: every transaction takes the write lock when it
+//     begins. A deferred transaction that reads and then writes fails with
+//     SQLITE_BUSY under concurrency instead of waiting.
+const dsnPragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// DSN returns the modernc.org/sqlite data source name for the file at path.
+func DSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + dsnPragmas
+}
+
+// DB is the HossAgent store. It is safe for concurrent use.
+type DB struct {
+	bun  *bun.DB
+	path string
+	now  func() time.Time
+}
+
+// Option changes how Open builds a DB.
+type Option func(*DB)
+
+// WithClock makes the store read the time from now instead of time.Now. Tests
+// inject a fixed clock; every stored time is converted to UTC regardless.
+func WithClock(now func() time.Time) Option {
+	return func(d *DB) { d.now = now }
+}
+
+// Open opens (creating it if needed) the SQLite file at path and applies every
+// pending migration. The directory is created when missing.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("db: unable to create data directory %s: %w", dir, err)
+		}
+	}
+	d, err := openFile(path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// OpenExisting opens a database file that must already exist, without
+// migrating it. The checker uses it so that checking a file never changes it.
+func OpenExisting(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("db: unable to open %s: %w", path, err)
+	}
+	d, err := openFile(path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.bun.PingContext(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("db: unable to reach %s: %w", path, err)
+	}
+	return d, nil
+}
+
+func openFile(path string, opts ...Option) (*DB, error) {
+	sqldb, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("db: unable to open %s: %w", path, err)
+	}
+	// One writer at a time is all SQLite allows; a few connections let pages
+	// read while an agent writes.
+	sqldb.SetMaxOpenConns(4)
+	sqldb.SetMaxIdleConns(4)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d, nil
+}
+
+// Migrate applies the embedded migrations that the file has not seen yet.
+func (d *DB) Migrate(ctx context.Context) error {
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(migrationFiles); err != nil {
+		return fmt.Errorf("db: unable to read migrations: %w", err)
+	}
+	m := migrate.NewMigrator(d.bun, ms, migrate.WithMarkAppliedOnSuccess(true))
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("db: unable to prepare migration tables: %w", err)
+	}
+	if _, err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("db: unable to apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.bun.Close() }
+
+// Path is the file the store was opened on.
+func (d *DB) Path() string { return d.path }
+
+// Ping reports whether the database answers a query.
+func (d *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := d.bun.NewRaw("SELECT 1").Scan(ctx, &one); err != nil {
+		return fmt.Errorf("db: unable to reach database: %w", err)
+	}
+	return nil
+}
+
+// Bun exposes the underlying bun handle to the packages that build their own
+// queries (agents) and to tests.
+func (d *DB) Bun() *bun.DB { return d.bun }
+
+// Now is the store's clock, in UTC.
+func (d *DB) Now() time.Time { return d.now().UTC() }
+
+// RunInTx runs fn in one immediate transaction, committed when fn returns nil.
+func (d *DB) RunInTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return d.bun.RunInTx(ctx, nil, fn)
+}
+
+// ErrNotFound is returned when the asked-for record does not exist.
+var ErrNotFound = errors.New("not found")
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}

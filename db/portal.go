@@ -1,0 +1,87 @@
+package db
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+)
+
+// PortalTokenBytes is the entropy of a portal token: 256 bits, well over the
+// 128 the spec asks for.
+const PortalTokenBytes = 32
+
+// NewToken draws a fresh URL-safe token from random and returns it with its
+// hash. Only the hash is ever stored; the token lives in the link alone.
+func NewToken(random io.Reader) (token, hash string, err error) {
+	b := make([]byte, PortalTokenBytes)
+	if _, err := io.ReadFull(random, b); err != nil {
+		return "", "", fmt.Errorf("store: unable to draw a token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a portal or session token: hex SHA-256.
+// A fast hash is right here: the tokens are random 256-bit values, not
+// passwords, so there is nothing to brute-force.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// CustomerByPortalToken finds the customer whose live (not revoked) portal
+// token is token. An unknown or revoked token is ErrNotFound.
+func (d *DB) CustomerByPortalToken(ctx context.Context, token string) (*Customer, error) {
+	if token == "" || len(token) > 128 {
+		return nil, ErrNotFound
+	}
+	c := new(Customer)
+	err := d.bun.NewSelect().Model(c).
+		Where("c.portal_token_hash = ?", HashToken(token)).
+		Where("c.token_revoked_at IS NULL").
+		Scan(ctx)
+	if err != nil {
+		if err = notFound(err); err == ErrNotFound {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: unable to find portal customer: %w", err)
+	}
+	return c, nil
+}
+
+// AccountSummary is a customer's money at a glance, for the portal.
+type AccountSummary struct {
+	Invoiced    Totals // open + paid (+ refunded) invoices
+	Paid        Totals
+	Outstanding Totals
+	Overdue     Totals
+	OpenCount   int64
+}
+
+// CustomerSummary sums a customer's invoices in SQL.
+func (d *DB) CustomerSummary(ctx context.Context, customerID int64) (AccountSummary, error) {
+	var s AccountSummary
+	var err error
+	base := "SELECT currency, SUM(amount_cents) FROM invoices WHERE customer_id = ? AND "
+	group := " GROUP BY currency ORDER BY currency"
+	if s.Invoiced, err = d.totals(ctx, base+"status IN ('open','paid','refunded')"+group, customerID); err != nil {
+		return s, err
+	}
+	if s.Paid, err = d.totals(ctx, base+"status = 'paid'"+group, customerID); err != nil {
+		return s, err
+	}
+	if s.Outstanding, err = d.totals(ctx, base+"status = 'open'"+group, customerID); err != nil {
+		return s, err
+	}
+	if s.Overdue, err = d.totals(ctx, base+"status = 'open' AND due_at < ?"+group, customerID, d.Now()); err != nil {
+		return s, err
+	}
+	err = d.bun.NewRaw("SELECT COUNT(*) FROM invoices WHERE customer_id = ? AND status = 'open'", customerID).Scan(ctx, &s.OpenCount)
+	if err != nil {
+		return s, fmt.Errorf("store: unable to count open invoices: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,84 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// NewLead is what a lead source, an import or an admin supplies for a lead.
+type NewLead struct {
+	Name, Email, Company, Website, Niche, Source string
+	// DomainKey is the registrable domain used for dedupe, or "" when the
+	// lead's domain is a free-mail provider.
+	DomainKey string
+}
+
+// CreateLead stores a new lead. A duplicate e-mail or domain key is refused by
+// the unique indexes; the error then satisfies IsUniqueViolation.
+func (d *DB) CreateLead(ctx context.Context, idb bun.IDB, in NewLead) (*Lead, error) {
+	now := d.Now()
+	l := &Lead{
+		Name: in.Name, Company: in.Company, Website: in.Website, Niche: in.Niche,
+		Source: in.Source, Status: LeadNew, CreatedAt: now, UpdatedAt: now,
+	}
+	if e := strings.ToLower(strings.TrimSpace(in.Email)); e != "" {
+		l.Email = &e
+	}
+	if k := strings.ToLower(strings.TrimSpace(in.DomainKey)); k != "" {
+		l.DomainKey = &k
+	}
+	if _, err := d.or(idb).NewInsert().Model(l).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to create lead %q: %w", in.Company, err)
+	}
+	return l, nil
+}
+
+// NewCustomer is what onboarding supplies for a customer.
+type NewCustomer struct {
+	Company, ContactEmail, Plan string
+	LeadID                      *int64
+}
+
+// CreateCustomer stores a customer with a fresh portal token drawn from
+// random and returns the plain token, which is never stored.
+func (d *DB) CreateCustomer(ctx context.Context, idb bun.IDB, in NewCustomer, random io.Reader) (*Customer, string, error) {
+	token, hash, err := NewToken(random)
+	if err != nil {
+		return nil, "", err
+	}
+	now := d.Now()
+	c := &Customer{
+		Company: in.Company, ContactEmail: strings.ToLower(strings.TrimSpace(in.ContactEmail)),
+		Plan: in.Plan, LeadID: in.LeadID, Status: CustomerActive,
+		PortalTokenHash: hash, TokenCreatedAt: now, CreatedAt: now,
+	}
+	if _, err := d.or(idb).NewInsert().Model(c).Exec(ctx); err != nil {
+		return nil, "", fmt.Errorf("store: unable to create customer %q: %w", in.Company, err)
+	}
+	return c, token, nil
+}
+
+// IsUniqueViolation reports whether err is SQLite refusing a duplicate.
+func IsUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// IsConstraintViolation reports whether err is any SQLite constraint refusing
+// a row (UNIQUE, CHECK, FOREIGN KEY, NOT NULL, or a trigger's abort).
+func IsConstraintViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "constraint failed") ||
+		err != nil && strings.Contains(err.Error(), "never returns to open")
+}
+
+// or returns idb, or the database itself when idb is nil, so that a write can
+// join the caller's transaction or run on its own.
+func (d *DB) or(idb bun.IDB) bun.IDB {
+	if idb == nil {
+		return d.bun
+	}
+	return idb
+}

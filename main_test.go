@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server goroutine and
+// read from the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestInvalidConfigStopsTheStart(t *testing.T) {
+	var out, errOut bytes.Buffer
+	dir := t.TempDir()
+	code := run(context.Background(), nil, envOf(map[string]string{"DATA_DIR": dir, "MAX_EMAILS_PER_HOUR": "abc"}), &out, &errOut)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+	want := `config: MAX_EMAILS_PER_HOUR="abc" is invalid: want a whole number from 0 to 1000000000` + "\n"
+	if errOut.String() != want {
+		t.Errorf("stderr = %q, want %q", errOut.String(), want)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, "*")); len(matches) != 0 {
+		t.Errorf("a refused start created files: %v", matches)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"frobnicate"}, envOf(nil), &out, &errOut); code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("stderr = %q", errOut.String())
+	}
+}
+
+// The app starts on an empty data directory, serves its pages, passes its
+// own check, and stops cleanly on cancellation (what SIGTERM does in main).
+func TestServeCheckAndGracefulStop(t *testing.T) {
+	dir := t.TempDir()
+	env := envOf(map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "AUTOPILOT_ENABLED": "false"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, env, io.Discard, io.MultiWriter(pw, &logs))
+		pw.Close()
+	}()
+
+	base := waitForURL(t, pr)
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	for _, path := range []string{"/healthz", "/readyz", "/", "/admin"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d", path, resp.StatusCode)
+		}
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"check"}, env, &out, &errOut); code != 0 {
+		t.Fatalf("check on the live database exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "all 8 invariants hold") {
+		t.Errorf("check output:\n%s", out.String())
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d; logs:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10 s of the signal")
+	}
+	if !strings.Contains(logs.String(), "stopped cleanly") {
+		t.Errorf("logs do not report a clean stop:\n%s", logs.String())
+	}
+}
+
+var servingRE = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
+
+// waitForURL reads the server's log until it announces its address.
+func waitForURL(t *testing.T, r io.Reader) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+				return
+			}
+		}
+		close(found)
+	}()
+	select {
+	case u, ok := <-found:
+		if !ok {
+			t.Fatal("server exited before serving")
+		}
+		return u
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not announce its address")
+	}
+	return ""
+}

@@ -1,0 +1,85 @@
+// Package views holds the templ components of HossAgent's three surfaces:
+// the owner's dashboard, the operators' control room and the clients'
+// portal. Views only format the data they are handed; they query nothing.
+package views
+
+import (
+	"time"
+
+	"github.com/hossagent/hossagent/db"
+)
+
+// Meta is what every full page needs from its handler.
+type Meta struct {
+	Title        string
+	AssetVersion string // cache-busting suffix for /assets URLs
+	Now          time.Time
+	Currency     string // the default currency, for zero totals
+}
+
+// DashboardPage is the owner's dashboard at /.
+type DashboardPage struct {
+	Meta
+	Stats      db.Stats
+	RecentWork []db.TaskRow    // done tasks, newest completion first
+	Invoices   []db.InvoiceRow // newest first
+	Leads      []db.Lead       // newest first, one page
+	LeadsPage  db.Page
+	ShowAdmin  bool // link to the control room
+}
+
+// AgentCard is one agent's card in the control room. Until the agent engine
+// lands, cards are built from the persisted cycle log alone.
+type AgentCard struct {
+	Name      string // "lead_source", "bizdev", …
+	Title     string // "Lead source"
+	State     string // idle, running, backoff, crashed, stopped
+	LastRun   *db.AgentRun
+	Runs      int64
+	Failures  int64
+	Restarts  int64
+	LastError string
+	Stack     string
+}
+
+// AdminPage is the control room at /admin.
+type AdminPage struct {
+	Meta
+	ReleaseMode       string
+	AutopilotEnabled  bool
+	AutopilotInterval time.Duration
+	EmailMode         string
+	LeadSource        string
+	StripeEnabled     bool
+	Stats             db.Stats
+	Agents            []AgentCard
+	Runs              []db.AgentRun // cycle log, newest first
+	Leads             []db.Lead
+	LeadsPage         db.Page
+	Customers         []db.CustomerRow
+	CustomersPage     db.Page
+	Tasks             []db.TaskRow
+	TasksPage         db.Page
+	Invoices          []db.InvoiceRow
+	InvoicesPage      db.Page
+	Audit             []db.AuditEntry
+	Search            string // the current table search term
+}
+
+// PortalPage is a client's portal at /portal/{token}.
+type PortalPage struct {
+	Meta
+	Customer    db.Customer
+	Summary     db.AccountSummary
+	Outstanding []db.InvoiceRow // open invoices
+	History     []db.InvoiceRow // paid and refunded invoices
+	Work        []db.TaskRow    // newest first
+}
+
+// ErrorPage is a plain error page (404, 500).
+type ErrorPage struct {
+	Meta
+	Status  int
+	Heading string
+	Message string
+}

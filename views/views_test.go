@@ -1,0 +1,359 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+
+	"github.com/hossagent/hossagent/db"
+)
+
+const evil = "<script>alert(1)</script>"
+
+var now = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+
+func meta() Meta {
+	return Meta{Title: "Test", AssetVersion: "abc", Now: now, Currency: "usd"}
+}
+
+// render renders c and parses it, returning the document and the raw HTML.
+func render(t *testing.T, c templ.Component) (*goquery.Document, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	raw := buf.String()
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(raw))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return doc, raw
+}
+
+func noRawScript(t *testing.T, raw string) {
+	t.Helper()
+	if strings.Contains(raw, "<script>alert") {
+		t.Errorf("untrusted text rendered as markup:\n%s", raw)
+	}
+}
+
+func text(s *goquery.Selection) string { return strings.TrimSpace(s.Text()) }
+
+func ptr[T any](v T) *T { return &v }
+
+func TestLayoutHead(t *testing.T) {
+	doc, raw := render(t, Error(ErrorPage{Meta: meta(), Status: 404, Heading: "Not found"}))
+	if got := text(doc.Find("title")); got != "Test · HossAgent" {
+		t.Errorf("title = %q", got)
+	}
+	if got, _ := doc.Find(`meta[name="referrer"]`).Attr("content"); got != "no-referrer" {
+		t.Errorf("referrer = %q", got)
+	}
+	if got, _ := doc.Find(`link[rel="stylesheet"]`).Attr("href"); got != "/assets/css/noir.css?v=abc" {
+		t.Errorf("css href = %q", got)
+	}
+	scripts := doc.Find("script")
+	if scripts.Length() != 2 {
+		t.Fatalf("scripts = %d, want 2", scripts.Length())
+	}
+	scripts.Each(func(_ int, s *goquery.Selection) {
+		if _, ok := s.Attr("defer"); !ok {
+			t.Errorf("script without defer")
+		}
+		if src, _ := s.Attr("src"); !strings.HasPrefix(src, "/assets/vendor/") {
+			t.Errorf("script src = %q", src)
+		}
+		if text(s) != "" {
+			t.Errorf("inline script: %q", text(s))
+		}
+	})
+	if strings.Contains(raw, "style=") {
+		t.Errorf("inline style in page")
+	}
+	if got := text(doc.Find(".error-page h1")); got != "404" {
+		t.Errorf("status = %q", got)
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	p := DashboardPage{
+		Meta: meta(),
+		Stats: db.Stats{
+			Revenue:       db.Totals{{Cents: 1234, Currency: "usd"}},
+			Profit:        db.Totals{{Cents: -500, Currency: "eur"}, {Cents: 700, Currency: "usd"}},
+			TasksByStatus: map[string]int64{db.TaskDone: 3},
+			LeadsByStatus: map[string]int64{db.LeadNew: 7},
+		},
+		Leads:     []db.Lead{{Company: evil, Niche: "SaaS", Status: db.LeadNew}},
+		LeadsPage: db.Page{Number: 1, PerPage: 25, Total: 60},
+	}
+	doc, raw := render(t, Dashboard(p))
+	noRawScript(t, raw)
+
+	if got := text(doc.Find("#dash-cards .card").First().Find(".value")); got != "$12.34" {
+		t.Errorf("revenue card = %q, want $12.34", got)
+	}
+	if got := text(doc.Find("#dash-cards .card").Eq(1).Find(".value")); got != "$0.00" {
+		t.Errorf("empty outstanding = %q, want $0.00", got)
+	}
+	profit := doc.Find("#dash-cards .card").Eq(2)
+	if got := text(profit.Find(".bad")); got != "-€5.00" {
+		t.Errorf("negative profit part = %q", got)
+	}
+	if got := text(profit.Find(".money")); got != "$7.00" {
+		t.Errorf("positive profit part = %q", got)
+	}
+	if got := text(doc.Find("#dash-leads tbody td").First()); got != evil {
+		t.Errorf("company = %q, want it escaped as text", got)
+	}
+	for _, id := range []string{"dash-cards", "dash-pipeline", "dash-work", "dash-invoices", "dash-leads"} {
+		if doc.Find("#"+id).Length() != 1 {
+			t.Errorf("region #%s missing", id)
+		}
+	}
+	for _, id := range []string{"dash-work", "dash-invoices"} {
+		if doc.Find("#"+id+" tbody tr.empty").Length() != 1 {
+			t.Errorf("#%s has no empty row", id)
+		}
+	}
+	if got, _ := doc.Find("#dash-leads .pager a[rel=next]").Attr("href"); got != "/?page=2" {
+		t.Errorf("next page = %q", got)
+	}
+	if doc.Find(`a[href="/admin"]`).Length() != 0 {
+		t.Errorf("admin link shown without ShowAdmin")
+	}
+}
+
+func TestDashboardRows(t *testing.T) {
+	p := DashboardPage{
+		Meta:      meta(),
+		ShowAdmin: true,
+		RecentWork: []db.TaskRow{{
+			Task:    db.Task{Kind: "report", Description: "weekly", Status: db.TaskDone, Currency: "usd", ProfitCents: 250, CompletedAt: ptr(now)},
+			Company: "Acme",
+		}},
+		Invoices: []db.InvoiceRow{{Invoice: db.Invoice{Currency: "usd", AmountCents: 9900, Status: db.InvoiceDraft, CreatedAt: now}, Company: "Acme"}},
+	}
+	doc, _ := render(t, Dashboard(p))
+	cells := doc.Find("#dash-work tbody tr").First().Find("td")
+	if got := text(cells.First()); got != "2026-03-14 15:09 UTC" {
+		t.Errorf("completed = %q", got)
+	}
+	if got := text(cells.Last()); got != "$2.50" {
+		t.Errorf("profit = %q", got)
+	}
+	if got := text(doc.Find("#dash-invoices tbody td").First()); got != "DRAFT" {
+		t.Errorf("number = %q", got)
+	}
+	if doc.Find(`a[href="/admin"]`).Length() != 1 {
+		t.Errorf("admin link missing with ShowAdmin")
+	}
+	if doc.Find("#dash-leads tbody tr.empty").Length() != 1 {
+		t.Errorf("leads has no empty row")
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	search := "foo & <bar>"
+	p := AdminPage{
+		Meta:              meta(),
+		AutopilotEnabled:  true,
+		AutopilotInterval: 5 * time.Minute,
+		EmailMode:         "DRY_RUN",
+		Stats:             db.Stats{Revenue: db.Totals{{Cents: 1234, Currency: "usd"}}},
+		Agents: []AgentCard{{
+			Name: "bizdev", Title: "BizDev", State: "crashed", Failures: 2,
+			LastError: evil, Stack: "goroutine 1 [running]:\n" + evil,
+			LastRun: &db.AgentRun{Agent: "bizdev", StartedAt: now, Outcome: "panicked"},
+		}},
+		Runs:          []db.AgentRun{{Agent: "ops", Trigger: "autopilot", StartedAt: now, FinishedAt: ptr(now.Add(1500 * time.Millisecond)), Outcome: "ok", Message: evil}},
+		Customers:     []db.CustomerRow{{Customer: db.Customer{Company: evil, Status: db.CustomerActive}, BilledCents: 1234, PaidCents: 1000}},
+		CustomersPage: db.Page{Number: 2, PerPage: 25, Total: 80},
+		LeadsPage:     db.Page{Number: 1, PerPage: 25, Total: 30},
+		Search:        search,
+	}
+	doc, raw := render(t, Admin(p))
+	noRawScript(t, raw)
+
+	if got := text(doc.Find("#admin-customers tbody td").First()); got != evil {
+		t.Errorf("customer company = %q", got)
+	}
+	if got := text(doc.Find("#admin-customers tbody td").Eq(5)); got != "$12.34" {
+		t.Errorf("billed = %q", got)
+	}
+	var found bool
+	doc.Find("#admin-cards .value").Each(func(_ int, s *goquery.Selection) { found = found || text(s) == "$12.34" })
+	if !found {
+		t.Errorf("revenue card missing $12.34")
+	}
+	if got := text(doc.Find("#agent-bizdev pre")); !strings.HasSuffix(got, evil) {
+		t.Errorf("stack = %q", got)
+	}
+	if got, _ := doc.Find("#admin-runs tbody .badge").Attr("class"); got != "badge done" {
+		t.Errorf("ok outcome class = %q", got)
+	}
+	if got := text(doc.Find("#admin-runs tbody td").Eq(4)); got != "1.5s" {
+		t.Errorf("duration = %q", got)
+	}
+	if got, _ := doc.Find(`#admin-search input[name="q"]`).Attr("value"); got != search {
+		t.Errorf("search value = %q", got)
+	}
+	if got := text(doc.Find("#admin-status .warn").First()); got != "DRY_RUN" {
+		t.Errorf("outbound = %q", got)
+	}
+
+	checkLink := func(sel, param, want string) {
+		t.Helper()
+		href, ok := doc.Find(sel).Attr("href")
+		if !ok {
+			t.Fatalf("%s: no link", sel)
+		}
+		u, err := url.Parse(href)
+		if err != nil || u.Path != "/admin" {
+			t.Fatalf("%s: bad link %q", sel, href)
+		}
+		if got := u.Query().Get("q"); got != search {
+			t.Errorf("%s: q = %q, want %q (href %q)", sel, got, search, href)
+		}
+		if got := u.Query().Get(param); got != want {
+			t.Errorf("%s: %s = %q, want %q", sel, param, got, want)
+		}
+	}
+	checkLink("#admin-leads .pager a[rel=next]", "lp", "2")
+	checkLink("#admin-customers .pager a[rel=next]", "cp", "3")
+	checkLink("#admin-customers .pager a[rel=prev]", "cp", "")
+	// Paging leads keeps the customers table where it is.
+	checkLink("#admin-leads .pager a[rel=next]", "cp", "2")
+
+	for _, id := range []string{"admin-leads", "admin-tasks", "admin-invoices", "admin-audit"} {
+		row := doc.Find("#" + id + " tbody tr.empty")
+		if row.Length() != 1 {
+			t.Errorf("#%s has no empty row", id)
+		}
+	}
+	if doc.Find("#admin-tasks .pager").Length() != 0 {
+		t.Errorf("pager shown for an empty list")
+	}
+}
+
+func TestPortal(t *testing.T) {
+	due := now.Add(-48 * time.Hour)
+	inv := func(num, payURL string) db.InvoiceRow {
+		return db.InvoiceRow{Invoice: db.Invoice{Number: ptr(num), Currency: "usd", AmountCents: 1234, Status: db.InvoiceOpen, DueAt: &due, PaymentURL: payURL}}
+	}
+	p := PortalPage{
+		Meta:     meta(),
+		Customer: db.Customer{Company: evil},
+		Summary: db.AccountSummary{
+			Invoiced: db.Totals{{Cents: 1234, Currency: "usd"}},
+			Overdue:  db.Totals{{Cents: 1234, Currency: "usd"}},
+		},
+		Outstanding: []db.InvoiceRow{
+			inv("INV-1", "https://buy.stripe.com/test_123"),
+			inv("INV-2", "http://buy.stripe.com/test_123"),
+			inv("INV-3", "javascript:alert(1)"),
+			inv("INV-4", ""),
+		},
+		Work: []db.TaskRow{{Task: db.Task{Kind: "report", Status: db.TaskDone, CompletedAt: &now, Result: strings.Repeat("x", 400) + evil}}},
+	}
+	doc, raw := render(t, Portal(p))
+	noRawScript(t, raw)
+
+	if got := text(doc.Find(".masthead h1")); got != evil {
+		t.Errorf("company = %q", got)
+	}
+	if got := text(doc.Find("#portal-summary .card").First().Find(".value")); got != "$12.34" {
+		t.Errorf("invoiced card = %q", got)
+	}
+	if doc.Find("#portal-summary .value.bad").Length() != 1 {
+		t.Errorf("overdue not flagged")
+	}
+	pay := doc.Find("#portal-outstanding a.pay-now")
+	if pay.Length() != 1 {
+		t.Fatalf("PAY NOW links = %d, want 1", pay.Length())
+	}
+	if href, _ := pay.Attr("href"); href != "https://buy.stripe.com/test_123" {
+		t.Errorf("PAY NOW href = %q", href)
+	}
+	if strings.Contains(raw, "javascript:") {
+		t.Errorf("javascript: URL rendered")
+	}
+	rows := doc.Find("#portal-outstanding tbody tr")
+	for i := 1; i < rows.Length(); i++ {
+		if got := text(rows.Eq(i).Find("td").Last()); got != "Payment link pending" {
+			t.Errorf("row %d payment = %q", i, got)
+		}
+	}
+	if rows.First().Find(".badge.failed").Length() != 1 {
+		t.Errorf("overdue badge missing")
+	}
+	if doc.Find(`a[href="/"], a[href="/admin"]`).Length() != 0 {
+		t.Errorf("portal links into the app")
+	}
+	if got := text(doc.Find("#portal-work details div")); !strings.HasSuffix(got, evil) {
+		t.Errorf("full result = %q", got)
+	}
+	if doc.Find("#portal-history tbody tr.empty").Length() != 1 {
+		t.Errorf("history has no empty row")
+	}
+}
+
+func TestPortalEmpty(t *testing.T) {
+	doc, _ := render(t, Portal(PortalPage{Meta: meta(), Customer: db.Customer{Company: "Acme"}}))
+	for _, id := range []string{"portal-outstanding", "portal-history", "portal-work"} {
+		if doc.Find("#"+id+" tbody tr.empty").Length() != 1 {
+			t.Errorf("#%s has no empty row", id)
+		}
+	}
+	if got := text(doc.Find("#portal-summary .card").Eq(3).Find(".value")); got != "$0.00" {
+		t.Errorf("overdue = %q", got)
+	}
+	if doc.Find("#portal-summary .value.bad").Length() != 0 {
+		t.Errorf("zero overdue flagged")
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	if got := fmtTime(time.Date(2026, 1, 2, 3, 4, 0, 0, time.FixedZone("X", 3600))); got != "2026-01-02 02:04 UTC" {
+		t.Errorf("fmtTime = %q", got)
+	}
+	if got := fmtTimePtr(nil); got != "—" {
+		t.Errorf("fmtTimePtr(nil) = %q", got)
+	}
+	if got := truncate("héllo wörld", 5); got != "héll…" {
+		t.Errorf("truncate = %q", got)
+	}
+	for u, want := range map[string]bool{
+		"https://buy.stripe.com/x": true,
+		"https://":                 false,
+		"https://u:p@evil.com/":    false,
+		"HTTPS://buy.stripe.com/x": false,
+		"http://buy.stripe.com/x":  false,
+		"//buy.stripe.com/x":       false,
+	} {
+		if got := isPayURL(u); got != want {
+			t.Errorf("isPayURL(%q) = %v", u, got)
+		}
+	}
+	for in, want := range map[string]string{"paid": "badge paid", "ok": "badge done", "panicked": "badge failed", "x y": "badge", "": "badge"} {
+		if got := statusClass(in); got != want {
+			t.Errorf("statusClass(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := fmtCount(1234567); got != "1,234,567" {
+		t.Errorf("fmtCount = %q", got)
+	}
+	if got := fmtDuration(5 * time.Minute); got != "5m" {
+		t.Errorf("fmtDuration = %q", got)
+	}
+	if got := pageURL("/admin", url.Values{"q": {"a b&c"}}, "lp", 2); got != "/admin?lp=2&q=a+b%26c" {
+		t.Errorf("pageURL = %q", got)
+	}
+}
