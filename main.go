@@ -7,10 +7,13 @@ package main
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
@@ -75,7 +79,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer store.Close()
 
-	server := app.New(app.Deps{Config: cfg, Store: store, Logger: log})
+	if err := app.BootstrapAdmin(ctx, store, cfg.AdminEmail, cfg.AdminPassword, cryptorand.Reader, stdout); err != nil {
+		log.Error("cannot create the first admin", "err", err)
+		return 1
+	}
+
+	bus := agents.NewBus()
+	engine, err := buildAgents(cfg, store, bus, log)
+	if err != nil {
+		log.Error("cannot build the agents", "err", err)
+		return 1
+	}
+	agentsCtx, stopAgents := context.WithCancel(context.Background())
+	defer stopAgents()
+	agentsDone := make(chan error, 1)
+	go func() { agentsDone <- engine.Serve(agentsCtx) }()
+
+	server := app.New(app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, ClientIPHeader: cfg.ClientIPHeader})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.Addr, "err", err)
@@ -104,9 +124,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	bus.Close() // ends live streams so that draining does not wait for them
 	if err := httpServer.Shutdown(stopCtx); err != nil {
 		log.Error("requests not drained in time", "err", err)
 		_ = httpServer.Close()
+	}
+	stopAgents()
+	select {
+	case err := <-agentsDone:
+		if err != nil {
+			log.Error("agents stopped with an error", "err", err)
+		}
+	case <-stopCtx.Done():
+		log.Error("agents did not stop in time")
 	}
 	if err := store.Close(); err != nil {
 		log.Error("closing database", "err", err)
@@ -114,6 +144,72 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped cleanly")
 	return 0
+}
+
+// buildAgents wires the five cycles to their adapters and puts them, with
+// the coordinator, under one supervisor tree.
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, log *slog.Logger) (*agents.Engine, error) {
+	var seed [16]byte
+	if _, err := cryptorand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	env := agents.Env{
+		Now:    time.Now,
+		Random: cryptorand.Reader,
+		Rand:   agents.NewLockedRand(rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))),
+		Events: bus,
+	}
+
+	var provider agents.LeadProvider = agents.NewSyntheticLeads(env.Rand)
+	if cfg.Leads.Source == config.LeadSearchAPI {
+		provider = agents.NewSearchAPILeads(env, agents.SearchAPIOptions{
+			URL: cfg.Leads.SearchAPIURL, Key: cfg.Leads.SearchAPIKey, Niche: cfg.Leads.Niche, Geography: cfg.Leads.Geography,
+			MinCompanySize: cfg.Leads.MinCompanySize, MaxCompanySize: cfg.Leads.MaxCompanySize,
+		})
+	}
+	leadSource := agents.NewLeadSourceCycle(store, env, provider, agents.LeadSourceOptions{MaxPerCycle: cfg.Leads.MaxPerCycle})
+
+	bizdev := agents.NewBizDevCycle(store, env, agents.NewDryRunMailer(), agents.BizDevOptions{
+		MaxPerCycle: cfg.Email.MaxPerCycle, MaxPerHour: cfg.Email.MaxPerHour, MaxPerDay: cfg.Email.MaxPerDay,
+		SendDelayMin: cfg.Email.SendDelayMin, SendDelayMax: cfg.Email.SendDelayMax,
+		From: cfg.Email.From, SenderName: cfg.Email.SenderName, Offer: cfg.Email.Offer, Signature: cfg.Email.Signature,
+		PostalAddress: cfg.Email.PostalAddress, BaseURL: cfg.BaseURL.String(),
+	})
+
+	catalogue := agents.DefaultCatalogue(cfg.Stripe.DefaultCurrency)
+	if err := catalogue.Validate(); err != nil {
+		return nil, err
+	}
+	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
+	// In development with synthetic leads and no real mail, nobody can
+	// answer: the prospect simulator plays a share of the prospects (its
+	// replies are labelled simulated) one autopilot interval after contact.
+	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == config.EmailDryRun {
+		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute)})
+		onboarding = agents.Sequence(sim, onboarding)
+		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
+	}
+
+	ops := agents.NewOpsCycle(store, env, &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}, agents.OpsOptions{})
+	billing := agents.NewBillingCycle(store, env, agents.DisabledPayments{}, agents.BillingOptions{
+		Currency: cfg.Stripe.DefaultCurrency, MinAmountCents: cfg.Stripe.MinAmountCents, MaxAmountCents: cfg.Stripe.MaxAmountCents,
+		BaseURL: cfg.BaseURL.String(),
+	})
+
+	engine := agents.NewEngine(agents.EngineConfig{
+		Store: store, Events: bus, Logger: log, Now: time.Now,
+		Cycles: map[string]agents.Cycle{
+			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
+			agents.Ops: ops, agents.Billing: billing,
+		},
+		AllowCrashInjection: cfg.IsDevelopment(),
+	})
+	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{
+		Engine: engine, Store: store, Events: bus, Logger: log, Now: time.Now,
+		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
+	})
+	engine.Add(coordinator)
+	return engine, nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -3,34 +3,26 @@ package app
 import (
 	"net/http"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
 )
 
-// agentTitles names the five agents in pipeline order, as the cycle log
-// records them.
+// agentTitles names the five agents in pipeline order.
 var agentTitles = []struct{ name, title string }{
-	{"lead_source", "Lead source"},
-	{"bizdev", "BizDev"},
-	{"onboarding", "Onboarding"},
-	{"ops", "Ops"},
-	{"billing", "Billing"},
+	{agents.LeadSource, "Lead source"},
+	{agents.BizDev, "BizDev"},
+	{agents.Onboarding, "Onboarding"},
+	{agents.Ops, "Ops"},
+	{agents.Billing, "Billing"},
 }
 
-// admin renders the control room.
-//
-// Sign-in does not exist yet, and the control room shows personal data
-// (lead contacts). Until it does, the page is served only in DEVELOPMENT.
+// admin renders the control room. Only admins reach it (requireAdmin).
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
-	if !s.cfg.IsDevelopment() {
-		s.renderError(w, r, http.StatusForbidden, "Sign-in required",
-			"The control room is only open in RELEASE_MODE=DEVELOPMENT until operator sign-in is enabled.")
-		return
-	}
 	ctx := r.Context()
 	q := searchParam(r, "q")
 	p := views.AdminPage{
-		Meta:              s.meta("Control room"),
+		Meta:              s.metaFor(r, "Control room"),
 		ReleaseMode:       s.cfg.ReleaseMode,
 		AutopilotEnabled:  s.cfg.AutopilotEnabled,
 		AutopilotInterval: s.cfg.AutopilotInterval,
@@ -50,14 +42,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		fail()
 		return
 	}
-	for _, a := range agentTitles {
-		sum := summaries[a.name]
-		card := views.AgentCard{Name: a.name, Title: a.title, State: "idle", LastRun: sum.Last, Runs: sum.Runs, Failures: sum.Failures}
-		if sum.Last != nil && (sum.Last.Outcome == db.RunFailed || sum.Last.Outcome == db.RunPanicked) {
-			card.LastError = sum.Last.Message
-		}
-		p.Agents = append(p.Agents, card)
-	}
+	p.Agents = s.agentCards(summaries)
 	if p.Runs, _, err = s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: 20}); err != nil {
 		fail()
 		return
@@ -83,4 +68,31 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, views.Admin(p))
+}
+
+// agentCards merges the live engine states (when the engine runs) with the
+// persisted cycle log, so cards survive a restart of the process.
+func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCard {
+	live := map[string]agents.AgentState{}
+	if s.agents != nil {
+		for _, st := range s.agents.States() {
+			live[st.Name] = st
+		}
+	}
+	cards := make([]views.AgentCard, 0, len(agentTitles))
+	for _, a := range agentTitles {
+		sum := summaries[a.name]
+		card := views.AgentCard{Name: a.name, Title: a.title, State: agents.StateStopped, LastRun: sum.Last, Runs: sum.Runs, Failures: sum.Failures}
+		if sum.Last != nil && (sum.Last.Outcome == db.RunFailed || sum.Last.Outcome == db.RunPanicked) {
+			card.LastError = sum.Last.Message
+		}
+		if st, ok := live[a.name]; ok {
+			card.State, card.Restarts = st.State, st.Restarts
+			if st.LastError != "" {
+				card.LastError, card.Stack = st.LastError, st.Stack
+			}
+		}
+		cards = append(cards, card)
+	}
+	return cards
 }

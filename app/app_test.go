@@ -24,10 +24,12 @@ var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 const evil = "<script>alert(1)</script>"
 
 type fixture struct {
-	srv   *httptest.Server
-	store *db.DB
-	logs  *bytes.Buffer
-	token string // the seeded customer's portal token
+	srv    *httptest.Server
+	store  *db.DB
+	logs   *bytes.Buffer
+	clock  *testClock
+	client *http.Client // anonymous until signIn replaces it
+	token  string       // the seeded customer's portal token
 }
 
 func newFixture(t *testing.T, env map[string]string) *fixture {
@@ -36,16 +38,17 @@ func newFixture(t *testing.T, env map[string]string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.WithClock(func() time.Time { return testNow }))
+	clock := &testClock{now: testNow}
+	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	logs := &bytes.Buffer{}
-	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: func() time.Time { return testNow }})
+	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, logs: logs}
+	return &fixture{srv: srv, store: store, logs: logs, clock: clock, client: newClient(t)}
 }
 
 // seed stores a small business: leads (one with a hostile company name), a
@@ -103,7 +106,7 @@ func (f *fixture) seed(t *testing.T) {
 
 func (f *fixture) get(t *testing.T, path string) (*http.Response, *goquery.Document, string) {
 	t.Helper()
-	resp, err := http.Get(f.srv.URL + path)
+	resp, err := f.client.Get(f.srv.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +126,7 @@ func text(s *goquery.Selection) string { return strings.Join(strings.Fields(s.Te
 
 func TestDashboardShowsStoreFigures(t *testing.T) {
 	f := newFixture(t, nil)
+	f.signInAs(t, db.RoleAdmin)
 	f.seed(t)
 	resp, doc, raw := f.get(t, "/")
 	if resp.StatusCode != http.StatusOK {
@@ -151,6 +155,7 @@ func TestDashboardShowsStoreFigures(t *testing.T) {
 
 func TestDashboardOnEmptyDatabase(t *testing.T) {
 	f := newFixture(t, nil)
+	f.signInAs(t, db.RoleAdmin)
 	resp, doc, _ := f.get(t, "/")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
@@ -165,6 +170,7 @@ func TestDashboardOnEmptyDatabase(t *testing.T) {
 
 func TestAdminShowsAgentsAndTables(t *testing.T) {
 	f := newFixture(t, nil)
+	f.signInAs(t, db.RoleAdmin)
 	f.seed(t)
 	ctx := context.Background()
 	run, err := f.store.StartRun(ctx, "billing", db.TriggerManual)
@@ -200,15 +206,16 @@ func TestAdminShowsAgentsAndTables(t *testing.T) {
 	}
 }
 
-func TestAdminClosedOutsideDevelopment(t *testing.T) {
+func TestAdminOutsideDevelopmentNeedsAnAdmin(t *testing.T) {
 	f := newFixture(t, map[string]string{"RELEASE_MODE": "STAGING"})
 	f.seed(t)
-	resp, doc, raw := f.get(t, "/admin")
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("status %d, want 403", resp.StatusCode)
+	resp, _, raw := f.get(t, "/admin")
+	if resp.StatusCode != http.StatusSeeOther || strings.Contains(raw, "a@acme.example") {
+		t.Fatalf("anonymous: status %d, want 303 and no data", resp.StatusCode)
 	}
-	if !strings.Contains(text(doc.Find(".error-page")), "Sign-in required") || strings.Contains(raw, "a@acme.example") {
-		t.Errorf("403 page leaks data or lacks its message")
+	f.signInAs(t, db.RoleAdmin)
+	if resp, doc, _ := f.get(t, "/admin"); resp.StatusCode != http.StatusOK || doc.Find("#admin-leads").Length() != 1 {
+		t.Errorf("signed-in admin in STAGING: status %d", resp.StatusCode)
 	}
 }
 
@@ -285,6 +292,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func TestAssetsAreEmbeddedAndLongCached(t *testing.T) {
 	f := newFixture(t, nil)
+	f.signInAs(t, db.RoleAdmin)
 	_, doc, _ := f.get(t, "/")
 	var urls []string
 	doc.Find(`link[rel="stylesheet"], script[src]`).Each(func(_ int, s *goquery.Selection) {
@@ -317,7 +325,7 @@ func TestUnknownPageAndMethod(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || text(doc.Find(".error-page h1")) != "404" {
 		t.Errorf("unknown page = %d %q", resp.StatusCode, text(doc.Find(".error-page h1")))
 	}
-	resp, err := http.Post(f.srv.URL+"/", "text/plain", strings.NewReader("x"))
+	resp, err := f.client.Post(f.srv.URL+"/", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

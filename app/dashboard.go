@@ -7,10 +7,17 @@ import (
 	"github.com/hossagent/hossagent/views"
 )
 
-// dashboard renders the owner's dashboard: money, pipeline, recent work.
+// dashboard renders the owner's dashboard: money, pipeline, recent work. Any
+// signed-in operator may read it; with DASHBOARD_PUBLIC=true anyone may, but
+// then without personal data (see withoutPersonalData).
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p := views.DashboardPage{Meta: s.meta("Dashboard"), ShowAdmin: true}
+	u := userFrom(ctx)
+	if u == nil && !s.cfg.DashboardPublic {
+		s.signInRequired(w, r)
+		return
+	}
+	p := views.DashboardPage{Meta: s.metaFor(r, "Dashboard"), ShowAdmin: u != nil && u.Role == db.RoleAdmin}
 	var err error
 	if p.Stats, err = s.store.Stats(ctx); err != nil {
 		s.fail(w, r, err)
@@ -28,5 +35,33 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if u == nil {
+		withoutPersonalData(&p)
+	}
 	s.render(w, r, http.StatusOK, views.Dashboard(p))
+}
+
+// withoutPersonalData strips from the page what an anonymous visitor of the
+// public dashboard must not get: everything about a person or a single
+// conversation. Company names, industries, stages, task kinds, amounts and
+// invoice numbers stay. Gone are lead contacts (name, e-mail, website,
+// domain) and when each lead was contacted, answered or converted; task
+// descriptions, results and errors (they carry the client's brief); and
+// invoice payers and Stripe payment links. The rows are scrubbed rather than
+// the template told to hide columns, so nothing leaks if a column is added.
+func withoutPersonalData(p *views.DashboardPage) {
+	for i := range p.Leads {
+		l := &p.Leads[i]
+		l.Name, l.Email, l.Website, l.DomainKey = "", nil, "", nil
+		l.ContactedAt, l.RespondedAt, l.ConvertedAt = nil, nil, nil
+	}
+	for i := range p.RecentWork {
+		t := &p.RecentWork[i]
+		t.Description, t.Result, t.LastError = "", "", ""
+	}
+	for i := range p.Invoices {
+		inv := &p.Invoices[i]
+		inv.PayerEmail, inv.PayerName = "", ""
+		inv.PaymentURL, inv.StripePaymentLinkID, inv.StripePriceID = "", "", ""
+	}
 }

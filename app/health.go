@@ -26,8 +26,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("database unreachable\n"))
 		return
 	}
-	if s.agentsReady != nil {
-		if err := s.agentsReady(ctx); err != nil {
+	if s.agents != nil {
+		if err := s.agents.Ready(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("agents not running: " + err.Error() + "\n"))
 			return

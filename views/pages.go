@@ -15,6 +15,9 @@ type Meta struct {
 	AssetVersion string // cache-busting suffix for /assets URLs
 	Now          time.Time
 	Currency     string // the default currency, for zero totals
+	// SignedIn is the signed-in operator's e-mail, shown with a sign-out
+	// button; "" on anonymous pages (portal, login, public dashboard).
+	SignedIn string
 }
 
 // DashboardPage is the owner's dashboard at /.
@@ -74,6 +77,14 @@ type PortalPage struct {
 	Outstanding []db.InvoiceRow // open invoices
 	History     []db.InvoiceRow // paid and refunded invoices
 	Work        []db.TaskRow    // newest first
+}
+
+// LoginPage is the sign-in form at /login.
+type LoginPage struct {
+	Meta
+	Email string // the e-mail typed last time, kept when the form comes back
+	Next  string // where to go after signing in; already checked to be local
+	Error string // why the last attempt failed, "" on first view
 }
 
 // ErrorPage is a plain error page (404, 500).

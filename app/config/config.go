@@ -45,6 +45,9 @@ type Config struct {
 	ReleaseMode     string
 	LogFormat       string
 	DashboardPublic bool
+	// ClientIPHeader names the header a trusted proxy sets to the client's
+	// address ("Fly-Client-IP" on Fly.io); empty uses the peer address.
+	ClientIPHeader string
 
 	AutopilotEnabled  bool
 	AutopilotInterval time.Duration
@@ -149,6 +152,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	}
 	c.LogFormat = r.oneOf("LOG_FORMAT", defaultLog, LogText, LogJSON)
 	c.DashboardPublic = r.boolean("DASHBOARD_PUBLIC", false)
+	c.ClientIPHeader = r.headerName("CLIENT_IP_HEADER")
 	c.AutopilotEnabled = r.boolean("AUTOPILOT_ENABLED", true)
 	c.AutopilotInterval = r.duration("AUTOPILOT_INTERVAL", 5*time.Minute, time.Second, 24*time.Hour)
 	c.AdminEmail = r.email("ADMIN_EMAIL", "")
@@ -475,6 +479,20 @@ func (r *reader) currency(name, def string) string {
 	if len(v) != 3 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyz") != "" {
 		r.fail(name, v, "want a three-letter ISO 4217 currency code such as usd or eur")
 		return def
+	}
+	return v
+}
+
+func (r *reader) headerName(name string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return ""
+	}
+	for _, ch := range v {
+		if !(ch == '-' || ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z') {
+			r.fail(name, v, "want an HTTP header name such as Fly-Client-IP")
+			return ""
+		}
 	}
 	return v
 }

@@ -90,6 +90,7 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 		{map[string]string{"RELEASE_MODE": "prod"}, "RELEASE_MODE", "DEVELOPMENT, STAGING, PRODUCTION"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text, json"},
 		{map[string]string{"DASHBOARD_PUBLIC": "maybe"}, "DASHBOARD_PUBLIC", "true or false"},
+		{map[string]string{"CLIENT_IP_HEADER": "X Forwarded: For"}, "CLIENT_IP_HEADER", "header name"},
 		{map[string]string{"AUTOPILOT_ENABLED": "yes please"}, "AUTOPILOT_ENABLED", "true or false"},
 		{map[string]string{"AUTOPILOT_INTERVAL": "5"}, "AUTOPILOT_INTERVAL", "Go duration"},
 		{map[string]string{"AUTOPILOT_INTERVAL": "100ms"}, "AUTOPILOT_INTERVAL", "Go duration"},

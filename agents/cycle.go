@@ -1,0 +1,110 @@
+// Package agents runs HossAgent's business: five long-lived actors (lead
+// source, BizDev, Onboarding, Ops, Billing) under a suture supervisor tree,
+// a coordinator that sequences them on the autopilot, the cycles each one
+// runs against the store, and the adapters those cycles drive (mail, lead
+// sources, payments, task executors).
+//
+// agents imports db and never app.
+package agents
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Agent names, as the cycle log and the admin know them, in autopilot order.
+const (
+	LeadSource = "lead_source"
+	BizDev     = "bizdev"
+	Onboarding = "onboarding"
+	Ops        = "ops"
+	Billing    = "billing"
+)
+
+// Pipeline is the autopilot's order of stages.
+var Pipeline = []string{LeadSource, BizDev, Onboarding, Ops, Billing}
+
+// Counts is what a cycle did, by name ("created": 3, "duplicates": 1).
+type Counts map[string]int
+
+// Cycle is one agent's unit of work. A cycle is safe to run again at any
+// time and concurrently with itself: its state lives in the database, each
+// step is one transaction, and selection is ordered and bounded.
+type Cycle interface {
+	// Run does one bounded pass of work and reports what it did. An error
+	// means the pass failed as a whole; work already committed stays.
+	Run(ctx context.Context) (Counts, error)
+}
+
+// CycleFunc adapts a function to Cycle.
+type CycleFunc func(ctx context.Context) (Counts, error)
+
+// Run calls f.
+func (f CycleFunc) Run(ctx context.Context) (Counts, error) { return f(ctx) }
+
+// Env is what every cycle is built with: the clock, the random source and
+// the event publisher. Tests inject a fixed clock, a seeded random source and
+// a bus they listen to.
+type Env struct {
+	Now    func() time.Time
+	Random io.Reader // crypto-quality randomness (tokens); tests may seed it
+	Rand   RandSource
+	Events Publisher
+}
+
+// RandSource is the small part of math/rand/v2 the cycles use, so tests can
+// seed it and production can use a locked global source.
+type RandSource interface {
+	IntN(n int) int
+	Float64() float64
+}
+
+// Publisher takes events for the in-process bus. Publish never blocks.
+type Publisher interface {
+	Publish(e Event)
+}
+
+// Sequence runs cycles one after another as one cycle, merging their counts.
+// Onboarding uses it in development to let the prospect simulator answer
+// before leads are converted. The first error stops the sequence.
+func Sequence(cycles ...Cycle) Cycle {
+	return CycleFunc(func(ctx context.Context) (Counts, error) {
+		all := Counts{}
+		for _, c := range cycles {
+			counts, err := c.Run(ctx)
+			for k, v := range counts {
+				all[k] += v
+			}
+			if err != nil {
+				return all, err
+			}
+		}
+		return all, nil
+	})
+}
+
+// LockedRand makes a math/rand/v2 generator safe for the agents' goroutines.
+type LockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+// NewLockedRand wraps r.
+func NewLockedRand(r *rand.Rand) *LockedRand { return &LockedRand{r: r} }
+
+// IntN returns a number in [0, n).
+func (l *LockedRand) IntN(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.IntN(n)
+}
+
+// Float64 returns a number in [0, 1).
+func (l *LockedRand) Float64() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Float64()
+}

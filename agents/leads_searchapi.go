@@ -1,0 +1,272 @@
+package agents
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SearchAPIOptions configure the search API lead provider (LEAD_SEARCH_API_*
+// and LEAD_* settings).
+type SearchAPIOptions struct {
+	URL, Key         string
+	Niche, Geography string
+	MinCompanySize   int // 0: no lower bound
+	MaxCompanySize   int // 0: no upper bound
+	// Timeout bounds each request; 0 means 10 s.
+	Timeout time.Duration
+	// Client makes the requests; nil means a plain http.Client.
+	Client *http.Client
+	// Sleep waits between attempts; nil means SleepContext. Tests pass a
+	// recorder so that they never sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Search API limits.
+const (
+	searchAPIAttempts     = 3
+	searchAPIFirstBackoff = 500 * time.Millisecond
+	searchAPIMaxBody      = 1 << 20 // 1 MiB
+)
+
+// SearchAPILeads asks an external search API for prospects:
+// GET URL?query=…&limit=… with a bearer key. The response is a JSON array or
+// {"results": [...]}, and each item is read leniently. Network errors, 5xx
+// and 429 answers are retried with exponential backoff; the last error is
+// kept for the admin's health panel. Safe for concurrent use.
+type SearchAPILeads struct {
+	env  Env
+	opts SearchAPIOptions
+
+	mu          sync.Mutex
+	lastErr     string
+	lastErrAt   time.Time
+	lastSuccess time.Time
+}
+
+// NewSearchAPILeads returns the search API provider. env supplies the clock
+// that stamps its errors.
+func NewSearchAPILeads(env Env, opts SearchAPIOptions) *SearchAPILeads {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{}
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = SleepContext
+	}
+	return &SearchAPILeads{env: env, opts: opts}
+}
+
+// Name is "search_api", the lead source recorded on its leads.
+func (s *SearchAPILeads) Name() string { return "search_api" }
+
+// LastError is the latest failure and when it happened ("" and the zero
+// time when there was none). It is kept after a later success, which
+// LastSuccess tells apart.
+func (s *SearchAPILeads) LastError() (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr, s.lastErrAt
+}
+
+// LastSuccess is when the API last answered usefully.
+func (s *SearchAPILeads) LastSuccess() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSuccess
+}
+
+// Query is the search phrase sent to the API: the niche, "in <geography>"
+// when set, and a company-size phrase ("10-50 employees").
+func (s *SearchAPILeads) Query() string {
+	parts := []string{strings.TrimSpace(s.opts.Niche)}
+	if g := strings.TrimSpace(s.opts.Geography); g != "" {
+		parts = append(parts, "in "+g)
+	}
+	lo, hi := s.opts.MinCompanySize, s.opts.MaxCompanySize
+	switch {
+	case lo > 0 && hi > 0:
+		parts = append(parts, fmt.Sprintf("%d-%d employees", lo, hi))
+	case lo > 0:
+		parts = append(parts, fmt.Sprintf("%d+ employees", lo))
+	case hi > 0:
+		parts = append(parts, fmt.Sprintf("up to %d employees", hi))
+	}
+	return strings.TrimSpace(strings.Join(parts, " "))
+}
+
+// Candidates asks the API for up to n prospects.
+func (s *SearchAPILeads) Candidates(ctx context.Context, n int) ([]LeadCandidate, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	body, err := s.fetch(ctx, n)
+	if err == nil {
+		var cands []LeadCandidate
+		if cands, err = parseSearchResults(body); err == nil {
+			s.mu.Lock()
+			s.lastSuccess = s.now()
+			s.mu.Unlock()
+			cands = cands[:min(len(cands), n)]
+			for i := range cands {
+				// The API was asked about the configured niche; an item
+				// that does not say otherwise belongs to it.
+				cands[i].Niche = nonEmptyOr(cands[i].Niche, s.opts.Niche)
+			}
+			return cands, nil
+		}
+	}
+	s.mu.Lock()
+	s.lastErr, s.lastErrAt = err.Error(), s.now()
+	s.mu.Unlock()
+	return nil, err
+}
+
+func (s *SearchAPILeads) now() time.Time {
+	if s.env.Now == nil {
+		return time.Time{}
+	}
+	return s.env.Now()
+}
+
+// retryableError is a failure worth another attempt.
+type retryableError struct{ err error }
+
+func (e retryableError) Error() string { return e.err.Error() }
+func (e retryableError) Unwrap() error { return e.err }
+
+// fetch makes up to three attempts and returns the body of the first
+// successful answer.
+func (s *SearchAPILeads) fetch(ctx context.Context, n int) ([]byte, error) {
+	backoff := searchAPIFirstBackoff
+	for attempt := 1; ; attempt++ {
+		body, err := s.attempt(ctx, n)
+		var retry retryableError
+		if err == nil {
+			return body, nil
+		}
+		if !errors.As(err, &retry) || attempt == searchAPIAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("search API (attempt %d of %d): %w", attempt, searchAPIAttempts, err)
+		}
+		if serr := s.opts.Sleep(ctx, backoff); serr != nil {
+			return nil, fmt.Errorf("search API: %w (stopped before retrying: %v)", err, serr)
+		}
+		backoff *= 2
+	}
+}
+
+// attempt makes one request under its own timeout.
+func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	u, err := url.Parse(s.opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("query", s.Query())
+	q.Set("limit", strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("invalid request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if s.opts.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+s.opts.Key)
+	}
+	resp, err := s.opts.Client.Do(req)
+	if err != nil {
+		return nil, retryableError{err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, searchAPIMaxBody+1))
+	if err != nil {
+		return nil, retryableError{fmt.Errorf("reading the answer: %w", err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		err := fmt.Errorf("answered %s: %s", resp.Status, searchSnippet(body))
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			return nil, retryableError{err}
+		}
+		return nil, err
+	}
+	if len(body) > searchAPIMaxBody {
+		return nil, fmt.Errorf("answer is larger than %d bytes", searchAPIMaxBody)
+	}
+	return body, nil
+}
+
+// searchSnippet is the start of an error body, on one line, for the log.
+func searchSnippet(b []byte) string {
+	s := headerLine(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// parseSearchResults reads a JSON array of items, or an object holding them
+// under "results". An item that is not an object is skipped.
+func parseSearchResults(body []byte) ([]LeadCandidate, error) {
+	body = bytes.TrimSpace(body)
+	var items []json.RawMessage
+	switch {
+	case len(body) > 0 && body[0] == '[':
+		if err := json.Unmarshal(body, &items); err != nil {
+			return nil, fmt.Errorf("search API: answer is not valid JSON: %w", err)
+		}
+	case len(body) > 0 && body[0] == '{':
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(body, &obj); err != nil {
+			return nil, fmt.Errorf("search API: answer is not valid JSON: %w", err)
+		}
+		raw, ok := obj["results"]
+		if !ok {
+			return nil, fmt.Errorf("search API: answer has no \"results\": %s", searchSnippet(body))
+		}
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("search API: \"results\" is not an array: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("search API: answer is not JSON: %s", searchSnippet(body))
+	}
+	cands := make([]LeadCandidate, 0, len(items))
+	for _, raw := range items {
+		var it map[string]json.RawMessage
+		if json.Unmarshal(raw, &it) != nil || it == nil {
+			continue
+		}
+		cands = append(cands, LeadCandidate{
+			Company: searchField(it, "company_name", "company"),
+			Name:    searchField(it, "contact_name", "contact"),
+			Email:   searchField(it, "email"),
+			Website: searchField(it, "website", "url"),
+			Niche:   searchField(it, "niche", "industry"),
+		})
+	}
+	return cands, nil
+}
+
+// searchField is the first of keys that holds a non-empty string; other
+// types (numbers, null, objects) are ignored rather than failing the batch.
+func searchField(item map[string]json.RawMessage, keys ...string) string {
+	for _, k := range keys {
+		var v string
+		if raw, ok := item[k]; ok && json.Unmarshal(raw, &v) == nil && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,152 @@
+package agents
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hossagent/hossagent/db"
+)
+
+// Mail modes, as EMAIL_MODE names them.
+const (
+	MailModeDryRun   = "DRY_RUN"
+	MailModeSMTP     = "SMTP"
+	MailModeSendGrid = "SENDGRID"
+)
+
+// OutgoingMail is one e-mail as a Mailer receives it. Body is plain text.
+type OutgoingMail struct {
+	To, From, FromName, Subject, Body string
+	// Headers are extra header fields (List-Unsubscribe and friends) that a
+	// real mailer must put on the wire as they are.
+	Headers map[string]string
+	// OutboxID is the outbox message the mail comes from, so that a real
+	// mailer can derive a stable Message-ID or provider-side reference.
+	OutboxID int64
+}
+
+// Mailer hands e-mail to a provider. Send returns the provider's id for the
+// accepted message; an error means the provider did not accept it, and the
+// message may be tried again. Send must honour ctx.
+type Mailer interface {
+	Mode() string
+	Send(ctx context.Context, m OutgoingMail) (providerID string, err error)
+}
+
+// DryRunMailer accepts every message and sends nothing: the whole pipeline
+// runs, the wire stays silent. Safe for concurrent use.
+type DryRunMailer struct {
+	mu sync.Mutex
+	n  int64
+}
+
+// NewDryRunMailer returns a mailer for EMAIL_MODE=DRY_RUN.
+func NewDryRunMailer() *DryRunMailer { return &DryRunMailer{} }
+
+// Mode is DRY_RUN.
+func (m *DryRunMailer) Mode() string { return MailModeDryRun }
+
+// Send accepts the message without sending it and returns "dry-run-<n>".
+func (m *DryRunMailer) Send(ctx context.Context, _ OutgoingMail) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n++
+	return "dry-run-" + strconv.FormatInt(m.n, 10), nil
+}
+
+// SleepContext waits for d or until ctx ends, whichever is first. It is the
+// default for the sleeps that adapters and cycles take through an injectable
+// function.
+func SleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// SettingUnsubscribeKey is the settings key of the per-install secret that
+// signs unsubscribe tokens.
+const SettingUnsubscribeKey = "unsubscribe.key"
+
+// UnsubscribeTokens makes and checks the opaque tokens in unsubscribe links.
+// A token is base64url(message id ‖ HMAC-SHA256(key, message id)): nothing is
+// stored per message, a token cannot be forged or altered without the
+// install's key, and it names the message (hence the lead and address) it
+// unsubscribes.
+type UnsubscribeTokens struct {
+	key []byte
+}
+
+// LoadUnsubscribeTokens reads the install's unsubscribe key from the store,
+// creating it from random on first use.
+func LoadUnsubscribeTokens(ctx context.Context, store *db.DB, random io.Reader) (*UnsubscribeTokens, error) {
+	v, err := store.SettingOrInit(ctx, SettingUnsubscribeKey, func() (string, error) {
+		if random == nil {
+			return "", errors.New("no random source to draw the unsubscribe key from")
+		}
+		b := make([]byte, 32)
+		if _, err := io.ReadFull(random, b); err != nil {
+			return "", fmt.Errorf("unable to draw the unsubscribe key: %w", err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	key, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("unsubscribe: setting %s is not a valid key", SettingUnsubscribeKey)
+	}
+	return &UnsubscribeTokens{key: key}, nil
+}
+
+// UnsubscribeToken is the token for the unsubscribe link of message id.
+func (u *UnsubscribeTokens) UnsubscribeToken(messageID int64) string {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+sha256.Size), uint64(messageID))
+	return base64.RawURLEncoding.EncodeToString(u.mac(b[:8], b))
+}
+
+// VerifyUnsubscribeToken returns the message a token was made for, and false
+// for any token this install did not make.
+func (u *UnsubscribeTokens) VerifyUnsubscribeToken(token string) (int64, bool) {
+	if len(token) > 128 {
+		return 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) != 8+sha256.Size {
+		return 0, false
+	}
+	want := u.mac(b[:8], nil)
+	if !hmac.Equal(b[8:], want) {
+		return 0, false
+	}
+	id := int64(binary.BigEndian.Uint64(b[:8]))
+	return id, id > 0
+}
+
+// mac appends HMAC-SHA256(key, purpose ‖ id) to dst.
+func (u *UnsubscribeTokens) mac(id, dst []byte) []byte {
+	h := hmac.New(sha256.New, u.key)
+	h.Write([]byte("hossagent/unsubscribe\x00"))
+	h.Write(id)
+	return h.Sum(dst)
+}

@@ -1,0 +1,302 @@
+package agents
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Template packs: BizDev writes to each lead with the pack for its niche.
+const (
+	PackGeneral    = "general"
+	PackAgency     = "agency"
+	PackSaaS       = "saas"
+	PackConsulting = "consulting"
+	PackRevOps     = "revops"
+)
+
+// OutreachData personalises an outreach e-mail.
+type OutreachData struct {
+	FirstName, Company, Niche    string // the lead's
+	SenderName, Offer, Signature string // the sender's, from configuration
+}
+
+// OutreachEmail is a rendered outreach e-mail.
+type OutreachEmail struct {
+	Template string // pack and variant, such as "agency/2"
+	Subject  string
+	Body     string // plain text, without the unsubscribe footer
+}
+
+type emailVariant struct{ subject, body string }
+
+type templatePack struct {
+	name     string
+	niches   []string // the niches it is written for; the synthetic source draws from them
+	keywords []string // niche words that select it (PackFor)
+	variants []emailVariant
+}
+
+// outreachPacks are the five packs, in the order PackFor tries them. The
+// placeholders are {first_name}, {company}, {niche}, {sender}, {offer} and
+// {signature}. Read-only.
+var outreachPacks = []templatePack{
+	{
+		name:     PackAgency,
+		niches:   []string{"digital marketing agency", "branding studio", "performance marketing agency", "creative agency"},
+		keywords: []string{"agency", "marketing", "branding", "digital", "creative", "advertising"},
+		variants: []emailVariant{
+			{
+				subject: "More hands for {company}'s client work",
+				body: `Hi {first_name},
+
+Agencies like {company} usually hit the same wall: the client work is sold, but the research and the first drafts eat the week.
+
+{sender} takes that layer off your team: {offer}. You brief us like a freelancer, we deliver under your brand, and your people keep the client relationship.
+
+Would a short call next week be useful to see whether it fits how {company} works?
+
+{signature}`,
+			},
+			{
+				subject: "{company}: a research bench for your accounts",
+				body: `Hello {first_name},
+
+I came across {company} while looking at teams in {niche}, and wanted to ask one question: who does the background research before a pitch or a campaign?
+
+If the answer is "whoever has time", we can help. {sender} offers {offer}, priced per piece, so you only pay for what a client is paying you for.
+
+Happy to send a sample brief on one of your sectors if you reply to this note.
+
+{signature}`,
+			},
+		},
+	},
+	{
+		name:     PackSaaS,
+		niches:   []string{"B2B SaaS", "vertical software", "developer platform", "analytics software"},
+		keywords: []string{"saas", "software", "platform"},
+		variants: []emailVariant{
+			{
+				subject: "Market research for {company}, without hiring",
+				body: `Hi {first_name},
+
+Software teams in {niche} often know their product better than their market. Competitor moves, pricing changes and new segments tend to land on a product manager's evening.
+
+{sender} does that work on demand: {offer}. Each piece is a clear written deliverable your team can act on.
+
+Is this a gap at {company} at the moment? A one-line reply is enough.
+
+{signature}`,
+			},
+			{
+				subject: "Competitive review for {company}?",
+				body: `Hello {first_name},
+
+When did {company} last write down how its competitors position themselves?
+
+We help companies in {niche} with {offer}. Most teams start with one competitive landscape review and decide from there.
+
+If that would help your next planning round, reply and I will send what we would need from you.
+
+{signature}`,
+			},
+		},
+	},
+	{
+		name:     PackConsulting,
+		niches:   []string{"management consulting", "strategy advisory", "IT consulting", "operations consultancy"},
+		keywords: []string{"consulting", "consultancy", "consultant", "advisory", "advisors", "strategy"},
+		variants: []emailVariant{
+			{
+				subject: "Background work for {company}'s engagements",
+				body: `Hi {first_name},
+
+Consultants in {niche} bill for judgement, yet a large share of each engagement goes into gathering the facts first.
+
+{sender} prepares that groundwork for firms like {company}: {offer}. You get a structured brief to review instead of a blank page.
+
+Would it be worth a quick call to see if this could support one of your current engagements?
+
+{signature}`,
+			},
+			{
+				subject: "A second pair of hands at {company}",
+				body: `Hello {first_name},
+
+A short note from {sender}. We work behind advisory firms, delivering {offer}.
+
+For a firm like {company}, that usually means faster proposals and better-prepared first meetings, without adding headcount.
+
+If you have an engagement starting soon, reply and we can scope a first piece together.
+
+{signature}`,
+			},
+		},
+	},
+	{
+		name:     PackRevOps,
+		niches:   []string{"revenue operations", "lead generation", "sales operations", "demand generation"},
+		keywords: []string{"revops", "revenue", "sales ops", "sales operations", "lead gen", "demand gen"},
+		variants: []emailVariant{
+			{
+				subject: "Cleaner pipeline inputs for {company}",
+				body: `Hi {first_name},
+
+Teams in {niche} live and die by the quality of what goes into the pipeline: the lists, the research, the first message.
+
+{sender} supplies those inputs: {offer}. {company} keeps the process; we do the legwork.
+
+Would you be open to trying one lead list enrichment on a segment you are working this quarter?
+
+{signature}`,
+			},
+			{
+				subject: "Outreach copy and research for {company}",
+				body: `Hello {first_name},
+
+I will keep this short. {sender} helps teams in {niche} with {offer}.
+
+If {company} has a segment it has not had time to research properly, we can turn it into an enriched list and a set of outreach drafts within days.
+
+Reply with the segment and I will tell you what we can deliver.
+
+{signature}`,
+			},
+		},
+	},
+	{
+		name:   PackGeneral,
+		niches: []string{"accounting practice", "architecture firm", "recruitment firm", "logistics company", "IT services"},
+		variants: []emailVariant{
+			{
+				subject: "Research and writing help for {company}",
+				body: `Hi {first_name},
+
+I am writing from {sender}. We help small teams with {offer}.
+
+Businesses in {niche} tell us the same thing: the work that would grow them — research, outreach, written material — is the work nobody has time for.
+
+Would it be useful for {company} to hand some of that off? A short reply is all it takes to start.
+
+{signature}`,
+			},
+			{
+				subject: "Quick question for {company}",
+				body: `Hello {first_name},
+
+Is there a piece of research or writing that {company} has been putting off for a while?
+
+That is what {sender} is for: {offer}. You describe the need, we deliver a finished document.
+
+If something comes to mind, reply to this e-mail and I will come back with a scope and a price.
+
+{signature}`,
+			},
+		},
+	},
+}
+
+func findPack(name string) (*templatePack, bool) {
+	for i := range outreachPacks {
+		if outreachPacks[i].name == name {
+			return &outreachPacks[i], true
+		}
+	}
+	return nil, false
+}
+
+// PackNames lists the template packs.
+func PackNames() []string {
+	names := make([]string, len(outreachPacks))
+	for i, p := range outreachPacks {
+		names[i] = p.name
+	}
+	return names
+}
+
+// PackNiches lists the niches a pack is written for.
+func PackNiches(pack string) []string {
+	p, ok := findPack(pack)
+	if !ok {
+		return nil
+	}
+	return append([]string(nil), p.niches...)
+}
+
+// PackVariants is how many subject/body variants a pack has (0 for an
+// unknown pack).
+func PackVariants(pack string) int {
+	p, ok := findPack(pack)
+	if !ok {
+		return 0
+	}
+	return len(p.variants)
+}
+
+// PackFor maps a niche to its template pack by keywords, trying agency,
+// saas, consulting and revops in that order, and general otherwise.
+func PackFor(niche string) string {
+	n := strings.ToLower(niche)
+	for _, p := range outreachPacks {
+		for _, k := range p.keywords {
+			if strings.Contains(n, k) {
+				return p.name
+			}
+		}
+	}
+	return PackGeneral
+}
+
+// RenderOutreach renders variant (0-based) of pack for d. Empty personal
+// fields fall back to neutral words ("Hi there"), so no placeholder ever
+// reaches a prospect.
+func RenderOutreach(pack string, variant int, d OutreachData) (OutreachEmail, error) {
+	p, ok := findPack(pack)
+	if !ok {
+		return OutreachEmail{}, fmt.Errorf("templates: unknown pack %q", pack)
+	}
+	if variant < 0 || variant >= len(p.variants) {
+		return OutreachEmail{}, fmt.Errorf("templates: pack %s has no variant %d", pack, variant)
+	}
+	r := strings.NewReplacer(
+		"{first_name}", nonEmptyOr(d.FirstName, "there"),
+		"{company}", nonEmptyOr(d.Company, "your company"),
+		"{niche}", nonEmptyOr(d.Niche, "your field"),
+		"{sender}", nonEmptyOr(d.SenderName, "our team"),
+		"{offer}", nonEmptyOr(strings.TrimRight(strings.TrimSpace(d.Offer), "."), "research and writing on demand"),
+		"{signature}", nonEmptyOr(d.Signature, nonEmptyOr(d.SenderName, "The team")),
+	)
+	v := p.variants[variant]
+	return OutreachEmail{
+		Template: fmt.Sprintf("%s/%d", p.name, variant+1),
+		Subject:  headerLine(r.Replace(v.subject)),
+		Body:     r.Replace(v.body),
+	}, nil
+}
+
+// FirstName is the first word of a contact's name, capitalised, or "" when
+// the name does not look like a person's (empty, or an address).
+func FirstName(name string) string {
+	f := strings.Fields(name)
+	if len(f) == 0 || strings.ContainsAny(f[0], "@0123456789") {
+		return ""
+	}
+	first := strings.Trim(f[0], ",.;:")
+	r, size := utf8.DecodeRuneInString(first)
+	if r == utf8.RuneError || !unicode.IsLetter(r) {
+		return ""
+	}
+	return string(unicode.ToUpper(r)) + first[size:]
+}
+
+func nonEmptyOr(s, def string) string {
+	if s = strings.TrimSpace(s); s == "" {
+		return def
+	}
+	return s
+}
+
+// headerLine keeps a header value on one line whatever the data held.
+func headerLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,561 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// MaxSendAttempts bounds how often one outbox message is handed to the mail
+// provider. After the last failed attempt the lead is marked failed.
+const MaxSendAttempts = 3
+
+// Setting keys of the outreach caps. They live in the database so that an
+// admin can change them at run time and they survive restarts.
+const (
+	SettingEmailMaxPerCycle = "email.max_per_cycle"
+	SettingEmailMaxPerHour  = "email.max_per_hour"
+	SettingEmailMaxPerDay   = "email.max_per_day"
+)
+
+// EmailCaps are the outreach sending limits. Zero means "send nothing":
+// pausing outreach is a legitimate operator choice.
+type EmailCaps struct {
+	PerCycle, PerHour, PerDay int
+}
+
+// SettingOrInit returns the stored value of key. When the key is unset it
+// stores init's value first. Both happen in one transaction, so two callers
+// racing on the first use agree on a single value (an install secret, a seed).
+func (d *DB) SettingOrInit(ctx context.Context, key string, init func() (string, error)) (string, error) {
+	var value string
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		v, ok, err := settingIn(ctx, tx, key)
+		if err != nil || ok {
+			value = v
+			return err
+		}
+		if value, err = init(); err != nil {
+			return err
+		}
+		return putSetting(ctx, tx, key, value, d.Now())
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: unable to initialise setting %s: %w", key, err)
+	}
+	return value, nil
+}
+
+func settingIn(ctx context.Context, idb bun.IDB, key string) (string, bool, error) {
+	var value string
+	err := idb.NewSelect().Model((*Setting)(nil)).Column("value").Where("key = ?", key).Scan(ctx, &value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return value, err == nil, err
+}
+
+func putSetting(ctx context.Context, idb bun.IDB, key, value string, now time.Time) error {
+	_, err := idb.NewInsert().Model(&Setting{Key: key, Value: value, UpdatedAt: now}).
+		On("CONFLICT (key) DO UPDATE").
+		Set("value = EXCLUDED.value, updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	return err
+}
+
+// EmailCaps reads the persisted caps, first storing defaults for any that was
+// never set (the configured values seed the table on the first start; from
+// then on the table wins). A stored value that is not a whole number ≥ 0 is an
+// error: sending under an unknown limit is worse than not sending.
+func (d *DB) EmailCaps(ctx context.Context, defaults EmailCaps) (EmailCaps, error) {
+	var caps EmailCaps
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		for _, f := range caps.fields(defaults) {
+			v, ok, err := settingIn(ctx, tx, f.key)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				v = strconv.Itoa(max(f.def, 0))
+				if err := putSetting(ctx, tx, f.key, v, d.Now()); err != nil {
+					return err
+				}
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 {
+				return fmt.Errorf("setting %s=%q is not a whole number ≥ 0", f.key, v)
+			}
+			*f.dst = n
+		}
+		return nil
+	})
+	if err != nil {
+		return EmailCaps{}, fmt.Errorf("store: unable to read e-mail caps: %w", err)
+	}
+	return caps, nil
+}
+
+// SetEmailCaps stores new caps (the admin's run-time change).
+func (d *DB) SetEmailCaps(ctx context.Context, caps EmailCaps) error {
+	if caps.PerCycle < 0 || caps.PerHour < 0 || caps.PerDay < 0 {
+		return fmt.Errorf("store: unable to save e-mail caps: caps must not be negative")
+	}
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		for _, f := range caps.fields(caps) {
+			if err := putSetting(ctx, tx, f.key, strconv.Itoa(f.def), d.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: unable to save e-mail caps: %w", err)
+	}
+	return nil
+}
+
+type capField struct {
+	key string
+	def int
+	dst *int
+}
+
+// fields pairs each cap of c with its setting key and its value in def.
+func (c *EmailCaps) fields(def EmailCaps) []capField {
+	return []capField{
+		{SettingEmailMaxPerCycle, def.PerCycle, &c.PerCycle},
+		{SettingEmailMaxPerHour, def.PerHour, &c.PerHour},
+		{SettingEmailMaxPerDay, def.PerDay, &c.PerDay},
+	}
+}
+
+// sendsSinceSQL counts the messages that left, or may have left, the outbox
+// after a time: sent and dry-run ones by sent_at, and in-flight ones by
+// sending_at. Counting in-flight messages keeps two concurrent cycles from
+// both taking the last place under a cap, and counts a message whose fate is
+// unknown after a crash as sent.
+const sendsSinceSQL = `SELECT COUNT(*) FROM messages
+	WHERE (status IN ('sent','dry_run') AND sent_at > ?) OR (status = 'sending' AND sending_at > ?)`
+
+// SentSince counts the messages sent (really or dry-run), or being sent,
+// after t. The caps are measured with it.
+func (d *DB) SentSince(ctx context.Context, t time.Time) (int, error) {
+	n, err := sentSince(ctx, d.bun, t)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to count sent messages: %w", err)
+	}
+	return n, nil
+}
+
+func sentSince(ctx context.Context, idb bun.IDB, t time.Time) (int, error) {
+	var n int
+	t = t.UTC()
+	err := idb.NewRaw(sendsSinceSQL, t, t).Scan(ctx, &n)
+	return n, err
+}
+
+// liveMessageSQL is true when lead l already has a message that is waiting,
+// in flight, accepted by the provider, or failed with attempts left. Such a
+// lead gets no second message. Dry-run and suppressed messages do not count:
+// a dry-run lead put back to new must be queued again for real.
+const liveMessageSQL = `EXISTS (SELECT 1 FROM messages AS m WHERE m.lead_id = l.id
+	AND (m.status IN ('queued','sending','sent') OR (m.status = 'failed' AND m.attempts < ?)))`
+
+// NewLeadsToContact returns up to limit new leads with an e-mail address and
+// no live message, oldest first.
+func (d *DB) NewLeadsToContact(ctx context.Context, limit int) ([]Lead, error) {
+	var leads []Lead
+	if limit <= 0 {
+		return leads, nil
+	}
+	err := d.bun.NewSelect().Model(&leads).
+		Where("l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL, LeadNew, MaxSendAttempts).
+		OrderExpr("l.created_at, l.id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to select leads to contact: %w", err)
+	}
+	return leads, nil
+}
+
+// OutboxDraft is a rendered outreach e-mail.
+type OutboxDraft struct {
+	Template, Subject, Body string
+}
+
+// QueueMessage writes a queued outbox message for a lead that is still new,
+// has an address and has no live message; it returns nil without error when
+// the lead no longer qualifies (another run queued it first). compose renders
+// the e-mail inside the transaction, knowing the message id (for the
+// unsubscribe link); it must not touch the network.
+func (d *DB) QueueMessage(ctx context.Context, leadID int64, compose func(l *Lead, messageID int64) (OutboxDraft, error)) (*Message, error) {
+	var m *Message
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var l Lead
+		err := tx.NewSelect().Model(&l).
+			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL, leadID, LeadNew, MaxSendAttempts).
+			Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := d.Now()
+		msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, CreatedAt: now, UpdatedAt: now}
+		if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
+			return err
+		}
+		draft, err := compose(&l, msg.ID)
+		if err != nil {
+			return err
+		}
+		msg.Template, msg.Subject, msg.Body = draft.Template, draft.Subject, draft.Body
+		if _, err := tx.NewUpdate().Model(msg).Column("template", "subject", "body").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		m = msg
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to queue message for lead %d: %w", leadID, err)
+	}
+	return m, nil
+}
+
+// PendingOutbox counts the messages still to be sent: queued ones and failed
+// ones with attempts left.
+func (d *DB) PendingOutbox(ctx context.Context) (int, error) {
+	var n int
+	err := d.bun.NewRaw(`SELECT COUNT(*) FROM messages
+		WHERE status = 'queued' OR (status = 'failed' AND attempts < ?)`, MaxSendAttempts).Scan(ctx, &n)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to count pending messages: %w", err)
+	}
+	return n, nil
+}
+
+// SendableMessages returns up to limit queued messages and failed ones with
+// attempts left, oldest first.
+func (d *DB) SendableMessages(ctx context.Context, limit int) ([]Message, error) {
+	var msgs []Message
+	if limit <= 0 {
+		return msgs, nil
+	}
+	err := d.bun.NewSelect().Model(&msgs).
+		Where("m.status = ? OR (m.status = ? AND m.attempts < ?)", MessageQueued, MessageFailed, MaxSendAttempts).
+		OrderExpr("m.created_at, m.id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to select messages to send: %w", err)
+	}
+	return msgs, nil
+}
+
+// Claim is what ClaimMessage decided about one outbox message.
+type Claim string
+
+// Claims.
+const (
+	// ClaimOK: the message is now sending; hand it to the provider.
+	ClaimOK Claim = "claimed"
+	// ClaimCapped: a rolling cap is full; the message stays as it was.
+	ClaimCapped Claim = "capped"
+	// ClaimSuppressed: the message will never be sent (suppressed address or
+	// domain, or the lead is no longer new) and is marked suppressed.
+	ClaimSuppressed Claim = "suppressed"
+	// ClaimGone: the message is no longer sendable (another run took it).
+	ClaimGone Claim = "gone"
+)
+
+// ClaimMessage decides, in one transaction, whether message id may be sent
+// now, and if so marks it sending. The suppression list and the rolling hour
+// and day caps are read in the same transaction as the claim, so concurrent
+// cycles can neither overshoot a cap nor both send one message. A message to
+// a suppressed address or domain is marked suppressed and its lead
+// unsubscribed.
+func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim, error) {
+	claim := ClaimGone
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var m Message
+		err := tx.NewSelect().Model(&m).Where("m.id = ?", id).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.Status != MessageQueued && (m.Status != MessageFailed || m.Attempts >= MaxSendAttempts) {
+			return nil
+		}
+		var l Lead
+		if err := tx.NewSelect().Model(&l).Where("l.id = ?", m.LeadID).Scan(ctx); err != nil {
+			return err
+		}
+		now := d.Now()
+		if l.Status != LeadNew {
+			claim = ClaimSuppressed
+			return setMessage(ctx, tx, id, now, "status = ?, error = ?", MessageSuppressed, "not sent: the lead is "+l.Status)
+		}
+		reason, found, err := suppressionFor(ctx, tx, m.ToAddr, l.DomainKey)
+		if err != nil {
+			return err
+		}
+		if found {
+			claim = ClaimSuppressed
+			if err := setMessage(ctx, tx, id, now, "status = ?, error = ?", MessageSuppressed, "not sent: suppressed ("+reason+")"); err != nil {
+				return err
+			}
+			return setLead(ctx, tx, l.ID, now, "status = ?", LeadUnsubscribed)
+		}
+		for _, w := range []struct {
+			span time.Duration
+			cap  int
+		}{{time.Hour, caps.PerHour}, {24 * time.Hour, caps.PerDay}} {
+			n, err := sentSince(ctx, tx, now.Add(-w.span))
+			if err != nil {
+				return err
+			}
+			if n >= w.cap {
+				claim = ClaimCapped
+				return nil
+			}
+		}
+		claim = ClaimOK
+		return setMessage(ctx, tx, id, now, "status = ?, sending_at = ?", MessageSending, now)
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: unable to claim message %d: %w", id, err)
+	}
+	return claim, nil
+}
+
+// setMessage updates message id with set (a SET list) and updated_at.
+func setMessage(ctx context.Context, idb bun.IDB, id int64, now time.Time, set string, args ...any) error {
+	_, err := idb.NewUpdate().Model((*Message)(nil)).Set(set, args...).Set("updated_at = ?", now).
+		Where("id = ?", id).Exec(ctx)
+	return err
+}
+
+// setLead updates lead id with set, only while the lead is still new: a lead
+// that moved on (responded, converted, dead) is never pulled back.
+func setLead(ctx context.Context, idb bun.IDB, id int64, now time.Time, set string, args ...any) error {
+	_, err := idb.NewUpdate().Model((*Lead)(nil)).Set(set, args...).Set("updated_at = ?", now).
+		Where("id = ? AND status = ?", id, LeadNew).Exec(ctx)
+	return err
+}
+
+// suppressionFor finds a suppression of addr, of its domain or any parent
+// domain (a suppressed acme.com covers mail.acme.com), or of the lead's
+// domain key.
+func suppressionFor(ctx context.Context, idb bun.IDB, addr string, domainKey *string) (string, bool, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	var domains []string
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		for d := addr[at+1:]; d != ""; {
+			domains = append(domains, d)
+			dot := strings.IndexByte(d, '.')
+			if dot < 0 {
+				break
+			}
+			d = d[dot+1:]
+		}
+	}
+	if domainKey != nil && *domainKey != "" {
+		domains = append(domains, *domainKey)
+	}
+	if len(domains) == 0 {
+		domains = append(domains, "")
+	}
+	var reason string
+	err := idb.NewSelect().Model((*Suppression)(nil)).Column("reason").
+		Where("(kind = 'address' AND value = ?) OR (kind = 'domain' AND value IN (?))", addr, bun.In(domains)).
+		OrderExpr("id").Limit(1).Scan(ctx, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return reason, err == nil, err
+}
+
+// IsSuppressed reports whether mail to addr is suppressed, by address or by
+// its domain.
+func (d *DB) IsSuppressed(ctx context.Context, addr string) (bool, error) {
+	_, found, err := suppressionFor(ctx, d.bun, addr, nil)
+	if err != nil {
+		return false, fmt.Errorf("store: unable to check suppression of %s: %w", addr, err)
+	}
+	return found, nil
+}
+
+// AddSuppression stops mail to an address or a domain (kind "address" or
+// "domain"). Adding one that exists changes nothing.
+func (d *DB) AddSuppression(ctx context.Context, kind, value, reason, source string) error {
+	s := &Suppression{Kind: kind, Value: strings.ToLower(strings.TrimSpace(value)), Reason: reason, Source: source, CreatedAt: d.Now()}
+	if _, err := d.bun.NewInsert().Model(s).On("CONFLICT (kind, value) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("store: unable to suppress %s %s: %w", kind, value, err)
+	}
+	return nil
+}
+
+// MarkSent records that the provider accepted message id (dryRun: that it was
+// recorded without sending) and marks its lead contacted, in one transaction.
+func (d *DB) MarkSent(ctx context.Context, id int64, providerID string, dryRun bool) error {
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		m, err := sendingMessage(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		now, status := d.Now(), MessageSent
+		if dryRun {
+			status = MessageDryRun
+		}
+		err = setMessage(ctx, tx, id, now, "status = ?, provider_id = ?, error = '', attempts = attempts + 1, sent_at = ?, needs_review = FALSE",
+			status, providerID, now)
+		if err != nil {
+			return err
+		}
+		return setLead(ctx, tx, m.LeadID, now, "status = ?, contacted_at = ?, dry_run = ?", LeadContacted, now, dryRun)
+	})
+	if err != nil {
+		return fmt.Errorf("store: unable to mark message %d sent: %w", id, err)
+	}
+	return nil
+}
+
+// MarkFailed records a provider error for message id. After MaxSendAttempts
+// failed attempts its lead is marked failed; it reports whether that
+// happened.
+func (d *DB) MarkFailed(ctx context.Context, id int64, reason string) (leadFailed bool, err error) {
+	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		m, err := sendingMessage(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		now := d.Now()
+		err = setMessage(ctx, tx, id, now, "status = ?, error = ?, attempts = attempts + 1, needs_review = FALSE",
+			MessageFailed, truncate(reason, 1000))
+		if err != nil || m.Attempts+1 < MaxSendAttempts {
+			return err
+		}
+		leadFailed = true
+		return setLead(ctx, tx, m.LeadID, now, "status = ?", LeadFailed)
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: unable to mark message %d failed: %w", id, err)
+	}
+	return leadFailed, nil
+}
+
+func sendingMessage(ctx context.Context, idb bun.IDB, id int64) (*Message, error) {
+	var m Message
+	if err := idb.NewSelect().Model(&m).Where("m.id = ?", id).Scan(ctx); err != nil {
+		return nil, notFound(err)
+	}
+	if m.Status != MessageSending {
+		return nil, fmt.Errorf("message %d is %s, not sending", id, m.Status)
+	}
+	return &m, nil
+}
+
+// FlagStaleSending marks for review the messages that have been sending for
+// longer than olderThan: their cycle died between claiming and recording the
+// provider's answer, so nobody knows whether they left. They are never sent
+// again automatically; it returns how many it flagged now.
+func (d *DB) FlagStaleSending(ctx context.Context, olderThan time.Duration) (int, error) {
+	now := d.Now()
+	res, err := d.bun.NewUpdate().Model((*Message)(nil)).
+		Set("needs_review = TRUE").Set("updated_at = ?", now).
+		Where("status = ? AND NOT needs_review AND sending_at <= ?", MessageSending, now.Add(-olderThan)).
+		Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to flag stale messages: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// RequeueDryRunLeads puts every lead contacted only in DRY_RUN back to new,
+// so that BizDev sends to it for real; it returns how many.
+func (d *DB) RequeueDryRunLeads(ctx context.Context) (int, error) {
+	res, err := d.bun.NewUpdate().Model((*Lead)(nil)).
+		Set("status = ?, dry_run = FALSE, contacted_at = NULL, updated_at = ?", LeadNew, d.Now()).
+		Where("status = ? AND dry_run", LeadContacted).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to requeue dry-run leads: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// ContactedWithoutReply returns up to limit leads with id above afterID that
+// are contacted, were contacted at or before contactedBy, and have no reply,
+// in id order (the caller pages with the last id).
+func (d *DB) ContactedWithoutReply(ctx context.Context, contactedBy time.Time, afterID int64, limit int) ([]Lead, error) {
+	var leads []Lead
+	err := d.bun.NewSelect().Model(&leads).
+		Where("l.status = ? AND l.contacted_at <= ? AND l.id > ?", LeadContacted, contactedBy.UTC(), afterID).
+		Where("NOT EXISTS (SELECT 1 FROM replies AS r WHERE r.lead_id = l.id)").
+		OrderExpr("l.id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to select contacted leads: %w", err)
+	}
+	return leads, nil
+}
+
+// LastSubject is the subject of the latest message sent (or dry-run) to a
+// lead, or "" when there is none.
+func (d *DB) LastSubject(ctx context.Context, leadID int64) (string, error) {
+	var subject string
+	err := d.bun.NewSelect().Model((*Message)(nil)).Column("subject").
+		Where("lead_id = ? AND status IN (?)", leadID, bun.In([]string{MessageSent, MessageDryRun})).
+		OrderExpr("id DESC").Limit(1).Scan(ctx, &subject)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: unable to read last subject for lead %d: %w", leadID, err)
+	}
+	return subject, nil
+}
+
+// NewReply is an inbound answer to outreach.
+type NewReply struct {
+	LeadID                  int64
+	FromAddr, Subject, Body string
+	Simulated               bool
+}
+
+// RecordReply stores a reply and moves its lead from new or contacted to
+// responded, in one transaction. A simulated reply is stored only for a lead
+// that is contacted and has no reply yet, so the simulator never touches a
+// lead twice nor one that moved on; it reports whether it stored the reply.
+func (d *DB) RecordReply(ctx context.Context, in NewReply) (bool, error) {
+	stored := false
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var l Lead
+		if err := tx.NewSelect().Model(&l).Where("l.id = ?", in.LeadID).Scan(ctx); err != nil {
+			return notFound(err)
+		}
+		if in.Simulated {
+			n, err := tx.NewSelect().Model((*Reply)(nil)).Where("lead_id = ?", l.ID).Count(ctx)
+			if err != nil || n > 0 || l.Status != LeadContacted {
+				return err
+			}
+		}
+		now := d.Now()
+		r := &Reply{LeadID: l.ID, FromAddr: in.FromAddr, Subject: in.Subject, Body: in.Body, Simulated: in.Simulated, ReceivedAt: now}
+		if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
+			return err
+		}
+		stored = true
+		_, err := tx.NewUpdate().Model((*Lead)(nil)).
+			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
+			Where("id = ? AND status IN (?)", l.ID, bun.In([]string{LeadNew, LeadContacted})).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: unable to record reply for lead %d: %w", in.LeadID, err)
+	}
+	return stored, nil
+}

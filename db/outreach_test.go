@@ -1,0 +1,290 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// outboxStore is a store whose clock a test moves with *now.
+func outboxStore(t *testing.T) (*DB, *time.Time) {
+	t.Helper()
+	now := fixedNow
+	d, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d, &now
+}
+
+func outboxLead(t *testing.T, d *DB, email, domainKey string) *Lead {
+	t.Helper()
+	l, err := d.CreateLead(context.Background(), nil, NewLead{Email: email, DomainKey: domainKey, Company: "Co " + email, Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func outboxQueue(t *testing.T, d *DB, leadID int64) *Message {
+	t.Helper()
+	m, err := d.QueueMessage(context.Background(), leadID, func(l *Lead, id int64) (OutboxDraft, error) {
+		return OutboxDraft{Template: "general/1", Subject: "Hello " + l.Company, Body: "message body"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var outboxRoomy = EmailCaps{PerCycle: 10, PerHour: 10, PerDay: 10}
+
+func outboxClaim(t *testing.T, d *DB, id int64, caps EmailCaps) Claim {
+	t.Helper()
+	c, err := d.ClaimMessage(context.Background(), id, caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestEmailCapsAreSeededOnceAndValidated(t *testing.T) {
+	ctx := context.Background()
+	d, _ := outboxStore(t)
+	caps, err := d.EmailCaps(ctx, EmailCaps{PerCycle: 10, PerHour: 50, PerDay: 200})
+	if err != nil || caps != (EmailCaps{10, 50, 200}) {
+		t.Fatalf("EmailCaps = %+v, %v", caps, err)
+	}
+	// Later defaults do not override what is stored.
+	if caps, _ = d.EmailCaps(ctx, EmailCaps{PerCycle: 1, PerHour: 1, PerDay: 1}); caps != (EmailCaps{10, 50, 200}) {
+		t.Fatalf("EmailCaps with other defaults = %+v", caps)
+	}
+	if err := d.SetEmailCaps(ctx, EmailCaps{PerCycle: 0, PerHour: 5, PerDay: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if caps, _ = d.EmailCaps(ctx, EmailCaps{}); caps != (EmailCaps{0, 5, 7}) {
+		t.Fatalf("EmailCaps after SetEmailCaps = %+v", caps)
+	}
+	if err := d.SetEmailCaps(ctx, EmailCaps{PerCycle: -1}); err == nil {
+		t.Fatal("negative cap accepted")
+	}
+	if err := d.SetSetting(ctx, SettingEmailMaxPerHour, "lots"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.EmailCaps(ctx, EmailCaps{}); err == nil {
+		t.Fatal("a non-numeric stored cap was accepted")
+	}
+}
+
+func TestSettingOrInitStoresTheFirstValue(t *testing.T) {
+	ctx := context.Background()
+	d, _ := outboxStore(t)
+	calls := 0
+	init := func() (string, error) { calls++; return "first", nil }
+	for range 2 {
+		if v, err := d.SettingOrInit(ctx, "k", init); err != nil || v != "first" {
+			t.Fatalf("SettingOrInit = %q, %v", v, err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("init called %d times", calls)
+	}
+	if _, err := d.SettingOrInit(ctx, "other", func() (string, error) { return "", errors.New("no entropy") }); err == nil {
+		t.Fatal("init error swallowed")
+	}
+	if v, _ := d.Setting(ctx, "other", "unset"); v != "unset" {
+		t.Fatalf("a failed init stored %q", v)
+	}
+}
+
+func TestQueueMessageOnlyForNewLeadsWithoutALiveMessage(t *testing.T) {
+	ctx := context.Background()
+	d, _ := outboxStore(t)
+	l := outboxLead(t, d, "a@a.example", "a.example")
+	m := outboxQueue(t, d, l.ID)
+	if m == nil || m.Status != MessageQueued || m.ToAddr != "a@a.example" || m.Subject != "Hello Co a@a.example" || m.ID == 0 {
+		t.Fatalf("queued %+v", m)
+	}
+	if again := outboxQueue(t, d, l.ID); again != nil {
+		t.Fatalf("second message queued for one lead: %+v", again)
+	}
+	if leads, _ := d.NewLeadsToContact(ctx, 10); len(leads) != 0 {
+		t.Fatalf("lead with a queued message offered again: %v", leads)
+	}
+	// A dry-run message does not block the real one after a requeue.
+	if outboxClaim(t, d, m.ID, outboxRoomy) != ClaimOK {
+		t.Fatal("claim refused")
+	}
+	if err := d.MarkSent(ctx, m.ID, "dry-run-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.RequeueDryRunLeads(ctx); err != nil || n != 1 {
+		t.Fatalf("RequeueDryRunLeads = %d, %v", n, err)
+	}
+	if leads, _ := d.NewLeadsToContact(ctx, 10); len(leads) != 1 {
+		t.Fatalf("requeued lead not offered: %v", leads)
+	}
+	if outboxQueue(t, d, l.ID) == nil {
+		t.Fatal("requeued lead got no message")
+	}
+	// A compose error rolls the message back.
+	l2 := outboxLead(t, d, "b@b.example", "b.example")
+	_, err := d.QueueMessage(ctx, l2.ID, func(*Lead, int64) (OutboxDraft, error) { return OutboxDraft{}, errors.New("render") })
+	if err == nil || countRows(t, d, "SELECT COUNT(*) FROM messages WHERE lead_id = ?", l2.ID) != 0 {
+		t.Fatalf("compose error: %v", err)
+	}
+}
+
+func TestClaimMessageAppliesCapsSuppressionsAndClaimsOnce(t *testing.T) {
+	ctx := context.Background()
+	d, now := outboxStore(t)
+	a := outboxQueue(t, d, outboxLead(t, d, "a@a.example", "a.example").ID)
+	b := outboxQueue(t, d, outboxLead(t, d, "b@b.example", "b.example").ID)
+	if outboxClaim(t, d, a.ID, EmailCaps{PerHour: 1, PerDay: 5}) != ClaimOK {
+		t.Fatal("first claim refused")
+	}
+	if outboxClaim(t, d, a.ID, outboxRoomy) != ClaimGone {
+		t.Fatal("a sending message was claimed twice")
+	}
+	// The in-flight message already counts against the hour.
+	if c := outboxClaim(t, d, b.ID, EmailCaps{PerHour: 1, PerDay: 5}); c != ClaimCapped {
+		t.Fatalf("claim over the hourly cap = %s", c)
+	}
+	if err := d.MarkSent(ctx, a.ID, "p-1", false); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := d.SentSince(ctx, now.Add(-time.Hour)); n != 1 {
+		t.Fatalf("SentSince = %d", n)
+	}
+	*now = now.Add(time.Hour + time.Second)
+	if c := outboxClaim(t, d, b.ID, EmailCaps{PerHour: 1, PerDay: 1}); c != ClaimCapped {
+		t.Fatalf("claim over the daily cap = %s", c)
+	}
+	if c := outboxClaim(t, d, b.ID, EmailCaps{PerHour: 1, PerDay: 2}); c != ClaimOK {
+		t.Fatalf("claim in a fresh hour = %s", c)
+	}
+	if err := d.MarkSent(ctx, a.ID, "p-1", false); err == nil {
+		t.Fatal("a sent message was marked sent again")
+	}
+
+	// Suppressed by a parent domain: the message and the lead say so.
+	c := outboxLead(t, d, "c@mail.c.example", "c.example")
+	cm := outboxQueue(t, d, c.ID)
+	if err := d.AddSuppression(ctx, "domain", "C.example", "bounced", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddSuppression(ctx, "domain", "c.example", "bounced", "again"); err != nil {
+		t.Fatalf("adding a suppression twice: %v", err)
+	}
+	if got := outboxClaim(t, d, cm.ID, outboxRoomy); got != ClaimSuppressed {
+		t.Fatalf("claim of a suppressed address = %s", got)
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM messages WHERE id = ? AND status = 'suppressed' AND error LIKE '%bounced%'", cm.ID); n != 1 {
+		t.Fatal("suppressed message not marked")
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM leads WHERE id = ? AND status = 'unsubscribed'", c.ID); n != 1 {
+		t.Fatal("suppressed lead not unsubscribed")
+	}
+	for addr, want := range map[string]bool{"x@c.example": true, "x@deep.mail.c.example": true, "x@notc.example": false, "c@other.example": false} {
+		if got, err := d.IsSuppressed(ctx, addr); err != nil || got != want {
+			t.Errorf("IsSuppressed(%s) = %v, %v; want %v", addr, got, err, want)
+		}
+	}
+}
+
+func TestMarkFailedCountsAttemptsAndFailsTheLeadAtTheLast(t *testing.T) {
+	ctx := context.Background()
+	d, _ := outboxStore(t)
+	l := outboxLead(t, d, "a@a.example", "a.example")
+	m := outboxQueue(t, d, l.ID)
+	for attempt := 1; attempt <= MaxSendAttempts; attempt++ {
+		if outboxClaim(t, d, m.ID, outboxRoomy) != ClaimOK {
+			t.Fatalf("attempt %d: claim refused", attempt)
+		}
+		leadFailed, err := d.MarkFailed(ctx, m.ID, "550 no")
+		if err != nil || leadFailed != (attempt == MaxSendAttempts) {
+			t.Fatalf("attempt %d: MarkFailed = %v, %v", attempt, leadFailed, err)
+		}
+	}
+	if outboxClaim(t, d, m.ID, outboxRoomy) != ClaimGone {
+		t.Fatal("message claimed after its last attempt")
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM leads WHERE id = ? AND status = 'failed'", l.ID); n != 1 {
+		t.Fatal("lead not failed")
+	}
+	if msgs, _ := d.SendableMessages(ctx, 10); len(msgs) != 0 {
+		t.Fatalf("sendable after the last attempt: %v", msgs)
+	}
+	if _, err := d.MarkFailed(ctx, m.ID, "again"); err == nil {
+		t.Fatal("a failed message was marked failed again")
+	}
+}
+
+func TestFlagStaleSending(t *testing.T) {
+	ctx := context.Background()
+	d, now := outboxStore(t)
+	m := outboxQueue(t, d, outboxLead(t, d, "a@a.example", "a.example").ID)
+	outboxClaim(t, d, m.ID, outboxRoomy)
+	if n, _ := d.FlagStaleSending(ctx, 15*time.Minute); n != 0 {
+		t.Fatalf("flagged a fresh send: %d", n)
+	}
+	*now = now.Add(20 * time.Minute)
+	if n, _ := d.FlagStaleSending(ctx, 15*time.Minute); n != 1 {
+		t.Fatalf("flagged %d, want 1", n)
+	}
+	if n, _ := d.FlagStaleSending(ctx, 15*time.Minute); n != 0 {
+		t.Fatalf("flagged again: %d", n)
+	}
+	if n, _ := d.PendingOutbox(ctx); n != 0 {
+		t.Fatalf("a stuck message counts as pending: %d", n)
+	}
+}
+
+func TestRecordReply(t *testing.T) {
+	ctx := context.Background()
+	d, _ := outboxStore(t)
+	l := outboxLead(t, d, "a@a.example", "a.example")
+	m := outboxQueue(t, d, l.ID)
+	sim := NewReply{LeadID: l.ID, FromAddr: "a@a.example", Subject: "Re: x", Body: "[SIMULATED REPLY] yes", Simulated: true}
+	if ok, err := d.RecordReply(ctx, sim); err != nil || ok {
+		t.Fatalf("simulated reply to a new lead = %v, %v", ok, err)
+	}
+	outboxClaim(t, d, m.ID, outboxRoomy)
+	if err := d.MarkSent(ctx, m.ID, "dry-run-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := d.LastSubject(ctx, l.ID); s != "Hello Co a@a.example" {
+		t.Fatalf("LastSubject = %q", s)
+	}
+	if leads, _ := d.ContactedWithoutReply(ctx, fixedNow, 0, 10); len(leads) != 1 {
+		t.Fatalf("ContactedWithoutReply = %v", leads)
+	}
+	if ok, err := d.RecordReply(ctx, sim); err != nil || !ok {
+		t.Fatalf("simulated reply = %v, %v", ok, err)
+	}
+	if ok, _ := d.RecordReply(ctx, sim); ok {
+		t.Fatal("second simulated reply stored")
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM leads WHERE id = ? AND status = 'responded' AND responded_at IS NOT NULL", l.ID); n != 1 {
+		t.Fatal("lead not responded")
+	}
+	if leads, _ := d.ContactedWithoutReply(ctx, fixedNow, 0, 10); len(leads) != 0 {
+		t.Fatalf("answered lead still offered: %v", leads)
+	}
+	// A real reply is always kept, and never moves a lead back.
+	if _, err := d.Bun().ExecContext(ctx, "UPDATE leads SET status = 'converted' WHERE id = ?", l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := d.RecordReply(ctx, NewReply{LeadID: l.ID, FromAddr: "a@a.example", Body: "thanks"}); err != nil || !ok {
+		t.Fatalf("real reply = %v, %v", ok, err)
+	}
+	if n := countRows(t, d, "SELECT COUNT(*) FROM leads WHERE id = ? AND status = 'converted'", l.ID); n != 1 {
+		t.Fatal("real reply moved a converted lead")
+	}
+	if _, err := d.RecordReply(ctx, NewReply{LeadID: 999}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reply to a missing lead: %v", err)
+	}
+}

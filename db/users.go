@@ -1,0 +1,249 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Operator roles. Admins run the business; viewers may only read the
+// dashboard.
+const (
+	RoleAdmin  = "admin"
+	RoleViewer = "viewer"
+)
+
+// DefaultPasswordCost is the bcrypt cost of stored passwords: about a quarter
+// of a second per hash on a small server, which is what makes a stolen
+// database slow to crack.
+const DefaultPasswordCost = 12
+
+// Password length limits. bcrypt reads at most 72 bytes, so a longer
+// password would be silently truncated: it is refused instead.
+const (
+	MinPasswordLen = 12
+	MaxPasswordLen = 72
+)
+
+// Session lifetimes. A session ends after SessionIdleTimeout without a
+// request, and at the latest SessionLifetime after sign-in, however busy.
+const (
+	SessionIdleTimeout = 12 * time.Hour
+	SessionLifetime    = 7 * 24 * time.Hour
+)
+
+// sessionTouchInterval is how stale last_seen_at may get before a request
+// writes it again: sliding the idle expiry on every request would make every
+// page view a database write.
+const sessionTouchInterval = time.Minute
+
+// ErrInvalidUser is returned when a new user's e-mail, password or role is
+// refused; the wrapping message says which and why.
+var ErrInvalidUser = errors.New("invalid user")
+
+// ErrBadCredentials is returned by Authenticate for an unknown e-mail and for
+// a wrong password alike, so a caller cannot tell them apart.
+var ErrBadCredentials = errors.New("wrong e-mail or password")
+
+// NewUser is what the bootstrap or an admin supplies for an operator account.
+type NewUser struct {
+	Email    string
+	Password string
+	Role     string
+	// PasswordCost is the bcrypt cost; 0 means DefaultPasswordCost. Only
+	// tests pass less.
+	PasswordCost int
+}
+
+// CreateUser validates and stores an operator account with its password
+// hashed by bcrypt. The e-mail is stored lower-cased; a second account with
+// the same e-mail satisfies IsUniqueViolation.
+func (d *DB) CreateUser(ctx context.Context, in NewUser) (*User, error) {
+	email, err := normalUserEmail(in.Email)
+	if err != nil {
+		return nil, err
+	}
+	if in.Role != RoleAdmin && in.Role != RoleViewer {
+		return nil, fmt.Errorf("store: %w: role %q is neither %s nor %s", ErrInvalidUser, in.Role, RoleAdmin, RoleViewer)
+	}
+	if n := len(in.Password); n < MinPasswordLen || n > MaxPasswordLen {
+		return nil, fmt.Errorf("store: %w: the password must be %d to %d bytes long", ErrInvalidUser, MinPasswordLen, MaxPasswordLen)
+	}
+	cost := in.PasswordCost
+	if cost == 0 {
+		cost = DefaultPasswordCost
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), cost)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to hash the password of %s: %w", email, err)
+	}
+	u := &User{Email: email, PasswordHash: string(hash), Role: in.Role, CreatedAt: d.Now()}
+	if _, err := d.bun.NewInsert().Model(u).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to create user %s: %w", email, err)
+	}
+	return u, nil
+}
+
+// normalUserEmail trims and lower-cases an operator's e-mail and checks that
+// it looks like an address, by the same rule as ADMIN_EMAIL in the config.
+func normalUserEmail(raw string) (string, error) {
+	email := strings.ToLower(strings.TrimSpace(raw))
+	at := strings.LastIndex(email, "@")
+	if at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n<>,;\"") {
+		return "", fmt.Errorf("store: %w: %q is not an e-mail address", ErrInvalidUser, raw)
+	}
+	return email, nil
+}
+
+// UserByEmail finds an operator by e-mail, in any case. An unknown e-mail is
+// ErrNotFound.
+func (d *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
+	u := new(User)
+	err := d.bun.NewSelect().Model(u).Where("email = ?", strings.ToLower(strings.TrimSpace(email))).Scan(ctx)
+	if err != nil {
+		if err = notFound(err); err == ErrNotFound {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: unable to find user by e-mail: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID finds an operator by id. An unknown id is ErrNotFound.
+func (d *DB) UserByID(ctx context.Context, id int64) (*User, error) {
+	u := new(User)
+	err := d.bun.NewSelect().Model(u).Where("id = ?", id).Scan(ctx)
+	if err != nil {
+		if err = notFound(err); err == ErrNotFound {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: unable to find user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// CountUsers counts the operator accounts.
+func (d *DB) CountUsers(ctx context.Context) (int64, error) {
+	n, err := d.bun.NewSelect().Model((*User)(nil)).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to count users: %w", err)
+	}
+	return n, nil
+}
+
+// dummyPasswordHash is compared against when the e-mail is unknown, so that
+// an unknown e-mail costs as much time as a wrong password and response
+// times do not reveal which accounts exist. It is made once, on first use,
+// at the production cost.
+var dummyPasswordHash = sync.OnceValue(func() []byte {
+	hash, err := bcrypt.GenerateFromPassword([]byte("not-a-password-of-anyone"), DefaultPasswordCost)
+	if err != nil {
+		panic("store: unable to hash the dummy password: " + err.Error())
+	}
+	return hash
+})
+
+// Authenticate returns the operator whose e-mail and password these are. An
+// unknown e-mail and a wrong password are both ErrBadCredentials and both
+// run one bcrypt comparison.
+func (d *DB) Authenticate(ctx context.Context, email, password string) (*User, error) {
+	u, err := d.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	hash := dummyPasswordHash()
+	if u != nil {
+		hash = []byte(u.PasswordHash)
+	}
+	mismatch := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	// A password longer than bcrypt reads could match on its first 72 bytes
+	// alone; no stored password is that long, so it is always wrong.
+	if u == nil || mismatch != nil || len(password) > MaxPasswordLen {
+		return nil, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// CreateSession stores a session for a signed-in operator. Only the hash of
+// the session token is stored; expires is the absolute end of the session.
+func (d *DB) CreateSession(ctx context.Context, userID int64, tokenHash string, expires time.Time) error {
+	now := d.Now()
+	s := &Session{TokenHash: tokenHash, UserID: userID, CreatedAt: now, ExpiresAt: expires.UTC(), LastSeenAt: now}
+	if _, err := d.bun.NewInsert().Model(s).Exec(ctx); err != nil {
+		return fmt.Errorf("store: unable to create session for user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// SessionUser returns the operator signed in with the session whose token
+// hashes to tokenHash, and slides the session's idle expiry. A session past
+// its absolute expiry, or idle for SessionIdleTimeout, is ErrNotFound.
+func (d *DB) SessionUser(ctx context.Context, tokenHash string, now time.Time) (*User, error) {
+	now = now.UTC()
+	s := new(Session)
+	err := d.bun.NewSelect().Model(s).
+		Where("token_hash = ?", tokenHash).
+		Where("expires_at > ?", now).
+		Where("last_seen_at > ?", now.Add(-SessionIdleTimeout)).
+		Scan(ctx)
+	if err != nil {
+		if err = notFound(err); err == ErrNotFound {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: unable to find session: %w", err)
+	}
+	if now.Sub(s.LastSeenAt) >= sessionTouchInterval {
+		_, err := d.bun.NewUpdate().Model((*Session)(nil)).
+			Set("last_seen_at = ?", now).
+			Where("token_hash = ?", tokenHash).
+			Exec(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to refresh session: %w", err)
+		}
+	}
+	return d.UserByID(ctx, s.UserID)
+}
+
+// DeleteSession ends a session. Ending an unknown session is not an error.
+func (d *DB) DeleteSession(ctx context.Context, tokenHash string) error {
+	if _, err := d.bun.NewDelete().Model((*Session)(nil)).Where("token_hash = ?", tokenHash).Exec(ctx); err != nil {
+		return fmt.Errorf("store: unable to delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes the sessions that can no longer be used at
+// now and reports how many there were.
+func (d *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	now = now.UTC()
+	res, err := d.bun.NewDelete().Model((*Session)(nil)).
+		Where("expires_at <= ? OR last_seen_at <= ?", now, now.Add(-SessionIdleTimeout)).
+		Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to delete expired sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to count deleted sessions: %w", err)
+	}
+	return n, nil
+}
+
+// RecordAudit appends an entry to the audit log, stamped with the store's
+// clock when e.CreatedAt is zero.
+func (d *DB) RecordAudit(ctx context.Context, e AuditEntry) error {
+	e.ID = 0
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = d.Now()
+	}
+	e.CreatedAt = e.CreatedAt.UTC()
+	if _, err := d.bun.NewInsert().Model(&e).Exec(ctx); err != nil {
+		return fmt.Errorf("store: unable to record audit entry %q: %w", e.Action, err)
+	}
+	return nil
+}
