@@ -48,11 +48,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "check":
 		return check(ctx, args, getenv, stdout, stderr)
+	case "reconcile":
+		return reconcile(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH]")
+		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile")
 		return 0
 	}
-	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve or check)\n", cmd)
+	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check or reconcile)\n", cmd)
 	return 2
 }
 
@@ -85,7 +87,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	bus := agents.NewBus()
-	engine, err := buildAgents(cfg, store, bus, log)
+	stripe := newStripe(cfg, log)
+	search := newSearchAPI(cfg)
+	engine, coordinator, err := buildAgents(cfg, store, bus, search, stripe, log)
 	if err != nil {
 		log.Error("cannot build the agents", "err", err)
 		return 1
@@ -95,7 +99,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	agentsDone := make(chan error, 1)
 	go func() { agentsDone <- engine.Serve(agentsCtx) }()
 
-	server := app.New(app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, ClientIPHeader: cfg.ClientIPHeader})
+	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
+		Live: app.NewHub(bus), Events: bus, ClientIPHeader: cfg.ClientIPHeader}
+	if stripe != nil {
+		deps.Payments = stripe // never a typed nil in the interface
+	}
+	if search != nil {
+		deps.LeadSourceHealth = app.SearchAPIHealth(search)
+	}
+	server := app.New(deps)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.Addr, "err", err)
@@ -148,10 +160,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // buildAgents wires the five cycles to their adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, log *slog.Logger) (*agents.Engine, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, search *agents.SearchAPILeads, stripe *agents.StripePayments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env := agents.Env{
 		Now:    time.Now,
@@ -161,11 +173,8 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, log *slog.Log
 	}
 
 	var provider agents.LeadProvider = agents.NewSyntheticLeads(env.Rand)
-	if cfg.Leads.Source == config.LeadSearchAPI {
-		provider = agents.NewSearchAPILeads(env, agents.SearchAPIOptions{
-			URL: cfg.Leads.SearchAPIURL, Key: cfg.Leads.SearchAPIKey, Niche: cfg.Leads.Niche, Geography: cfg.Leads.Geography,
-			MinCompanySize: cfg.Leads.MinCompanySize, MaxCompanySize: cfg.Leads.MaxCompanySize,
-		})
+	if search != nil {
+		provider = search
 	}
 	leadSource := agents.NewLeadSourceCycle(store, env, provider, agents.LeadSourceOptions{MaxPerCycle: cfg.Leads.MaxPerCycle})
 
@@ -178,7 +187,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, log *slog.Log
 
 	catalogue := agents.DefaultCatalogue(cfg.Stripe.DefaultCurrency)
 	if err := catalogue.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
 	// In development with synthetic leads and no real mail, nobody can
@@ -191,7 +200,11 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, log *slog.Log
 	}
 
 	ops := agents.NewOpsCycle(store, env, &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}, agents.OpsOptions{})
-	billing := agents.NewBillingCycle(store, env, agents.DisabledPayments{}, agents.BillingOptions{
+	var links agents.PaymentLinks = agents.DisabledPayments{}
+	if stripe != nil {
+		links = stripe
+	}
+	billing := agents.NewBillingCycle(store, env, links, agents.BillingOptions{
 		Currency: cfg.Stripe.DefaultCurrency, MinAmountCents: cfg.Stripe.MinAmountCents, MaxAmountCents: cfg.Stripe.MaxAmountCents,
 		BaseURL: cfg.BaseURL.String(),
 	})
@@ -209,7 +222,63 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, log *slog.Log
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
 	})
 	engine.Add(coordinator)
-	return engine, nil
+	return engine, coordinator, nil
+}
+
+// newSearchAPI is the lead search API client when LEAD_SOURCE=search_api.
+func newSearchAPI(cfg config.Config) *agents.SearchAPILeads {
+	if cfg.Leads.Source != config.LeadSearchAPI {
+		return nil
+	}
+	return agents.NewSearchAPILeads(agents.Env{Now: time.Now}, agents.SearchAPIOptions{
+		URL: cfg.Leads.SearchAPIURL, Key: cfg.Leads.SearchAPIKey, Niche: cfg.Leads.Niche, Geography: cfg.Leads.Geography,
+		MinCompanySize: cfg.Leads.MinCompanySize, MaxCompanySize: cfg.Leads.MaxCompanySize,
+	})
+}
+
+// newStripe is the Stripe client when ENABLE_STRIPE is on, else nil.
+func newStripe(cfg config.Config, log *slog.Logger) *agents.StripePayments {
+	if !cfg.Stripe.Enabled {
+		return nil
+	}
+	return agents.NewStripePayments(agents.StripeOptions{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase, Logger: log})
+}
+
+// reconcile asks Stripe about every open invoice's payment link and applies
+// paid sessions whose webhook was lost. Exit 1 when anything failed.
+func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, _, err := config.Load(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if !cfg.Stripe.Enabled {
+		fmt.Fprintln(stderr, "reconcile: Stripe is off: set ENABLE_STRIPE=true and STRIPE_API_KEY")
+		return 2
+	}
+	log := newLogger(cfg.LogFormat, stderr)
+	store, err := db.Open(ctx, cfg.DatabasePath(db.FileName))
+	if err != nil {
+		fmt.Fprintln(stderr, "reconcile:", err)
+		return 2
+	}
+	defer store.Close()
+	stripe := newStripe(cfg, log)
+	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, Links: stripe, Logger: log, Now: time.Now}, stripe)
+	fmt.Fprintln(stdout, report)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconcile:", err)
+		return 1
+	}
+	if len(report.Errors) > 0 {
+		return 1
+	}
+	return 0
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -269,11 +269,17 @@ func (e *Engine) publish(ev Event) {
 	e.bus.Publish(ev)
 }
 
-// summarize renders counts as "created=3 duplicate=1" in a stable order.
+// summarize renders the non-zero counts as "created=3 duplicate=1" in a
+// stable order, or "nothing to do".
 func summarize(c Counts) string {
 	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
+	for k, v := range c {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "nothing to do"
 	}
 	slices.Sort(keys)
 	var b strings.Builder

@@ -12,24 +12,6 @@ import (
 	"github.com/hossagent/hossagent/db"
 )
 
-// chaosClock is a clock the test moves forward by hand.
-type chaosClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *chaosClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *chaosClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // chaos wraps a cycle so that it panics, at random, before it runs or after
 // its work is committed: a crash at either edge of a cycle.
 type chaos struct {
@@ -65,7 +47,7 @@ func TestInvariantsHoldAfterRandomTicksAndCrashes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long-running: 200 ticks")
 	}
-	clock := &chaosClock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+	clock := &fakeClock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	ctx := context.Background()
 	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "chaos.db"), db.WithClock(clock.Now))
 	if err != nil {

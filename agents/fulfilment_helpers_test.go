@@ -15,24 +15,6 @@ import (
 // fulfilmentStart is where every fulfilment test's clock starts.
 var fulfilmentStart = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
 
-// fulfilmentClock is a fake clock that only moves when the test says so.
-type fulfilmentClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fulfilmentClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fulfilmentClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fulfilmentRandom makes a seeded ChaCha8 stream safe to share between
 // goroutines.
 type fulfilmentRandom struct {
@@ -90,14 +72,14 @@ type fulfilmentWorld struct {
 	t      *testing.T
 	ctx    context.Context
 	store  *db.DB
-	clock  *fulfilmentClock
+	clock  *fakeClock
 	env    Env
 	events *fulfilmentEvents
 }
 
 func newFulfilmentWorld(t *testing.T) *fulfilmentWorld {
 	t.Helper()
-	clock := &fulfilmentClock{now: fulfilmentStart}
+	clock := &fakeClock{now: fulfilmentStart}
 	ctx := context.Background()
 	store, err := db.Open(ctx, filepath.Join(t.TempDir(), db.FileName), db.WithClock(clock.Now))
 	if err != nil {

@@ -15,24 +15,6 @@ import (
 // outreachStart is the time every outreach test starts at.
 var outreachStart = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
 
-// outreachClock is a settable clock shared by the store and the Env.
-type outreachClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *outreachClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *outreachClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // outreachRand makes a seeded math/rand/v2 source safe for the concurrent
 // tests; it serves as both RandSource and the io.Reader of Env.Random.
 type outreachRand struct {
@@ -96,7 +78,7 @@ type outreachRig struct {
 	ctx    context.Context
 	store  *db.DB
 	path   string
-	clock  *outreachClock
+	clock  *fakeClock
 	rnd    *outreachRand
 	events *outreachEvents
 }
@@ -105,7 +87,7 @@ func newOutreachRig(t *testing.T) *outreachRig {
 	t.Helper()
 	r := &outreachRig{
 		t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), db.FileName),
-		clock: &outreachClock{t: outreachStart}, rnd: newOutreachRand(7), events: &outreachEvents{},
+		clock: &fakeClock{now: outreachStart}, rnd: newOutreachRand(7), events: &outreachEvents{},
 	}
 	r.store = r.open()
 	return r

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/hossagent/hossagent/agents"
@@ -19,55 +20,106 @@ var agentTitles = []struct{ name, title string }{
 
 // admin renders the control room. Only admins reach it (requireAdmin).
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	q := searchParam(r, "q")
+	meta := s.metaFor(r, "Control room")
+	meta.LiveURL = "/events/admin?" + r.URL.Query().Encode()
+	p, err := s.adminData(r.Context(), meta, adminParamsOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, views.Admin(p))
+}
+
+// adminEvents streams the control room's live regions, with the tables as
+// the operator's search and pages show them.
+func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
+	meta, params := s.metaFor(r, "Control room"), adminParamsOf(r)
+	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
+		meta.Now = s.now().UTC()
+		p, err := s.adminData(ctx, meta, params)
+		if err != nil {
+			return nil, err
+		}
+		return []fragment{
+			{"admin-status", views.AdminStatus(p)},
+			{"admin-cards", views.AdminCards(p)},
+			{"admin-agents", views.AdminAgents(p)},
+			{"admin-runs", views.AdminRuns(p)},
+			{"admin-leads", views.AdminLeads(p)},
+			{"admin-customers", views.AdminCustomers(p)},
+			{"admin-tasks", views.AdminTasks(p)},
+			{"admin-invoices", views.AdminInvoices(p)},
+			{"admin-audit", views.AdminAudit(p)},
+			{"admin-email-health", views.AdminEmailHealth(p)},
+			{"admin-leads-health", views.AdminLeadsHealth(p)},
+			{"admin-stripe-health", views.AdminStripeHealth(p)},
+		}, nil
+	})
+}
+
+// adminParams are the control room's search term and table pages.
+type adminParams struct {
+	search                            string
+	leads, customers, tasks, invoices int
+}
+
+func adminParamsOf(r *http.Request) adminParams {
+	return adminParams{
+		search: searchParam(r, "q"),
+		leads:  pageParam(r, "lp"), customers: pageParam(r, "cp"),
+		tasks: pageParam(r, "tp"), invoices: pageParam(r, "ip"),
+	}
+}
+
+// adminData reads everything the control room shows.
+func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) (views.AdminPage, error) {
 	p := views.AdminPage{
-		Meta:              s.metaFor(r, "Control room"),
+		Meta:              meta,
 		ReleaseMode:       s.cfg.ReleaseMode,
 		AutopilotEnabled:  s.cfg.AutopilotEnabled,
 		AutopilotInterval: s.cfg.AutopilotInterval,
 		EmailMode:         s.cfg.Email.Mode,
 		LeadSource:        s.cfg.Leads.Source,
 		StripeEnabled:     s.cfg.Stripe.Enabled,
-		Search:            q,
+		Search:            q.search,
+		AutopilotControls: s.autopilot != nil,
 	}
 	var err error
-	fail := func() { s.fail(w, r, err) }
+	if s.autopilot != nil {
+		if p.AutopilotEnabled, p.AutopilotInterval, err = s.autopilot.Autopilot(ctx); err != nil {
+			return p, err
+		}
+	}
 	if p.Stats, err = s.store.Stats(ctx); err != nil {
-		fail()
-		return
+		return p, err
 	}
 	summaries, err := s.store.AgentRunSummaries(ctx)
 	if err != nil {
-		fail()
-		return
+		return p, err
 	}
 	p.Agents = s.agentCards(summaries)
 	if p.Runs, _, err = s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: 20}); err != nil {
-		fail()
-		return
+		return p, err
 	}
-	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Search: q, Page: pageParam(r, "lp")}); err != nil {
-		fail()
-		return
+	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Search: q.search, Page: q.leads}); err != nil {
+		return p, err
 	}
-	if p.Customers, p.CustomersPage, err = s.store.ListCustomers(ctx, db.ListQuery{Search: q, Page: pageParam(r, "cp")}); err != nil {
-		fail()
-		return
+	if p.Customers, p.CustomersPage, err = s.store.ListCustomers(ctx, db.ListQuery{Search: q.search, Page: q.customers}); err != nil {
+		return p, err
 	}
-	if p.Tasks, p.TasksPage, err = s.store.ListTasks(ctx, db.ListQuery{Search: q, Page: pageParam(r, "tp")}); err != nil {
-		fail()
-		return
+	if p.Tasks, p.TasksPage, err = s.store.ListTasks(ctx, db.ListQuery{Search: q.search, Page: q.tasks}); err != nil {
+		return p, err
 	}
-	if p.Invoices, p.InvoicesPage, err = s.store.ListInvoices(ctx, db.ListQuery{Search: q, Page: pageParam(r, "ip")}); err != nil {
-		fail()
-		return
+	if p.Invoices, p.InvoicesPage, err = s.store.ListInvoices(ctx, db.ListQuery{Search: q.search, Page: q.invoices}); err != nil {
+		return p, err
 	}
 	if p.Audit, _, err = s.store.ListAudit(ctx, db.ListQuery{PerPage: 20}); err != nil {
-		fail()
-		return
+		return p, err
 	}
-	s.render(w, r, http.StatusOK, views.Admin(p))
+	if err = s.healthData(ctx, &p); err != nil {
+		return p, err
+	}
+	return p, nil
 }
 
 // agentCards merges the live engine states (when the engine runs) with the
@@ -87,6 +139,9 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 			card.LastError = sum.Last.Message
 		}
 		if st, ok := live[a.name]; ok {
+			// Only an agent the engine runs gets buttons; crash injection
+			// exists in development alone.
+			card.Controls, card.CrashInjection = true, s.cfg.IsDevelopment()
 			card.State, card.Restarts = st.State, st.Restarts
 			if st.LastError != "" {
 				card.LastError, card.Stack = st.LastError, st.Stack

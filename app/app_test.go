@@ -32,7 +32,9 @@ type fixture struct {
 	token  string       // the seeded customer's portal token
 }
 
-func newFixture(t *testing.T, env map[string]string) *fixture {
+// newFixture serves the real router over a fresh SQLite file. opts may add
+// dependencies (an agent engine, the live hub) before the server is built.
+func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixture {
 	t.Helper()
 	cfg, _, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -45,7 +47,11 @@ func newFixture(t *testing.T, env map[string]string) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	logs := &bytes.Buffer{}
-	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now})
+	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now}
+	for _, o := range opts {
+		o(&deps)
+	}
+	s := New(deps)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: store, logs: logs, clock: clock, client: newClient(t)}
@@ -367,5 +373,23 @@ func assertSecurityHeaders(t *testing.T, resp *http.Response) {
 	}
 	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("security headers missing: %v", resp.Header)
+	}
+}
+
+// addDoneTask stores a done, unbilled task worth cents for the seeded
+// customer (its first customer).
+func (f *fixture) addDoneTask(t *testing.T, cents int64) {
+	t.Helper()
+	ctx := context.Background()
+	var c db.Customer
+	if err := f.store.Bun().NewSelect().Model(&c).OrderExpr("id").Limit(1).Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := testNow.Add(-time.Minute)
+	task := &db.Task{CustomerID: c.ID, Kind: "competitive_landscape", Description: "Competitive landscape review",
+		Status: db.TaskDone, Currency: "usd", RewardCents: cents, ProfitCents: cents, Result: "Review", CompletedAt: &done,
+		CreatedAt: testNow, UpdatedAt: testNow}
+	if _, err := f.store.Bun().NewInsert().Model(task).Exec(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -348,7 +348,6 @@ func TestAccessRules(t *testing.T) {
 		"/admin":         "/login?next=%2Fadmin",
 		"/admin?q=acme":  "/login?next=%2Fadmin%3Fq%3Dacme",
 		"/admin/nothing": "/login?next=%2Fadmin%2Fnothing",
-		"/api/leads":     "/login?next=%2Fapi%2Fleads",
 		"/":              "/login?next=%2F",
 		"/?page=2":       "/login?next=%2F%3Fpage%3D2",
 	} {
@@ -356,6 +355,11 @@ func TestAccessRules(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want || strings.Contains(raw, "Acme") {
 			t.Errorf("anonymous GET %s = %d to %q, want 303 to %q", path, resp.StatusCode, resp.Header.Get("Location"), want)
 		}
+	}
+	// The API answers for itself: no redirect to a form a script cannot fill.
+	if resp, _, raw := f.get(t, "/api/v1/leads"); resp.StatusCode != http.StatusUnauthorized ||
+		resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(raw, `"error"`) || strings.Contains(raw, "Acme") {
+		t.Errorf("anonymous GET /api/v1/leads = %d %q, want a 401 JSON error", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	if resp, doc := f.post(t, f.client, "/admin/agents/billing/run", nil, nil); resp.StatusCode != http.StatusUnauthorized || doc.Find(".error-page").Length() != 1 {
 		t.Errorf("anonymous POST under /admin = %d, want a 401 page", resp.StatusCode)

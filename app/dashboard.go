@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/hossagent/hossagent/db"
@@ -11,34 +12,66 @@ import (
 // signed-in operator may read it; with DASHBOARD_PUBLIC=true anyone may, but
 // then without personal data (see withoutPersonalData).
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	u := userFrom(ctx)
+	u := userFrom(r.Context())
 	if u == nil && !s.cfg.DashboardPublic {
 		s.signInRequired(w, r)
 		return
 	}
-	p := views.DashboardPage{Meta: s.metaFor(r, "Dashboard"), ShowAdmin: u != nil && u.Role == db.RoleAdmin}
+	meta := s.metaFor(r, "Dashboard")
+	meta.LiveURL = "/events/dashboard?" + r.URL.Query().Encode()
+	p, err := s.dashboardData(r.Context(), meta, u, pageParam(r, "page"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, views.Dashboard(p))
+}
+
+// dashboardEvents streams the dashboard's live regions to the same readers
+// the page has, scrubbed the same way for anonymous readers.
+func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
+	u := userFrom(r.Context())
+	if u == nil && !s.cfg.DashboardPublic {
+		http.Error(w, "sign in required", http.StatusUnauthorized)
+		return
+	}
+	meta, page := s.metaFor(r, "Dashboard"), pageParam(r, "page")
+	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
+		meta.Now = s.now().UTC()
+		p, err := s.dashboardData(ctx, meta, u, page)
+		if err != nil {
+			return nil, err
+		}
+		return []fragment{
+			{"dash-cards", views.DashboardCards(p)},
+			{"dash-pipeline", views.DashboardPipeline(p)},
+			{"dash-work", views.DashboardWork(p)},
+			{"dash-invoices", views.DashboardInvoices(p)},
+			{"dash-leads", views.DashboardLeads(p)},
+		}, nil
+	})
+}
+
+// dashboardData reads every figure and table of the dashboard.
+func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User, page int) (views.DashboardPage, error) {
+	p := views.DashboardPage{Meta: meta, ShowAdmin: u != nil && u.Role == db.RoleAdmin}
 	var err error
 	if p.Stats, err = s.store.Stats(ctx); err != nil {
-		s.fail(w, r, err)
-		return
+		return p, err
 	}
 	if p.RecentWork, _, err = s.store.ListTasks(ctx, db.ListQuery{Status: db.TaskDone, PerPage: 10}); err != nil {
-		s.fail(w, r, err)
-		return
+		return p, err
 	}
 	if p.Invoices, _, err = s.store.ListInvoices(ctx, db.ListQuery{PerPage: 10}); err != nil {
-		s.fail(w, r, err)
-		return
+		return p, err
 	}
-	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Page: pageParam(r, "page"), PerPage: 15}); err != nil {
-		s.fail(w, r, err)
-		return
+	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Page: page, PerPage: 15}); err != nil {
+		return p, err
 	}
 	if u == nil {
 		withoutPersonalData(&p)
 	}
-	s.render(w, r, http.StatusOK, views.Dashboard(p))
+	return p, nil
 }
 
 // withoutPersonalData strips from the page what an anonymous visitor of the

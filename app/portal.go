@@ -1,7 +1,13 @@
 package app
 
 import (
+	"context"
+	"math"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -13,34 +19,121 @@ import (
 // credential: it is looked up by its hash, and an unknown or revoked token
 // gets the same plain 404 as any missing page.
 func (s *Server) portal(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	c, err := s.store.CustomerByPortalToken(ctx, chi.URLParam(r, "token"))
+	if !s.allowPortalVisit(w, r) {
+		return
+	}
+	c, err := s.store.CustomerByPortalToken(r.Context(), chi.URLParam(r, "token"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p := views.PortalPage{Meta: s.meta(c.Company), Customer: *c}
-	if p.Summary, err = s.store.CustomerSummary(ctx, c.ID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if p.Outstanding, _, err = s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Status: db.InvoiceOpen, PerPage: 50}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var all []db.InvoiceRow
-	if all, _, err = s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{PerPage: 50}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	for _, inv := range all {
-		if inv.Status == db.InvoicePaid || inv.Status == db.InvoiceRefunded {
-			p.History = append(p.History, inv)
-		}
-	}
-	if p.Work, _, err = s.store.ListCustomerTasks(ctx, c.ID, db.ListQuery{PerPage: 20}); err != nil {
+	meta := s.meta(c.Company)
+	meta.LiveURL = "/events/portal/" + url.PathEscape(chi.URLParam(r, "token"))
+	p, err := s.portalData(r.Context(), meta, c)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, views.Portal(p))
+}
+
+// portalEvents streams a client's portal regions; a payment landing shows
+// without a reload. The token is checked again on every render, so a
+// revoked link stops updating at once.
+func (s *Server) portalEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.allowPortalVisit(w, r) {
+		return
+	}
+	token := chi.URLParam(r, "token")
+	c, err := s.store.CustomerByPortalToken(r.Context(), token)
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	meta := s.meta(c.Company)
+	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
+		c, err := s.store.CustomerByPortalToken(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		meta.Now = s.now().UTC()
+		p, err := s.portalData(ctx, meta, c)
+		if err != nil {
+			return nil, err
+		}
+		return []fragment{
+			{"portal-summary", views.PortalSummary(p)},
+			{"portal-outstanding", views.PortalOutstanding(p)},
+			{"portal-history", views.PortalHistory(p)},
+			{"portal-work", views.PortalWork(p)},
+		}, nil
+	})
+}
+
+// portalData reads one client's account: summary, open invoices, payment
+// history and recent work.
+func (s *Server) portalData(ctx context.Context, meta views.Meta, c *db.Customer) (views.PortalPage, error) {
+	p := views.PortalPage{Meta: meta, Customer: *c}
+	var err error
+	if p.Summary, err = s.store.CustomerSummary(ctx, c.ID); err != nil {
+		return p, err
+	}
+	if p.Outstanding, _, err = s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Status: db.InvoiceOpen, PerPage: 50}); err != nil {
+		return p, err
+	}
+	if p.History, _, err = s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Statuses: []string{db.InvoicePaid, db.InvoiceRefunded}, PerPage: 50}); err != nil {
+		return p, err
+	}
+	if p.Work, _, err = s.store.ListCustomerTasks(ctx, c.ID, db.ListQuery{PerPage: 20}); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// Portal requests allowed per client address, pages and live streams
+// together: a burst of portalBurst, refilled at portalPerMinute a minute.
+// A client reads its portal in a few requests; guessing tokens takes
+// billions, so a slow bucket costs clients nothing and guessers everything.
+// Unknown tokens take from the bucket like known ones.
+const (
+	portalBurst      = 30
+	portalPerMinute  = 60
+	portalRefillEach = time.Minute / portalPerMinute
+)
+
+// allowPortalVisit takes one request from the client address's budget. Over
+// budget, it answers 429 with Retry-After and reports false.
+func (s *Server) allowPortalVisit(w http.ResponseWriter, r *http.Request) bool {
+	ip := s.clientIP(r)
+	if s.portalVisits.allow(portalClientKey(ip)) {
+		return true
+	}
+	s.log.Warn("portal rate limited", "remote", ip)
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(portalRefillEach.Seconds()))))
+	s.renderError(w, r, http.StatusTooManyRequests, "Too many requests",
+		"This address asked for portal pages too often. Wait a moment, then reload.")
+	return false
+}
+
+// portalClientKey is the bucket of a client address. An IPv6 client
+// usually holds a whole /64 and could walk through it, so the /64 is the
+// client there.
+func portalClientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Unmap().Is4() {
+		return ip
+	}
+	if p, err := addr.Prefix(64); err == nil {
+		return p.String()
+	}
+	return ip
+}
+
+// paid is where Stripe's payment links send the payer back. The portal link
+// cannot be the return address (only its token's hash is stored), so this
+// page thanks the payer and points back to the portal link they used.
+func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
+	page := views.ErrorPage{Meta: s.meta("Payment received"), Status: http.StatusOK, Heading: "Thank you — payment received",
+		Message: "Stripe has your payment. Your invoice shows as paid in your client portal as soon as Stripe confirms it, usually within a minute. You can close this page and return to the portal link you were given."}
+	s.render(w, r, http.StatusOK, views.Notice(page))
 }

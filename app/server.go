@@ -30,6 +30,11 @@ type Deps struct {
 	// Agents is the running agent engine and its coordinator; nil serves
 	// the pages from the cycle log alone.
 	Agents AgentControl
+	// Autopilot is the coordinator; nil hides the autopilot controls.
+	Autopilot AutopilotControl
+	// Live is the SSE hub fed by the agents' event bus; nil disables the
+	// live streams (they answer 503).
+	Live *Hub
 	// Assets is the static file tree served under /assets/ (assets.FS in
 	// production).
 	Assets fs.FS
@@ -38,13 +43,38 @@ type Deps struct {
 	// limits and the audit log. Empty uses the connection's address; set it
 	// only behind a proxy that overwrites the header, or clients can forge it.
 	ClientIPHeader string
+	// LeadSourceHealth reports the search API lead provider's last error and
+	// success for the lead source health panel (SearchAPIHealth wraps the
+	// provider); nil for the other sources.
+	LeadSourceHealth func() LeadSourceStatus
+	// Payments deactivates the payment link of an invoice the Stripe
+	// webhook marked paid (*agents.StripePayments); nil (never a nil
+	// pointer) leaves it to the link's own one-payment restriction.
+	Payments agents.LinkDeactivator
+	// Events is the agents' event bus: the webhook tells it when money
+	// moved, so the live views update; nil tells nobody.
+	Events agents.Publisher
 }
 
 // AgentControl is what the web layer asks of the agent engine: states for
-// the control room, readiness, and the operators' actions.
+// the control room, readiness, and the operators' actions (*agents.Engine).
 type AgentControl interface {
 	Ready(ctx context.Context) error
 	States() []agents.AgentState
+	Ask(ctx context.Context, name, trigger string, timeout time.Duration) (agents.RunResult, error)
+	Restart(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string) error
+	Start(ctx context.Context, name string) error
+	InjectPanic(ctx context.Context, name string) error
+}
+
+// AutopilotControl is the coordinator as the control room drives it
+// (*agents.Coordinator).
+type AutopilotControl interface {
+	Autopilot(ctx context.Context) (enabled bool, interval time.Duration, err error)
+	SetAutopilot(ctx context.Context, enabled bool, interval time.Duration) error
+	RunFullCycle(ctx context.Context) ([]agents.RunResult, error)
+	Running() bool
 }
 
 // Server serves HossAgent's pages.
@@ -54,12 +84,21 @@ type Server struct {
 	log          *slog.Logger
 	now          func() time.Time
 	agents       AgentControl
+	autopilot    AutopilotControl
+	hub          *Hub
 	assets       fs.FS
 	assetVersion string
 
 	random         io.Reader       // session tokens
 	logins         *attemptLimiter // sign-in attempts per address and per e-mail
+	portalVisits   *attemptLimiter // portal pages and streams per client address
 	clientIPHeader string
+
+	leadSourceHealth func() LeadSourceStatus
+	payments         *agents.PaymentLedger // the Stripe webhook applies events through it
+	// runWait is how long a manual agent run may hold its request before it
+	// answers "running — see the cycle log" (admin_actions.go).
+	runWait time.Duration
 }
 
 // New builds the server from its dependencies.
@@ -76,12 +115,19 @@ func New(d Deps) *Server {
 		log:          d.Logger,
 		now:          d.Now,
 		agents:       d.Agents,
+		autopilot:    d.Autopilot,
+		hub:          d.Live,
 		assets:       d.Assets,
 		assetVersion: assets.Version(),
 
 		random:         rand.Reader,
 		logins:         newAttemptLimiter(loginRefillEvery, loginBurst, d.Now),
+		portalVisits:   newAttemptLimiter(portalRefillEach, portalBurst, d.Now),
 		clientIPHeader: d.ClientIPHeader,
+
+		leadSourceHealth: d.LeadSourceHealth,
+		payments:         &agents.PaymentLedger{Store: d.Store, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
+		runWait:          defaultRunWait,
 	}
 }
 
@@ -103,8 +149,14 @@ func (s *Server) Handler() http.Handler {
 	// Public: no session is read.
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	r.Post("/stripe/webhook", s.stripeWebhook) // verified by its Stripe signature
 	r.Handle("/assets/*", s.assetHandler())
 	r.Get("/portal/{token}", s.portal) // the token alone grants access
+	r.Get("/events/portal/{token}", s.portalEvents)
+	r.Get("/paid", s.paid) // where Stripe sends a payer back
+	// The JSON API authenticates each request itself: an admin session or
+	// a bearer API token.
+	r.Route("/api/v1", s.apiRoutes)
 
 	// Operator pages: the session cookie is read.
 	r.Group(func(r chi.Router) {
@@ -113,6 +165,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/login", s.login)
 		r.Post("/logout", s.logout)
 		r.Get("/", s.dashboard) // any operator; anyone when DASHBOARD_PUBLIC
+		r.Get("/events/dashboard", s.dashboardEvents)
 
 		// Admins only: the control room, every admin action and the JSON
 		// API belong in this group. The catch-alls keep paths that have
@@ -120,8 +173,11 @@ func (s *Server) Handler() http.Handler {
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAdmin)
 			r.Get("/admin", s.admin)
+			r.Get("/events/admin", s.adminEvents)
+			s.adminActionRoutes(r) // admin_actions.go: agents, autopilot, outreach
+			s.adminRecordRoutes(r) // admin_records.go: detail pages, activity, CSV, portal links
+			s.apiTokenRoutes(r)    // api_tokens.go: create and revoke API tokens
 			r.HandleFunc("/admin/*", s.notFound)
-			r.HandleFunc("/api/*", s.notFound)
 		})
 	})
 

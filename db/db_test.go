@@ -33,9 +33,9 @@ func mustOpenPath(tb testing.TB, path string) *DB {
 	return d
 }
 
-// wantTables is every table migration 0001 creates.
+// wantTables is every table the migrations create.
 var wantTables = []string{
-	"agent_runs", "audit_log", "counters", "customers", "invoice_lines", "invoices", "leads",
+	"agent_runs", "api_tokens", "audit_log", "counters", "customers", "invoice_lines", "invoices", "leads",
 	"messages", "replies", "sessions", "settings", "stripe_events", "suppressions", "tasks", "users",
 }
 
@@ -74,8 +74,8 @@ func TestOpenMigratesEmptyFile(t *testing.T) {
 	if err := d.Bun().NewRaw("SELECT name FROM bun_migrations ORDER BY id").Scan(context.Background(), &applied); err != nil {
 		t.Fatalf("read applied migrations: %v", err)
 	}
-	if !slices.Equal(applied, []string{"0001"}) {
-		t.Fatalf("applied migrations = %v, want [0001]", applied)
+	if !slices.Equal(applied, []string{"0001", "0002", "0003"}) {
+		t.Fatalf("applied migrations = %v, want [0001 0002 0003]", applied)
 	}
 	if d.Path() != path {
 		t.Fatalf("Path() = %q, want %q", d.Path(), path)
@@ -103,8 +103,8 @@ func TestOpenTwiceIsNoOpAndKeepsData(t *testing.T) {
 	}
 
 	second := mustOpenPath(t, path)
-	if got := countRows(t, second, "SELECT COUNT(*) FROM bun_migrations"); got != 1 {
-		t.Fatalf("migrations recorded after reopening = %d, want 1", got)
+	if got := countRows(t, second, "SELECT COUNT(*) FROM bun_migrations"); got != 3 {
+		t.Fatalf("migrations recorded after reopening = %d, want 3", got)
 	}
 	if got := countRows(t, second, "SELECT COUNT(*) FROM leads WHERE email = 'kept@example.com'"); got != 1 {
 		t.Fatalf("lead rows after reopening = %d, want 1", got)

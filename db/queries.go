@@ -17,6 +17,8 @@ type ListQuery struct {
 	PerPage int    // 0 means the default of 25; capped at MaxPerPage
 	Search  string // case-insensitive substring match on the list's text columns
 	Status  string // exact status, or "" for all
+	// Statuses, when set, selects any of these statuses (invoice lists).
+	Statuses []string
 }
 
 func (q ListQuery) normal() ListQuery {
@@ -194,6 +196,9 @@ func (d *DB) listInvoices(ctx context.Context, q ListQuery, customerID int64) ([
 	sq = searchWhere(sq, q.Search, "i.number", "c.company", "i.payer_email")
 	if q.Status != "" {
 		sq = sq.Where("i.status = ?", q.Status)
+	}
+	if len(q.Statuses) > 0 {
+		sq = sq.Where("i.status IN (?)", bun.In(q.Statuses))
 	}
 	if customerID != 0 {
 		sq = sq.Where("i.customer_id = ?", customerID)

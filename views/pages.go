@@ -18,6 +18,9 @@ type Meta struct {
 	// SignedIn is the signed-in operator's e-mail, shown with a sign-out
 	// button; "" on anonymous pages (portal, login, public dashboard).
 	SignedIn string
+	// LiveURL is the page's SSE stream; when set, the page connects to it
+	// and its regions update in place.
+	LiveURL string
 }
 
 // DashboardPage is the owner's dashboard at /.
@@ -43,6 +46,10 @@ type AgentCard struct {
 	Restarts  int64
 	LastError string
 	Stack     string
+	// Controls shows the run / restart / stop|start buttons (an engine runs
+	// in this process); CrashInjection adds the development-only crash button.
+	Controls       bool
+	CrashInjection bool
 }
 
 // AdminPage is the control room at /admin.
@@ -67,6 +74,12 @@ type AdminPage struct {
 	InvoicesPage      db.Page
 	Audit             []db.AuditEntry
 	Search            string // the current table search term
+	// AutopilotControls shows the autopilot switch, interval form and "run
+	// full cycle now" (a coordinator runs in this process).
+	AutopilotControls bool
+	EmailHealth       EmailPanel
+	LeadHealth        LeadSourcePanel
+	StripeHealth      StripePanel
 }
 
 // PortalPage is a client's portal at /portal/{token}.

@@ -1,0 +1,171 @@
+package agents
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/hossagent/hossagent/db"
+)
+
+// LinkDeactivator turns payment links off (*StripePayments).
+type LinkDeactivator interface {
+	DeactivateLink(ctx context.Context, linkID string) error
+}
+
+// PaymentLedger applies payment events, from the Stripe webhook and from
+// reconcile alike: the store records the event and its effect in one
+// transaction (so each event id counts once), then, outside it, the paid
+// invoice's link is deactivated and the live views are told.
+type PaymentLedger struct {
+	Store *db.DB
+	// Links deactivates the link of a paid invoice; nil leaves it to the
+	// link's own one-payment restriction.
+	Links  LinkDeactivator
+	Events Publisher // nil: nobody is told
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
+}
+
+// deactivateTimeout bounds the deactivation call after a payment; it runs
+// even if the request that brought the payment has gone.
+const deactivateTimeout = 10 * time.Second
+
+// Apply applies e. An error means nothing was recorded and the event must
+// be delivered again (the webhook answers 500, and Stripe retries). A failed
+// deactivation is logged, not returned: the payment stands, and the link
+// refuses a second payment by itself.
+func (l *PaymentLedger) Apply(ctx context.Context, e db.PaymentEvent) (db.PaymentOutcome, error) {
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	log := l.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	out, err := l.Store.ApplyPaymentEvent(ctx, e, now())
+	if err != nil {
+		return out, err
+	}
+	if out.Duplicate {
+		log.Info("stripe event already applied", "event", e.EventID, "type", e.Type)
+		return out, nil
+	}
+	log.Info("stripe event applied", "event", e.EventID, "type", e.Type, "outcome", out.Outcome,
+		"invoice", out.Number, "invoice_id", out.InvoiceID)
+	if out.Paid && out.PaymentLinkID != "" && l.Links != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deactivateTimeout)
+		if err := l.Links.DeactivateLink(dctx, out.PaymentLinkID); err != nil {
+			log.Warn("paid invoice's payment link not deactivated", "invoice", out.Number, "link", out.PaymentLinkID, "err", err)
+		}
+		cancel()
+	}
+	if out.Changed && l.Events != nil {
+		l.Events.Publish(Event{
+			Kind: EventMoneyChanged, Agent: Billing, At: now(), Subject: fmt.Sprintf("invoice %d", out.InvoiceID),
+			Message: fmt.Sprintf("%s: %s", out.Number, out.Outcome),
+		})
+	}
+	return out, nil
+}
+
+// StripeSessions is what reconcile asks of Stripe (*StripePayments).
+type StripeSessions interface {
+	LinkDeactivator
+	CompletedSessions(ctx context.Context, paymentLinkID string) ([]*stripe.CheckoutSession, error)
+}
+
+// ReconcileReport is what a reconcile run found.
+type ReconcileReport struct {
+	Checked int      // open invoices with a payment link asked about
+	Paid    int      // invoices a lost payment was applied to
+	Flagged int      // sessions that flagged an invoice instead of paying it (amount or currency mismatch …)
+	Pending int      // complete sessions whose payment has not cleared yet
+	Errors  []string // one line per invoice Stripe could not be asked about or that could not be updated
+}
+
+// String is the report as the reconcile command prints it.
+func (r ReconcileReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reconcile: %d open invoices checked, %d paid, %d flagged, %d awaiting payment, %d errors",
+		r.Checked, r.Paid, r.Flagged, r.Pending, len(r.Errors))
+	for _, e := range r.Errors {
+		b.WriteString("\n  error: " + e)
+	}
+	return b.String()
+}
+
+// reconcilePage is how many open invoices reconcile reads at a time.
+const reconcilePage = 100
+
+// Reconcile asks Stripe about the payment link of every open invoice and
+// applies a paid Checkout Session whose webhook never arrived (or never got
+// through), through the same ledger as the webhook. Each session is recorded
+// as the event "reconcile:<session id>", so running reconcile again, or the
+// webhook arriving late, changes nothing more. A complete session whose
+// payment has not cleared is left for its async_payment_succeeded event. The
+// error is for a store that cannot be read; Stripe's failures are per
+// invoice, in the report.
+func Reconcile(ctx context.Context, ledger *PaymentLedger, sessions StripeSessions) (ReconcileReport, error) {
+	var r ReconcileReport
+	var after int64
+	for {
+		invoices, err := ledger.Store.OpenInvoicesWithPaymentLink(ctx, after, reconcilePage)
+		if err != nil {
+			return r, fmt.Errorf("reconcile: %w", err)
+		}
+		for _, inv := range invoices {
+			if err := ctx.Err(); err != nil {
+				return r, fmt.Errorf("reconcile: %w", err)
+			}
+			r.Checked++
+			if err := reconcileInvoice(ctx, ledger, sessions, inv, &r); err != nil {
+				r.Errors = append(r.Errors, fmt.Sprintf("%s (invoice %d): %v", inv.Number, inv.InvoiceID, err))
+			}
+		}
+		if len(invoices) < reconcilePage {
+			return r, nil
+		}
+		after = invoices[len(invoices)-1].InvoiceID
+	}
+}
+
+func reconcileInvoice(ctx context.Context, ledger *PaymentLedger, sessions StripeSessions, inv db.LinkedInvoice, r *ReconcileReport) error {
+	found, err := sessions.CompletedSessions(ctx, inv.PaymentLinkID)
+	if err != nil {
+		return err
+	}
+	for _, cs := range found {
+		if cs.Status != stripe.CheckoutSessionStatusComplete {
+			continue
+		}
+		if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
+			r.Pending++
+			continue
+		}
+		e := sessionEvent("reconcile:"+cs.ID, string(stripe.EventTypeCheckoutSessionCompleted), db.PaymentSucceeded, cs)
+		// The link was asked about for this invoice: a session without
+		// metadata or link id still belongs to it.
+		if e.InvoiceID == 0 {
+			e.InvoiceID = inv.InvoiceID
+		}
+		if e.PaymentLinkID == "" {
+			e.PaymentLinkID = inv.PaymentLinkID
+		}
+		out, err := ledger.Apply(ctx, e)
+		switch {
+		case err != nil:
+			return err
+		case out.Paid:
+			r.Paid++
+		case out.Changed:
+			r.Flagged++
+		}
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/db"
+)
+
+// Browser tests drive Debian's chromium through chromedp against the real
+// router, a real SQLite file and, where they watch live updates, a real
+// agent engine. Without chromium they skip, except under CI=true, where a
+// missing browser fails the run: `make test` installs it.
+
+// browser is one headless chromium with a tab, and the JavaScript dialogs
+// it saw (a dialog means injected script ran).
+type browser struct {
+	ctx     context.Context
+	dialogs *atomic.Int64
+}
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed; `make test` installs Debian's chromium when run as root")
+	}
+	t.Skip("chromium is not installed (make test installs it)")
+	return ""
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true), // tests run as root in CI
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		// The machine has no network beyond loopback: stop chromium's own
+		// background traffic.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	dialogs := &atomic.Int64{}
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			dialogs.Add(1)
+		}
+	}))
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return &browser{ctx: ctx, dialogs: dialogs}
+}
+
+func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// waitText waits, on the page's own events, until sel's text contains want.
+func (b *browser) waitText(t *testing.T, sel, want string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingMutation())); err != nil {
+		t.Fatalf("%s never showed %q (now %q): %v", sel, want, b.text(t, sel), err)
+	}
+}
+
+// markPage tags the document; if the tag survives, the page was not reloaded.
+func (b *browser) markPage(t *testing.T) {
+	t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.documentElement.dataset.marker = "no-reload"`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *browser) assertNotReloaded(t *testing.T) {
+	t.Helper()
+	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.documentElement.dataset.marker || ""`))
+	if err != nil || got != "no-reload" {
+		t.Errorf("the page was reloaded (marker %q, %v)", got, err)
+	}
+}
+
+// signIn signs in through the login form like an operator would.
+func (b *browser) signIn(t *testing.T, base, email string) {
+	t.Helper()
+	b.do(t,
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), testPassword),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#admin-agents`)),
+	)
+	loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+	if !strings.HasSuffix(loc, "/admin") {
+		t.Errorf("after sign-in the browser is at %s, want /admin", loc)
+	}
+}
+
+// screenshot saves the current page at a width into the run's screenshot
+// folder (SCREENSHOT_DIR, or a temporary folder printed once).
+func (b *browser) screenshot(t *testing.T, name string, width int64) {
+	t.Helper()
+	dir := screenshotDir(t)
+	b.do(t, chromedp.EmulateViewport(width, 900), chromedp.WaitVisible(chromedp.CSS("body")))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%dpx.png", name, width))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var screenshotFolder atomic.Value
+
+func screenshotDir(t *testing.T) string {
+	if d, ok := screenshotFolder.Load().(string); ok {
+		return d
+	}
+	dir := os.Getenv("SCREENSHOT_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "hossagent-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	screenshotFolder.Store(dir)
+	fmt.Printf("browser tests: screenshots in %s\n", dir)
+	return dir
+}
+
+// liveFixture is a fixture with a running engine (real billing, stand-in
+// other agents) and the live hub on its bus.
+func liveFixture(t *testing.T) (*fixture, *agents.Engine) {
+	t.Helper()
+	bus := agents.NewBus()
+	var engine *agents.Engine
+	f := newFixture(t, nil, func(d *Deps) {
+		env := agents.Env{Now: d.Now, Events: bus}
+		noop := agents.CycleFunc(func(context.Context) (agents.Counts, error) { return agents.Counts{}, nil })
+		engine = agents.NewEngine(agents.EngineConfig{Store: d.Store, Events: bus, Logger: d.Logger, Now: d.Now,
+			Cycles: map[string]agents.Cycle{
+				agents.LeadSource: noop, agents.BizDev: noop, agents.Onboarding: noop, agents.Ops: noop,
+				agents.Billing: agents.NewBillingCycle(d.Store, env, agents.DisabledPayments{}, agents.BillingOptions{Currency: "usd"}),
+			}, AllowCrashInjection: true})
+		d.Agents = engine
+		d.Live = NewHub(bus)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = engine.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; bus.Close() })
+	return f, engine
+}
+
+func TestBrowserSignIn(t *testing.T) {
+	b := newBrowser(t)
+	f := newFixture(t, nil)
+	f.seed(t)
+	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+	if got := b.text(t, "#admin-agents"); !strings.Contains(strings.ToLower(got), "billing") {
+		t.Errorf("control room agents panel = %q", got)
+	}
+}
+
+// The dashboard's money card changes after a billing cycle, with no reload.
+func TestBrowserDashboardMoneyIsLive(t *testing.T) {
+	b := newBrowser(t)
+	f, engine := liveFixture(t)
+	f.seed(t)
+	f.addDoneTask(t, 20000)
+	u := f.createUser(t, "owner@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+	b.do(t, chromedp.Navigate(f.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#dash-cards")))
+	b.waitText(t, "#dash-cards", "$150.00") // outstanding before billing
+	b.markPage(t)
+
+	if _, err := engine.Ask(context.Background(), agents.Billing, db.TriggerManual, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText(t, "#dash-cards", "$350.00") // the new invoice is outstanding
+	b.assertNotReloaded(t)
+}
+
+// A company called <script>alert(1)</script> is plain text on every page.
+func TestBrowserHostileNamesStayText(t *testing.T) {
+	b := newBrowser(t)
+	f := newFixture(t, nil)
+	f.seed(t)
+	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+	pages := map[string]string{"/": "#dash-leads", "/admin": "#admin-leads", "/portal/" + f.token: "h1"}
+	for path, sel := range pages {
+		b.do(t, chromedp.Navigate(f.srv.URL+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+		if got := b.text(t, sel); !strings.Contains(got, evil) {
+			t.Errorf("%s %s = %q, want the name as text", path, sel, got)
+		}
+	}
+	if n := b.dialogs.Load(); n != 0 {
+		t.Errorf("%d script dialogs opened: injected script ran", n)
+	}
+}
+
+// A POST from another origin and a POST without a session are refused.
+func TestBrowserCrossOriginAndAnonymousPostsRefused(t *testing.T) {
+	b := newBrowser(t)
+	f := newFixture(t, nil)
+	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+
+	// Another site's page posts a form at the app (the session cookie is
+	// SameSite=Lax, and the origin check refuses it anyway).
+	evilSite := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<form method="post" action="%s/logout"><button id="go">go</button></form>`, f.srv.URL)
+	}))
+	defer evilSite.Close()
+	b.do(t, chromedp.Navigate(strings.Replace(evilSite.URL, "127.0.0.1", "localhost", 1)),
+		chromedp.WaitVisible(chromedp.CSS("#go")), chromedp.Click(chromedp.CSS("#go")),
+		chromedp.WaitVisible(chromedp.CSS(".error-page")))
+	if got := b.text(t, ".error-page"); !strings.Contains(got, "403") {
+		t.Errorf("cross-origin POST answered %q, want 403", got)
+	}
+	// Still signed in: the refused POST changed nothing.
+	b.do(t, chromedp.Navigate(f.srv.URL+"/admin"), chromedp.WaitVisible(chromedp.CSS("#admin-agents")))
+
+	// Same origin, but no session: a fresh browser posts to an admin route.
+	anon := newBrowser(t)
+	anon.do(t, chromedp.Navigate(f.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("form")))
+	status, err := chromedp.Run(anon.ctx, chromedp.Evaluate[int](`fetch("/admin/cycle", {method: "POST"}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusUnauthorized {
+		t.Errorf("POST without a session = %d, want 401", status)
+	}
+}
+
+// Screenshots of the three surfaces at desktop and phone widths.
+func TestBrowserScreenshots(t *testing.T) {
+	b := newBrowser(t)
+	f, engine := liveFixture(t)
+	f.seed(t)
+	f.addDoneTask(t, 20000)
+	if _, err := engine.Ask(context.Background(), agents.Billing, db.TriggerManual, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+	for name, path := range map[string]string{"dashboard": "/", "admin": "/admin", "portal": "/portal/" + f.token} {
+		b.do(t, chromedp.Navigate(f.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main, .wrap")))
+		for _, width := range []int64{1400, 390} {
+			b.screenshot(t, name, width)
+		}
+	}
+	if errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
+		t.Fatal("browser timed out")
+	}
+}

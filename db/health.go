@@ -1,0 +1,165 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// The control room's health panels read these aggregates on every live
+// update, so each is a handful of indexed queries and none writes.
+
+// EmailHealth is the outreach side of the control room: what left the outbox
+// recently, what is stuck, and what failed.
+type EmailHealth struct {
+	SentLastHour int // sent or dry-run (or in flight) in the rolling hour
+	SentLastDay  int // the same over the rolling 24 hours
+	Outbox       map[string]int64
+	NeedsReview  int64 // messages whose fate is unknown after a crash
+	Suppressions int64
+	Failures     []Message // the newest failed messages, newest first
+}
+
+// EmailHealth computes the e-mail health figures at now, with the newest
+// failures (at most failures of them).
+func (d *DB) EmailHealth(ctx context.Context, now time.Time, failures int) (EmailHealth, error) {
+	var h EmailHealth
+	var err error
+	if h.SentLastHour, err = sentSince(ctx, d.bun, now.Add(-time.Hour)); err != nil {
+		return h, fmt.Errorf("store: unable to count sent messages: %w", err)
+	}
+	if h.SentLastDay, err = sentSince(ctx, d.bun, now.Add(-24*time.Hour)); err != nil {
+		return h, fmt.Errorf("store: unable to count sent messages: %w", err)
+	}
+	if h.Outbox, _, err = d.countByStatus(ctx, "messages"); err != nil {
+		return h, err
+	}
+	counts := []struct {
+		dst   *int64
+		query string
+	}{
+		{&h.NeedsReview, "SELECT COUNT(*) FROM messages WHERE needs_review"},
+		{&h.Suppressions, "SELECT COUNT(*) FROM suppressions"},
+	}
+	for _, c := range counts {
+		if err := d.bun.NewRaw(c.query).Scan(ctx, c.dst); err != nil {
+			return h, fmt.Errorf("store: unable to read e-mail health: %w", err)
+		}
+	}
+	if failures <= 0 {
+		return h, nil
+	}
+	err = d.bun.NewSelect().Model(&h.Failures).
+		Where("m.status = ?", MessageFailed).
+		OrderExpr("m.updated_at DESC, m.id DESC").Limit(int64(failures)).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return h, fmt.Errorf("store: unable to list failed messages: %w", err)
+	}
+	return h, nil
+}
+
+// EmailCapsInEffect reads the caps the mailer applies, falling back to
+// defaults for any never stored. Unlike EmailCaps it stores nothing: a page
+// view must not take the database's write lock.
+func (d *DB) EmailCapsInEffect(ctx context.Context, defaults EmailCaps) (EmailCaps, error) {
+	var settings []Setting
+	caps := EmailCaps{}
+	fields := caps.fields(defaults)
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	err := d.bun.NewSelect().Model(&settings).Where("key IN (?)", bun.In(keys)).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return EmailCaps{}, fmt.Errorf("store: unable to read e-mail caps: %w", err)
+	}
+	stored := map[string]string{}
+	for _, s := range settings {
+		stored[s.Key] = s.Value
+	}
+	for _, f := range fields {
+		v, ok := stored[f.key]
+		if !ok {
+			*f.dst = max(f.def, 0)
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			return EmailCaps{}, fmt.Errorf("store: unable to read e-mail caps: setting %s=%q is not a whole number ≥ 0", f.key, v)
+		}
+		*f.dst = n
+	}
+	return caps, nil
+}
+
+// LeadsCreatedSince counts the leads created after t, by source.
+func (d *DB) LeadsCreatedSince(ctx context.Context, t time.Time) (map[string]int64, error) {
+	rows, err := d.bun.QueryContext(ctx, "SELECT source, COUNT(*) FROM leads WHERE created_at > ? GROUP BY source", t.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to count new leads: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var source string
+		var n int64
+		if err := rows.Scan(&source, &n); err != nil {
+			return nil, fmt.Errorf("store: unable to read new lead counts: %w", err)
+		}
+		out[source] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: unable to count new leads: %w", err)
+	}
+	return out, nil
+}
+
+// StripeHealth is the payments side of the control room: the last webhook
+// event and the invoices an operator must look at.
+type StripeHealth struct {
+	LastEvent *StripeEvent // nil when no event ever arrived
+	// MissingLinks counts open, unflagged invoices still without a payment
+	// link: the billing cycle retries them, "regenerate links" forces it.
+	MissingLinks int64
+	Flagged      int64        // open invoices carrying a flag
+	FlaggedList  []InvoiceRow // the newest flagged open invoices
+}
+
+// StripeHealth reads the Stripe health figures, with at most flagged of the
+// newest flagged invoices.
+func (d *DB) StripeHealth(ctx context.Context, flagged int) (StripeHealth, error) {
+	var h StripeHealth
+	var last StripeEvent
+	err := d.bun.NewSelect().Model(&last).OrderExpr("received_at DESC, id DESC").Limit(1).Scan(ctx)
+	switch {
+	case err == nil:
+		h.LastEvent = &last
+	case !errors.Is(err, sql.ErrNoRows):
+		return h, fmt.Errorf("store: unable to read the last Stripe event: %w", err)
+	}
+	err = d.bun.NewRaw(`SELECT
+			COALESCE(SUM(payment_url = '' AND flag = ''), 0),
+			COALESCE(SUM(flag <> ''), 0)
+		FROM invoices WHERE status = 'open'`).Scan(ctx, &h.MissingLinks, &h.Flagged)
+	if err != nil {
+		return h, fmt.Errorf("store: unable to count invoices needing attention: %w", err)
+	}
+	if h.Flagged == 0 || flagged <= 0 {
+		return h, nil
+	}
+	err = d.bun.NewSelect().Model(&h.FlaggedList).
+		ColumnExpr("i.*").ColumnExpr("c.company AS company").
+		Join("JOIN customers AS c ON c.id = i.customer_id").
+		Where("i.status = ? AND i.flag <> ''", InvoiceOpen).
+		OrderExpr("i.updated_at DESC, i.id DESC").Limit(int64(flagged)).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return h, fmt.Errorf("store: unable to list flagged invoices: %w", err)
+	}
+	return h, nil
+}
