@@ -234,6 +234,9 @@ func (s *Server) readImport(r *http.Request) (views.ImportReport, int) {
 		s.audit(r, "import leads failed", "leads", msg)
 		return views.ImportReport{FileName: name, Error: msg}, http.StatusInternalServerError
 	}
+	if rep.Created > 0 {
+		s.refreshLive() // the leads table and the counts show the new leads at once
+	}
 	out := views.ImportReport{FileName: name, Created: rep.Created, Duplicate: rep.Duplicate, Invalid: rep.Invalid}
 	for _, row := range rep.Rows {
 		out.Rows = append(out.Rows, views.ImportRow{Row: row.Row, Status: row.Status, Reason: row.Reason})

@@ -97,10 +97,12 @@ func (b *browser) text(t *testing.T, sel string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// waitText waits, on the page's own events, until sel's text contains want.
+// waitText waits, on the page's own events (DOM mutations), until sel's
+// rendered text contains want, ignoring case and runs of white space.
 func (b *browser) waitText(t *testing.T, sel, want string) {
 	t.Helper()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q);
+		return !!e && e.innerText.replace(/\s+/g, " ").toLowerCase().includes(%q); })()`, sel, strings.ToLower(want))
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingMutation())); err != nil {
 		t.Fatalf("%s never showed %q (now %q): %v", sel, want, b.text(t, sel), err)
 	}
@@ -174,27 +176,45 @@ func screenshotDir(t *testing.T) string {
 }
 
 // liveFixture is a fixture with a running engine (real billing, stand-in
-// other agents) and the live hub on its bus.
-func liveFixture(t *testing.T) (*fixture, *agents.Engine) {
+// other agents that report one unit of work), its coordinator, and the live
+// hub and the Stripe webhook on its bus.
+func liveFixture(t *testing.T, env map[string]string) (*fixture, *agents.Engine) {
 	t.Helper()
 	bus := agents.NewBus()
 	var engine *agents.Engine
-	f := newFixture(t, nil, func(d *Deps) {
-		env := agents.Env{Now: d.Now, Events: bus}
-		noop := agents.CycleFunc(func(context.Context) (agents.Counts, error) { return agents.Counts{}, nil })
+	f := newFixture(t, env, func(d *Deps) {
+		cycleEnv := agents.Env{Now: d.Now, Events: bus}
+		standIn := agents.CycleFunc(func(context.Context) (agents.Counts, error) { return agents.Counts{"checked": 1}, nil })
 		engine = agents.NewEngine(agents.EngineConfig{Store: d.Store, Events: bus, Logger: d.Logger, Now: d.Now,
 			Cycles: map[string]agents.Cycle{
-				agents.LeadSource: noop, agents.BizDev: noop, agents.Onboarding: noop, agents.Ops: noop,
-				agents.Billing: agents.NewBillingCycle(d.Store, env, agents.DisabledPayments{}, agents.BillingOptions{Currency: "usd"}),
+				agents.LeadSource: standIn, agents.BizDev: standIn, agents.Onboarding: standIn, agents.Ops: standIn,
+				agents.Billing: agents.NewBillingCycle(d.Store, cycleEnv, agents.DisabledPayments{}, agents.BillingOptions{Currency: "usd"}),
 			}, AllowCrashInjection: true})
-		d.Agents = engine
-		d.Live = NewHub(bus)
+		coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: engine, Store: d.Store, Events: bus, Logger: d.Logger,
+			Now: d.Now, Ticker: neverTicks, Interval: 5 * time.Minute})
+		engine.Add(coordinator)
+		d.Agents, d.Autopilot, d.Live, d.Events = engine, coordinator, NewHub(bus), bus
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = engine.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; bus.Close() })
 	return f, engine
+}
+
+// acceptDialogs answers every confirm() with OK (hx-confirm on the
+// dangerous buttons).
+func (b *browser) acceptDialogs(t *testing.T) {
+	t.Helper()
+	err := chromedp.Listen(b.ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			// Not from inside the listener: a command there would deadlock.
+			go func() { _, _ = chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) }()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBrowserSignIn(t *testing.T) {
@@ -211,7 +231,7 @@ func TestBrowserSignIn(t *testing.T) {
 // The dashboard's money card changes after a billing cycle, with no reload.
 func TestBrowserDashboardMoneyIsLive(t *testing.T) {
 	b := newBrowser(t)
-	f, engine := liveFixture(t)
+	f, engine := liveFixture(t, nil)
 	f.seed(t)
 	f.addDoneTask(t, 20000)
 	u := f.createUser(t, "owner@hossagent.test", db.RoleAdmin)
@@ -284,7 +304,7 @@ func TestBrowserCrossOriginAndAnonymousPostsRefused(t *testing.T) {
 // Screenshots of the three surfaces at desktop and phone widths.
 func TestBrowserScreenshots(t *testing.T) {
 	b := newBrowser(t)
-	f, engine := liveFixture(t)
+	f, engine := liveFixture(t, nil)
 	f.seed(t)
 	f.addDoneTask(t, 20000)
 	if _, err := engine.Ask(context.Background(), agents.Billing, db.TriggerManual, 10*time.Second); err != nil {
@@ -301,4 +321,90 @@ func TestBrowserScreenshots(t *testing.T) {
 	if errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
 		t.Fatal("browser timed out")
 	}
+}
+
+// Watching the control room while clicking RUN FULL CYCLE NOW: the agent
+// cards and the cycle log change, with no reload.
+func TestBrowserAdminFullCycleIsLive(t *testing.T) {
+	b := newBrowser(t)
+	f, _ := liveFixture(t, nil)
+	f.seed(t)
+	f.addDoneTask(t, 20000)
+	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+	b.waitText(t, "#admin-runs", "Awaiting agent execution")
+	b.markPage(t)
+	b.do(t, chromedp.Click(chromedp.CSS("#run-full-cycle")))
+	b.waitText(t, "#admin-control-result", "started")
+	for _, agent := range agents.Pipeline {
+		b.waitText(t, "#admin-runs", agent)
+	}
+	b.waitText(t, "#agent-billing", "invoiced=1")
+	b.waitText(t, "#agent-lead_source", "checked=1")
+	b.waitText(t, "#admin-cards", "$350.00")
+	b.assertNotReloaded(t)
+}
+
+// Crashing an agent from the control room: its card shows the crash and the
+// restart, and the agent answers again.
+func TestBrowserCrashedAgentRestartsAndAnswers(t *testing.T) {
+	b := newBrowser(t)
+	b.acceptDialogs(t)
+	f, engine := liveFixture(t, nil)
+	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.signIn(t, f.srv.URL, u.Email)
+	b.markPage(t)
+	b.do(t, chromedp.Click(chromedp.CSS(`#agent-ops button[data-action="crash"]`)))
+	b.waitText(t, "#agent-ops", "injected crash")
+	b.waitText(t, "#agent-ops", "Restarts 1")
+	st, err := engine.State(agents.Ops)
+	if err != nil || st.State != agents.StateIdle || st.Restarts != 1 {
+		t.Errorf("ops after the crash: %+v %v", st, err)
+	}
+	b.do(t, chromedp.Click(chromedp.CSS(`#agent-ops button[data-action="run"]`)))
+	b.waitText(t, "#admin-agent-result", "ops ran")
+	b.assertNotReloaded(t)
+}
+
+// The portal shows PAY NOW for an open invoice with a link, and shows it
+// paid, live, once a signed Stripe webhook for it arrives.
+func TestBrowserPortalShowsPaymentLive(t *testing.T) {
+	b := newBrowser(t)
+	f, _ := liveFixture(t, map[string]string{"STRIPE_WEBHOOK_SECRET": stripeTestSecret})
+	f.seed(t)
+	b.do(t, chromedp.Navigate(f.srv.URL+"/portal/"+f.token), chromedp.WaitVisible(chromedp.CSS("#portal-outstanding a.pay-now")))
+	href, err := chromedp.Run(b.ctx, chromedp.AttributeValue(chromedp.CSS("#portal-outstanding a.pay-now"), "href"))
+	if err != nil || href.Value != "https://buy.stripe.com/test_abc" {
+		t.Fatalf("PAY NOW href = %+v %v", href, err)
+	}
+	b.markPage(t)
+
+	var inv db.Invoice
+	if err := f.store.Bun().NewSelect().Model(&inv).Where("status = 'open'").Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	session := map[string]any{
+		"id": "cs_browser", "object": "checkout.session", "mode": "payment", "status": "complete", "payment_status": "paid",
+		"amount_total": inv.AmountCents, "currency": inv.Currency, "payment_intent": "pi_browser",
+		"metadata":         map[string]string{"invoice_id": fmt.Sprint(inv.ID)},
+		"customer_details": map[string]any{"email": "payer@acme.example", "name": "Pat Payer"},
+	}
+	payload := stripeEventPayload(t, "evt_browser_paid", "checkout.session.completed", "2023-10-16", session)
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/stripe/webhook", strings.NewReader(string(payload)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", stripeSignature(payload, stripeTestSecret, time.Now()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	b.waitText(t, "#portal-history", inv.NumberOrDraft())
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`!document.querySelector("#portal-outstanding a.pay-now")`,
+		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingMutation())); err != nil {
+		t.Errorf("PAY NOW still shown after the payment: %v", err)
+	}
+	b.assertNotReloaded(t)
 }
