@@ -146,7 +146,11 @@ func (b *browser) signIn(t *testing.T, base, email string) {
 func (b *browser) screenshot(t *testing.T, name string, width int64) {
 	t.Helper()
 	dir := screenshotDir(t)
-	b.do(t, chromedp.EmulateViewport(width, 900), chromedp.WaitVisible(chromedp.CSS("body")))
+	var opts []chromedp.EmulateViewportOption
+	if width < 600 {
+		opts = append(opts, chromedp.EmulateMobile) // overlay scroll bars, as on a phone
+	}
+	b.do(t, chromedp.EmulateViewport(width, 900, opts...), chromedp.WaitVisible(chromedp.CSS("body")))
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)

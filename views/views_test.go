@@ -63,9 +63,14 @@ func TestLayoutHead(t *testing.T) {
 	if scripts.Length() != 2 {
 		t.Fatalf("scripts = %d, want 2", scripts.Length())
 	}
-	scripts.Each(func(_ int, s *goquery.Selection) {
-		if _, ok := s.Attr("defer"); !ok {
-			t.Errorf("script without defer")
+	scripts.Each(func(i int, s *goquery.Selection) {
+		// Blocking, in this order: the SSE extension must be registered
+		// before htmx initialises (see Layout).
+		if _, ok := s.Attr("defer"); ok {
+			t.Errorf("script %d is deferred", i)
+		}
+		if src, _ := s.Attr("src"); !strings.Contains(src, []string{"htmx.min.js", "hx-sse.min.js"}[i]) {
+			t.Errorf("script %d is %q", i, src)
 		}
 		if src, _ := s.Attr("src"); !strings.HasPrefix(src, "/assets/vendor/") {
 			t.Errorf("script src = %q", src)
@@ -287,7 +292,7 @@ func TestPortal(t *testing.T) {
 	}
 	rows := doc.Find("#portal-outstanding tbody tr")
 	for i := 1; i < rows.Length(); i++ {
-		if got := text(rows.Eq(i).Find("td").Last()); got != "Payment link pending" {
+		if got := text(rows.Eq(i).Find("td").Eq(2)); got != "Payment link pending" {
 			t.Errorf("row %d payment = %q", i, got)
 		}
 	}
