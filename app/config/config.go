@@ -63,23 +63,41 @@ type Config struct {
 
 // Email configures outreach.
 type Email struct {
-	Mode           string
-	MaxPerCycle    int
-	MaxPerHour     int
-	MaxPerDay      int
-	SendDelayMin   time.Duration
-	SendDelayMax   time.Duration
-	From           string
-	SenderName     string
-	Offer          string
-	Signature      string
-	PostalAddress  string
-	SMTPHost       string
-	SMTPPort       int
-	SMTPUsername   string
-	SMTPPassword   string
+	Mode          string
+	MaxPerCycle   int
+	MaxPerHour    int
+	MaxPerDay     int
+	SendDelayMin  time.Duration
+	SendDelayMax  time.Duration
+	From          string
+	SenderName    string
+	Offer         string
+	Signature     string
+	PostalAddress string
+	SMTPHost      string
+	SMTPPort      int
+	SMTPUsername  string
+	SMTPPassword  string
+	// SMTPTLS is "starttls" (required STARTTLS), "tls" (implicit TLS) or
+	// "none" (plain, for a local relay or a test server only).
+	SMTPTLS        string
 	SendGridAPIKey string
-	InboundSecret  string
+	// SendGridSandbox sends with SendGrid's sandbox mode: accepted, never
+	// delivered.
+	SendGridSandbox bool
+	// SendGridAPIBase is SendGrid's API URL (tests point it at a fake).
+	SendGridAPIBase string
+	// SendGridVerificationKey is the event webhook's public key (base64
+	// DER, ECDSA); events are verified when it is set.
+	SendGridVerificationKey string
+	InboundSecret           string
+	// SendWindow limits sending to a daily window ("09:00-17:00") in
+	// SendTimezone; empty sends at any hour.
+	SendWindow   string
+	SendTimezone *time.Location
+	// PauseAfterErrors consecutive provider errors pause outreach until an
+	// admin resumes it.
+	PauseAfterErrors int
 }
 
 // Leads configures the lead source.
@@ -112,6 +130,11 @@ type Executor struct {
 	OpenAIAPIKey     string
 	OpenAIBaseURL    string
 	OpenAIModel      string
+	// Prices in whole cents per million tokens; a task's cost is its usage
+	// times these, rounded up to the cent.
+	OpenAIInputCentsPerMTok  int64
+	OpenAIOutputCentsPerMTok int64
+	OpenAITimeout            time.Duration
 }
 
 // IsProduction reports whether RELEASE_MODE is PRODUCTION.
@@ -159,23 +182,30 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	c.AdminPassword = r.password("ADMIN_PASSWORD")
 
 	c.Email = Email{
-		Mode:           r.oneOf("EMAIL_MODE", EmailDryRun, EmailDryRun, EmailSMTP, EmailSendGrid),
-		MaxPerCycle:    r.count("MAX_EMAILS_PER_CYCLE", 10),
-		MaxPerHour:     r.count("MAX_EMAILS_PER_HOUR", 50),
-		MaxPerDay:      r.count("MAX_EMAILS_PER_DAY", 200),
-		SendDelayMin:   r.seconds("EMAIL_SEND_DELAY_MIN", time.Second),
-		SendDelayMax:   r.seconds("EMAIL_SEND_DELAY_MAX", 5*time.Second),
-		From:           r.email("EMAIL_FROM", "outreach@hossagent.example"),
-		SenderName:     r.text("EMAIL_SENDER_NAME", "HossAgent"),
-		Offer:          r.text("EMAIL_OFFER", "research, competitive reviews and outreach copy, delivered in days"),
-		Signature:      r.text("EMAIL_SIGNATURE", "The HossAgent team"),
-		PostalAddress:  r.text("COMPANY_POSTAL_ADDRESS", ""),
-		SMTPHost:       r.text("SMTP_HOST", ""),
-		SMTPPort:       r.port("SMTP_PORT", 587),
-		SMTPUsername:   r.text("SMTP_USERNAME", ""),
-		SMTPPassword:   r.text("SMTP_PASSWORD", ""),
-		SendGridAPIKey: r.text("SENDGRID_API_KEY", ""),
-		InboundSecret:  r.text("EMAIL_INBOUND_SECRET", ""),
+		Mode:                    r.oneOf("EMAIL_MODE", EmailDryRun, EmailDryRun, EmailSMTP, EmailSendGrid),
+		MaxPerCycle:             r.count("MAX_EMAILS_PER_CYCLE", 10),
+		MaxPerHour:              r.count("MAX_EMAILS_PER_HOUR", 50),
+		MaxPerDay:               r.count("MAX_EMAILS_PER_DAY", 200),
+		SendDelayMin:            r.seconds("EMAIL_SEND_DELAY_MIN", time.Second),
+		SendDelayMax:            r.seconds("EMAIL_SEND_DELAY_MAX", 5*time.Second),
+		From:                    r.email("EMAIL_FROM", "outreach@hossagent.example"),
+		SenderName:              r.text("EMAIL_SENDER_NAME", "HossAgent"),
+		Offer:                   r.text("EMAIL_OFFER", "research, competitive reviews and outreach copy, delivered in days"),
+		Signature:               r.text("EMAIL_SIGNATURE", "The HossAgent team"),
+		PostalAddress:           r.text("COMPANY_POSTAL_ADDRESS", ""),
+		SMTPHost:                r.text("SMTP_HOST", ""),
+		SMTPPort:                r.port("SMTP_PORT", 587),
+		SMTPUsername:            r.text("SMTP_USERNAME", ""),
+		SMTPPassword:            r.text("SMTP_PASSWORD", ""),
+		SMTPTLS:                 r.oneOf("SMTP_TLS", "starttls", "starttls", "tls", "none"),
+		SendGridAPIKey:          r.text("SENDGRID_API_KEY", ""),
+		SendGridSandbox:         r.boolean("SENDGRID_SANDBOX", false),
+		SendGridAPIBase:         r.optionalURL("SENDGRID_API_BASE"),
+		SendGridVerificationKey: r.text("SENDGRID_WEBHOOK_VERIFICATION_KEY", ""),
+		InboundSecret:           r.text("EMAIL_INBOUND_SECRET", ""),
+		SendWindow:              r.sendWindow("EMAIL_SEND_WINDOW"),
+		SendTimezone:            r.location("EMAIL_SEND_TIMEZONE"),
+		PauseAfterErrors:        r.count("EMAIL_PAUSE_AFTER_ERRORS", 5),
 	}
 	if r.err == nil && c.Email.SendDelayMax < c.Email.SendDelayMin {
 		r.fail("EMAIL_SEND_DELAY_MAX", getenv("EMAIL_SEND_DELAY_MAX"), "must not be below EMAIL_SEND_DELAY_MIN ("+c.Email.SendDelayMin.String()+")")
@@ -220,11 +250,14 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	}
 
 	c.Exec = Executor{
-		Kind:             r.oneOf("TASK_EXECUTOR", ExecBuiltin, ExecBuiltin, ExecOpenAI),
-		BuiltinCostCents: int64(r.count("BUILTIN_TASK_COST_CENTS", 0)),
-		OpenAIAPIKey:     r.text("OPENAI_API_KEY", ""),
-		OpenAIBaseURL:    r.optionalURL("OPENAI_BASE_URL"),
-		OpenAIModel:      r.text("OPENAI_MODEL", "gpt-4o-mini"),
+		Kind:                     r.oneOf("TASK_EXECUTOR", ExecBuiltin, ExecBuiltin, ExecOpenAI),
+		BuiltinCostCents:         int64(r.count("BUILTIN_TASK_COST_CENTS", 0)),
+		OpenAIAPIKey:             r.text("OPENAI_API_KEY", ""),
+		OpenAIBaseURL:            r.optionalURL("OPENAI_BASE_URL"),
+		OpenAIModel:              r.text("OPENAI_MODEL", "gpt-4o-mini"),
+		OpenAIInputCentsPerMTok:  int64(r.count("OPENAI_INPUT_CENTS_PER_MTOK", 15)),
+		OpenAIOutputCentsPerMTok: int64(r.count("OPENAI_OUTPUT_CENTS_PER_MTOK", 60)),
+		OpenAITimeout:            r.duration("OPENAI_TIMEOUT", time.Minute, time.Second, 10*time.Minute),
 	}
 	if r.err == nil && c.Exec.Kind == ExecOpenAI && c.Exec.OpenAIAPIKey == "" {
 		r.fail("OPENAI_API_KEY", "", "is required when TASK_EXECUTOR=openai")
@@ -495,4 +528,34 @@ func (r *reader) headerName(name string) string {
 		}
 	}
 	return v
+}
+
+// sendWindow reads "HH:MM-HH:MM" (a window past midnight, such as
+// 22:00-06:00, is allowed).
+func (r *reader) sendWindow(name string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return ""
+	}
+	from, to, found := strings.Cut(v, "-")
+	_, err1 := time.Parse("15:04", strings.TrimSpace(from))
+	_, err2 := time.Parse("15:04", strings.TrimSpace(to))
+	if !found || err1 != nil || err2 != nil || strings.TrimSpace(from) == strings.TrimSpace(to) {
+		r.fail(name, v, "want a daily window HH:MM-HH:MM such as 09:00-17:00")
+		return ""
+	}
+	return strings.TrimSpace(from) + "-" + strings.TrimSpace(to)
+}
+
+func (r *reader) location(name string) *time.Location {
+	v, ok := r.raw(name)
+	if !ok {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(v)
+	if err != nil {
+		r.fail(name, v, "want an IANA time zone such as UTC or Europe/Berlin")
+		return time.UTC
+	}
+	return loc
 }
