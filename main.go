@@ -87,9 +87,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	bus := agents.NewBus()
+	mailer, err := newMailer(cfg)
+	if err != nil {
+		log.Error("cannot set up e-mail", "err", err)
+		return 1
+	}
 	stripe := newStripe(cfg, log)
 	search := newSearchAPI(cfg)
-	engine, coordinator, err := buildAgents(cfg, store, bus, search, stripe, log)
+	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, stripe, log)
 	if err != nil {
 		log.Error("cannot build the agents", "err", err)
 		return 1
@@ -100,7 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { agentsDone <- engine.Serve(agentsCtx) }()
 
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
-		Live: app.NewHub(bus), Events: bus, ClientIPHeader: cfg.ClientIPHeader}
+		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader}
 	if stripe != nil {
 		deps.Payments = stripe // never a typed nil in the interface
 	}
@@ -160,7 +165,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // buildAgents wires the five cycles to their adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, search *agents.SearchAPILeads, stripe *agents.StripePayments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *agents.SearchAPILeads, stripe *agents.StripePayments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
 		return nil, nil, err
@@ -178,11 +183,12 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, search *agent
 	}
 	leadSource := agents.NewLeadSourceCycle(store, env, provider, agents.LeadSourceOptions{MaxPerCycle: cfg.Leads.MaxPerCycle})
 
-	bizdev := agents.NewBizDevCycle(store, env, agents.NewDryRunMailer(), agents.BizDevOptions{
+	bizdev := agents.NewBizDevCycle(store, env, mailer, agents.BizDevOptions{
 		MaxPerCycle: cfg.Email.MaxPerCycle, MaxPerHour: cfg.Email.MaxPerHour, MaxPerDay: cfg.Email.MaxPerDay,
 		SendDelayMin: cfg.Email.SendDelayMin, SendDelayMax: cfg.Email.SendDelayMax,
 		From: cfg.Email.From, SenderName: cfg.Email.SenderName, Offer: cfg.Email.Offer, Signature: cfg.Email.Signature,
 		PostalAddress: cfg.Email.PostalAddress, BaseURL: cfg.BaseURL.String(),
+		PauseAfterErrors: cfg.Email.PauseAfterErrors, SendWindow: cfg.Email.SendWindow, Location: cfg.Email.SendTimezone,
 	})
 
 	catalogue := agents.DefaultCatalogue(cfg.Stripe.DefaultCurrency)
@@ -199,7 +205,19 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, search *agent
 		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
 	}
 
-	ops := agents.NewOpsCycle(store, env, &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}, agents.OpsOptions{})
+	var executor agents.Executor = &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}
+	if cfg.Exec.Kind == config.ExecOpenAI {
+		llm, err := agents.NewOpenAIExecutor(agents.OpenAIOptions{
+			APIKey: cfg.Exec.OpenAIAPIKey, BaseURL: cfg.Exec.OpenAIBaseURL, Model: cfg.Exec.OpenAIModel,
+			InputCentsPerMTok: cfg.Exec.OpenAIInputCentsPerMTok, OutputCentsPerMTok: cfg.Exec.OpenAIOutputCentsPerMTok,
+			Timeout: cfg.Exec.OpenAITimeout,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		executor = llm
+	}
+	ops := agents.NewOpsCycle(store, env, executor, agents.OpsOptions{})
 	var links agents.PaymentLinks = agents.DisabledPayments{}
 	if stripe != nil {
 		links = stripe
@@ -223,6 +241,27 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, search *agent
 	})
 	engine.Add(coordinator)
 	return engine, coordinator, nil
+}
+
+// newMailer is the outreach transport EMAIL_MODE names. A SendGrid event
+// verification key that cannot be read stops the start too.
+func newMailer(cfg config.Config) (agents.Mailer, error) {
+	if k := cfg.Email.SendGridVerificationKey; k != "" {
+		if _, err := agents.NewSendGridEventVerifier(k); err != nil {
+			return nil, fmt.Errorf("SENDGRID_WEBHOOK_VERIFICATION_KEY: %w", err)
+		}
+	}
+	switch cfg.Email.Mode {
+	case config.EmailSMTP:
+		return agents.NewSMTPMailer(agents.SMTPOptions{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
+			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
+			From: cfg.Email.From, FromName: cfg.Email.SenderName})
+	case config.EmailSendGrid:
+		return agents.NewSendGridMailer(agents.SendGridOptions{APIKey: cfg.Email.SendGridAPIKey,
+			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
+			From: cfg.Email.From, FromName: cfg.Email.SenderName})
+	}
+	return agents.NewDryRunMailer(), nil
 }
 
 // newSearchAPI is the lead search API client when LEAD_SOURCE=search_api.

@@ -23,6 +23,15 @@ type BizDevOptions struct {
 	From, SenderName, Offer, Signature string
 	PostalAddress                      string // in the footer when set
 	BaseURL                            string // public URL of the unsubscribe page
+
+	// PauseAfterErrors consecutive provider errors pause outreach until an
+	// admin resumes it (EMAIL_PAUSE_AFTER_ERRORS); 0 never pauses.
+	PauseAfterErrors int
+	// SendWindow limits sending to a daily window "HH:MM-HH:MM" in Location
+	// (EMAIL_SEND_WINDOW, EMAIL_SEND_TIMEZONE; nil is UTC); empty sends at
+	// any hour. Outside it messages are queued but not sent.
+	SendWindow string
+	Location   *time.Location
 }
 
 // StaleSendingAfter is how long a message may stay "sending" before BizDev
@@ -57,6 +66,10 @@ type BizDevCycle struct {
 	env    Env
 	mailer Mailer
 	opts   BizDevOptions
+	window SendWindow
+	// windowErr is a malformed SendWindow: every run fails with it rather
+	// than send at hours the operator ruled out.
+	windowErr error
 }
 
 // NewBizDevCycle builds the BizDev cycle.
@@ -67,22 +80,26 @@ func NewBizDevCycle(store *db.DB, env Env, mailer Mailer, opts BizDevOptions) *B
 	opts.SendDelayMin = max(opts.SendDelayMin, 0)
 	opts.SendDelayMax = max(opts.SendDelayMax, opts.SendDelayMin)
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	return &BizDevCycle{store: store, env: env, mailer: mailer, opts: opts}
+	opts.PauseAfterErrors = max(opts.PauseAfterErrors, 0)
+	window, err := ParseSendWindow(opts.SendWindow, opts.Location)
+	return &BizDevCycle{store: store, env: env, mailer: mailer, opts: opts, window: window, windowErr: err}
 }
 
 // Run flags messages stuck in sending, queues messages for new leads and
-// sends what the caps allow. Counts: queued, sent, dry_run, suppressed,
-// failed, capped, needs_review.
+// sends what the caps and the send window allow. Counts: queued, sent,
+// dry_run, suppressed, failed, capped, needs_review; and paused (1 while
+// outreach is paused: nothing is queued or sent) or outside_window (the
+// messages the closed send window held back) when those rules apply.
 func (c *BizDevCycle) Run(ctx context.Context) (Counts, error) {
 	counts := Counts{bizdevQueued: 0, bizdevSent: 0, bizdevDryRun: 0, bizdevSuppressed: 0, bizdevFailed: 0, bizdevCapped: 0, bizdevNeedsReview: 0}
 	defer func() {
-		for _, n := range counts {
-			if n > 0 {
-				publishOutreachChange(c.env, BizDev, "outbox", counts)
-				return
-			}
+		if changesData(counts) {
+			publishOutreachChange(c.env, BizDev, "outbox", counts)
 		}
 	}()
+	if c.windowErr != nil {
+		return counts, fmt.Errorf("bizdev: %w", c.windowErr)
+	}
 	caps, err := c.store.EmailCaps(ctx, db.EmailCaps{PerCycle: c.opts.MaxPerCycle, PerHour: c.opts.MaxPerHour, PerDay: c.opts.MaxPerDay})
 	if err != nil {
 		return counts, fmt.Errorf("bizdev: %w", err)
@@ -93,6 +110,12 @@ func (c *BizDevCycle) Run(ctx context.Context) (Counts, error) {
 	}
 	if counts[bizdevNeedsReview], err = c.store.FlagStaleSending(ctx, StaleSendingAfter); err != nil {
 		return counts, fmt.Errorf("bizdev: %w", err)
+	}
+	if paused, err := c.paused(ctx, counts); err != nil || paused {
+		if err != nil {
+			err = fmt.Errorf("bizdev: %w", err)
+		}
+		return counts, err
 	}
 	if err := c.queue(ctx, caps, tokens, counts); err != nil {
 		return counts, fmt.Errorf("bizdev: %w", err)
@@ -162,7 +185,7 @@ func (c *BizDevCycle) footer(unsubscribeURL string) string {
 }
 
 // send hands queued (and retryable failed) messages to the mailer, oldest
-// first, one at a time, within the caps.
+// first, one at a time, within the caps and the send window, until a pause.
 func (c *BizDevCycle) send(ctx context.Context, caps db.EmailCaps, tokens *UnsubscribeTokens, counts Counts) error {
 	batch, err := c.store.SendableMessages(ctx, caps.PerCycle)
 	if err != nil {
@@ -175,6 +198,11 @@ func (c *BizDevCycle) send(ctx context.Context, caps db.EmailCaps, tokens *Unsub
 				return err
 			}
 		}
+		// Checked before every message: a long cycle may run past the end of
+		// the window.
+		if c.windowClosed(len(batch)-i, counts) {
+			return nil
+		}
 		claim, err := c.store.ClaimMessage(ctx, m.ID, caps)
 		if err != nil {
 			return err
@@ -184,6 +212,10 @@ func (c *BizDevCycle) send(ctx context.Context, caps db.EmailCaps, tokens *Unsub
 			// The rolling hour or day is full: this message and the rest
 			// stay queued for a later cycle.
 			counts[bizdevCapped] += len(batch) - i
+			return nil
+		case db.ClaimPaused:
+			// This run's last error, or another run's, paused outreach.
+			counts[bizdevPaused] = 1
 			return nil
 		case db.ClaimSuppressed:
 			counts[bizdevSuppressed]++
@@ -218,7 +250,9 @@ func (c *BizDevCycle) deliver(ctx context.Context, m *db.Message, tokens *Unsubs
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	if sendErr != nil {
-		if _, err := c.store.MarkFailed(bctx, m.ID, sendErr.Error()); err != nil {
+		// Counted towards the pause in the same transaction; a pause stops
+		// this batch at its next claim.
+		if _, err := c.store.RecordSendError(bctx, m.ID, sendErr.Error(), c.opts.PauseAfterErrors); err != nil {
 			return err
 		}
 		counts[bizdevFailed]++

@@ -62,6 +62,8 @@ func (s *Server) adminActionRoutes(r chi.Router) {
 	post("/admin/cycle", s.fullCycle)
 	post("/admin/outreach/requeue-dry-run", s.requeueDryRun)
 	post("/admin/outreach/caps", s.saveEmailCaps)
+	s.outreachRoutes(r) // admin_outreach.go: resume outreach after a pause
+	s.testMailRoutes(r) // admin_testmail.go: one test e-mail to the signed-in admin
 }
 
 // actionResult is what an action answers: the status of an htmx answer,

@@ -69,6 +69,9 @@ func (s *Server) healthData(ctx context.Context, p *views.AdminPage) error {
 	if email.EmailHealth, err = s.store.EmailHealth(ctx, now, healthListLen); err != nil {
 		return err
 	}
+	if err = s.outreachPanelData(ctx, &email); err != nil {
+		return err
+	}
 	p.EmailHealth = email
 
 	leads := views.LeadSourcePanel{Source: s.cfg.Leads.Source, Niche: s.cfg.Leads.Niche, Geography: s.cfg.Leads.Geography}

@@ -54,6 +54,12 @@ type Deps struct {
 	// Events is the agents' event bus: the webhook tells it when money
 	// moved, so the live views update; nil tells nobody.
 	Events agents.Publisher
+	// Mailer sends the control room's test e-mail (the one outreach uses);
+	// nil answers "no mailer configured".
+	Mailer agents.Mailer
+	// Unsubscribe checks the tokens of unsubscribe links
+	// (agents.LoadUnsubscribeTokens); nil loads them from Store on first use.
+	Unsubscribe *agents.UnsubscribeTokens
 }
 
 // AgentControl is what the web layer asks of the agent engine: states for
@@ -96,6 +102,7 @@ type Server struct {
 
 	leadSourceHealth func() LeadSourceStatus
 	payments         *agents.PaymentLedger // the Stripe webhook applies events through it
+	mail             *mailEndpoints        // unsubscribe, inbound mail, SendGrid events, test e-mail (email.go)
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
 	runWait time.Duration
@@ -127,6 +134,7 @@ func New(d Deps) *Server {
 
 		leadSourceHealth: d.LeadSourceHealth,
 		payments:         &agents.PaymentLedger{Store: d.Store, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
+		mail:             newMailEndpoints(d),
 		runWait:          defaultRunWait,
 	}
 }
@@ -150,6 +158,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Post("/stripe/webhook", s.stripeWebhook) // verified by its Stripe signature
+	s.emailRoutes(r)                           // email.go: unsubscribe links, inbound replies, SendGrid events
 	r.Handle("/assets/*", s.assetHandler())
 	r.Get("/portal/{token}", s.portal) // the token alone grants access
 	r.Get("/events/portal/{token}", s.portalEvents)

@@ -270,6 +270,9 @@ const (
 	ClaimSuppressed Claim = "suppressed"
 	// ClaimGone: the message is no longer sendable (another run took it).
 	ClaimGone Claim = "gone"
+	// ClaimPaused: outreach is paused after repeated provider errors; the
+	// message stays as it was until an admin resumes outreach.
+	ClaimPaused Claim = "paused"
 )
 
 // ClaimMessage decides, in one transaction, whether message id may be sent
@@ -277,10 +280,18 @@ const (
 // and day caps are read in the same transaction as the claim, so concurrent
 // cycles can neither overshoot a cap nor both send one message. A message to
 // a suppressed address or domain is marked suppressed and its lead
-// unsubscribed.
+// unsubscribed. While outreach is paused nothing is claimed.
 func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim, error) {
 	claim := ClaimGone
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// Read in the claim's transaction, so that no run sends after
+		// another run's error paused outreach.
+		if pausedAt, _, err := settingIn(ctx, tx, SettingOutreachPausedAt); err != nil || pausedAt != "" {
+			if err == nil {
+				claim = ClaimPaused
+			}
+			return err
+		}
 		var m Message
 		err := tx.NewSelect().Model(&m).Where("m.id = ?", id).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -402,7 +413,8 @@ func (d *DB) AddSuppression(ctx context.Context, kind, value, reason, source str
 }
 
 // MarkSent records that the provider accepted message id (dryRun: that it was
-// recorded without sending) and marks its lead contacted, in one transaction.
+// recorded without sending), marks its lead contacted and resets the count of
+// consecutive provider errors, in one transaction.
 func (d *DB) MarkSent(ctx context.Context, id int64, providerID string, dryRun bool) error {
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		m, err := sendingMessage(ctx, tx, id)
@@ -418,6 +430,9 @@ func (d *DB) MarkSent(ctx context.Context, id int64, providerID string, dryRun b
 		if err != nil {
 			return err
 		}
+		if err := resetProviderErrors(ctx, tx, now); err != nil {
+			return err
+		}
 		return setLead(ctx, tx, m.LeadID, now, "status = ?, contacted_at = ?, dry_run = ?", LeadContacted, now, dryRun)
 	})
 	if err != nil {
@@ -431,23 +446,26 @@ func (d *DB) MarkSent(ctx context.Context, id int64, providerID string, dryRun b
 // happened.
 func (d *DB) MarkFailed(ctx context.Context, id int64, reason string) (leadFailed bool, err error) {
 	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		m, err := sendingMessage(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		now := d.Now()
-		err = setMessage(ctx, tx, id, now, "status = ?, error = ?, attempts = attempts + 1, needs_review = FALSE",
-			MessageFailed, truncate(reason, 1000))
-		if err != nil || m.Attempts+1 < MaxSendAttempts {
-			return err
-		}
-		leadFailed = true
-		return setLead(ctx, tx, m.LeadID, now, "status = ?", LeadFailed)
+		leadFailed, err = markFailed(ctx, tx, id, reason, d.Now())
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: unable to mark message %d failed: %w", id, err)
 	}
 	return leadFailed, nil
+}
+
+func markFailed(ctx context.Context, tx bun.Tx, id int64, reason string, now time.Time) (bool, error) {
+	m, err := sendingMessage(ctx, tx, id)
+	if err != nil {
+		return false, err
+	}
+	err = setMessage(ctx, tx, id, now, "status = ?, error = ?, attempts = attempts + 1, needs_review = FALSE",
+		MessageFailed, truncate(reason, 1000))
+	if err != nil || m.Attempts+1 < MaxSendAttempts {
+		return false, err
+	}
+	return true, setLead(ctx, tx, m.LeadID, now, "status = ?", LeadFailed)
 }
 
 func sendingMessage(ctx context.Context, idb bun.IDB, id int64) (*Message, error) {
@@ -558,4 +576,140 @@ func (d *DB) RecordReply(ctx context.Context, in NewReply) (bool, error) {
 		return false, fmt.Errorf("store: unable to record reply for lead %d: %w", in.LeadID, err)
 	}
 	return stored, nil
+}
+
+// Setting keys of the outreach circuit breaker: consecutive provider errors
+// pause outreach until an admin resumes it. They live in settings so that a
+// pause survives a restart.
+const (
+	// SettingOutreachErrors counts the provider errors since the last
+	// message a provider accepted.
+	SettingOutreachErrors = "outreach.consecutive_errors"
+	// SettingOutreachPausedAt is when outreach was paused (RFC 3339), empty
+	// or absent while it runs.
+	SettingOutreachPausedAt = "outreach.paused_at"
+	// SettingOutreachPausedAfter is the error count that tripped the pause.
+	SettingOutreachPausedAfter = "outreach.paused_after"
+)
+
+// OutreachPause is the state of the outreach circuit breaker.
+type OutreachPause struct {
+	// Errors counts the consecutive provider errors, reset by every message
+	// a provider accepts.
+	Errors      int
+	Paused      bool
+	PausedAt    time.Time
+	PausedAfter int // the consecutive errors that paused outreach
+}
+
+// SendFailure is what RecordSendError decided about a failed send.
+type SendFailure struct {
+	LeadFailed bool // the message used its last attempt; its lead is failed
+	Paused     bool // this error paused outreach
+	Errors     int  // consecutive provider errors, this one included
+}
+
+// OutreachPause reads the circuit breaker. It only reads, so page views may
+// call it.
+func (d *DB) OutreachPause(ctx context.Context) (OutreachPause, error) {
+	p, err := outreachPauseIn(ctx, d.bun)
+	if err != nil {
+		return OutreachPause{}, fmt.Errorf("store: unable to read the outreach pause: %w", err)
+	}
+	return p, nil
+}
+
+func outreachPauseIn(ctx context.Context, idb bun.IDB) (OutreachPause, error) {
+	var p OutreachPause
+	var settings []Setting
+	keys := []string{SettingOutreachErrors, SettingOutreachPausedAt, SettingOutreachPausedAfter}
+	err := idb.NewSelect().Model(&settings).Where("key IN (?)", bun.In(keys)).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return p, err
+	}
+	for _, s := range settings {
+		v := strings.TrimSpace(s.Value)
+		if v == "" {
+			continue
+		}
+		switch s.Key {
+		case SettingOutreachErrors:
+			p.Errors, err = strconv.Atoi(v)
+		case SettingOutreachPausedAfter:
+			p.PausedAfter, err = strconv.Atoi(v)
+		case SettingOutreachPausedAt:
+			p.Paused = true
+			p.PausedAt, err = time.Parse(time.RFC3339Nano, v)
+		}
+		if err != nil {
+			return OutreachPause{}, fmt.Errorf("setting %s=%q is malformed: %w", s.Key, v, err)
+		}
+	}
+	return p, nil
+}
+
+// RecordSendError records a provider error for message id like MarkFailed
+// and, in the same transaction, counts it: the pauseAfter-th consecutive
+// error (0: never) pauses outreach.
+func (d *DB) RecordSendError(ctx context.Context, id int64, reason string, pauseAfter int) (SendFailure, error) {
+	var out SendFailure
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		now := d.Now()
+		var err error
+		if out.LeadFailed, err = markFailed(ctx, tx, id, reason, now); err != nil {
+			return err
+		}
+		p, err := outreachPauseIn(ctx, tx)
+		if err != nil {
+			return err
+		}
+		out.Errors = p.Errors + 1
+		if err := putSetting(ctx, tx, SettingOutreachErrors, strconv.Itoa(out.Errors), now); err != nil {
+			return err
+		}
+		if p.Paused || pauseAfter <= 0 || out.Errors < pauseAfter {
+			return nil
+		}
+		out.Paused = true
+		if err := putSetting(ctx, tx, SettingOutreachPausedAfter, strconv.Itoa(out.Errors), now); err != nil {
+			return err
+		}
+		return putSetting(ctx, tx, SettingOutreachPausedAt, now.Format(time.RFC3339Nano), now)
+	})
+	if err != nil {
+		return SendFailure{}, fmt.Errorf("store: unable to record the send error of message %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// resetProviderErrors zeroes the consecutive error count, writing only when
+// it is not zero already. A pause stays until an admin resumes.
+func resetProviderErrors(ctx context.Context, idb bun.IDB, now time.Time) error {
+	_, err := idb.NewUpdate().Model((*Setting)(nil)).Set("value = '0', updated_at = ?", now).
+		Where("key = ? AND value <> '0'", SettingOutreachErrors).Exec(ctx)
+	return err
+}
+
+// ResumeOutreach lifts a pause and zeroes the error count, in one
+// transaction. It returns the state it found, so the caller can tell whether
+// outreach was paused at all.
+func (d *DB) ResumeOutreach(ctx context.Context) (OutreachPause, error) {
+	var was OutreachPause
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if was, err = outreachPauseIn(ctx, tx); err != nil || (!was.Paused && was.Errors == 0) {
+			return err
+		}
+		now := d.Now()
+		for key, value := range map[string]string{SettingOutreachErrors: "0", SettingOutreachPausedAt: "", SettingOutreachPausedAfter: ""} {
+			if err := putSetting(ctx, tx, key, value, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return OutreachPause{}, fmt.Errorf("store: unable to resume outreach: %w", err)
+	}
+	return was, nil
 }

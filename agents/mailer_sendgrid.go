@@ -1,0 +1,240 @@
+package agents
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultSendGridAPIBase is SendGrid's API.
+const DefaultSendGridAPIBase = "https://api.sendgrid.com"
+
+const (
+	// sendGridTimeout bounds one request when no client is given, and every
+	// request in any case.
+	sendGridTimeout = 30 * time.Second
+	// maxSendGridRequest refuses an absurd message before it leaves; an
+	// outreach e-mail is a few kilobytes.
+	maxSendGridRequest = 1 << 20
+	// maxSendGridResponse bounds what is read of an answer: error JSON is
+	// small, and a proxy's error page need not be read whole.
+	maxSendGridResponse = 64 << 10
+)
+
+// SendGridOptions configure the SendGrid mailer (the SENDGRID_* settings).
+type SendGridOptions struct {
+	APIKey string
+	// APIBase is SendGrid's URL, DefaultSendGridAPIBase when empty; tests
+	// point it at a fake.
+	APIBase string
+	// Sandbox asks SendGrid to validate each message without delivering it.
+	Sandbox bool
+	// From and FromName are the sender for a message that names none; it
+	// must be a sender identity verified in the SendGrid account.
+	From, FromName string
+	// Client makes the requests; nil is a client with a 30 s timeout.
+	Client *http.Client
+	// Timeout bounds one request whatever the client; 0 is 30 s.
+	Timeout time.Duration
+}
+
+// SendGridMailer sends through SendGrid's v3 Mail Send API. Safe for
+// concurrent use.
+type SendGridMailer struct {
+	opts     SendGridOptions
+	endpoint string
+}
+
+// NewSendGridMailer checks the options and returns the mailer for
+// EMAIL_MODE=SENDGRID.
+func NewSendGridMailer(opts SendGridOptions) (*SendGridMailer, error) {
+	if strings.TrimSpace(opts.APIKey) == "" {
+		return nil, errors.New("sendgrid: no API key")
+	}
+	if opts.APIBase == "" {
+		opts.APIBase = DefaultSendGridAPIBase
+	}
+	base, err := url.Parse(strings.TrimRight(opts.APIBase, "/"))
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("sendgrid: API base %q is not an http(s) URL", opts.APIBase)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = sendGridTimeout
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: opts.Timeout}
+	}
+	return &SendGridMailer{opts: opts, endpoint: base.String() + "/v3/mail/send"}, nil
+}
+
+// Mode is SENDGRID; in sandbox mode it is DRY_RUN, because SendGrid accepts
+// the messages and delivers none: BizDev records them as dry-run, and the
+// re-queue action sends them for real once the sandbox is off.
+func (m *SendGridMailer) Mode() string {
+	if m.opts.Sandbox {
+		return MailModeDryRun
+	}
+	return MailModeSendGrid
+}
+
+// The Mail Send request, as SendGrid's v3 API defines it.
+type (
+	sendGridRequest struct {
+		Personalizations []sendGridPersonalization `json:"personalizations"`
+		From             sendGridAddress           `json:"from"`
+		Subject          string                    `json:"subject"`
+		Content          []sendGridContent         `json:"content"`
+		Headers          map[string]string         `json:"headers,omitempty"`
+		CustomArgs       map[string]string         `json:"custom_args,omitempty"`
+		MailSettings     sendGridMailSettings      `json:"mail_settings"`
+		TrackingSettings sendGridTracking          `json:"tracking_settings"`
+	}
+	sendGridPersonalization struct {
+		To []sendGridAddress `json:"to"`
+	}
+	sendGridAddress struct {
+		Email string `json:"email"`
+		Name  string `json:"name,omitempty"`
+	}
+	sendGridContent struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	}
+	sendGridMailSettings struct {
+		SandboxMode sendGridSwitch `json:"sandbox_mode"`
+	}
+	sendGridTracking struct {
+		ClickTracking sendGridClickTracking `json:"click_tracking"`
+	}
+	sendGridClickTracking struct {
+		Enable     bool `json:"enable"`
+		EnableText bool `json:"enable_text"`
+	}
+	sendGridSwitch struct {
+		Enable bool `json:"enable"`
+	}
+	// sendGridErrors is SendGrid's error answer.
+	sendGridErrors struct {
+		Errors []struct {
+			Message string `json:"message"`
+			Field   string `json:"field"`
+		} `json:"errors"`
+	}
+)
+
+// SendGridOutboxArg is the custom argument that carries the outbox id; the
+// event webhook hands it back with every event of the message.
+const SendGridOutboxArg = "outbox_id"
+
+// Send posts one message and returns SendGrid's message id (the
+// X-Message-Id header). An answer other than 2xx is a MailError carrying
+// SendGrid's own error messages.
+func (m *SendGridMailer) Send(ctx context.Context, out OutgoingMail) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	body, err := m.request(out)
+	if err != nil {
+		return "", &MailError{Provider: "sendgrid", Permanent: true, Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return "", &MailError{Provider: "sendgrid", Permanent: true, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+m.opts.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "HossAgent")
+	resp, err := m.opts.Client.Do(req)
+	if err != nil {
+		return "", &MailError{Provider: "sendgrid", Err: err}
+	}
+	defer resp.Body.Close()
+	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, maxSendGridResponse))
+	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+		// Accepted, whatever happens to the rest of the answer: it must
+		// never be sent again.
+		if id := strings.TrimSpace(resp.Header.Get("X-Message-Id")); id != "" {
+			return id, nil
+		}
+		// The sandbox answers 200 without an id.
+		return "sendgrid.outbox." + strconv.FormatInt(out.OutboxID, 10), nil
+	}
+	if readErr != nil {
+		return "", &MailError{Provider: "sendgrid", Code: resp.StatusCode, Err: readErr}
+	}
+	return "", sendGridError(resp.StatusCode, answer)
+}
+
+// request encodes the Mail Send body for one message.
+func (m *SendGridMailer) request(out OutgoingMail) ([]byte, error) {
+	from := sendGridAddress{Email: out.From, Name: out.FromName}
+	if from.Email == "" {
+		from = sendGridAddress{Email: m.opts.From, Name: m.opts.FromName}
+	}
+	if from.Email == "" || out.To == "" {
+		return nil, errors.New("a message needs a sender and a recipient")
+	}
+	r := sendGridRequest{
+		Personalizations: []sendGridPersonalization{{To: []sendGridAddress{{Email: out.To}}}},
+		From:             from,
+		Subject:          out.Subject,
+		Content:          []sendGridContent{{Type: "text/plain", Value: out.Body}},
+		Headers:          out.Headers,
+		CustomArgs:       map[string]string{SendGridOutboxArg: strconv.FormatInt(out.OutboxID, 10)},
+		MailSettings:     sendGridMailSettings{SandboxMode: sendGridSwitch{Enable: m.opts.Sandbox}},
+		// Click tracking would rewrite the links of the plain-text body,
+		// the unsubscribe link among them, into SendGrid redirects.
+		TrackingSettings: sendGridTracking{ClickTracking: sendGridClickTracking{Enable: false, EnableText: false}},
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxSendGridRequest {
+		return nil, fmt.Errorf("the message is %d bytes, over the %d this mailer sends", len(body), maxSendGridRequest)
+	}
+	return body, nil
+}
+
+// sendGridError turns a refusal into a MailError with SendGrid's messages.
+// A 4xx is permanent (the request is wrong: key, sender identity, fields),
+// except 408 and 429, which pass; a 5xx is temporary.
+func sendGridError(status int, answer []byte) error {
+	var parsed sendGridErrors
+	var msgs []string
+	if json.Unmarshal(answer, &parsed) == nil {
+		for _, e := range parsed.Errors {
+			msg := strings.TrimSpace(e.Message)
+			if e.Field != "" {
+				msg = e.Field + ": " + msg
+			}
+			if msg != "" {
+				msgs = append(msgs, msg)
+			}
+		}
+	}
+	text := strings.Join(msgs, "; ")
+	if text == "" {
+		text = strings.TrimSpace(string(answer))
+		if r := []rune(text); len(r) > 200 {
+			text = string(r[:200]) + "…"
+		}
+	}
+	if text == "" {
+		text = "no explanation"
+	}
+	permanent := status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
+	return &MailError{Provider: "sendgrid", Permanent: permanent, Code: status,
+		Err: fmt.Errorf("%s: %s", http.StatusText(status), text)}
+}

@@ -1,0 +1,278 @@
+package agents
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	netmail "net/mail"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wneessen/go-mail"
+)
+
+// SMTP transport security, as SMTP_TLS names it.
+const (
+	// SMTPStartTLS upgrades the connection with STARTTLS and refuses a
+	// server that does not offer it (port 587).
+	SMTPStartTLS = "starttls"
+	// SMTPImplicitTLS speaks TLS from the first byte (port 465).
+	SMTPImplicitTLS = "tls"
+	// SMTPNoTLS sends in the clear: for a relay on the same host or a test
+	// server only, since credentials travel in plain text too.
+	SMTPNoTLS = "none"
+)
+
+// defaultSMTPTimeout bounds one connection: dial, handshake, the whole
+// exchange.
+const defaultSMTPTimeout = 30 * time.Second
+
+// SMTPOptions configure the SMTP mailer (the SMTP_* settings).
+type SMTPOptions struct {
+	Host string
+	// Port defaults to 587 for starttls, 465 for tls and 25 for none.
+	Port               int
+	Username, Password string // auth is used when Username is set
+	// TLS is SMTPStartTLS (the default), SMTPImplicitTLS or SMTPNoTLS.
+	TLS string
+	// From and FromName are the sender for a message that names none.
+	From, FromName string
+	// Timeout bounds one send, connection included; 0 is 30 s.
+	Timeout time.Duration
+	// TLSConfig replaces the default (system roots, server name Host); tests
+	// trust their own certificate with it.
+	TLSConfig *tls.Config
+	// Now dates the messages; nil is time.Now.
+	Now func() time.Time
+}
+
+// SMTPMailer sends each message over its own SMTP connection through
+// go-mail. One connection per message keeps the outcome of each message
+// unambiguous, and BizDev sends at most a few a minute. Safe for
+// concurrent use.
+type SMTPMailer struct {
+	opts SMTPOptions
+}
+
+// NewSMTPMailer checks the options and returns the mailer for
+// EMAIL_MODE=SMTP.
+func NewSMTPMailer(opts SMTPOptions) (*SMTPMailer, error) {
+	opts.Host = strings.TrimSpace(opts.Host)
+	opts.TLS = strings.ToLower(strings.TrimSpace(opts.TLS))
+	if opts.TLS == "" {
+		opts.TLS = SMTPStartTLS
+	}
+	if opts.Port == 0 {
+		opts.Port = map[string]int{SMTPStartTLS: 587, SMTPImplicitTLS: 465, SMTPNoTLS: 25}[opts.TLS]
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultSMTPTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	switch {
+	case opts.Host == "":
+		return nil, errors.New("smtp: no host")
+	case opts.TLS != SMTPStartTLS && opts.TLS != SMTPImplicitTLS && opts.TLS != SMTPNoTLS:
+		return nil, fmt.Errorf("smtp: TLS mode %q: want starttls, tls or none", opts.TLS)
+	case opts.Port < 1 || opts.Port > 65535:
+		return nil, fmt.Errorf("smtp: port %d out of range", opts.Port)
+	}
+	if opts.From != "" {
+		if _, err := netmail.ParseAddress(opts.From); err != nil {
+			return nil, fmt.Errorf("smtp: sender %q: %w", opts.From, err)
+		}
+	}
+	return &SMTPMailer{opts: opts}, nil
+}
+
+// Mode is SMTP.
+func (m *SMTPMailer) Mode() string { return MailModeSMTP }
+
+// Send delivers one message and returns its Message-ID, which is derived
+// from the outbox id: a retry of the same outbox message carries the same
+// Message-ID, so a receiving server can tell it is not a new message.
+// The message counts as sent once the server accepted its DATA; a failure
+// after that (RSET, QUIT) does not make it fail, so it is never sent twice.
+// Cancelling ctx aborts the exchange at once.
+func (m *SMTPMailer) Send(ctx context.Context, out OutgoingMail) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	msg, id, err := m.message(out)
+	if err != nil {
+		return "", &MailError{Provider: "smtp", Permanent: true, Err: err}
+	}
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	client, err := mail.NewClient(m.opts.Host, m.clientOptions(ctx, &stop)...)
+	if err != nil {
+		return "", &MailError{Provider: "smtp", Permanent: true, Err: err}
+	}
+	conn, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return "", smtpError(err)
+	}
+	defer func() { _ = client.CloseWithSMTPClient(conn) }()
+	err = client.SendWithSMTPClient(conn, msg)
+	if msg.IsDelivered() {
+		return id, nil
+	}
+	if err == nil {
+		err = errors.New("the server did not confirm the message")
+	}
+	return "", smtpError(err)
+}
+
+// clientOptions configure go-mail for one send. The connection is dialled
+// here, not by go-mail, so that cancelling ctx can close it mid-exchange;
+// *stop unregisters that once the send is over.
+func (m *SMTPMailer) clientOptions(ctx context.Context, stop *func() bool) []mail.Option {
+	tlsConfig := m.tlsConfig()
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := (&net.Dialer{}).DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		*stop = context.AfterFunc(ctx, func() { _ = raw.Close() })
+		if m.opts.TLS != SMTPImplicitTLS {
+			return raw, nil
+		}
+		conn := tls.Client(raw, tlsConfig)
+		if err := conn.HandshakeContext(dctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		// A *tls.Conn, unwrapped: go-mail's SMTP client sees the connection
+		// is encrypted and allows PLAIN and LOGIN over it.
+		return conn, nil
+	}
+	opts := []mail.Option{
+		mail.WithPort(m.opts.Port), mail.WithTimeout(m.opts.Timeout), mail.WithDialContextFunc(dial),
+		mail.WithTLSConfig(tlsConfig),
+	}
+	switch m.opts.TLS {
+	case SMTPStartTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case SMTPImplicitTLS:
+		opts = append(opts, mail.WithSSL())
+	case SMTPNoTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	}
+	if m.opts.Username == "" {
+		return opts
+	}
+	// The strongest mechanism the server offers from this list; PLAIN and
+	// LOGIN travel in the clear only where the operator chose no TLS.
+	mechs := []mail.SMTPAuthType{mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1, mail.SMTPAuthCramMD5, mail.SMTPAuthPlain, mail.SMTPAuthLogin}
+	if m.opts.TLS == SMTPNoTLS {
+		mechs = []mail.SMTPAuthType{mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1, mail.SMTPAuthCramMD5, mail.SMTPAuthPlainNoEnc, mail.SMTPAuthLoginNoEnc}
+	}
+	return append(opts, mail.WithUsername(m.opts.Username), mail.WithPassword(m.opts.Password), mail.WithOpportunisticSMTPAuth(mechs...))
+}
+
+func (m *SMTPMailer) tlsConfig() *tls.Config {
+	if m.opts.TLSConfig == nil {
+		return &tls.Config{ServerName: m.opts.Host, MinVersion: tls.VersionTLS12}
+	}
+	c := m.opts.TLSConfig.Clone()
+	if c.ServerName == "" {
+		c.ServerName = m.opts.Host
+	}
+	return c
+}
+
+// message builds the MIME message: plain text, the sender, the recipient,
+// the subject, a Message-ID from the outbox id and every extra header.
+func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
+	from, fromName := out.From, out.FromName
+	if from == "" {
+		from, fromName = m.opts.From, m.opts.FromName
+	}
+	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
+	if err := msg.FromFormat(fromName, from); err != nil {
+		return nil, "", fmt.Errorf("sender %q: %w", from, err)
+	}
+	if err := msg.To(out.To); err != nil {
+		return nil, "", fmt.Errorf("recipient %q: %w", out.To, err)
+	}
+	for name, value := range out.Headers {
+		if strings.ContainsAny(name+value, "\r\n") || strings.ContainsAny(name, " :") || name == "" {
+			return nil, "", fmt.Errorf("header %q is malformed", name)
+		}
+		msg.SetGenHeader(mail.Header(textproto.CanonicalMIMEHeaderKey(name)), value)
+	}
+	id := messageID(out.OutboxID, from)
+	msg.SetMessageIDWithValue(id)
+	msg.SetDateWithValue(m.opts.Now())
+	msg.Subject(out.Subject)
+	msg.SetUserAgent("HossAgent")
+	msg.SetBodyString(mail.TypeTextPlain, out.Body)
+	return msg, id, nil
+}
+
+// messageID is "hossagent.outbox.<id>@<sender's domain>".
+func messageID(outboxID int64, from string) string {
+	domain := "hossagent.invalid"
+	if at := strings.LastIndexByte(from, '@'); at >= 0 && at < len(from)-1 {
+		domain = strings.ToLower(from[at+1:])
+	}
+	return "hossagent.outbox." + strconv.FormatInt(outboxID, 10) + "@" + domain
+}
+
+// MailError is a provider's refusal of a message, or a failure to reach it.
+// Permanent means the provider will not take this message as it is (an SMTP
+// 5xx reply, an HTTP 4xx answer); otherwise trying again later may work.
+// BizDev retries both within MaxSendAttempts: a permanent error for one
+// message may be a passing misconfiguration of the account.
+type MailError struct {
+	Provider  string // "smtp" or "sendgrid"
+	Permanent bool
+	// Code is the SMTP reply code or the HTTP status; 0 when the provider
+	// never answered (network, TLS, timeout).
+	Code int
+	Err  error
+}
+
+func (e *MailError) Error() string {
+	kind := "temporary"
+	if e.Permanent {
+		kind = "permanent"
+	}
+	if e.Code != 0 {
+		kind += " " + strconv.Itoa(e.Code)
+	}
+	return e.Provider + ": " + kind + " error: " + e.Err.Error()
+}
+
+func (e *MailError) Unwrap() error { return e.Err }
+
+// IsPermanentMailError reports whether err holds a permanent refusal.
+func IsPermanentMailError(err error) bool {
+	var me *MailError
+	return errors.As(err, &me) && me.Permanent
+}
+
+// smtpError classifies an SMTP failure by its reply code: 5xx is permanent,
+// 4xx and failures without a reply (network, TLS, timeout) are temporary.
+func smtpError(err error) error {
+	code := 0
+	var se *mail.SendError
+	var te *textproto.Error
+	switch {
+	case errors.As(err, &se):
+		code = se.ErrorCode()
+	case errors.As(err, &te):
+		code = te.Code
+	}
+	return &MailError{Provider: "smtp", Permanent: code >= 500 && code < 600, Code: code, Err: err}
+}

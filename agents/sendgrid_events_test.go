@@ -1,0 +1,141 @@
+package agents
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"testing"
+
+	"github.com/hossagent/hossagent/db"
+)
+
+// sendGridKey is a signing key like SendGrid's, with its public half in the
+// form SendGrid shows it (base64 DER).
+func sendGridKey(t *testing.T, curve elliptic.Curve) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, base64.StdEncoding.EncodeToString(der)
+}
+
+func signSendGrid(t *testing.T, key *ecdsa.PrivateKey, timestamp string, body []byte) string {
+	t.Helper()
+	h := sha256.Sum256(append([]byte(timestamp), body...))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+func TestSendGridEventVerifier(t *testing.T) {
+	key, public := sendGridKey(t, elliptic.P256())
+	v, err := NewSendGridEventVerifier(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`[{"email":"a@acme.example","event":"bounce","type":"bounce"}]`)
+	const ts = "1764244800"
+	good := signSendGrid(t, key, ts, body)
+	if err := v.Verify(good, ts, body); err != nil {
+		t.Fatalf("good signature refused: %v", err)
+	}
+	other, _ := sendGridKey(t, elliptic.P256())
+	for name, c := range map[string]struct{ sig, ts, body string }{
+		"missing signature": {"", ts, string(body)},
+		"missing timestamp": {good, "", string(body)},
+		"other timestamp":   {good, "1764244801", string(body)},
+		"altered body":      {good, ts, `[{"email":"b@acme.example","event":"bounce","type":"bounce"}]`},
+		"other key":         {signSendGrid(t, other, ts, body), ts, string(body)},
+		"not base64":        {"%%%", ts, string(body)},
+		"garbage":           {base64.StdEncoding.EncodeToString([]byte("not a signature")), ts, string(body)},
+	} {
+		if err := v.Verify(c.sig, c.ts, []byte(c.body)); !errors.Is(err, ErrEventSignature) {
+			t.Errorf("%s: err = %v, want ErrEventSignature", name, err)
+		}
+	}
+}
+
+func TestSendGridVerificationKeyForms(t *testing.T) {
+	_, public := sendGridKey(t, elliptic.P256())
+	der, _ := base64.StdEncoding.DecodeString(public)
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	for name, k := range map[string]string{"base64 DER": public, "with spaces": " " + public + "\n", "PEM": pemKey} {
+		if _, err := NewSendGridEventVerifier(k); err != nil {
+			t.Errorf("%s refused: %v", name, err)
+		}
+	}
+	_, p384 := sendGridKey(t, elliptic.P384())
+	edPub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edDER, _ := x509.MarshalPKIXPublicKey(edPub)
+	for name, k := range map[string]string{
+		"empty": "", "not base64": "not a key!", "not DER": base64.StdEncoding.EncodeToString([]byte("hello")),
+		"P-384": p384, "Ed25519": base64.StdEncoding.EncodeToString(edDER),
+	} {
+		if _, err := NewSendGridEventVerifier(k); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+}
+
+func TestParseSendGridEvents(t *testing.T) {
+	body := []byte(`[
+		{"email":"Hard@Acme.example","event":"bounce","type":"bounce","sg_event_id":"e1"},
+		{"email":"soft@acme.example","event":"bounce","type":"blocked"},
+		{"email":"old@acme.example","event":"bounce"},
+		{"email":"d1@acme.example","event":"dropped","reason":"Bounced Address"},
+		{"email":"d2@acme.example","event":"dropped","reason":"Spam Reporting Address"},
+		{"email":"d3@acme.example","event":"dropped","reason":"Unsubscribed Address"},
+		{"email":"d4@acme.example","event":"dropped","reason":"Invalid"},
+		{"email":"d5@acme.example","event":"dropped","reason":"Spam Content (if Spam Checker app is enabled)"},
+		{"email":"spam@acme.example","event":"spamreport"},
+		{"email":"u@acme.example","event":"unsubscribe"},
+		{"email":"g@acme.example","event":"group_unsubscribe","asm_group_id":1},
+		{"email":"x@acme.example","event":"delivered"},
+		{"email":"Jane <y@acme.example>","event":"open","useragent":"x"},
+		{"email":"not an email address","event":"dropped","reason":"Invalid"},
+		{"event":"spamreport"}
+	]`)
+	events, err := ParseSendGridEvents(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ addr, suppress string }{
+		{"hard@acme.example", db.SuppressBounced}, {"soft@acme.example", ""}, {"old@acme.example", db.SuppressBounced},
+		{"d1@acme.example", db.SuppressBounced}, {"d2@acme.example", db.SuppressComplaint}, {"d3@acme.example", db.SuppressUnsubscribed},
+		{"d4@acme.example", db.SuppressBounced}, {"d5@acme.example", ""},
+		{"spam@acme.example", db.SuppressComplaint}, {"u@acme.example", db.SuppressUnsubscribed}, {"g@acme.example", db.SuppressUnsubscribed},
+		{"x@acme.example", ""}, {"y@acme.example", ""}, {"", ""}, {"", ""},
+	}
+	if len(events) != len(want) {
+		t.Fatalf("%d events, want %d", len(events), len(want))
+	}
+	for i, w := range want {
+		if events[i].Address != w.addr || events[i].Suppress != w.suppress {
+			t.Errorf("event %d (%s) = %q/%q, want %q/%q", i, events[i].Kind, events[i].Address, events[i].Suppress, w.addr, w.suppress)
+		}
+	}
+	if events[0].ID != "e1" || events[3].Detail != "Bounced Address" {
+		t.Errorf("id/detail not kept: %+v %+v", events[0], events[3])
+	}
+	for _, bad := range []string{``, `{`, `{"event":"bounce"}`, `[1,2]`, `["bounce"]`} {
+		if _, err := ParseSendGridEvents([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// inboundRig is a store with leads and one queued message per lead.
+type inboundRig struct {
+	t     *testing.T
+	ctx   context.Context
+	store *DB
+}
+
+func newInboundRig(t *testing.T) *inboundRig {
+	t.Helper()
+	d, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), WithClock(func() time.Time { return fixedNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return &inboundRig{t: t, ctx: context.Background(), store: d}
+}
+
+// lead stores a lead with status and returns it with a queued message.
+func (r *inboundRig) lead(email, domainKey, status string) (*Lead, *Message) {
+	r.t.Helper()
+	l, err := r.store.CreateLead(r.ctx, nil, NewLead{Email: email, DomainKey: domainKey, Company: "Co " + email, Source: "test"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	m, err := r.store.QueueMessage(r.ctx, l.ID, func(*Lead, int64) (OutboxDraft, error) {
+		return OutboxDraft{Template: "general/1", Subject: "Hello", Body: "body"}, nil
+	})
+	if err != nil || m == nil {
+		r.t.Fatalf("queue: %v", err)
+	}
+	r.setStatus(l.ID, status)
+	return l, m
+}
+
+func (r *inboundRig) setStatus(id int64, status string) {
+	r.t.Helper()
+	if _, err := r.store.Bun().NewUpdate().Model((*Lead)(nil)).Set("status = ?", status).Where("id = ?", id).Exec(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *inboundRig) status(id int64) string {
+	r.t.Helper()
+	var l Lead
+	if err := r.store.Bun().NewSelect().Model(&l).Where("l.id = ?", id).Scan(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	return l.Status
+}
+
+func (r *inboundRig) suppressions() []Suppression {
+	r.t.Helper()
+	var s []Suppression
+	if err := r.store.Bun().NewSelect().Model(&s).OrderExpr("id").Scan(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	return s
+}
+
+func TestUnsubscribeMessageIsOneIdempotentChange(t *testing.T) {
+	r := newInboundRig(t)
+	l, m := r.lead("jane@acme.example", "acme.example", LeadContacted)
+
+	target, err := r.store.UnsubscribeTarget(r.ctx, m.ID)
+	if err != nil || target.Address != "jane@acme.example" || target.LeadID != l.ID || target.Suppressed {
+		t.Fatalf("target = %+v, %v", target, err)
+	}
+	if len(r.suppressions()) != 0 || r.status(l.ID) != LeadContacted {
+		t.Fatal("reading the target changed something")
+	}
+
+	c, err := r.store.UnsubscribeMessage(r.ctx, m.ID, "one-click")
+	if err != nil || !c.Suppressed || !c.LeadMoved || c.Address != "jane@acme.example" || c.LeadID != l.ID {
+		t.Fatalf("first unsubscribe = %+v, %v", c, err)
+	}
+	s := r.suppressions()
+	if len(s) != 1 || s[0].Kind != SuppressAddress || s[0].Value != "jane@acme.example" || s[0].Reason != SuppressUnsubscribed || s[0].Source != "one-click" {
+		t.Fatalf("suppressions = %+v", s)
+	}
+	if got := r.status(l.ID); got != LeadUnsubscribed {
+		t.Errorf("lead status = %s", got)
+	}
+
+	c, err = r.store.UnsubscribeMessage(r.ctx, m.ID, "page")
+	if err != nil || c.Changed() {
+		t.Fatalf("second unsubscribe = %+v, %v", c, err)
+	}
+	if s := r.suppressions(); len(s) != 1 || s[0].Source != "one-click" {
+		t.Errorf("second unsubscribe changed the suppressions: %+v", s)
+	}
+	if target, _ := r.store.UnsubscribeTarget(r.ctx, m.ID); !target.Suppressed {
+		t.Error("target not shown as suppressed")
+	}
+
+	if _, err := r.store.UnsubscribeMessage(r.ctx, 999, "page"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown message: err = %v", err)
+	}
+	if _, err := r.store.UnsubscribeTarget(r.ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown target: err = %v", err)
+	}
+}
+
+func TestUnsubscribeKeepsAConvertedLead(t *testing.T) {
+	r := newInboundRig(t)
+	l, m := r.lead("c@client.example", "client.example", LeadConverted)
+	c, err := r.store.UnsubscribeMessage(r.ctx, m.ID, "page")
+	if err != nil || !c.Suppressed || c.LeadMoved {
+		t.Fatalf("unsubscribe = %+v, %v", c, err)
+	}
+	if got := r.status(l.ID); got != LeadConverted {
+		t.Errorf("converted lead became %s", got)
+	}
+}
+
+func TestApplyMailEvent(t *testing.T) {
+	r := newInboundRig(t)
+	bounced, _ := r.lead("b@bounce.example", "bounce.example", LeadContacted)
+	complained, _ := r.lead("c@complain.example", "complain.example", LeadContacted)
+	responded, _ := r.lead("r@reply.example", "reply.example", LeadResponded)
+
+	for _, c := range []struct {
+		addr, reason string
+		lead         int64
+		status       string
+	}{
+		{"B@Bounce.example", SuppressBounced, bounced.ID, LeadBounced},
+		{"c@complain.example", SuppressComplaint, complained.ID, LeadUnsubscribed},
+		{"r@reply.example", SuppressBounced, responded.ID, LeadResponded}, // a lead that answered keeps its status
+		{"stranger@else.example", SuppressBounced, 0, ""},
+	} {
+		ch, err := r.store.ApplyMailEvent(r.ctx, c.addr, c.reason, "sendgrid:test")
+		if err != nil || !ch.Suppressed || ch.LeadID != c.lead {
+			t.Fatalf("%s: %+v, %v", c.addr, ch, err)
+		}
+		if c.lead != 0 {
+			if got := r.status(c.lead); got != c.status {
+				t.Errorf("%s: lead status = %s, want %s", c.addr, got, c.status)
+			}
+		}
+		again, err := r.store.ApplyMailEvent(r.ctx, c.addr, c.reason, "sendgrid:test")
+		if err != nil || again.Changed() {
+			t.Errorf("%s replayed: %+v, %v", c.addr, again, err)
+		}
+	}
+	s := r.suppressions()
+	if len(s) != 4 || s[0].Value != "b@bounce.example" || s[0].Reason != SuppressBounced || s[1].Reason != SuppressComplaint {
+		t.Errorf("suppressions = %+v", s)
+	}
+	if ok, _ := r.store.IsSuppressed(r.ctx, "b@bounce.example"); !ok {
+		t.Error("bounced address not suppressed")
+	}
+	if _, err := r.store.ApplyMailEvent(r.ctx, " ", SuppressBounced, "x"); err == nil {
+		t.Error("an empty address was accepted")
+	}
+}
+
+func TestRecordInboundReply(t *testing.T) {
+	r := newInboundRig(t)
+	contacted, _ := r.lead("jane@acme.example", "acme.example", LeadContacted)
+	converted, _ := r.lead("c@client.example", "client.example", LeadConverted)
+
+	res, err := r.store.RecordInboundReply(r.ctx, InboundReply{FromAddr: "Jane@ACME.example", Subject: "Re: hello", Body: "Tell me more"})
+	if err != nil || res.LeadID != contacted.ID || !res.Responded {
+		t.Fatalf("reply = %+v, %v", res, err)
+	}
+	var l Lead
+	if err := r.store.Bun().NewSelect().Model(&l).Where("l.id = ?", contacted.ID).Scan(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.Status != LeadResponded || l.RespondedAt == nil || !l.RespondedAt.Equal(fixedNow) {
+		t.Errorf("lead = %s responded at %v", l.Status, l.RespondedAt)
+	}
+	var replies []Reply
+	if err := r.store.Bun().NewSelect().Model(&replies).OrderExpr("id").Scan(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(replies) != 1 || replies[0].FromAddr != "jane@acme.example" || replies[0].Simulated || replies[0].Body != "Tell me more" || replies[0].Subject != "Re: hello" {
+		t.Fatalf("replies = %+v", replies)
+	}
+
+	// A second reply is stored; the lead is already responded.
+	if res, err := r.store.RecordInboundReply(r.ctx, InboundReply{FromAddr: "jane@acme.example", Body: "Again"}); err != nil || res.Responded || res.LeadID != contacted.ID {
+		t.Errorf("second reply = %+v, %v", res, err)
+	}
+	// A customer's reply is stored and the customer stays converted.
+	if res, err := r.store.RecordInboundReply(r.ctx, InboundReply{FromAddr: "c@client.example", Body: "Thanks"}); err != nil || res.Responded {
+		t.Errorf("customer reply = %+v, %v", res, err)
+	}
+	if got := r.status(converted.ID); got != LeadConverted {
+		t.Errorf("customer lead became %s", got)
+	}
+	// A stranger is stored nowhere.
+	if res, err := r.store.RecordInboundReply(r.ctx, InboundReply{FromAddr: "who@else.example", Body: "Hi"}); err != nil || res.LeadID != 0 {
+		t.Errorf("stranger = %+v, %v", res, err)
+	}
+	var n int
+	if err := r.store.Bun().NewRaw("SELECT COUNT(*) FROM replies").Scan(r.ctx, &n); err != nil || n != 3 {
+		t.Errorf("replies = %d, %v; want 3", n, err)
+	}
+	if err := r.store.Bun().NewRaw("SELECT COUNT(*) FROM leads").Scan(r.ctx, &n); err != nil || n != 2 {
+		t.Errorf("leads = %d, %v; a reply created a lead", n, err)
+	}
+}
