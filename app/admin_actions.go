@@ -87,7 +87,7 @@ func actionRefused(status int, text string) actionResult {
 // answerAction sends an action's result: the fragment to htmx, otherwise a 303
 // back to the control room, or a plain error page for a refusal.
 func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, res actionResult) {
-	if r.Header.Get("HX-Request") == "true" {
+	if isHXRequest(r) {
 		s.render(w, r, res.status, views.AdminActionResult(res.kind, res.text))
 		return
 	}

@@ -79,7 +79,7 @@ func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Created = &views.APITokenCreated{Name: t.Name, Token: token}
-	if r.Header.Get("HX-Request") == "true" {
+	if isHXRequest(r) {
 		s.render(w, r, http.StatusOK, views.APITokenCreatedFragment(p))
 		return
 	}
@@ -89,7 +89,7 @@ func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request) {
 // apiTokenRefused answers a create that did not happen: the message in
 // place for htmx, else the page with the form filled in again.
 func (s *Server) apiTokenRefused(w http.ResponseWriter, r *http.Request, status int, name, message string) {
-	if r.Header.Get("HX-Request") == "true" {
+	if isHXRequest(r) {
 		s.render(w, r, status, views.APITokenError(message))
 		return
 	}
@@ -108,7 +108,7 @@ func (s *Server) apiTokenRefused(w http.ResponseWriter, r *http.Request, status 
 // revokeAPIToken revokes a token at once; revoking it again changes
 // nothing. htmx gets the token's row back with the result in it.
 func (s *Server) revokeAPIToken(w http.ResponseWriter, r *http.Request) {
-	htmx := r.Header.Get("HX-Request") == "true"
+	htmx := isHXRequest(r)
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil || id < 1 {
 		err = db.ErrNotFound

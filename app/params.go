@@ -30,3 +30,7 @@ func searchParam(r *http.Request, name string) string {
 	}
 	return q
 }
+
+// isHXRequest reports whether htmx sent the request (it then wants a
+// fragment to swap in place, not a redirect or a whole page).
+func isHXRequest(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }

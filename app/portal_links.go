@@ -126,7 +126,3 @@ func (s *Server) portalURL(token string) string {
 	}
 	return strings.TrimRight(base, "/") + "/portal/" + token
 }
-
-// isHXRequest reports whether htmx sent the request (it then wants a
-// fragment, not a page or a redirect).
-func isHXRequest(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
