@@ -92,7 +92,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error("cannot set up e-mail", "err", err)
 		return 1
 	}
-	stripe := newStripe(cfg, log)
+	stripe, err := newStripe(ctx, cfg, store, log)
+	if err != nil {
+		log.Error("cannot set up Stripe", "err", err)
+		return 1
+	}
 	search := newSearchAPI(cfg)
 	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, stripe, log)
 	if err != nil {
@@ -107,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
 		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader}
 	if stripe != nil {
-		deps.Payments = stripe // never a typed nil in the interface
+		deps.Payments, deps.Links = stripe, stripe // never a typed nil in the interface
 	}
 	if search != nil {
 		deps.LeadSourceHealth = app.SearchAPIHealth(search)
@@ -275,12 +279,22 @@ func newSearchAPI(cfg config.Config) *agents.SearchAPILeads {
 	})
 }
 
-// newStripe is the Stripe client when ENABLE_STRIPE is on, else nil.
-func newStripe(cfg config.Config, log *slog.Logger) *agents.StripePayments {
+// newStripe is the Stripe client when ENABLE_STRIPE is on, else nil. Its
+// install id (drawn once, kept in settings) scopes idempotency keys, so two
+// installs on one Stripe account never share prices or links.
+func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.Logger) (*agents.StripePayments, error) {
 	if !cfg.Stripe.Enabled {
-		return nil
+		return nil, nil
 	}
-	return agents.NewStripePayments(agents.StripeOptions{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase, Logger: log})
+	install, err := store.SettingOrInit(ctx, "install.id", func() (string, error) {
+		_, hash, err := db.NewToken(cryptorand.Reader)
+		return hash[:16], err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return agents.NewStripePayments(agents.StripeOptions{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
+		Logger: log, InstallID: "hoss-" + install}), nil
 }
 
 // reconcile asks Stripe about every open invoice's payment link and applies
@@ -307,7 +321,11 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	defer store.Close()
-	stripe := newStripe(cfg, log)
+	stripe, err := newStripe(ctx, cfg, store, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconcile:", err)
+		return 2
+	}
 	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, Links: stripe, Logger: log, Now: time.Now}, stripe)
 	fmt.Fprintln(stdout, report)
 	if err != nil {

@@ -24,6 +24,12 @@ type StripeOptions struct {
 	APIBase    string
 	HTTPClient *http.Client // default: a client with a 30 s timeout
 	Logger     *slog.Logger // where stripe-go's own messages go; default: nowhere
+	// InstallID names this installation in idempotency keys and metadata.
+	// Invoice ids start at 1 in every database, so without it two installs
+	// sharing a Stripe account (staging and production, or a wiped data
+	// directory within Stripe's 24 h key window) would receive each other's
+	// prices and links.
+	InstallID string
 }
 
 // StripePayments is the payment provider when ENABLE_STRIPE is on: a Price
@@ -31,7 +37,8 @@ type StripeOptions struct {
 // the package-level stripe.Key, so two instances, or a test beside
 // production code, never share credentials or endpoints).
 type StripePayments struct {
-	api *client.API
+	api     *client.API
+	install string
 }
 
 // stripeTimeout bounds one HTTP exchange with Stripe; stripe-go retries a
@@ -58,7 +65,7 @@ func NewStripePayments(opts StripeOptions) *StripePayments {
 	backends := &stripe.Backends{
 		API: backend(stripe.APIBackend), Connect: backend(stripe.ConnectBackend), Uploads: backend(stripe.UploadsBackend),
 	}
-	return &StripePayments{api: client.New(opts.APIKey, backends)}
+	return &StripePayments{api: client.New(opts.APIKey, backends), install: opts.InstallID}
 }
 
 // Enabled is true: links are created.
@@ -77,6 +84,9 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 	}
 	invoiceID := strconv.FormatInt(req.InvoiceID, 10)
 	metadata := map[string]string{"invoice_id": invoiceID, "invoice_number": req.Number}
+	if p.install != "" {
+		metadata["hossagent_install"] = p.install
+	}
 
 	priceParams := &stripe.PriceParams{
 		Currency:    stripe.String(req.Currency),
@@ -85,7 +95,7 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 	}
 	priceParams.Context = ctx
 	priceParams.Metadata = metadata
-	priceParams.SetIdempotencyKey(fmt.Sprintf("invoice-%d-price", req.InvoiceID))
+	priceParams.SetIdempotencyKey(p.idempotencyKey(fmt.Sprintf("invoice-%d-price", req.InvoiceID)))
 	price, err := p.api.Prices.New(priceParams)
 	if err != nil {
 		return Link{}, fmt.Errorf("stripe: unable to create the price of invoice %d: %w", req.InvoiceID, err)
@@ -113,12 +123,20 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 	if key == "" {
 		key = fmt.Sprintf("invoice-%d-link", req.InvoiceID)
 	}
-	linkParams.SetIdempotencyKey(key)
+	linkParams.SetIdempotencyKey(p.idempotencyKey(key))
 	link, err := p.api.PaymentLinks.New(linkParams)
 	if err != nil {
 		return Link{}, fmt.Errorf("stripe: unable to create the payment link of invoice %d: %w", req.InvoiceID, err)
 	}
 	return Link{PriceID: price.ID, PaymentLinkID: link.ID, URL: link.URL}, nil
+}
+
+// idempotencyKey scopes a key to this installation.
+func (p *StripePayments) idempotencyKey(key string) string {
+	if p.install == "" {
+		return key
+	}
+	return p.install + "-" + key
 }
 
 func (req LinkRequest) validate() error {

@@ -18,8 +18,9 @@ func (s *Server) adminRecordRoutes(r chi.Router) {
 	r.Get("/admin/tasks/{id}", s.taskDetail)
 	r.Get("/admin/invoices/{id}", s.invoiceDetail)
 	r.Get("/admin/activity", s.activity)
-	s.adminCSVRoutes(r)   // admin_csv.go: export and import
-	s.portalLinkRoutes(r) // portal_links.go: rotate and revoke
+	s.adminCSVRoutes(r)      // admin_csv.go: export and import
+	s.portalLinkRoutes(r)    // portal_links.go: rotate and revoke
+	s.invoiceActionRoutes(r) // admin_invoices.go: mark paid, void, payment links
 }
 
 // recordID reads the {id} of a record page: a positive decimal number,

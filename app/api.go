@@ -121,7 +121,7 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, r.Context().Err()) {
 		return // the client went away
 	}
-	s.log.Error("API request failed", "path", r.URL.Path, "err", err)
+	s.log.Error("API request failed", "route", routeOf(r), "err", err)
 	writeAPIError(w, http.StatusInternalServerError, "The server hit an error and logged it. Try again in a moment.")
 }
 

@@ -21,7 +21,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, r.Context().Err()) {
 		return // the client went away
 	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.log.Error("request failed", "method", r.Method, "route", routeOf(r), "err", err)
 	s.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
 		"The server hit an error and logged it. Try again in a moment.")
 }
@@ -40,7 +40,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
-		s.log.Error("render failed", "path", r.URL.Path, "err", err)
+		s.log.Error("render failed", "route", routeOf(r), "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

@@ -53,10 +53,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := recorderOf(w)
 		next.ServeHTTP(rec, r)
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
+		route := routeOf(r)
 		s.log.LogAttrs(r.Context(), levelFor(rec.status), "request",
 			slog.String("method", r.Method),
 			slog.String("route", route),
@@ -81,7 +78,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path,
+			s.log.Error("panic serving request", "method", r.Method, "route", routeOf(r),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if rec.status == 0 {
 				s.renderError(rec, r, http.StatusInternalServerError, "Something went wrong",
@@ -108,6 +105,16 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// routeOf is the request's route pattern ("/portal/{token}"), the only form
+// of the path that may be logged: portal, unsubscribe and inbound secrets
+// live in paths.
+func routeOf(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "unmatched"
 }
 
 func levelFor(status int) slog.Level {

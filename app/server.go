@@ -51,6 +51,10 @@ type Deps struct {
 	// webhook marked paid (*agents.StripePayments); nil (never a nil
 	// pointer) leaves it to the link's own one-payment restriction.
 	Payments agents.LinkDeactivator
+	// Links creates the payment links an admin regenerates for open
+	// invoices without one (the billing cycle's *agents.StripePayments);
+	// nil, or one not Enabled, answers "Stripe is off".
+	Links agents.PaymentLinks
 	// Events is the agents' event bus: the webhook tells it when money
 	// moved, so the live views update; nil tells nobody.
 	Events agents.Publisher
@@ -102,6 +106,7 @@ type Server struct {
 
 	leadSourceHealth func() LeadSourceStatus
 	payments         *agents.PaymentLedger // the Stripe webhook applies events through it
+	links            agents.PaymentLinks   // admin_invoices.go: missing payment links
 	mail             *mailEndpoints        // unsubscribe, inbound mail, SendGrid events, test e-mail (email.go)
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
@@ -134,6 +139,7 @@ func New(d Deps) *Server {
 
 		leadSourceHealth: d.LeadSourceHealth,
 		payments:         &agents.PaymentLedger{Store: d.Store, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
+		links:            d.Links,
 		mail:             newMailEndpoints(d),
 		runWait:          defaultRunWait,
 	}

@@ -80,13 +80,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	return d, nil
 }
 
-// OpenExisting opens a database file that must already exist, without
-// migrating it. The checker uses it so that checking a file never changes it.
+// OpenExisting opens a database file that must already exist, read-only and
+// without migrating it. The checker uses it so that checking a file never
+// changes it.
 func OpenExisting(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("db: unable to open %s: %w", path, err)
 	}
-	d, err := openFile(path, opts...)
+	d, err := openDSN(path, readOnlyDSN(path), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +98,18 @@ func OpenExisting(ctx context.Context, path string, opts ...Option) (*DB, error)
 	return d, nil
 }
 
+// readOnlyDSN opens a file without changing it: no journal-mode switch, no
+// writes (the checker reads a live database or a backup as it is).
+func readOnlyDSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)"
+}
+
 func openFile(path string, opts ...Option) (*DB, error) {
-	sqldb, err := sql.Open("sqlite", DSN(path))
+	return openDSN(path, DSN(path), opts...)
+}
+
+func openDSN(path, dsn string, opts ...Option) (*DB, error) {
+	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("db: unable to open %s: %w", path, err)
 	}

@@ -175,6 +175,11 @@ func paymentInvoiceFor(ctx context.Context, tx bun.Tx, e PaymentEvent) (*payment
 		var inv paymentInvoice
 		err := tx.NewRaw(cols+l.where, l.args...).Scan(ctx, &inv)
 		switch {
+		case err == nil && inv.LinkID != "" && e.PaymentLinkID != "" && inv.LinkID != e.PaymentLinkID:
+			// metadata.invoice_id names an invoice whose own link is not the
+			// one that was paid: the session belongs to another install (or
+			// another invoice), never to this one.
+			continue
 		case err == nil:
 			return &inv, nil
 		case !errors.Is(err, sql.ErrNoRows):

@@ -1079,6 +1079,12 @@ func AdminStripeHealth(p AdminPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
+		if p.StripeEnabled {
+			templ_7745c5c3_Err = RegenerateLinksButton().Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "</section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err

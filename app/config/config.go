@@ -296,6 +296,8 @@ func (c *Config) checkSafety(getenv func(string) string) ([]string, error) {
 		return nil, &Error{Var: "COMPANY_POSTAL_ADDRESS", Value: "", Want: "is required in PRODUCTION when EMAIL_MODE is " + c.Email.Mode}
 	case realMail && c.Leads.Source == LeadSynthetic:
 		return nil, &Error{Var: "LEAD_SOURCE", Value: LeadSynthetic, Want: "synthetic leads must not be mailed for real: use search_api, or EMAIL_MODE=DRY_RUN, in PRODUCTION"}
+	case c.Email.Mode == EmailSendGrid && c.Email.SendGridVerificationKey == "":
+		return nil, &Error{Var: "SENDGRID_WEBHOOK_VERIFICATION_KEY", Value: "", Want: "is required in PRODUCTION when EMAIL_MODE=SENDGRID (unsigned bounce events could suppress anyone)"}
 	case c.Stripe.Enabled && c.Stripe.WebhookSecret == "":
 		return nil, &Error{Var: "STRIPE_WEBHOOK_SECRET", Value: "", Want: "is required in PRODUCTION when ENABLE_STRIPE=true"}
 	case c.Stripe.APIBase != "":
@@ -513,6 +515,10 @@ func (r *reader) currency(name, def string) string {
 		r.fail(name, v, "want a three-letter ISO 4217 currency code such as usd or eur")
 		return def
 	}
+	if notTwoDecimals[v] {
+		r.fail(name, v, "want a currency with two decimal places (cents): prices and amounts are kept in hundredths")
+		return def
+	}
 	return v
 }
 
@@ -558,4 +564,13 @@ func (r *reader) location(name string) *time.Location {
 		return time.UTC
 	}
 	return loc
+}
+
+// notTwoDecimals are the ISO 4217 currencies (as Stripe lists them) whose
+// minor unit is not a hundredth. HossAgent keeps every amount in hundredths,
+// so it refuses them rather than bill 100 times too much.
+var notTwoDecimals = map[string]bool{
+	"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true, "krw": true, "mga": true,
+	"pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true,
+	"bhd": true, "jod": true, "kwd": true, "omr": true, "tnd": true,
 }

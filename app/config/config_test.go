@@ -129,6 +129,8 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 		{map[string]string{"ENABLE_STRIPE": "true"}, "STRIPE_API_KEY", "required"},
 		{map[string]string{"STRIPE_DEFAULT_CURRENCY": "dollars"}, "STRIPE_DEFAULT_CURRENCY", "three-letter"},
 		{map[string]string{"STRIPE_DEFAULT_CURRENCY": "u$d"}, "STRIPE_DEFAULT_CURRENCY", "three-letter"},
+		{map[string]string{"STRIPE_DEFAULT_CURRENCY": "jpy"}, "STRIPE_DEFAULT_CURRENCY", "two decimal places"},
+		{map[string]string{"RELEASE_MODE": "PRODUCTION", "BASE_URL": "https://h.example", "EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.x", "COMPANY_POSTAL_ADDRESS": "1 Main St", "LEAD_SEARCH_API_URL": "https://leads.example/api"}, "SENDGRID_WEBHOOK_VERIFICATION_KEY", "required"},
 		{map[string]string{"STRIPE_MIN_AMOUNT_CENTS": "1e2"}, "STRIPE_MIN_AMOUNT_CENTS", "whole number"},
 		{map[string]string{"STRIPE_MAX_AMOUNT_CENTS": "big"}, "STRIPE_MAX_AMOUNT_CENTS", "whole number"},
 		{map[string]string{"STRIPE_MIN_AMOUNT_CENTS": "500", "STRIPE_MAX_AMOUNT_CENTS": "100"}, "STRIPE_MAX_AMOUNT_CENTS", "STRIPE_MIN_AMOUNT_CENTS"},
