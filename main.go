@@ -81,6 +81,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer store.Close()
 
+	// A crash may have left tasks running past their lease and messages in
+	// "sending": settle both before anything runs (invariant 6; a message
+	// whose fate is unknown is flagged, never resent).
+	if recovered, failed, err := store.RecoverExpiredLeases(ctx, time.Now(), agents.DefaultMaxAttempts); err != nil {
+		log.Error("cannot recover task leases", "err", err)
+		return 1
+	} else if recovered+failed > 0 {
+		log.Warn("tasks left running by a crash were recovered", "back_to_pending", recovered, "failed", failed)
+	}
+	// One process sends: at start, every message still "sending" lost its
+	// sender, so it is flagged at once.
+	if flagged, err := store.FlagStaleSending(ctx, 0); err != nil {
+		log.Error("cannot check the outbox", "err", err)
+		return 1
+	} else if flagged > 0 {
+		log.Warn("messages whose delivery is unknown after a crash were flagged for review", "messages", flagged)
+	}
+
 	if err := app.BootstrapAdmin(ctx, store, cfg.AdminEmail, cfg.AdminPassword, cryptorand.Reader, stdout); err != nil {
 		log.Error("cannot create the first admin", "err", err)
 		return 1

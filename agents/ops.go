@@ -33,13 +33,16 @@ func (o OpsOptions) withDefaults() OpsOptions {
 		o.LeaseTimeout = 10 * time.Minute
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 3
+		o.MaxAttempts = DefaultMaxAttempts
 	}
 	if o.TaskTimeout <= 0 || o.TaskTimeout > o.LeaseTimeout {
 		o.TaskTimeout = o.LeaseTimeout
 	}
 	return o
 }
+
+// DefaultMaxAttempts is how many attempts a task gets before it fails.
+const DefaultMaxAttempts = 3
 
 // OpsCycle executes pending tasks: it leases them, runs them on the executor
 // with bounded concurrency, and records result, cost and profit.
@@ -140,6 +143,14 @@ func (c *OpsCycle) execute(ctx context.Context, t *db.ClaimedTask) taskResult {
 		return taskResult{outcome: taskReleased}
 	}
 	out, err := c.attempt(ctx, t)
+	if err != nil && ctx.Err() != nil {
+		// The cycle was stopped (shutdown, Stop, Restart), not the task timed
+		// out: hand the task back without spending one of its attempts.
+		if _, rerr := c.store.ReleaseTask(record, t.ID, t.Attempts, c.env.Now()); rerr != nil {
+			return taskResult{err: rerr}
+		}
+		return taskResult{outcome: taskReleased}
+	}
 	if err == nil && out.CostCents < 0 {
 		err = fmt.Errorf("executor %s reported a negative cost (%d)", c.exec.Name(), out.CostCents)
 	}

@@ -35,6 +35,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 	meta, params := s.metaFor(r, "Control room"), adminParamsOf(r)
 	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
+		if err := s.stillAllowed(ctx, r, true); err != nil {
+			return nil, err
+		}
 		meta.Now = s.now().UTC()
 		p, err := s.adminData(ctx, meta, params)
 		if err != nil {

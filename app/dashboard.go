@@ -37,6 +37,11 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	meta, page := s.metaFor(r, "Dashboard"), pageParam(r, "page")
 	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
+		if u != nil {
+			if err := s.stillAllowed(ctx, r, false); err != nil {
+				return nil, err
+			}
+		}
 		meta.Now = s.now().UTC()
 		p, err := s.dashboardData(ctx, meta, u, page)
 		if err != nil {

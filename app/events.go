@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/db"
 )
 
 // Live updates. One Hub listens to the agents' event bus and marks every
@@ -98,6 +100,29 @@ func (h *Hub) remove(s *stream) {
 	h.count.Add(-1)
 }
 
+// errStreamEnded ends a stream whose reader may no longer see it.
+var errStreamEnded = errors.New("the reader of this stream lost access")
+
+// stillAllowed checks again, before each update, that the operator who
+// opened the stream is still signed in (and still an admin when admin is
+// set): a stream must not outlive its session.
+func (s *Server) stillAllowed(ctx context.Context, r *http.Request, admin bool) error {
+	c, err := r.Cookie(sessionCookieName)
+	if err != nil {
+		return errStreamEnded
+	}
+	u, err := s.store.SessionUser(ctx, db.HashToken(c.Value), s.now())
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return errStreamEnded
+	case err != nil:
+		return err
+	case admin && u.Role != db.RoleAdmin:
+		return errStreamEnded
+	}
+	return nil
+}
+
 // fragment is one live region: the id of its root element and its component.
 type fragment struct {
 	id string
@@ -138,6 +163,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, render frag
 	}
 	send := func() bool {
 		msg, err := s.renderMessage(ctx, render)
+		if errors.Is(err, errStreamEnded) || errors.Is(err, db.ErrNotFound) {
+			return false // the reader lost access (signed out, token revoked)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("rendering live update", "err", err)

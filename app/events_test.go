@@ -191,3 +191,39 @@ func TestAdminStreamSendsEveryRegion(t *testing.T) {
 		t.Errorf("leads rows in the stream for q=northwind = %d, want 1", got)
 	}
 }
+
+// A stream does not outlive its reader's access: after sign-out the admin
+// stream ends at the next update, and so does a portal stream whose link
+// was revoked.
+func TestStreamsEndWhenAccessEnds(t *testing.T) {
+	bus := agents.NewBus()
+	f := newFixture(t, nil, func(d *Deps) { d.Live = NewHub(bus) })
+	f.seed(t)
+	f.signInAs(t, db.RoleAdmin)
+	_, admin := openStream(t, f.client, f.srv.URL+"/events/admin")
+	nextMessage(t, admin)
+	_, portal := openStream(t, http.DefaultClient, f.srv.URL+"/events/portal/"+f.token)
+	nextMessage(t, portal)
+
+	if resp, _ := f.post(t, f.client, "/logout", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout = %d", resp.StatusCode)
+	}
+	var c db.Customer
+	if err := f.store.Bun().NewSelect().Model(&c).Limit(1).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.RevokePortalToken(context.Background(), c.ID, strings.NewReader(strings.Repeat("r", 64))); err != nil {
+		t.Fatal(err)
+	}
+	bus.Publish(agents.Event{Kind: agents.EventDataChanged})
+	for name, msgs := range map[string]<-chan sseMessage{"admin": admin, "portal": portal} {
+		select {
+		case m, ok := <-msgs:
+			if ok {
+				t.Errorf("%s stream sent an update after access ended: %.80s", name, m.data)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s stream stayed open after access ended", name)
+		}
+	}
+}

@@ -100,9 +100,11 @@ func (d *DB) ListLeads(ctx context.Context, q ListQuery) ([]Lead, Page, error) {
 type CustomerRow struct {
 	Customer `bun:",extend"`
 
-	TaskCount   int64 `bun:"task_count"`
-	BilledCents int64 `bun:"billed_cents"`
-	PaidCents   int64 `bun:"paid_cents"`
+	TaskCount int64 `bun:"task_count"`
+	// Billed (open and paid invoices) and Paid, one entry per currency:
+	// amounts in different currencies are never added together.
+	Billed Totals `bun:"-"`
+	Paid   Totals `bun:"-"`
 }
 
 // ListCustomers returns a page of customers, newest first.
@@ -111,9 +113,7 @@ func (d *DB) ListCustomers(ctx context.Context, q ListQuery) ([]CustomerRow, Pag
 	var rows []CustomerRow
 	sq := d.bun.NewSelect().Model(&rows).
 		ColumnExpr("c.*").
-		ColumnExpr("(SELECT COUNT(*) FROM tasks AS t WHERE t.customer_id = c.id) AS task_count").
-		ColumnExpr("(SELECT COALESCE(SUM(i.amount_cents), 0) FROM invoices AS i WHERE i.customer_id = c.id AND i.status IN ('open','paid')) AS billed_cents").
-		ColumnExpr("(SELECT COALESCE(SUM(i.amount_cents), 0) FROM invoices AS i WHERE i.customer_id = c.id AND i.status = 'paid') AS paid_cents")
+		ColumnExpr("(SELECT COUNT(*) FROM tasks AS t WHERE t.customer_id = c.id) AS task_count")
 	sq = searchWhere(sq, q.Search, "c.company", "c.contact_email", "c.plan")
 	if q.Status != "" {
 		sq = sq.Where("c.status = ?", q.Status)
@@ -122,7 +122,45 @@ func (d *DB) ListCustomers(ctx context.Context, q ListQuery) ([]CustomerRow, Pag
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("store: unable to list customers: %w", err)
 	}
+	if err := d.customerMoney(ctx, rows); err != nil {
+		return nil, Page{}, err
+	}
 	return rows, Page{q.Page, q.PerPage, int(n)}, nil
+}
+
+// customerMoney fills Billed and Paid for a page of customers in one
+// aggregate query, per customer and currency.
+func (d *DB) customerMoney(ctx context.Context, rows []CustomerRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	at := make(map[int64]*CustomerRow, len(rows))
+	ids := make([]int64, len(rows))
+	for i := range rows {
+		ids[i], at[rows[i].ID] = rows[i].ID, &rows[i]
+	}
+	var sums []struct {
+		CustomerID int64  `bun:"customer_id"`
+		Currency   string `bun:"currency"`
+		Billed     int64  `bun:"billed"`
+		Paid       int64  `bun:"paid"`
+	}
+	err := d.bun.NewRaw(`SELECT customer_id, currency,
+			SUM(CASE WHEN status IN ('open','paid') THEN amount_cents ELSE 0 END) AS billed,
+			SUM(CASE WHEN status = 'paid' THEN amount_cents ELSE 0 END) AS paid
+		FROM invoices WHERE customer_id IN (?) AND status IN ('open','paid')
+		GROUP BY customer_id, currency ORDER BY currency`, bun.In(ids)).Scan(ctx, &sums)
+	if err != nil {
+		return fmt.Errorf("store: unable to sum customers' invoices: %w", err)
+	}
+	for _, s := range sums {
+		r := at[s.CustomerID]
+		r.Billed = append(r.Billed, Money{Cents: s.Billed, Currency: s.Currency})
+		if s.Paid != 0 {
+			r.Paid = append(r.Paid, Money{Cents: s.Paid, Currency: s.Currency})
+		}
+	}
+	return nil
 }
 
 // TaskRow is a task with its customer's company name.

@@ -275,12 +275,6 @@ func totalsParts(t db.Totals, fallback string) []db.Money {
 	return t
 }
 
-// customerMoney is a customer-list figure in the default currency: the list
-// sums cents without a currency of their own.
-func customerMoney(cents int64, currency string) string {
-	return db.Money{Cents: cents, Currency: currency}.String()
-}
-
 // onOff spells a switch for people.
 func onOff(b bool) string {
 	if b {

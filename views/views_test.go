@@ -179,7 +179,7 @@ func TestAdmin(t *testing.T) {
 			LastRun: &db.AgentRun{Agent: "bizdev", StartedAt: now, Outcome: "panicked"},
 		}},
 		Runs:          []db.AgentRun{{Agent: "ops", Trigger: "autopilot", StartedAt: now, FinishedAt: ptr(now.Add(1500 * time.Millisecond)), Outcome: "ok", Message: evil}},
-		Customers:     []db.CustomerRow{{Customer: db.Customer{Company: evil, Status: db.CustomerActive}, BilledCents: 1234, PaidCents: 1000}},
+		Customers:     []db.CustomerRow{{Customer: db.Customer{Company: evil, Status: db.CustomerActive}, Billed: db.Totals{{Cents: 1234, Currency: "usd"}}, Paid: db.Totals{{Cents: 1000, Currency: "usd"}}}},
 		CustomersPage: db.Page{Number: 2, PerPage: 25, Total: 80},
 		LeadsPage:     db.Page{Number: 1, PerPage: 25, Total: 30},
 		Search:        search,
