@@ -249,6 +249,14 @@ func (c *BizDevCycle) deliver(ctx context.Context, m *db.Message, tokens *Unsubs
 	}
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
+	if IsUnknownMailOutcome(sendErr) {
+		// The provider may have it: flagged for the admin, never resent.
+		if err := c.store.FlagForReview(bctx, m.ID, sendErr.Error()); err != nil {
+			return err
+		}
+		counts[bizdevNeedsReview]++
+		return nil
+	}
 	if sendErr != nil {
 		// Counted towards the pause in the same transaction; a pause stops
 		// this batch at its next claim.

@@ -519,3 +519,30 @@ func TestDryRunMailerSendsNothingAndNumbersIDs(t *testing.T) {
 		t.Fatal("Send with a cancelled context succeeded")
 	}
 }
+
+// A send whose answer was lost (the body went out, no reply came) may have
+// been accepted: the message is flagged for review and never sent again,
+// even after later cycles and past the stale threshold.
+func TestBizDevUnknownOutcomeIsFlaggedNeverResent(t *testing.T) {
+	r := newOutreachRig(t)
+	lead := r.addLead("Uma Unknown", "uma@unknown-co.example", "Unknown Co", "agency")
+	m := &outreachMailer{mode: MailModeSMTP, fail: func(int, OutgoingMail) error {
+		return &MailError{Provider: "smtp", Unknown: true, Err: fmt.Errorf("timeout waiting for the reply to DATA")}
+	}}
+	counts := r.run(r.bizdev(m, bizdevOpts(&outreachSleeps{})))
+	if counts["needs_review"] != 1 || counts["failed"] != 0 || counts["sent"] != 0 {
+		t.Fatalf("counts = %v, want one message flagged for review", counts)
+	}
+	msgs := r.messages(lead.ID)
+	if len(msgs) != 1 || msgs[0].Status != db.MessageSending || !msgs[0].NeedsReview {
+		t.Fatalf("message = %+v, want sending and flagged", msgs)
+	}
+	m.fail = nil
+	for i := 0; i < 3; i++ {
+		r.clock.Advance(time.Hour)
+		r.run(r.bizdev(m, bizdevOpts(&outreachSleeps{})))
+	}
+	if m.callCount() != 1 || len(r.messages(lead.ID)) != 1 {
+		t.Errorf("mailer called %d times, %d messages; want the one unknown send only", m.callCount(), len(r.messages(lead.ID)))
+	}
+}

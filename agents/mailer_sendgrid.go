@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -157,7 +158,12 @@ func (m *SendGridMailer) Send(ctx context.Context, out OutgoingMail) (string, er
 	req.Header.Set("User-Agent", "HossAgent")
 	resp, err := m.opts.Client.Do(req)
 	if err != nil {
-		return "", &MailError{Provider: "sendgrid", Err: err}
+		// Only a failure to connect proves the request never arrived; a
+		// timeout or a dropped connection after that may hide an accepted
+		// message.
+		var op *net.OpError
+		notSent := errors.As(err, &op) && op.Op == "dial"
+		return "", &MailError{Provider: "sendgrid", Unknown: !notSent, Err: err}
 	}
 	defer resp.Body.Close()
 	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, maxSendGridResponse))

@@ -202,13 +202,24 @@ func TestSendGridRefusalsCarrySendGridsMessages(t *testing.T) {
 	}
 }
 
-func TestSendGridTimeoutIsATemporaryError(t *testing.T) {
+// A request that reached SendGrid and got no answer may have been accepted:
+// its outcome is unknown. A server that cannot be reached at all is an
+// ordinary temporary error.
+func TestSendGridTimeoutIsAnUnknownOutcome(t *testing.T) {
 	fake := newSendGridFake(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	m := fake.mailer(t, SendGridOptions{Timeout: 50 * time.Millisecond})
 	_, err := m.Send(context.Background(), testMail("dana@delta.example", 1))
 	var me *MailError
-	if !errors.As(err, &me) || me.Permanent || me.Code != 0 || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Send to a server that never answers = %v, want a temporary timeout", err)
+	if !errors.As(err, &me) || me.Permanent || me.Code != 0 || !errors.Is(err, context.DeadlineExceeded) || !IsUnknownMailOutcome(err) {
+		t.Fatalf("Send to a server that never answers = %v, want an unknown outcome", err)
+	}
+
+	closed := newSendGridFake(t, accepted("never"))
+	down := closed.mailer(t, SendGridOptions{Timeout: time.Second})
+	closed.srv.Close()
+	_, err = down.Send(context.Background(), testMail("dana@delta.example", 2))
+	if !errors.As(err, &me) || IsUnknownMailOutcome(err) {
+		t.Fatalf("Send to a closed port = %v, want a temporary error with a known outcome", err)
 	}
 }
 

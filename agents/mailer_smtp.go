@@ -237,6 +237,10 @@ func messageID(outboxID int64, from string) string {
 type MailError struct {
 	Provider  string // "smtp" or "sendgrid"
 	Permanent bool
+	// Unknown is set when the message may have been accepted: the body was
+	// handed over and the provider's answer never came (a timeout or a
+	// dropped connection at that moment). Such a message is never retried.
+	Unknown bool
 	// Code is the SMTP reply code or the HTTP status; 0 when the provider
 	// never answered (network, TLS, timeout).
 	Code int
@@ -274,5 +278,15 @@ func smtpError(err error) error {
 	case errors.As(err, &te):
 		code = te.Code
 	}
-	return &MailError{Provider: "smtp", Permanent: code >= 500 && code < 600, Code: code, Err: err}
+	// The body went out and no reply code came back: the server may have
+	// queued the message.
+	unknown := code == 0 && se != nil && se.Reason == mail.ErrSMTPDataClose
+	return &MailError{Provider: "smtp", Permanent: code >= 500 && code < 600, Unknown: unknown, Code: code, Err: err}
+}
+
+// IsUnknownMailOutcome reports whether err leaves open whether the provider
+// accepted the message.
+func IsUnknownMailOutcome(err error) bool {
+	var me *MailError
+	return errors.As(err, &me) && me.Unknown
 }

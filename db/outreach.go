@@ -479,6 +479,20 @@ func sendingMessage(ctx context.Context, idb bun.IDB, id int64) (*Message, error
 	return &m, nil
 }
 
+// FlagForReview leaves a message "sending" and flags it for the admin: the
+// provider's answer was lost, so nobody knows whether it left. It is never
+// sent again automatically.
+func (d *DB) FlagForReview(ctx context.Context, messageID int64, reason string) error {
+	_, err := d.bun.NewUpdate().Model((*Message)(nil)).
+		Set("needs_review = TRUE").Set("error = ?", reason).Set("updated_at = ?", d.Now()).
+		Where("id = ? AND status = ?", messageID, MessageSending).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to flag message %d for review: %w", messageID, err)
+	}
+	return nil
+}
+
 // FlagStaleSending marks for review the messages that have been sending for
 // longer than olderThan: their cycle died between claiming and recording the
 // provider's answer, so nobody knows whether they left. They are never sent
