@@ -178,15 +178,15 @@ func (e *OpenAIExecutor) deliverable(resp *openai.ChatCompletion) (TaskOutput, e
 		return TaskOutput{}, err
 	}
 	if len(resp.Choices) == 0 {
-		return TaskOutput{}, errors.New("openai: the answer has no choices")
+		return TaskOutput{CostCents: cost}, errors.New("openai: the answer has no choices")
 	}
 	choice := resp.Choices[0]
 	content := strings.TrimSpace(choice.Message.Content)
 	if content == "" {
 		if r := strings.TrimSpace(choice.Message.Refusal); r != "" {
-			return TaskOutput{}, fmt.Errorf("openai: the model refused: %s", clip(r, 300))
+			return TaskOutput{CostCents: cost}, fmt.Errorf("openai: the model refused: %s", clip(r, 300))
 		}
-		return TaskOutput{}, fmt.Errorf("openai: the model returned no content (finish reason %q)", choice.FinishReason)
+		return TaskOutput{CostCents: cost}, fmt.Errorf("openai: the model returned no content (finish reason %q)", choice.FinishReason)
 	}
 	var note string
 	if choice.FinishReason == "length" {

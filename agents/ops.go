@@ -164,7 +164,7 @@ func (c *OpsCycle) execute(ctx context.Context, t *db.ClaimedTask) taskResult {
 		}
 		return taskResult{outcome: taskDone}
 	}
-	status, rerr := c.store.FailTaskAttempt(record, t.ID, t.Attempts, c.opts.MaxAttempts, err.Error(), c.env.Now())
+	status, rerr := c.store.FailTaskAttempt(record, t.ID, t.Attempts, c.opts.MaxAttempts, err.Error(), out.CostCents, c.env.Now())
 	switch {
 	case rerr != nil:
 		return taskResult{err: rerr}
@@ -202,7 +202,8 @@ func (c *OpsCycle) attempt(ctx context.Context, t *db.ClaimedTask) (TaskOutput, 
 	select {
 	case a := <-done:
 		if a.err != nil {
-			return TaskOutput{}, fmt.Errorf("executor %s: %w", c.exec.Name(), a.err)
+			// Out carries what a failed call still cost (tokens spent).
+			return a.out, fmt.Errorf("executor %s: %w", c.exec.Name(), a.err)
 		}
 		return a.out, nil
 	case <-ctx.Done():

@@ -342,3 +342,30 @@ func TestBuiltinExecutorWritesALabelledDeliverablePerKind(t *testing.T) {
 		t.Errorf("cancelled Execute: %v", err)
 	}
 }
+
+// What a failed attempt still cost (an LLM call that answered unusably) is
+// part of the task's cost: profit is reward minus every attempt's cost.
+func TestOpsCountsTheCostOfFailedAttempts(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	task := w.pendingTasks(1, 15000)[0]
+	calls := 0
+	exec := funcExecutor(func(context.Context, TaskInput) (TaskOutput, error) {
+		calls++
+		if calls == 1 {
+			return TaskOutput{CostCents: 45}, errors.New("the model returned no content")
+		}
+		return TaskOutput{Result: "brief", CostCents: 120}, nil
+	})
+	ops := NewOpsCycle(w.store, w.env, exec, OpsOptions{})
+	w.run(ops)
+	w.clock.Advance(time.Minute)
+	w.run(ops)
+	var got db.Task
+	if err := w.store.Bun().NewSelect().Model(&got).Where("id = ?", task.ID).Scan(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != db.TaskDone || got.CostCents != 165 || got.ProfitCents != 15000-165 || got.Attempts != 2 {
+		t.Errorf("task = status %s cost %d profit %d attempts %d; want done, 165, %d, 2", got.Status, got.CostCents, got.ProfitCents, 15000-165, got.Attempts)
+	}
+	assertInvariants(t, w.store, w.clock.Now(), "after a failed and a good attempt")
+}

@@ -66,7 +66,7 @@ func (f *fixture) seedChain(t *testing.T) *chain {
 	now := step()
 	_, err = f.store.CompleteTask(ctx, conv.Tasks[0].ID, 1, "Findings: "+evil, 1234, now)
 	must(err)
-	_, err = f.store.FailTaskAttempt(ctx, conv.Tasks[1].ID, 1, 1, "executor exploded", now)
+	_, err = f.store.FailTaskAttempt(ctx, conv.Tasks[1].ID, 1, 1, "executor exploded", 0, now)
 	must(err)
 	b, err := f.store.BillCustomer(ctx, ch.customer.ID, step(), db.BillingRules{MinAmountCents: 100, MaxAmountCents: 1_000_000, DueAfter: 14 * 24 * time.Hour})
 	must(err)

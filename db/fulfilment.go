@@ -234,14 +234,14 @@ func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease tim
 }
 
 // CompleteTask records a successful attempt: done, its result, what it cost
-// and its profit (reward - cost, negative when the work cost more than it
-// earns). It only applies while the task is still running the claimed
+// (added to what earlier, failed attempts cost) and its profit (reward -
+// cost, negative when the work cost more than it earns). It only applies while the task is still running the claimed
 // attempt; a late finisher whose lease was recovered changes nothing and
 // gets false.
 func (d *DB) CompleteTask(ctx context.Context, taskID int64, attempt int, result string, costCents int64, now time.Time) (bool, error) {
 	now = now.UTC()
 	res, err := d.bun.ExecContext(ctx, `UPDATE tasks
-		SET status = 'done', result = ?, cost_cents = ?, profit_cents = reward_cents - ?, last_error = '',
+		SET status = 'done', result = ?, cost_cents = cost_cents + ?, profit_cents = reward_cents - (cost_cents + ?), last_error = '',
 		    completed_at = ?, lease_expires_at = NULL, updated_at = ?
 		WHERE id = ? AND status = 'running' AND attempts = ?`,
 		result, costCents, costCents, now, now, taskID, attempt)
@@ -253,16 +253,22 @@ func (d *DB) CompleteTask(ctx context.Context, taskID int64, attempt int, result
 
 // FailTaskAttempt records a failed attempt: the task goes back to pending
 // for a later cycle, or to failed once it has had maxAttempts attempts, with
-// the error kept. It returns the task's new status, or "" when the attempt
-// was no longer the task's current one (its lease was recovered).
-func (d *DB) FailTaskAttempt(ctx context.Context, taskID int64, attempt, maxAttempts int, cause string, now time.Time) (string, error) {
+// the error kept. What the failed attempt cost the executor (an LLM call
+// that answered unusably still spent tokens) is added to the task's cost.
+// It returns the task's new status, or "" when the attempt was no longer the
+// task's current one (its lease was recovered).
+func (d *DB) FailTaskAttempt(ctx context.Context, taskID int64, attempt, maxAttempts int, cause string, costCents int64, now time.Time) (string, error) {
 	now = now.UTC()
+	if costCents < 0 {
+		costCents = 0
+	}
 	var status []string
 	err := d.bun.NewRaw(`UPDATE tasks
 		SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END,
+		    cost_cents = cost_cents + ?, profit_cents = reward_cents - (cost_cents + ?),
 		    last_error = ?, lease_expires_at = NULL, updated_at = ?
 		WHERE id = ? AND status = 'running' AND attempts = ?
-		RETURNING status`, maxAttempts, truncate(cause, maxErrorLen), now, taskID, attempt).Scan(ctx, &status)
+		RETURNING status`, maxAttempts, costCents, costCents, truncate(cause, maxErrorLen), now, taskID, attempt).Scan(ctx, &status)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("store: unable to record failed attempt of task %d: %w", taskID, err)
 	}

@@ -140,13 +140,13 @@ func TestFinishingAnAttemptIsGuardedByItsNumber(t *testing.T) {
 		t.Errorf("done task = %+v", got)
 	}
 
-	if s, err := d.FailTaskAttempt(ctx, retried.ID, 1, 3, "boom", fixedNow); s != TaskPending || err != nil {
+	if s, err := d.FailTaskAttempt(ctx, retried.ID, 1, 3, "boom", 0, fixedNow); s != TaskPending || err != nil {
 		t.Errorf("FailTaskAttempt = %q, %v", s, err)
 	}
-	if s, _ := d.FailTaskAttempt(ctx, retried.ID, 1, 3, "boom", fixedNow); s != "" {
+	if s, _ := d.FailTaskAttempt(ctx, retried.ID, 1, 3, "boom", 0, fixedNow); s != "" {
 		t.Errorf("failing a finished attempt = %q", s)
 	}
-	if s, _ := d.FailTaskAttempt(ctx, released.ID, 1, 1, "boom", fixedNow); s != TaskFailed {
+	if s, _ := d.FailTaskAttempt(ctx, released.ID, 1, 1, "boom", 0, fixedNow); s != TaskFailed {
 		t.Errorf("failing the last attempt = %q", s)
 	}
 	mustExec(t, d.Bun(), "UPDATE tasks SET status = 'running', lease_expires_at = ?, last_error = '' WHERE id = ?", fixedNow.Add(time.Minute), released.ID)
