@@ -50,11 +50,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return check(ctx, args, getenv, stdout, stderr)
 	case "reconcile":
 		return reconcile(ctx, args, getenv, stdout, stderr)
+	case "backup":
+		return backup(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile")
+		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile | backup PATH")
 		return 0
 	}
-	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check or reconcile)\n", cmd)
+	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check, reconcile or backup)\n", cmd)
 	return 2
 }
 
@@ -313,6 +315,40 @@ func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.L
 	}
 	return agents.NewStripePayments(agents.StripeOptions{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
 		Logger: log, InstallID: "hoss-" + install}), nil
+}
+
+// backup writes a consistent copy of $DATA_DIR/hossagent.db to the path
+// given, with VACUUM INTO, safe while the app runs. The distroless image has
+// no sqlite3, so this is how a deployed app is backed up.
+func backup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
+		fmt.Fprintln(stderr, "usage: hossagent backup PATH (a file that does not exist yet)")
+		return 2
+	}
+	cfg, _, err := config.Load(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	path := cfg.DatabasePath(db.FileName)
+	if _, err := os.Stat(path); err != nil {
+		fmt.Fprintln(stderr, "backup:", err)
+		return 2
+	}
+	// VACUUM INTO needs a writable connection to the source (it only reads
+	// it); Open on an up-to-date database changes nothing.
+	store, err := db.Open(ctx, path)
+	if err != nil {
+		fmt.Fprintln(stderr, "backup:", err)
+		return 2
+	}
+	defer store.Close()
+	if err := store.BackupTo(ctx, args[0]); err != nil {
+		fmt.Fprintln(stderr, "backup:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", store.Path(), args[0])
+	return 0
 }
 
 // reconcile asks Stripe about every open invoice's payment link and applies

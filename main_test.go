@@ -99,6 +99,21 @@ func TestServeCheckAndGracefulStop(t *testing.T) {
 		t.Errorf("check output:\n%s", out.String())
 	}
 
+	// A live backup is a database check accepts; a second one to the same
+	// path is refused.
+	backupPath := filepath.Join(t.TempDir(), "backup.db")
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), []string{"backup", backupPath}, env, &out, &errOut); code != 0 {
+		t.Fatalf("backup exited %d: %s", code, errOut.String())
+	}
+	if code := run(context.Background(), []string{"check", "--db", backupPath}, env, &out, &errOut); code != 0 {
+		t.Fatalf("check of the backup exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	if code := run(context.Background(), []string{"backup", backupPath}, env, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "already exists") {
+		t.Errorf("second backup to the same path: exit %d, %q", code, errOut.String())
+	}
+
 	cancel()
 	select {
 	case code := <-done:

@@ -141,6 +141,18 @@ func (d *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// BackupTo writes a consistent copy of the database to path with SQLite's
+// VACUUM INTO, while the app keeps running. path must not exist yet.
+func (d *DB) BackupTo(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("db: backup %s already exists", path)
+	}
+	if _, err := d.bun.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("db: unable to back up to %s: %w", path, err)
+	}
+	return nil
+}
+
 // Close closes the database.
 func (d *DB) Close() error { return d.bun.Close() }
 

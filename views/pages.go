@@ -34,8 +34,8 @@ type DashboardPage struct {
 	ShowAdmin  bool // link to the control room
 }
 
-// AgentCard is one agent's card in the control room. Until the agent engine
-// lands, cards are built from the persisted cycle log alone.
+// AgentCard is one agent's card in the control room: the engine's live state
+// merged with the persisted cycle log (which survives a restart).
 type AgentCard struct {
 	Name      string // "lead_source", "bizdev", …
 	Title     string // "Lead source"
