@@ -172,6 +172,7 @@ func (s *Server) Handler() http.Handler {
 	// The JSON API authenticates each request itself: an admin session or
 	// a bearer API token.
 	r.Route("/api/v1", s.apiRoutes)
+	r.With(s.apiAuth).Get("/metrics", s.metricsHandler().ServeHTTP) // metrics.go: Prometheus, same authentication as the API
 
 	// Operator pages: the session cookie is read.
 	r.Group(func(r chi.Router) {
