@@ -2,8 +2,8 @@ package agents
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -186,7 +186,7 @@ type failingLinks struct{ calls int }
 
 func (f *failingLinks) DeactivateLink(context.Context, string) error {
 	f.calls++
-	return &http.ProtocolError{ErrorString: "stripe unreachable"}
+	return errors.New("stripe unreachable")
 }
 
 func TestLedgerKeepsThePaymentWhenDeactivationFails(t *testing.T) {

@@ -174,7 +174,7 @@ func (d *DB) timeline(ctx context.Context, branches string, id int64, targets ..
 		       a.actor || CASE WHEN a.detail <> '' THEN ' · ' || a.detail ELSE '' END AS detail,
 		       'audit' AS ref, a.id AS ref_id
 		FROM audit_log AS a WHERE lower(a.target) IN (?1)`+branches+`
-	) ORDER BY at DESC, ord DESC, ref_id DESC LIMIT ?2`, id, bun.In(targets), TimelineLimit+1).Scan(ctx, &entries)
+	) ORDER BY at DESC, ord DESC, ref_id DESC LIMIT ?2`, id, bun.List(targets), TimelineLimit+1).Scan(ctx, &entries)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Timeline{}, err
 	}

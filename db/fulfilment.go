@@ -223,7 +223,7 @@ func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease tim
 			ColumnExpr("COALESCE(l.name, '') AS contact_name, COALESCE(l.niche, '') AS niche, COALESCE(l.website, '') AS website").
 			Join("JOIN customers AS c ON c.id = t.customer_id").
 			Join("LEFT JOIN leads AS l ON l.id = c.lead_id").
-			Where("t.id IN (?)", bun.In(ids)).
+			Where("t.id IN (?)", bun.List(ids)).
 			OrderExpr("t.created_at, t.id").
 			Scan(ctx)
 	})

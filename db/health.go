@@ -75,7 +75,7 @@ func (d *DB) EmailCapsInEffect(ctx context.Context, defaults EmailCaps) (EmailCa
 	for i, f := range fields {
 		keys[i] = f.key
 	}
-	err := d.bun.NewSelect().Model(&settings).Where("key IN (?)", bun.In(keys)).Scan(ctx)
+	err := d.bun.NewSelect().Model(&settings).Where("key IN (?)", bun.List(keys)).Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return EmailCaps{}, fmt.Errorf("store: unable to read e-mail caps: %w", err)
 	}

@@ -143,7 +143,7 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 	}
 	res, err = tx.NewUpdate().Model((*Lead)(nil)).
 		Set("status = ?, updated_at = ?", status, now).
-		Where("id = ? AND status IN (?)", leadID, bun.In(from)).Exec(ctx)
+		Where("id = ? AND status IN (?)", leadID, bun.List(from)).Exec(ctx)
 	if err != nil {
 		return c, err
 	}
@@ -196,7 +196,7 @@ func (d *DB) RecordInboundReply(ctx context.Context, in InboundReply) (InboundRe
 		}
 		res, err := tx.NewUpdate().Model((*Lead)(nil)).
 			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
-			Where("id = ? AND status IN (?)", id, bun.In([]string{LeadNew, LeadContacted})).Exec(ctx)
+			Where("id = ? AND status IN (?)", id, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
 		if err != nil {
 			return err
 		}

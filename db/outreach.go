@@ -384,7 +384,7 @@ func suppressionFor(ctx context.Context, idb bun.IDB, addr string, domainKey *st
 	}
 	var reason string
 	err := idb.NewSelect().Model((*Suppression)(nil)).Column("reason").
-		Where("(kind = 'address' AND value = ?) OR (kind = 'domain' AND value IN (?))", addr, bun.In(domains)).
+		Where("(kind = 'address' AND value = ?) OR (kind = 'domain' AND value IN (?))", addr, bun.List(domains)).
 		OrderExpr("id").Limit(1).Scan(ctx, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
@@ -543,7 +543,7 @@ func (d *DB) ContactedWithoutReply(ctx context.Context, contactedBy time.Time, a
 func (d *DB) LastSubject(ctx context.Context, leadID int64) (string, error) {
 	var subject string
 	err := d.bun.NewSelect().Model((*Message)(nil)).Column("subject").
-		Where("lead_id = ? AND status IN (?)", leadID, bun.In([]string{MessageSent, MessageDryRun})).
+		Where("lead_id = ? AND status IN (?)", leadID, bun.List([]string{MessageSent, MessageDryRun})).
 		OrderExpr("id DESC").Limit(1).Scan(ctx, &subject)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("store: unable to read last subject for lead %d: %w", leadID, err)
@@ -583,7 +583,7 @@ func (d *DB) RecordReply(ctx context.Context, in NewReply) (bool, error) {
 		stored = true
 		_, err := tx.NewUpdate().Model((*Lead)(nil)).
 			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
-			Where("id = ? AND status IN (?)", l.ID, bun.In([]string{LeadNew, LeadContacted})).Exec(ctx)
+			Where("id = ? AND status IN (?)", l.ID, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -637,7 +637,7 @@ func outreachPauseIn(ctx context.Context, idb bun.IDB) (OutreachPause, error) {
 	var p OutreachPause
 	var settings []Setting
 	keys := []string{SettingOutreachErrors, SettingOutreachPausedAt, SettingOutreachPausedAfter}
-	err := idb.NewSelect().Model(&settings).Where("key IN (?)", bun.In(keys)).Scan(ctx)
+	err := idb.NewSelect().Model(&settings).Where("key IN (?)", bun.List(keys)).Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return p, err
 	}

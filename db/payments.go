@@ -166,7 +166,7 @@ func paymentInvoiceFor(ctx context.Context, tx bun.Tx, e PaymentEvent) (*payment
 		{e.PaymentLinkID != "", "WHERE stripe_payment_link_id = ? ORDER BY id DESC LIMIT 1", []any{e.PaymentLinkID}},
 		{e.PaymentIntentID != "", `WHERE id = (SELECT invoice_id FROM stripe_events
 			WHERE payment_intent_id = ? AND invoice_id IS NOT NULL AND outcome IN (?) ORDER BY id DESC LIMIT 1)`,
-			[]any{e.PaymentIntentID, bun.In(paidOutcomes)}},
+			[]any{e.PaymentIntentID, bun.List(paidOutcomes)}},
 	}
 	for _, l := range lookups {
 		if !l.ok {
@@ -194,7 +194,7 @@ func paymentInvoiceFor(ctx context.Context, tx bun.Tx, e PaymentEvent) (*payment
 func payingSession(ctx context.Context, tx bun.Tx, invoiceID int64) (string, error) {
 	var ids []string
 	err := tx.NewRaw(`SELECT session_id FROM stripe_events WHERE invoice_id = ? AND outcome IN (?) ORDER BY id LIMIT 1`,
-		invoiceID, bun.In(paidOutcomes)).Scan(ctx, &ids)
+		invoiceID, bun.List(paidOutcomes)).Scan(ctx, &ids)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", err
 	}

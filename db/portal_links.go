@@ -75,7 +75,7 @@ func (d *DB) PortalLinkActions(ctx context.Context, id int64, limit int) ([]Audi
 	var entries []AuditEntry
 	err := d.bun.NewSelect().Model(&entries).
 		Where("lower(target) = ?", "customer "+itoa(id)).
-		Where("action IN (?)", bun.In([]string{AuditPortalRotated, AuditPortalRevoked})).
+		Where("action IN (?)", bun.List([]string{AuditPortalRotated, AuditPortalRevoked})).
 		OrderExpr("created_at DESC, id DESC").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to read the portal link actions of customer %d: %w", id, err)

@@ -149,7 +149,7 @@ func (d *DB) customerMoney(ctx context.Context, rows []CustomerRow) error {
 			SUM(CASE WHEN status IN ('open','paid') THEN amount_cents ELSE 0 END) AS billed,
 			SUM(CASE WHEN status = 'paid' THEN amount_cents ELSE 0 END) AS paid
 		FROM invoices WHERE customer_id IN (?) AND status IN ('open','paid')
-		GROUP BY customer_id, currency ORDER BY currency`, bun.In(ids)).Scan(ctx, &sums)
+		GROUP BY customer_id, currency ORDER BY currency`, bun.List(ids)).Scan(ctx, &sums)
 	if err != nil {
 		return fmt.Errorf("store: unable to sum customers' invoices: %w", err)
 	}
@@ -236,7 +236,7 @@ func (d *DB) listInvoices(ctx context.Context, q ListQuery, customerID int64) ([
 		sq = sq.Where("i.status = ?", q.Status)
 	}
 	if len(q.Statuses) > 0 {
-		sq = sq.Where("i.status IN (?)", bun.In(q.Statuses))
+		sq = sq.Where("i.status IN (?)", bun.List(q.Statuses))
 	}
 	if customerID != 0 {
 		sq = sq.Where("i.customer_id = ?", customerID)

@@ -61,7 +61,7 @@ func (d *DB) AgentRunSummaries(ctx context.Context) (map[string]RunSummary, erro
 		return out, nil
 	}
 	var last []AgentRun
-	if err := d.bun.NewSelect().Model(&last).Where("r.id IN (?)", bun.In(lastIDs)).Scan(ctx); err != nil {
+	if err := d.bun.NewSelect().Model(&last).Where("r.id IN (?)", bun.List(lastIDs)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: unable to read latest agent runs: %w", err)
 	}
 	for i := range last {

@@ -218,6 +218,11 @@ func TestListTasksCarriesCompany(t *testing.T) {
 	if err != nil || p.Total != 3 {
 		t.Fatalf("search by company: total %d, %v; want 3", p.Total, err)
 	}
+	for _, r := range rows {
+		if !strings.Contains(strings.ToLower(r.Company), "customer 00") {
+			t.Errorf("search by company returned task %d of %q", r.ID, r.Company)
+		}
+	}
 	rows, p, err = d.ListCustomerTasks(ctx, f.customers[0].ID, ListQuery{})
 	if err != nil || p.Total != 3 {
 		t.Fatalf("ListCustomerTasks: total %d, %v; want 3", p.Total, err)

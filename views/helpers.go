@@ -275,14 +275,6 @@ func totalsParts(t db.Totals, fallback string) []db.Money {
 	return t
 }
 
-// onOff spells a switch for people.
-func onOff(b bool) string {
-	if b {
-		return "ON"
-	}
-	return "OFF"
-}
-
 // isDryRun reports whether the outbound e-mail mode only pretends to send.
 func isDryRun(mode string) bool {
 	return strings.EqualFold(strings.TrimSpace(mode), "dry_run")
