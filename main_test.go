@@ -95,7 +95,7 @@ func TestServeCheckAndGracefulStop(t *testing.T) {
 	if code := run(context.Background(), []string{"check"}, env, &out, &errOut); code != 0 {
 		t.Fatalf("check on the live database exited %d:\n%s%s", code, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), "all 8 invariants hold") {
+	if !strings.Contains(out.String(), "all 9 invariants hold") {
 		t.Errorf("check output:\n%s", out.String())
 	}
 

@@ -16,8 +16,8 @@ func mustCheck(t *testing.T, d *DB, now time.Time) []InvariantResult {
 	if err != nil {
 		t.Fatalf("CheckInvariants: %v", err)
 	}
-	if len(results) != 8 {
-		t.Fatalf("CheckInvariants returned %d results, want 8", len(results))
+	if len(results) != 9 {
+		t.Fatalf("CheckInvariants returned %d results, want 9", len(results))
 	}
 	for i, r := range results {
 		if r.Number != i+1 || r.Name == "" {
@@ -102,11 +102,25 @@ func loosen(t *testing.T, d *DB, table, unique, loose string) {
 	}
 	ddl = strings.ReplaceAll(ddl, unique, loose)
 	ddl = strings.Replace(ddl, "CREATE TABLE "+table+" (", "CREATE TABLE "+table+"_loose (", 1)
+	// Dropping the table drops its triggers (the kept totals and search
+	// index ones among them): they are re-created on the rebuilt table.
+	var triggers []string
+	err = d.Bun().NewRaw("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", table).Scan(context.Background(), &triggers)
+	if err != nil {
+		t.Fatalf("read %s triggers: %v", table, err)
+	}
 	damaged(t, d, func(conn bun.Conn) {
 		mustExec(t, conn, ddl)
 		mustExec(t, conn, fmt.Sprintf("INSERT INTO %s_loose SELECT * FROM %s", table, table))
 		mustExec(t, conn, "DROP TABLE "+table)
+		// The view kept_totals_expected names the table: the legacy rename
+		// leaves views alone instead of refusing while the name is free.
+		mustExec(t, conn, "PRAGMA legacy_alter_table = ON")
 		mustExec(t, conn, fmt.Sprintf("ALTER TABLE %s_loose RENAME TO %s", table, table))
+		mustExec(t, conn, "PRAGMA legacy_alter_table = OFF")
+		for _, trigger := range triggers {
+			mustExec(t, conn, trigger)
+		}
 	})
 	// The rebuilt table still has its foreign keys and checks.
 	if n := countRows(t, d, "SELECT COUNT(*) FROM pragma_foreign_key_check"); n != 0 {

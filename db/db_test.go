@@ -3,9 +3,12 @@ package db
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,15 +38,31 @@ func mustOpenPath(tb testing.TB, path string) *DB {
 
 // wantTables is every table the migrations create.
 var wantTables = []string{
-	"agent_runs", "api_tokens", "audit_log", "counters", "customers", "invoice_lines", "invoices", "leads",
-	"messages", "replies", "sessions", "settings", "stripe_events", "suppressions", "tasks", "users",
+	"agent_runs", "api_tokens", "audit_log", "counters", "customers", "customers_fts", "invoice_lines", "invoices",
+	"invoices_fts", "kept_totals", "leads", "leads_fts", "messages", "replies", "sessions", "settings",
+	"stripe_events", "suppressions", "tasks", "tasks_fts", "users",
+}
+
+// embeddedMigrations are the names of the migrations in the binary, in order.
+func embeddedMigrations(tb testing.TB) []string {
+	tb.Helper()
+	files, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = strings.SplitN(path.Base(f), "_", 2)[0]
+	}
+	return names
 }
 
 func tableNames(tb testing.TB, d *DB) []string {
 	tb.Helper()
 	var names []string
 	err := d.Bun().NewRaw(`SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE 'bun\_%' ESCAPE '\' ORDER BY name`).
+		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE 'bun\_%' ESCAPE '\'
+		AND name NOT LIKE '%\_fts\_%' ESCAPE '\' ORDER BY name`).
 		Scan(context.Background(), &names)
 	if err != nil {
 		tb.Fatalf("list tables: %v", err)
@@ -74,8 +93,8 @@ func TestOpenMigratesEmptyFile(t *testing.T) {
 	if err := d.Bun().NewRaw("SELECT name FROM bun_migrations ORDER BY id").Scan(context.Background(), &applied); err != nil {
 		t.Fatalf("read applied migrations: %v", err)
 	}
-	if !slices.Equal(applied, []string{"0001", "0002", "0003"}) {
-		t.Fatalf("applied migrations = %v, want [0001 0002 0003]", applied)
+	if want := embeddedMigrations(t); !slices.Equal(applied, want) || len(want) < 4 {
+		t.Fatalf("applied migrations = %v, want %v", applied, want)
 	}
 	if d.Path() != path {
 		t.Fatalf("Path() = %q, want %q", d.Path(), path)
@@ -103,8 +122,8 @@ func TestOpenTwiceIsNoOpAndKeepsData(t *testing.T) {
 	}
 
 	second := mustOpenPath(t, path)
-	if got := countRows(t, second, "SELECT COUNT(*) FROM bun_migrations"); got != 3 {
-		t.Fatalf("migrations recorded after reopening = %d, want 3", got)
+	if got, want := countRows(t, second, "SELECT COUNT(*) FROM bun_migrations"), len(embeddedMigrations(t)); got != want {
+		t.Fatalf("migrations recorded after reopening = %d, want %d", got, want)
 	}
 	if got := countRows(t, second, "SELECT COUNT(*) FROM leads WHERE email = 'kept@example.com'"); got != 1 {
 		t.Fatalf("lead rows after reopening = %d, want 1", got)

@@ -37,20 +37,15 @@ func (d *DB) EmailHealth(ctx context.Context, now time.Time, failures int) (Emai
 	if h.SentLastDay, err = sentSince(ctx, d.bun, now.Add(-24*time.Hour)); err != nil {
 		return h, fmt.Errorf("store: unable to count sent messages: %w", err)
 	}
-	if h.Outbox, _, err = d.countByStatus(ctx, "messages"); err != nil {
+	// Outbox, review and suppression counts are kept totals (migration 0004).
+	if h.Outbox, _, err = d.keptCounts(ctx, "messages"); err != nil {
 		return h, err
 	}
-	counts := []struct {
-		dst   *int64
-		query string
-	}{
-		{&h.NeedsReview, "SELECT COUNT(*) FROM messages WHERE needs_review"},
-		{&h.Suppressions, "SELECT COUNT(*) FROM suppressions"},
+	if _, h.NeedsReview, err = d.keptCounts(ctx, "messages_review"); err != nil {
+		return h, err
 	}
-	for _, c := range counts {
-		if err := d.bun.NewRaw(c.query).Scan(ctx, c.dst); err != nil {
-			return h, fmt.Errorf("store: unable to read e-mail health: %w", err)
-		}
+	if _, h.Suppressions, err = d.keptCounts(ctx, "suppressions"); err != nil {
+		return h, err
 	}
 	if failures <= 0 {
 		return h, nil

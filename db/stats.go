@@ -3,10 +3,18 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
 )
 
-// Stats are the figures the dashboard and the control room show. Every one is
-// an SQL aggregate over all rows (the prototype summed only the newest 20).
+// Stats are the figures the dashboard and the control room show. Every one
+// covers all rows (the prototype summed only the newest 20), yet none is
+// recomputed per view: they are read from kept_totals, which triggers keep
+// in the same transaction as every change (migration 0004), so a view costs
+// the same at 100 rows as at 100,000.
 type Stats struct {
 	Revenue     Totals // paid invoices
 	Outstanding Totals // open invoices
@@ -30,50 +38,212 @@ func (s Stats) ActiveLeads() int64 {
 	return s.LeadsByStatus[LeadNew] + s.LeadsByStatus[LeadContacted] + s.LeadsByStatus[LeadResponded]
 }
 
-// Stats computes every dashboard figure in a handful of aggregate queries.
+// keptTotal is one row of kept_totals: n rows contribute, summing to cents.
+type keptTotal struct {
+	Metric   string `bun:"metric"`
+	Label    string `bun:"label"`
+	Currency string `bun:"currency"`
+	N        int64  `bun:"n"`
+	Cents    int64  `bun:"cents"`
+}
+
+// keptTotals reads every kept total with contributing rows. The table holds
+// a few rows per metric, status and currency: reading all of it is cheaper
+// than any filter.
+func keptTotals(ctx context.Context, idb bun.IDB) ([]keptTotal, error) {
+	var rows []keptTotal
+	err := idb.NewRaw("SELECT metric, label, currency, n, cents FROM kept_totals WHERE n <> 0 ORDER BY metric, label, currency").Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read kept totals: %w", err)
+	}
+	return rows, nil
+}
+
+// Stats reads every dashboard figure: the kept totals in one query of a tiny
+// table, and Overdue from one range scan of open invoices not yet due.
 func (d *DB) Stats(ctx context.Context) (Stats, error) {
-	var s Stats
-	var err error
-	now := d.Now()
-	sums := []struct {
-		dst   *Totals
-		query string
-		args  []any
-	}{
-		{&s.Revenue, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'paid' GROUP BY currency ORDER BY currency", nil},
-		{&s.Outstanding, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'open' GROUP BY currency ORDER BY currency", nil},
-		{&s.Overdue, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'open' AND due_at < ? GROUP BY currency ORDER BY currency", []any{now}},
-		{&s.Reward, "SELECT currency, SUM(reward_cents) FROM tasks WHERE status = 'done' GROUP BY currency ORDER BY currency", nil},
-		{&s.Cost, "SELECT currency, SUM(cost_cents) FROM tasks WHERE status = 'done' GROUP BY currency ORDER BY currency", nil},
-		{&s.Profit, "SELECT currency, SUM(profit_cents) FROM tasks WHERE status = 'done' GROUP BY currency ORDER BY currency", nil},
-		{&s.Unbilled, `SELECT t.currency, SUM(t.reward_cents) FROM tasks AS t
-			WHERE t.status = 'done' AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)
-			GROUP BY t.currency ORDER BY t.currency`, nil},
+	s := Stats{
+		LeadsByStatus: map[string]int64{}, CustomersByStatus: map[string]int64{}, TasksByStatus: map[string]int64{},
+		InvoicesByStatus: map[string]int64{}, MessagesByStatus: map[string]int64{},
 	}
-	for _, q := range sums {
-		if *q.dst, err = d.totals(ctx, q.query, q.args...); err != nil {
-			return s, err
-		}
+	rows, err := keptTotals(ctx, d.bun)
+	if err != nil {
+		return s, err
 	}
-	counts := []struct {
-		dst   *map[string]int64
+	counts := map[string]struct {
+		by    map[string]int64
 		total *int64
-		table string
 	}{
-		{&s.LeadsByStatus, &s.Leads, "leads"},
-		{&s.CustomersByStatus, &s.Customers, "customers"},
-		{&s.TasksByStatus, &s.Tasks, "tasks"},
-		{&s.InvoicesByStatus, &s.Invoices, "invoices"},
-		{&s.MessagesByStatus, &s.Messages, "messages"},
+		"leads": {s.LeadsByStatus, &s.Leads}, "customers": {s.CustomersByStatus, &s.Customers},
+		"tasks": {s.TasksByStatus, &s.Tasks}, "invoices": {s.InvoicesByStatus, &s.Invoices},
+		"messages": {s.MessagesByStatus, &s.Messages},
 	}
-	for _, c := range counts {
-		if *c.dst, *c.total, err = d.countByStatus(ctx, c.table); err != nil {
-			return s, err
+	var openCount = map[string]int64{}
+	for _, r := range rows {
+		if c, ok := counts[r.Metric]; ok {
+			c.by[r.Label] += r.N
+			*c.total += r.N
 		}
+		m := Money{Cents: r.Cents, Currency: r.Currency}
+		switch {
+		case r.Metric == "invoices" && r.Label == InvoicePaid:
+			s.Revenue = append(s.Revenue, m)
+		case r.Metric == "invoices" && r.Label == InvoiceOpen:
+			s.Outstanding = append(s.Outstanding, m)
+			openCount[r.Currency] = r.N
+		case r.Metric == "tasks" && r.Label == TaskDone:
+			s.Reward = append(s.Reward, m)
+		case r.Metric == "task_cost" && r.Label == TaskDone:
+			s.Cost = append(s.Cost, m)
+		case r.Metric == "unbilled":
+			s.Unbilled = append(s.Unbilled, m)
+		}
+	}
+	s.Profit = subtract(s.Reward, s.Cost)
+	if s.Overdue, err = d.overdue(ctx, s.Outstanding, openCount, d.Now()); err != nil {
+		return s, err
 	}
 	return s, nil
 }
 
+// subtract is a - b per currency, for currencies present in a (profit is
+// reward - cost of the same done tasks, so b never has a currency a lacks).
+func subtract(a, b Totals) Totals {
+	out := make(Totals, 0, len(a))
+	for _, m := range a {
+		out = append(out, Money{Cents: m.Cents - b.In(m.Currency).Cents, Currency: m.Currency})
+	}
+	return out
+}
+
+// overdue is Outstanding minus the open invoices not yet due at now. The
+// clock moves without any row changing, so no trigger can keep it; the open
+// invoices not yet due are those issued within one payment term, read from
+// the covering partial index invoices_open_due, so the cost follows recent
+// billing, not the size of the table. An open invoice without a due date is
+// never overdue.
+func (d *DB) overdue(ctx context.Context, outstanding Totals, openCount map[string]int64, now time.Time) (Totals, error) {
+	if len(outstanding) == 0 {
+		return nil, nil
+	}
+	var notDue []struct {
+		Currency string `bun:"currency"`
+		N        int64  `bun:"n"`
+		Cents    int64  `bun:"cents"`
+	}
+	err := d.bun.NewRaw(`SELECT currency, SUM(n) AS n, SUM(cents) AS cents FROM (
+			SELECT currency, COUNT(*) AS n, SUM(amount_cents) AS cents FROM invoices
+			 WHERE status = 'open' AND due_at >= ? GROUP BY currency
+			UNION ALL
+			SELECT currency, COUNT(*), SUM(amount_cents) FROM invoices
+			 WHERE status = 'open' AND due_at IS NULL GROUP BY currency
+		) GROUP BY currency`, now).Scan(ctx, &notDue)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to sum invoices not yet due: %w", err)
+	}
+	var out Totals
+	for _, m := range outstanding {
+		n, cents := openCount[m.Currency], m.Cents
+		for _, nd := range notDue {
+			if nd.Currency == m.Currency {
+				n, cents = n-nd.N, cents-nd.Cents
+			}
+		}
+		if n > 0 {
+			out = append(out, Money{Cents: cents, Currency: m.Currency})
+		}
+	}
+	return out, nil
+}
+
+// statusCount is the kept number of rows of table (one of the kept
+// metrics) with one of statuses, or every status when none is given.
+func (d *DB) statusCount(ctx context.Context, table string, statuses ...string) (int64, error) {
+	q := d.bun.NewSelect().Table("kept_totals").ColumnExpr("COALESCE(SUM(n), 0)").Where("metric = ?", table)
+	if len(statuses) > 0 {
+		q = q.Where("label IN (?)", bun.List(statuses))
+	}
+	var n int64
+	if err := q.Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("store: unable to read the count of %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// KeptTotalDrift is one kept total that differs from the rows it sums.
+type KeptTotalDrift struct {
+	Metric, Label, Currency string
+	KeptN, KeptCents        int64
+	RowsN, RowsCents        int64
+}
+
+func (k KeptTotalDrift) String() string {
+	key := strings.Join(slices.DeleteFunc([]string{k.Metric, k.Label, k.Currency}, func(s string) bool { return s == "" }), "/")
+	return fmt.Sprintf("kept total %s is %d rows, %d cents; the rows say %d rows, %d cents",
+		key, k.KeptN, k.KeptCents, k.RowsN, k.RowsCents)
+}
+
+// keptTotalsDriftSQL lists every (metric, label, currency) whose kept total
+// differs from the same figure computed over all rows (kept_totals_expected);
+// a row missing on one side counts as zero there.
+const keptTotalsDriftSQL = `SELECT metric, label, currency,
+		SUM(kn) AS kept_n, SUM(kc) AS kept_cents, SUM(en) AS rows_n, SUM(ec) AS rows_cents
+	FROM (SELECT metric, label, currency, n AS kn, cents AS kc, 0 AS en, 0 AS ec FROM kept_totals
+	      UNION ALL
+	      SELECT metric, label, currency, 0, 0, n, cents FROM kept_totals_expected)
+	GROUP BY metric, label, currency
+	HAVING SUM(kn) <> SUM(en) OR SUM(kc) <> SUM(ec)
+	ORDER BY metric, label, currency`
+
+// KeptTotalsDrift compares every kept total with the sum over all rows. It
+// reads whole tables: it is for the checker, never for a page.
+func (d *DB) KeptTotalsDrift(ctx context.Context) ([]KeptTotalDrift, error) {
+	return keptTotalsDrift(ctx, d.bun)
+}
+
+func keptTotalsDrift(ctx context.Context, idb bun.IDB) ([]KeptTotalDrift, error) {
+	var out []KeptTotalDrift
+	rows, err := idb.QueryContext(ctx, keptTotalsDriftSQL)
+	if err != nil {
+		return nil, fmt.Errorf("check: unable to compare kept totals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k KeptTotalDrift
+		if err := rows.Scan(&k.Metric, &k.Label, &k.Currency, &k.KeptN, &k.KeptCents, &k.RowsN, &k.RowsCents); err != nil {
+			return nil, fmt.Errorf("check: unable to read kept totals: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("check: unable to compare kept totals: %w", err)
+	}
+	return out, nil
+}
+
+// RepairKeptTotals rebuilds kept_totals from all rows in one transaction and
+// returns what it changed (the drift it found; empty when all were right).
+func (d *DB) RepairKeptTotals(ctx context.Context) ([]KeptTotalDrift, error) {
+	var drift []KeptTotalDrift
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if drift, err = keptTotalsDrift(ctx, tx); err != nil || len(drift) == 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM kept_totals"); err != nil {
+			return fmt.Errorf("check: unable to clear kept totals: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kept_totals (metric, label, currency, n, cents)
+			SELECT metric, label, currency, n, cents FROM kept_totals_expected WHERE true`); err != nil {
+			return fmt.Errorf("check: unable to rebuild kept totals: %w", err)
+		}
+		return nil
+	})
+	return drift, err
+}
+
+// totals runs a "currency, SUM(...)" query into Totals (per-customer and
+// per-window sums, bounded by their indexes).
 func (d *DB) totals(ctx context.Context, query string, args ...any) (Totals, error) {
 	rows, err := d.bun.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -94,27 +264,19 @@ func (d *DB) totals(ctx context.Context, query string, args ...any) (Totals, err
 	return t, nil
 }
 
-// countByStatus counts the rows of a table by status. table is one of a fixed
-// set of names chosen in code, never user input.
-func (d *DB) countByStatus(ctx context.Context, table string) (map[string]int64, int64, error) {
-	rows, err := d.bun.QueryContext(ctx, "SELECT status, COUNT(*) FROM "+table+" GROUP BY status")
+// keptCounts is the kept row count of metric by label (status), with the
+// total over all labels.
+func (d *DB) keptCounts(ctx context.Context, metric string) (map[string]int64, int64, error) {
+	var rows []keptTotal
+	err := d.bun.NewRaw("SELECT label, SUM(n) AS n FROM kept_totals WHERE metric = ? AND n <> 0 GROUP BY label", metric).Scan(ctx, &rows)
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: unable to count %s: %w", table, err)
+		return nil, 0, fmt.Errorf("store: unable to read the counts of %s: %w", metric, err)
 	}
-	defer rows.Close()
-	out := map[string]int64{}
+	out := make(map[string]int64, len(rows))
 	var total int64
-	for rows.Next() {
-		var status string
-		var n int64
-		if err := rows.Scan(&status, &n); err != nil {
-			return nil, 0, fmt.Errorf("store: unable to read %s counts: %w", table, err)
-		}
-		out[status] = n
-		total += n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: unable to count %s: %w", table, err)
+	for _, r := range rows {
+		out[r.Label] = r.N
+		total += r.N
 	}
 	return out, total, nil
 }
