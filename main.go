@@ -3,6 +3,7 @@
 //
 //	hossagent [serve]          start the app (the default)
 //	hossagent check [--db F]   prove the invariants of the database
+//	hossagent seed [flags]     fill an empty development database with made-up data
 package main
 
 import (
@@ -52,11 +53,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return reconcile(ctx, args, getenv, stdout, stderr)
 	case "backup":
 		return backup(ctx, args, getenv, stdout, stderr)
+	case "seed":
+		return seed(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile | backup PATH")
+		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile | backup PATH | seed [--leads N --customers N --tasks N --invoices N --seed N --now T --db PATH]")
 		return 0
 	}
-	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check, reconcile or backup)\n", cmd)
+	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check, reconcile, backup or seed)\n", cmd)
 	return 2
 }
 
@@ -348,6 +351,68 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return 1
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s\n", store.Path(), args[0])
+	return 0
+}
+
+// seed fills an empty development database with a deterministic made-up
+// business (db.Seed) and prints what it wrote and one portal link. It
+// refuses outside RELEASE_MODE=DEVELOPMENT and on a database with data
+// (exit 1); bad flags exit 2.
+func seed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sizes db.SeedSizes
+	fs.IntVar(&sizes.Leads, "leads", 1000, "leads to write (the customers are some of them)")
+	fs.IntVar(&sizes.Customers, "customers", 100, "customers to write, each from a converted lead")
+	fs.IntVar(&sizes.Tasks, "tasks", 1000, "tasks to write, spread over the customers")
+	fs.IntVar(&sizes.Invoices, "invoices", 200, "invoices to write, each billing done tasks")
+	fs.Uint64Var(&sizes.Seed, "seed", 1, "pseudo-random seed: the same sizes and seed write the same rows")
+	now := fs.String("now", db.SeedEpoch.Format(time.RFC3339), "instant the data is generated against (RFC 3339)")
+	path := fs.String("db", "", "database file to seed (default: $DATA_DIR/"+db.FileName+")")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "seed: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	t, err := time.Parse(time.RFC3339, *now)
+	if err != nil {
+		fmt.Fprintf(stderr, "seed: --now %q is not an RFC 3339 time\n", *now)
+		return 2
+	}
+	sizes.Now = t
+	if err := sizes.Validate(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	cfg, _, err := config.Load(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if !cfg.IsDevelopment() {
+		fmt.Fprintf(stderr, "seed: refused: RELEASE_MODE is %s; made-up data is only written in DEVELOPMENT\n", cfg.ReleaseMode)
+		return 1
+	}
+	if *path == "" {
+		*path = cfg.DatabasePath(db.FileName)
+	}
+	store, err := db.Open(ctx, *path)
+	if err != nil {
+		fmt.Fprintln(stderr, "seed:", err)
+		return 1
+	}
+	defer store.Close()
+	report, err := store.Seed(ctx, sizes)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s into %s\n", report, store.Path())
+	if report.PortalToken != "" {
+		fmt.Fprintf(stdout, "portal: /portal/%s\n", report.PortalToken)
+	}
 	return 0
 }
 
