@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hossagent/hossagent/db"
@@ -18,6 +19,11 @@ import (
 // SettingSimulatorSeed is the settings key of the prospect simulator's
 // per-install seed.
 const SettingSimulatorSeed = "simulator.seed"
+
+// SettingSimulatorCursor is the settings key of the last contacted lead the
+// simulator judged, "<contacted_at RFC 3339> <lead id>": every lead before
+// it in the order of contact has had its answer.
+const SettingSimulatorCursor = "simulator.cursor"
 
 // SimulatorOptions configure the prospect simulator.
 type SimulatorOptions struct {
@@ -36,7 +42,10 @@ type SimulatorOptions struct {
 //
 // Whether a lead replies is a pure function of the lead id and a seed drawn
 // once per install, so a lead judged "no reply" gets the same answer on
-// every later run and nothing needs recording for it.
+// every later run. The simulator keeps a cursor in the order of contact and
+// starts each run after the last lead it judged: a run reads the leads
+// contacted since, not every contacted lead that never replied (most of
+// them, after a while), so its cost follows the new contacts, not the table.
 type ProspectSimulator struct {
 	store *db.DB
 	env   Env
@@ -63,7 +72,7 @@ const simulatorPage = 200
 
 // Run writes simulated replies for the contacted leads, past the delay and
 // without a reply, that are due to reply. Counts: replied.
-func (s *ProspectSimulator) Run(ctx context.Context) (Counts, error) {
+func (s *ProspectSimulator) Run(ctx context.Context) (_ Counts, err error) {
 	counts := Counts{"replied": 0}
 	seed, err := s.store.SettingOrInit(ctx, SettingSimulatorSeed, func() (string, error) {
 		if s.env.Random == nil {
@@ -83,10 +92,25 @@ func (s *ProspectSimulator) Run(ctx context.Context) (Counts, error) {
 			publishOutreachChange(s.env, "prospect_simulator", "leads", counts)
 		}
 	}()
+	start, err := s.cursor(ctx)
+	if err != nil {
+		return counts, fmt.Errorf("simulator: %w", err)
+	}
 	cutoff := s.env.Now().Add(-s.opts.MinDelay)
-	var afterID int64
+	after := start
+	// The cursor is saved only over leads judged (and answered when due),
+	// so a run that stops early, at its cap or on an error, leaves the rest
+	// to the next one. Judging a lead twice is harmless: the verdict is the
+	// same and RecordReply stores one simulated reply per lead at most.
+	defer func() {
+		if after != start {
+			if serr := s.saveCursor(context.WithoutCancel(ctx), after); serr != nil && err == nil {
+				err = fmt.Errorf("simulator: %w", serr)
+			}
+		}
+	}()
 	for counts["replied"] < s.opts.MaxPerCycle {
-		leads, err := s.store.ContactedWithoutReply(ctx, cutoff, afterID, simulatorPage)
+		leads, err := s.store.ContactedAfter(ctx, cutoff, after, simulatorPage)
 		if err != nil {
 			return counts, fmt.Errorf("simulator: %w", err)
 		}
@@ -94,14 +118,15 @@ func (s *ProspectSimulator) Run(ctx context.Context) (Counts, error) {
 			return counts, nil
 		}
 		for i := range leads {
-			afterID = leads[i].ID
 			if !SimulatedReplyDue(seed, leads[i].ID, s.opts.ReplyShare) {
+				after = leadCursor(&leads[i])
 				continue
 			}
 			ok, err := s.reply(ctx, &leads[i])
 			if err != nil {
 				return counts, fmt.Errorf("simulator: %w", err)
 			}
+			after = leadCursor(&leads[i])
 			if ok {
 				counts["replied"]++
 			}
@@ -111,6 +136,34 @@ func (s *ProspectSimulator) Run(ctx context.Context) (Counts, error) {
 		}
 	}
 	return counts, nil
+}
+
+func leadCursor(l *db.Lead) db.LeadCursor {
+	c := db.LeadCursor{ID: l.ID}
+	if l.ContactedAt != nil {
+		c.ContactedAt = *l.ContactedAt
+	}
+	return c
+}
+
+// cursor reads the saved cursor; none (or one this version cannot read)
+// starts from the first contacted lead.
+func (s *ProspectSimulator) cursor(ctx context.Context) (db.LeadCursor, error) {
+	v, err := s.store.Setting(ctx, SettingSimulatorCursor, "")
+	if err != nil || v == "" {
+		return db.LeadCursor{}, err
+	}
+	at, id, ok := strings.Cut(v, " ")
+	t, terr := time.Parse(time.RFC3339Nano, at)
+	n, nerr := strconv.ParseInt(id, 10, 64)
+	if !ok || terr != nil || nerr != nil {
+		return db.LeadCursor{}, nil
+	}
+	return db.LeadCursor{ContactedAt: t, ID: n}, nil
+}
+
+func (s *ProspectSimulator) saveCursor(ctx context.Context, c db.LeadCursor) error {
+	return s.store.SetSetting(ctx, SettingSimulatorCursor, c.ContactedAt.UTC().Format(time.RFC3339Nano)+" "+strconv.FormatInt(c.ID, 10))
 }
 
 // SimulatedReplyDue reports whether the lead replies under seed: the first

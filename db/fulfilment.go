@@ -46,14 +46,19 @@ type Conversion struct {
 	Tasks       []Task
 }
 
+// respondedLeadsQuery is RespondedLeads' query: the first rows of the
+// partial index leads_responded (responded_at, id), whose condition its
+// WHERE spells, read in order and stopped at limit.
+func respondedLeadsQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).Where("l.status = 'responded'").
+		OrderExpr("l.responded_at, l.id").Limit(int64(limit))
+}
+
 // RespondedLeads returns up to limit leads waiting to be converted, the ones
 // that answered first first.
 func (d *DB) RespondedLeads(ctx context.Context, limit int) ([]Lead, error) {
 	var leads []Lead
-	err := d.bun.NewSelect().Model(&leads).
-		Where("l.status = ?", LeadResponded).
-		OrderExpr("l.responded_at, l.id").
-		Limit(int64(limit)).Scan(ctx)
+	err := respondedLeadsQuery(d.bun, &leads, limit).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list responded leads: %w", err)
 	}
@@ -319,15 +324,24 @@ type Billing struct {
 	Flagged      int // invoices issued over the maximum
 }
 
+// customersWithUnbilledWorkSQL reads unbilled_tasks, which holds only the
+// done tasks on no invoice line (kept by the triggers of migration 0005), in
+// the order of its index (customer_id, task_id) from the page's start: a
+// range scan of the unbilled work, not of every done task ever billed. Each
+// row is confirmed against tasks (primary key) and invoice_lines (its UNIQUE
+// task_id index), so the answer is exactly that of the tasks themselves.
+const customersWithUnbilledWorkSQL = `SELECT DISTINCT u.customer_id FROM unbilled_tasks AS u
+	JOIN tasks AS t ON t.id = u.task_id
+	WHERE u.customer_id > ? AND t.customer_id = u.customer_id AND t.status = 'done'
+	  AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)
+	ORDER BY u.customer_id LIMIT ?`
+
 // CustomersWithUnbilledWork returns up to limit ids, in order, above afterID,
 // of customers with done tasks on no invoice line. Callers page through all
 // customers by passing the last id they got.
 func (d *DB) CustomersWithUnbilledWork(ctx context.Context, afterID int64, limit int) ([]int64, error) {
 	var ids []int64
-	err := d.bun.NewRaw(`SELECT DISTINCT t.customer_id FROM tasks AS t
-		WHERE t.status = 'done' AND t.customer_id > ?
-		  AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)
-		ORDER BY t.customer_id LIMIT ?`, afterID, limit).Scan(ctx, &ids)
+	err := d.bun.NewRaw(customersWithUnbilledWorkSQL, afterID, limit).Scan(ctx, &ids)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: unable to list customers with unbilled work: %w", err)
 	}
@@ -345,11 +359,7 @@ func (d *DB) BillCustomer(ctx context.Context, customerID int64, now time.Time, 
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		b = Billing{}
 		var tasks []Task
-		err := tx.NewSelect().Model(&tasks).
-			Where("t.customer_id = ? AND t.status = ?", customerID, TaskDone).
-			Where("NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)").
-			OrderExpr("t.currency, t.completed_at, t.id").
-			Scan(ctx)
+		err := unbilledTasksQuery(tx, &tasks, customerID).Scan(ctx)
 		if err != nil {
 			return err
 		}
@@ -367,6 +377,18 @@ func (d *DB) BillCustomer(ctx context.Context, customerID int64, now time.Time, 
 		return Billing{}, fmt.Errorf("store: unable to bill customer %d: %w", customerID, err)
 	}
 	return b, nil
+}
+
+// unbilledTasksQuery is BillCustomer's selection: the customer's rows of
+// unbilled_tasks (a search of unbilled_tasks_customer), each confirmed
+// against tasks and invoice_lines like customersWithUnbilledWorkSQL. Only
+// the customer's unbilled work is read and sorted, not its billed history.
+func unbilledTasksQuery(idb bun.IDB, dst *[]Task, customerID int64) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).
+		Where("t.id IN (SELECT u.task_id FROM unbilled_tasks AS u WHERE u.customer_id = ?)", customerID).
+		Where("t.customer_id = ? AND t.status = ?", customerID, TaskDone).
+		Where("NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)").
+		OrderExpr("t.currency, t.completed_at, t.id")
 }
 
 // byCurrency splits tasks sorted by currency into one slice per currency.
@@ -462,14 +484,20 @@ type PaymentLinkCandidate struct {
 	CustomerEmail string `bun:"contact_email"`
 }
 
+// invoicesNeedingPaymentLinkSQL reads the partial index invoices_need_link
+// (created_at, id), whose condition its WHERE spells, in order: only the
+// open invoices still without a link, never the paid history or the open
+// invoices that have one.
+const invoicesNeedingPaymentLinkSQL = `SELECT i.id, i.number, i.amount_cents, i.currency, c.contact_email
+	FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id
+	WHERE i.status = 'open' AND i.payment_url = '' AND i.flag = ''
+	ORDER BY i.created_at, i.id LIMIT ?`
+
 // InvoicesNeedingPaymentLink returns up to limit open, unflagged invoices
 // without a payment link, oldest first.
 func (d *DB) InvoicesNeedingPaymentLink(ctx context.Context, limit int) ([]PaymentLinkCandidate, error) {
 	var out []PaymentLinkCandidate
-	err := d.bun.NewRaw(`SELECT i.id, i.number, i.amount_cents, i.currency, c.contact_email
-		FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id
-		WHERE i.status = 'open' AND i.payment_url = '' AND i.flag = ''
-		ORDER BY i.created_at, i.id LIMIT ?`, limit).Scan(ctx, &out)
+	err := d.bun.NewRaw(invoicesNeedingPaymentLinkSQL, limit).Scan(ctx, &out)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: unable to list invoices without a payment link: %w", err)
 	}

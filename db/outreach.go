@@ -140,8 +140,24 @@ func (c *EmailCaps) fields(def EmailCaps) []capField {
 // sending_at. Counting in-flight messages keeps two concurrent cycles from
 // both taking the last place under a cap, and counts a message whose fate is
 // unknown after a crash as sent.
-const sendsSinceSQL = `SELECT COUNT(*) FROM messages
-	WHERE (status IN ('sent','dry_run') AND sent_at > ?) OR (status = 'sending' AND sending_at > ?)`
+//
+// It is the sum of two counts over disjoint statuses, each a range scan of
+// its own covering partial index (messages_left on sent_at, messages_sending
+// on sending_at, migration 0005), so it reads only the messages of the
+// window, never the whole outbox history. (One OR over both conditions
+// cannot use either index and visits every message ever sent.)
+const sendsSinceSQL = `SELECT
+	(SELECT COUNT(*) FROM messages WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
+	(SELECT COUNT(*) FROM messages WHERE status = 'sending' AND sending_at > ?0)`
+
+// sendsInWindowsSQL is sendsSinceSQL for the hour (?0) and the day (?1) at
+// once: one range scan of the day's messages (the index order puts the
+// hour's at its end) answers both caps of a claim.
+const sendsInWindowsSQL = `SELECT
+	(SELECT COUNT(*) FROM messages WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
+	(SELECT COUNT(*) FROM messages WHERE status = 'sending' AND sending_at > ?0) AS hour,
+	(SELECT COUNT(*) FROM messages WHERE status IN ('sent','dry_run') AND sent_at > ?1) +
+	(SELECT COUNT(*) FROM messages WHERE status = 'sending' AND sending_at > ?1) AS day`
 
 // SentSince counts the messages sent (really or dry-run), or being sent,
 // after t. The caps are measured with it.
@@ -156,16 +172,39 @@ func (d *DB) SentSince(ctx context.Context, t time.Time) (int, error) {
 func sentSince(ctx context.Context, idb bun.IDB, t time.Time) (int, error) {
 	var n int
 	t = t.UTC()
-	err := idb.NewRaw(sendsSinceSQL, t, t).Scan(ctx, &n)
+	err := idb.NewRaw(sendsSinceSQL, t).Scan(ctx, &n)
 	return n, err
+}
+
+// sendsInWindows counts what sentSince counts, after now-1h and after
+// now-24h, in one query.
+func sendsInWindows(ctx context.Context, idb bun.IDB, now time.Time) (hour, day int, err error) {
+	now = now.UTC()
+	err = idb.NewRaw(sendsInWindowsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
+	return hour, day, err
 }
 
 // liveMessageSQL is true when lead l already has a message that is waiting,
 // in flight, accepted by the provider, or failed with attempts left. Such a
 // lead gets no second message. Dry-run and suppressed messages do not count:
-// a dry-run lead put back to new must be queued again for real.
+// a dry-run lead put back to new must be queued again for real. It probes
+// messages_lead (lead_id), a few rows per lead.
 const liveMessageSQL = `EXISTS (SELECT 1 FROM messages AS m WHERE m.lead_id = l.id
 	AND (m.status IN ('queued','sending','sent') OR (m.status = 'failed' AND m.attempts < ?)))`
+
+// newLeadsToContactWhere selects the new leads BizDev can write to. Its first
+// terms are the condition of the partial index leads_new_email (created_at,
+// id), so the oldest are read in order from an index that holds only new
+// leads with an address: the website-only leads, which stay new forever, are
+// never stepped over.
+const newLeadsToContactWhere = "l.status = 'new' AND l.email IS NOT NULL AND NOT " + liveMessageSQL
+
+// newLeadsToContactQuery is NewLeadsToContact's query (the query-plan test
+// explains it).
+func newLeadsToContactQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).Where(newLeadsToContactWhere, MaxSendAttempts).
+		OrderExpr("l.created_at, l.id").Limit(int64(limit))
+}
 
 // NewLeadsToContact returns up to limit new leads with an e-mail address and
 // no live message, oldest first.
@@ -174,9 +213,7 @@ func (d *DB) NewLeadsToContact(ctx context.Context, limit int) ([]Lead, error) {
 	if limit <= 0 {
 		return leads, nil
 	}
-	err := d.bun.NewSelect().Model(&leads).
-		Where("l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL, LeadNew, MaxSendAttempts).
-		OrderExpr("l.created_at, l.id").Limit(int64(limit)).Scan(ctx)
+	err := newLeadsToContactQuery(d.bun, &leads, limit).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to select leads to contact: %w", err)
 	}
@@ -228,12 +265,22 @@ func (d *DB) QueueMessage(ctx context.Context, leadID int64, compose func(l *Lea
 	return m, nil
 }
 
+// sendableSQL is true for an outbox message still to be sent: queued, or
+// failed with attempts left. It is, term for term, the condition of the
+// partial index messages_sendable (created_at, id) of migration 0005 (which
+// spells MaxSendAttempts as 3), so the queries below read that index: the
+// outbox still to send, never the history of sent and exhausted messages.
+const sendableSQL = "(m.status = 'queued' OR (m.status = 'failed' AND m.attempts < ?))"
+
+// pendingOutboxSQL counts the outbox still to send: a scan of the covering
+// partial index messages_sendable, as long as the outbox itself.
+const pendingOutboxSQL = "SELECT COUNT(*) FROM messages AS m WHERE " + sendableSQL
+
 // PendingOutbox counts the messages still to be sent: queued ones and failed
 // ones with attempts left.
 func (d *DB) PendingOutbox(ctx context.Context) (int, error) {
 	var n int
-	err := d.bun.NewRaw(`SELECT COUNT(*) FROM messages
-		WHERE status = 'queued' OR (status = 'failed' AND attempts < ?)`, MaxSendAttempts).Scan(ctx, &n)
+	err := d.bun.NewRaw(pendingOutboxSQL, MaxSendAttempts).Scan(ctx, &n)
 	if err != nil {
 		return 0, fmt.Errorf("store: unable to count pending messages: %w", err)
 	}
@@ -247,13 +294,18 @@ func (d *DB) SendableMessages(ctx context.Context, limit int) ([]Message, error)
 	if limit <= 0 {
 		return msgs, nil
 	}
-	err := d.bun.NewSelect().Model(&msgs).
-		Where("m.status = ? OR (m.status = ? AND m.attempts < ?)", MessageQueued, MessageFailed, MaxSendAttempts).
-		OrderExpr("m.created_at, m.id").Limit(int64(limit)).Scan(ctx)
+	err := sendableMessagesQuery(d.bun, &msgs, limit).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to select messages to send: %w", err)
 	}
 	return msgs, nil
+}
+
+// sendableMessagesQuery is SendableMessages' query: the oldest of the
+// partial index messages_sendable, read in its order and stopped at limit.
+func sendableMessagesQuery(idb bun.IDB, dst *[]Message, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).Where(sendableSQL, MaxSendAttempts).
+		OrderExpr("m.created_at, m.id").Limit(int64(limit))
 }
 
 // Claim is what ClaimMessage decided about one outbox message.
@@ -323,18 +375,14 @@ func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim,
 			}
 			return setLead(ctx, tx, l.ID, now, "status = ?", LeadUnsubscribed)
 		}
-		for _, w := range []struct {
-			span time.Duration
-			cap  int
-		}{{time.Hour, caps.PerHour}, {24 * time.Hour, caps.PerDay}} {
-			n, err := sentSince(ctx, tx, now.Add(-w.span))
-			if err != nil {
-				return err
-			}
-			if n >= w.cap {
-				claim = ClaimCapped
-				return nil
-			}
+		// Both rolling windows in one query (two index range scans).
+		hour, day, err := sendsInWindows(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		if hour >= caps.PerHour || day >= caps.PerDay {
+			claim = ClaimCapped
+			return nil
 		}
 		claim = ClaimOK
 		return setMessage(ctx, tx, id, now, "status = ?, sending_at = ?", MessageSending, now)
@@ -533,6 +581,45 @@ func (d *DB) ContactedWithoutReply(ctx context.Context, contactedBy time.Time, a
 		Where("NOT EXISTS (SELECT 1 FROM replies AS r WHERE r.lead_id = l.id)").
 		OrderExpr("l.id").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("store: unable to select contacted leads: %w", err)
+	}
+	return leads, nil
+}
+
+// LeadCursor is a position in the order of contact, (contacted_at, id). The
+// zero cursor is before every lead.
+type LeadCursor struct {
+	ContactedAt time.Time
+	ID          int64
+}
+
+// contactedAfterWhere selects contacted leads after a cursor (?1, ?2) and
+// contacted at or before ?0, without a reply. Its first term is the
+// condition of the partial index leads_contacted (contacted_at, id), so the
+// rows are a range of that index read in order from the cursor; each reply
+// check is a probe of replies_lead.
+const contactedAfterWhere = `l.status = 'contacted' AND l.contacted_at <= ?0
+	AND (l.contacted_at, l.id) > (?1, ?2)
+	AND NOT EXISTS (SELECT 1 FROM replies AS r WHERE r.lead_id = l.id)`
+
+// contactedAfterQuery is ContactedAfter's query.
+func contactedAfterQuery(idb bun.IDB, dst *[]Lead, contactedBy time.Time, after LeadCursor, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).
+		Where(contactedAfterWhere, contactedBy.UTC(), after.ContactedAt.UTC(), after.ID).
+		OrderExpr("l.contacted_at, l.id").Limit(int64(limit))
+}
+
+// ContactedAfter returns up to limit leads after cursor in the order of
+// contact that are contacted, were contacted at or before contactedBy, and
+// have no reply. The caller pages with the last lead's (ContactedAt, ID); a
+// caller that keeps its cursor between runs reads each lead once, as a lead
+// contacted later is always after it.
+func (d *DB) ContactedAfter(ctx context.Context, contactedBy time.Time, after LeadCursor, limit int) ([]Lead, error) {
+	var leads []Lead
+	if limit <= 0 {
+		return leads, nil
+	}
+	if err := contactedAfterQuery(d.bun, &leads, contactedBy, after, limit).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: unable to select contacted leads: %w", err)
 	}
 	return leads, nil
