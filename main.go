@@ -10,6 +10,7 @@ import (
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -104,10 +105,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("messages whose delivery is unknown after a crash were flagged for review", "messages", flagged)
 	}
 
-	if err := app.BootstrapAdmin(ctx, store, cfg.AdminEmail, cfg.AdminPassword, cryptorand.Reader, stdout); err != nil {
-		log.Error("cannot create the first admin", "err", err)
-		return 1
-	}
+	// Hashing the first admin's password takes a good part of a second: it
+	// runs while the server starts listening, and a sign-in that comes
+	// before it is done waits for it. A failure still stops the start.
+	boot := app.StartBootstrapAdmin(ctx, store, cfg.AdminEmail, cfg.AdminPassword, cryptorand.Reader, stdout)
 
 	bus := agents.NewBus()
 	mailer, err := newMailer(cfg)
@@ -146,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	httpServer := &http.Server{
-		Handler:           server.Handler(),
+		Handler:           boot.HoldSignIns(server.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -159,11 +160,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"release_mode", cfg.ReleaseMode, "email_mode", cfg.Email.Mode, "lead_source", cfg.Leads.Source,
 		"stripe", cfg.Stripe.Enabled, "data", store.Path())
 
-	select {
-	case err := <-served:
-		log.Error("server stopped", "err", err)
-		return 1
-	case <-ctx.Done():
+	code, bootDone := 0, boot.Done()
+	for waiting := true; waiting; {
+		select {
+		case err := <-served:
+			log.Error("server stopped", "err", err)
+			return 1
+		case <-bootDone:
+			bootDone = nil // reported once
+			if err := boot.Err(); err != nil && ctx.Err() == nil {
+				log.Error("cannot create the first admin", "err", err)
+				code, waiting = 1, false
+			}
+		case <-ctx.Done():
+			waiting = false
+		}
 	}
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -172,6 +183,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := httpServer.Shutdown(stopCtx); err != nil {
 		log.Error("requests not drained in time", "err", err)
 		_ = httpServer.Close()
+	}
+	// The bootstrap uses the store: it ends before the store is closed. One
+	// that failed while the signal came is reported too.
+	if err := boot.Wait(stopCtx); err != nil && code == 0 && !errors.Is(err, context.Canceled) {
+		log.Error("cannot create the first admin", "err", err)
+		code = 1
 	}
 	stopAgents()
 	select {
@@ -185,6 +202,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := store.Close(); err != nil {
 		log.Error("closing database", "err", err)
 		return 1
+	}
+	if code != 0 {
+		return code
 	}
 	log.Info("stopped cleanly")
 	return 0

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/hossagent/hossagent/db"
 )
@@ -53,4 +54,73 @@ func BootstrapAdmin(ctx context.Context, store *db.DB, email, password string, r
 		return fmt.Errorf("bootstrap: unable to print the admin password: %w", err)
 	}
 	return nil
+}
+
+// AdminBootstrap is BootstrapAdmin running in the background, so that the
+// server listens (and is ready) while the first admin's password is still
+// being hashed. A sign-in that arrives before it is done waits for it.
+type AdminBootstrap struct {
+	done chan struct{}
+	err  error // written once, before done is closed
+}
+
+// StartBootstrapAdmin starts BootstrapAdmin (same arguments) in its own
+// goroutine and returns at once. Done and Err tell how it ended.
+func StartBootstrapAdmin(ctx context.Context, store *db.DB, email, password string, random io.Reader, out io.Writer) *AdminBootstrap {
+	b := &AdminBootstrap{done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.err = BootstrapAdmin(ctx, store, email, password, random, out)
+	}()
+	return b
+}
+
+// Done is closed once the bootstrap has finished, well or not.
+func (b *AdminBootstrap) Done() <-chan struct{} { return b.done }
+
+// Err is the bootstrap's outcome; it is only meaningful once Done is closed.
+func (b *AdminBootstrap) Err() error {
+	select {
+	case <-b.done:
+		return b.err
+	default:
+		return nil
+	}
+}
+
+// Wait blocks until the bootstrap has finished, returning its error, or
+// until ctx ends, returning ctx's error. A nil AdminBootstrap has finished.
+func (b *AdminBootstrap) Wait(ctx context.Context) error {
+	if b == nil {
+		return nil
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// HoldSignIns wraps next so that a sign-in (POST /login) waits, for as long
+// as its request lasts, until the first admin exists: without the wait it
+// would be refused as a wrong password. Every other request, and every
+// sign-in once the bootstrap is done, goes straight through. A bootstrap
+// that failed answers 503: the process is stopping.
+func (b *AdminBootstrap) HoldSignIns(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/login" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := b.Wait(r.Context()); err != nil {
+			if r.Context().Err() != nil {
+				return // the client is gone
+			}
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "The first admin account could not be created; the server is stopping.", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
