@@ -102,8 +102,8 @@ func (w *fulfilmentWorld) requireInvariants() {
 	if err != nil {
 		w.t.Fatalf("CheckInvariants: %v", err)
 	}
-	if len(results) != 8 {
-		w.t.Fatalf("CheckInvariants returned %d results, want 8", len(results))
+	if len(results) != 9 {
+		w.t.Fatalf("CheckInvariants returned %d results, want 9", len(results))
 	}
 	for _, r := range results {
 		if !r.OK() {

@@ -63,14 +63,14 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 // adminParams are the control room's search term and table pages.
 type adminParams struct {
 	search                            string
-	leads, customers, tasks, invoices int
+	leads, customers, tasks, invoices db.Cursor
 }
 
 func adminParamsOf(r *http.Request) adminParams {
 	return adminParams{
 		search: searchParam(r, "q"),
-		leads:  pageParam(r, "lp"), customers: pageParam(r, "cp"),
-		tasks: pageParam(r, "tp"), invoices: pageParam(r, "ip"),
+		leads:  cursorParam(r, "lp"), customers: cursorParam(r, "cp"),
+		tasks: cursorParam(r, "tp"), invoices: cursorParam(r, "ip"),
 	}
 }
 
@@ -104,16 +104,16 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 	if p.Runs, _, err = s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: 20}); err != nil {
 		return p, err
 	}
-	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Search: q.search, Page: q.leads}); err != nil {
+	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Search: q.search, Cursor: q.leads}); err != nil {
 		return p, err
 	}
-	if p.Customers, p.CustomersPage, err = s.store.ListCustomers(ctx, db.ListQuery{Search: q.search, Page: q.customers}); err != nil {
+	if p.Customers, p.CustomersPage, err = s.store.ListCustomers(ctx, db.ListQuery{Search: q.search, Cursor: q.customers}); err != nil {
 		return p, err
 	}
-	if p.Tasks, p.TasksPage, err = s.store.ListTasks(ctx, db.ListQuery{Search: q.search, Page: q.tasks}); err != nil {
+	if p.Tasks, p.TasksPage, err = s.store.ListTasks(ctx, db.ListQuery{Search: q.search, Cursor: q.tasks}); err != nil {
 		return p, err
 	}
-	if p.Invoices, p.InvoicesPage, err = s.store.ListInvoices(ctx, db.ListQuery{Search: q.search, Page: q.invoices}); err != nil {
+	if p.Invoices, p.InvoicesPage, err = s.store.ListInvoices(ctx, db.ListQuery{Search: q.search, Cursor: q.invoices}); err != nil {
 		return p, err
 	}
 	if p.Audit, _, err = s.store.ListAudit(ctx, db.ListQuery{PerPage: 20}); err != nil {

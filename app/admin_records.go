@@ -76,10 +76,10 @@ func (s *Server) customerPage(r *http.Request, id int64) (views.CustomerPage, er
 		return views.CustomerPage{}, err
 	}
 	p := views.CustomerPage{Meta: s.metaFor(r, "Customer "+rec.Customer.Company), Record: *rec, Portal: portalPanel(rec)}
-	if p.Tasks, p.TasksPage, err = s.store.ListCustomerTasks(ctx, id, db.ListQuery{Page: pageParam(r, "tp")}); err != nil {
+	if p.Tasks, p.TasksPage, err = s.store.ListCustomerTasks(ctx, id, db.ListQuery{Cursor: cursorParam(r, "tp")}); err != nil {
 		return p, err
 	}
-	if p.Invoices, p.InvoicesPage, err = s.store.ListCustomerInvoices(ctx, id, db.ListQuery{Page: pageParam(r, "ip")}); err != nil {
+	if p.Invoices, p.InvoicesPage, err = s.store.ListCustomerInvoices(ctx, id, db.ListQuery{Cursor: cursorParam(r, "ip")}); err != nil {
 		return p, err
 	}
 	return p, nil

@@ -36,7 +36,7 @@ func (s *Server) apiTokenRoutes(r chi.Router) {
 
 // apiTokens lists the tokens with the form that creates one.
 func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) {
-	p, err := s.apiTokensData(r, pageParam(r, "page"))
+	p, err := s.apiTokensData(r, cursorParam(r, "page"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -44,10 +44,10 @@ func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, views.APITokens(p))
 }
 
-func (s *Server) apiTokensData(r *http.Request, page int) (views.APITokensPage, error) {
+func (s *Server) apiTokensData(r *http.Request, page db.Cursor) (views.APITokensPage, error) {
 	p := views.APITokensPage{Meta: s.metaFor(r, "API tokens")}
 	var err error
-	p.Tokens, p.Page, err = s.store.ListAPITokens(r.Context(), db.ListQuery{Page: page, PerPage: apiTokensPerPage})
+	p.Tokens, p.Page, err = s.store.ListAPITokens(r.Context(), db.ListQuery{Cursor: page, PerPage: apiTokensPerPage})
 	return p, err
 }
 
@@ -73,7 +73,7 @@ func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "api_token_create", apiTokenTarget(t.ID), t.Name)
-	p, err := s.apiTokensData(r, 1)
+	p, err := s.apiTokensData(r, db.Cursor{})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -93,7 +93,7 @@ func (s *Server) apiTokenRefused(w http.ResponseWriter, r *http.Request, status 
 		s.render(w, r, status, views.APITokenError(message))
 		return
 	}
-	p, err := s.apiTokensData(r, 1)
+	p, err := s.apiTokensData(r, db.Cursor{})
 	if err != nil {
 		s.fail(w, r, err)
 		return

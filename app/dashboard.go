@@ -19,7 +19,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := s.metaFor(r, "Dashboard")
 	meta.LiveURL = "/events/dashboard?" + r.URL.Query().Encode()
-	p, err := s.dashboardData(r.Context(), meta, u, pageParam(r, "page"))
+	p, err := s.dashboardData(r.Context(), meta, u, cursorParam(r, "page"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -35,7 +35,7 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign in required", http.StatusUnauthorized)
 		return
 	}
-	meta, page := s.metaFor(r, "Dashboard"), pageParam(r, "page")
+	meta, page := s.metaFor(r, "Dashboard"), cursorParam(r, "page")
 	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
 		if u != nil {
 			if err := s.stillAllowed(ctx, r, false); err != nil {
@@ -58,7 +58,7 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // dashboardData reads every figure and table of the dashboard.
-func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User, page int) (views.DashboardPage, error) {
+func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User, page db.Cursor) (views.DashboardPage, error) {
 	p := views.DashboardPage{Meta: meta, ShowAdmin: u != nil && u.Role == db.RoleAdmin}
 	var err error
 	if p.Stats, err = s.store.Stats(ctx); err != nil {
@@ -70,7 +70,7 @@ func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User,
 	if p.Invoices, _, err = s.store.ListInvoices(ctx, db.ListQuery{PerPage: 10}); err != nil {
 		return p, err
 	}
-	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Page: page, PerPage: 15}); err != nil {
+	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Cursor: page, PerPage: 15}); err != nil {
 		return p, err
 	}
 	if u == nil {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hossagent/hossagent/db"
 )
 
 // maxSearchLen bounds a search term; longer input is cut, not rejected.
@@ -17,6 +19,12 @@ func pageParam(r *http.Request, name string) int {
 		return 1
 	}
 	return n
+}
+
+// cursorParam reads a list cursor (db.ParseCursor); anything else means the
+// first page.
+func cursorParam(r *http.Request, name string) db.Cursor {
+	return db.ParseCursor(r.URL.Query().Get(name))
 }
 
 // searchParam reads a search term, trimmed and bounded.

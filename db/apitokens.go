@@ -123,12 +123,18 @@ func (d *DB) UseAPIToken(ctx context.Context, token string, now time.Time) (*API
 func (d *DB) ListAPITokens(ctx context.Context, q ListQuery) ([]APIToken, Page, error) {
 	q = q.normal()
 	var tokens []APIToken
-	sq := searchWhere(d.bun.NewSelect().Model(&tokens), q.Search, "k.name", "k.created_by")
-	n, err := page(sq.OrderExpr("k.created_at DESC, k.id DESC"), q).ScanAndCount(ctx)
-	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list API tokens: %w", err)
+	filter := func(sq *bun.SelectQuery) *bun.SelectQuery {
+		return searchWhere(sq, q.Search, "k.name", "k.created_by")
 	}
-	return tokens, Page{q.Page, q.PerPage, int(n)}, nil
+	l := list[APIToken]{table: "api_tokens", alias: "k", sortCol: "created_at",
+		query:  func() *bun.SelectQuery { return d.bun.NewSelect().Model(&tokens) },
+		filter: filter,
+		// An install holds a handful of tokens: counting them is cheap.
+		count: d.indexedCount("api_tokens", "k", filter),
+		id:    func(t *APIToken) int64 { return t.ID },
+	}
+	pg, err := l.fetch(ctx, d, q, &tokens)
+	return tokens, pg, err
 }
 
 // RevokeAPIToken revokes token id at now and returns it; revoked reports

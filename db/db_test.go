@@ -40,7 +40,7 @@ func mustOpenPath(tb testing.TB, path string) *DB {
 var wantTables = []string{
 	"agent_runs", "api_tokens", "audit_log", "counters", "customers", "customers_fts", "invoice_lines", "invoices",
 	"invoices_fts", "kept_totals", "leads", "leads_fts", "messages", "replies", "sessions", "settings",
-	"stripe_events", "suppressions", "tasks", "tasks_fts", "users",
+	"stripe_events", "suppressions", "tasks", "tasks_fts", "unbilled_tasks", "users",
 }
 
 // embeddedMigrations are the names of the migrations in the binary, in order.

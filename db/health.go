@@ -138,10 +138,13 @@ func (d *DB) StripeHealth(ctx context.Context, flagged int) (StripeHealth, error
 	case !errors.Is(err, sql.ErrNoRows):
 		return h, fmt.Errorf("store: unable to read the last Stripe event: %w", err)
 	}
+	// Each count reads a partial index holding only the invoices that need
+	// attention (invoices_need_link, invoices_open_attention), not every
+	// open invoice; the planner, seeing many open invoices, would otherwise
+	// pick invoices_status_created and read them all.
 	err = d.bun.NewRaw(`SELECT
-			COALESCE(SUM(payment_url = '' AND flag = ''), 0),
-			COALESCE(SUM(flag <> ''), 0)
-		FROM invoices WHERE status = 'open'`).Scan(ctx, &h.MissingLinks, &h.Flagged)
+			(SELECT COUNT(*) FROM invoices INDEXED BY invoices_need_link WHERE status = 'open' AND payment_url = '' AND flag = ''),
+			(SELECT COUNT(*) FROM invoices INDEXED BY invoices_open_attention WHERE status = 'open' AND flag <> '')`).Scan(ctx, &h.MissingLinks, &h.Flagged)
 	if err != nil {
 		return h, fmt.Errorf("store: unable to count invoices needing attention: %w", err)
 	}

@@ -300,7 +300,7 @@ type Session struct {
 
 // AuditEntry records one admin action.
 type AuditEntry struct {
-	bun.BaseModel `bun:"table:audit_log"`
+	bun.BaseModel `bun:"table:audit_log,alias:a"`
 
 	ID         int64     `bun:"id,pk,autoincrement"`
 	Actor      string    `bun:"actor,notnull"`

@@ -3,7 +3,10 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -11,9 +14,19 @@ import (
 // MaxPerPage bounds every paged list, whatever the request asks for.
 const MaxPerPage = 200
 
+// SearchCountCap bounds how many matches a search counts: past it a list
+// says "1,000+" instead of reading every match.
+const SearchCountCap = 1000
+
 // ListQuery selects one page of a list, optionally filtered.
 type ListQuery struct {
-	Page    int    // 1-based; values below 1 mean 1
+	// Cursor is where the page starts (keyset pagination: stable while new
+	// rows arrive, and as cheap on the last page as on the first). The zero
+	// Cursor is the first page.
+	Cursor Cursor
+	// Page is a 1-based page number read by offset, for the JSON API's
+	// ?page=; values below 1 mean 1. Ignored when Cursor is set.
+	Page    int
 	PerPage int    // 0 means the default of 25; capped at MaxPerPage
 	Search  string // case-insensitive substring match on the list's text columns
 	Status  string // exact status, or "" for all
@@ -32,29 +45,88 @@ func (q ListQuery) normal() ListQuery {
 		q.PerPage = MaxPerPage
 	}
 	q.Search = strings.TrimSpace(q.Search)
+	if q.Cursor.ID > 0 {
+		q.Page = max(q.Cursor.Page, 1)
+	}
 	return q
 }
 
 func (q ListQuery) offset() int { return (q.Page - 1) * q.PerPage }
 
+// statuses is the status filter as a list (nil for all statuses).
+func (q ListQuery) statuses() []string {
+	if q.Status != "" {
+		return append([]string{q.Status}, q.Statuses...)
+	}
+	return q.Statuses
+}
+
+// Cursor is a position in a newest-first list: the rows older than the row
+// ID (or, with Newer, the rows newer than it: the way back), and the number
+// the reader gives the page it leads to. Only the row's id travels in the
+// URL; its sort key is read back by primary key, so stored time formats
+// never meet a formatted argument.
+type Cursor struct {
+	Page  int
+	ID    int64
+	Newer bool
+}
+
+// maxCursorPage bounds the page number a cursor may carry.
+const maxCursorPage = 1_000_000
+
+// ParseCursor reads a cursor from a URL ("3-o1234": page 3, the rows older
+// than 1234; "2-n1200": page 2, the rows newer than 1200). Anything else is
+// the first page.
+func ParseCursor(s string) Cursor {
+	num, rest, ok := strings.Cut(s, "-")
+	if !ok || len(rest) < 2 || (rest[0] != 'o' && rest[0] != 'n') {
+		return Cursor{}
+	}
+	page, err1 := strconv.Atoi(num)
+	id, err2 := strconv.ParseInt(rest[1:], 10, 64)
+	if err1 != nil || err2 != nil || page < 1 || page > maxCursorPage || id < 1 {
+		return Cursor{}
+	}
+	return Cursor{Page: page, ID: id, Newer: rest[0] == 'n'}
+}
+
+// String is the cursor as ParseCursor reads it; "" for the first page.
+func (c Cursor) String() string {
+	if c.ID < 1 || c.Page < 1 {
+		return ""
+	}
+	dir := "o"
+	if c.Newer {
+		dir = "n"
+	}
+	return strconv.Itoa(c.Page) + "-" + dir + strconv.FormatInt(c.ID, 10)
+}
+
 // Page describes where a page sits in its list.
 type Page struct {
 	Number, PerPage, Total int
+	// AtLeast says Total is a lower bound: a search stops counting at
+	// SearchCountCap matches.
+	AtLeast bool
+	// At is the cursor that led to this page; Prev and Next lead to its
+	// neighbours (Page 0 when there is none).
+	At, Prev, Next Cursor
 }
 
 // Pages is the number of pages (at least 1).
 func (p Page) Pages() int {
 	if p.Total == 0 || p.PerPage == 0 {
-		return 1
+		return max(1, p.Number)
 	}
-	return (p.Total + p.PerPage - 1) / p.PerPage
+	return max((p.Total+p.PerPage-1)/p.PerPage, p.Number)
 }
 
-// HasPrev and HasNext say whether neighbouring pages exist.
-func (p Page) HasPrev() bool { return p.Number > 1 }
+// HasPrev reports whether newer rows exist before this page.
+func (p Page) HasPrev() bool { return p.Prev.Page > 0 }
 
-// HasNext reports whether a later page exists.
-func (p Page) HasNext() bool { return p.Number < p.Pages() }
+// HasNext reports whether older rows exist after this page.
+func (p Page) HasNext() bool { return p.Next.Page > 0 }
 
 // likePattern escapes a search term for LIKE ... ESCAPE '\'.
 func likePattern(s string) string {
@@ -62,7 +134,9 @@ func likePattern(s string) string {
 	return "%" + r.Replace(strings.ToLower(s)) + "%"
 }
 
-// searchWhere adds "any of these columns contains the term" to a query.
+// searchWhere adds "any of these columns contains the term" to a query. It
+// reads every row the rest of the query selects: the lists with a search
+// index use searchIndexed, which falls back to this only for short terms.
 func searchWhere(sq *bun.SelectQuery, term string, cols ...string) *bun.SelectQuery {
 	if term == "" {
 		return sq
@@ -76,24 +150,191 @@ func searchWhere(sq *bun.SelectQuery, term string, cols ...string) *bun.SelectQu
 	})
 }
 
-func page(sq *bun.SelectQuery, q ListQuery) *bun.SelectQuery {
-	return sq.Limit(int64(q.PerPage)).Offset(int64(q.offset()))
+// SearchUsesIndex reports whether a search term is answered from the
+// full-text index: the trigram tokenizer needs three characters. Shorter
+// terms are matched by reading the rows (and their count is bounded).
+func SearchUsesIndex(term string) bool {
+	return utf8.RuneCountInString(strings.TrimSpace(term)) >= 3
+}
+
+// ftsPhrase quotes a term as one FTS5 phrase: with the trigram tokenizer, a
+// phrase matches exactly the rows that contain the term as a substring.
+func ftsPhrase(term string) string {
+	return `"` + strings.ReplaceAll(term, `"`, `""`) + `"`
+}
+
+// ftsSource is a search index and the id column of the searched table that
+// its rowids are.
+type ftsSource struct {
+	idCol, fts string // "t.id", "tasks_fts"
+	likeCols   []string
+	// likeSub, for a source reached through another table (a task's
+	// customer), is the fallback subquery selecting matching ids: ? is the
+	// LIKE pattern.
+	likeSub string
+}
+
+// searchIndexed adds "the term matches any source" to a query: one probe of
+// each full-text index for terms of three characters or more, a LIKE over
+// the columns otherwise.
+func searchIndexed(sq *bun.SelectQuery, term string, sources ...ftsSource) *bun.SelectQuery {
+	if term == "" {
+		return sq
+	}
+	indexed, pat := SearchUsesIndex(term), likePattern(term)
+	return sq.WhereGroup(" AND ", func(g *bun.SelectQuery) *bun.SelectQuery {
+		for _, s := range sources {
+			switch {
+			case indexed:
+				g = g.WhereOr(s.idCol+" IN (SELECT rowid FROM "+s.fts+" WHERE "+s.fts+" MATCH ?)", ftsPhrase(term))
+			case s.likeSub != "":
+				g = g.WhereOr(s.idCol+" IN ("+s.likeSub+")", pat)
+			default:
+				for _, c := range s.likeCols {
+					g = g.WhereOr("lower(coalesce("+c+", '')) LIKE ? ESCAPE '\\'", pat)
+				}
+			}
+		}
+		return g
+	})
+}
+
+// customerSearch is the task and invoice lists' search of their customer's
+// name, through the customers' index.
+var customerSearch = func(idCol string) ftsSource {
+	return ftsSource{idCol: idCol, fts: "customers_fts",
+		likeSub: `SELECT id FROM customers WHERE lower(company) LIKE ? ESCAPE '\'`}
+}
+
+// list is how one newest-first list is read.
+type list[T any] struct {
+	table, alias string
+	// sortCol orders the list (newest first), with id breaking ties; an
+	// index on (filters…, sortCol, id) lets a page read only its rows.
+	sortCol string
+	// query builds the select of the rows shown: model, columns, joins.
+	query func() *bun.SelectQuery
+	// filter adds the list's WHERE clauses (status, owner, search); it
+	// needs no join, so the bounded count can reuse it.
+	filter func(*bun.SelectQuery) *bun.SelectQuery
+	// count is the exact number of rows without a search: a kept total, or
+	// an indexed count for one customer's rows.
+	count func(ctx context.Context) (int, error)
+	id    func(*T) int64
+}
+
+// fetch reads one page of l for q into rows.
+func (l list[T]) fetch(ctx context.Context, d *DB, q ListQuery, rows *[]T) (Page, error) {
+	q = q.normal()
+	if err := l.scan(ctx, q, rows); err != nil {
+		return Page{}, err
+	}
+	more := len(*rows) > q.PerPage
+	if more {
+		*rows = (*rows)[:q.PerPage]
+	}
+	if q.Cursor.Newer {
+		slices.Reverse(*rows)
+		if !more { // back at the newest rows: that is the first page
+			return l.fetch(ctx, d, ListQuery{PerPage: q.PerPage, Search: q.Search, Status: q.Status, Statuses: q.Statuses}, rows)
+		}
+	}
+	pg := Page{Number: q.Page, PerPage: q.PerPage, At: q.Cursor}
+	if n := len(*rows); n > 0 {
+		first, last := l.id(&(*rows)[0]), l.id(&(*rows)[n-1])
+		if q.Cursor.Newer || more {
+			pg.Next = Cursor{Page: q.Page + 1, ID: last}
+		}
+		// Rows newer than a cursor's exist (the cursor's own row at least);
+		// by offset, the rows of the pages before.
+		if q.Cursor.ID > 0 || q.Page > 1 {
+			pg.Prev = Cursor{Page: max(q.Page-1, 1), ID: first, Newer: true}
+		}
+	} else if q.Page > 1 {
+		pg.Prev = Cursor{Page: 1} // past the end: back to the start
+	}
+	var err error
+	pg.Total, pg.AtLeast, err = l.total(ctx, d, q)
+	return pg, err
+}
+
+// scan runs the page query: PerPage+1 rows, so that the extra one tells
+// whether more follow, from the cursor (or by offset for the API).
+func (l list[T]) scan(ctx context.Context, q ListQuery, rows *[]T) error {
+	sq := l.filter(l.query())
+	col := l.alias + "." + l.sortCol
+	switch {
+	case q.Cursor.ID > 0 && q.Cursor.Newer:
+		sq = sq.Where(fmt.Sprintf("(%s, %s.id) > (SELECT %s, id FROM %s WHERE id = ?)", col, l.alias, l.sortCol, l.table), q.Cursor.ID).
+			OrderExpr(col + " ASC, " + l.alias + ".id ASC")
+	case q.Cursor.ID > 0:
+		sq = sq.Where(fmt.Sprintf("(%s, %s.id) < (SELECT %s, id FROM %s WHERE id = ?)", col, l.alias, l.sortCol, l.table), q.Cursor.ID).
+			OrderExpr(col + " DESC, " + l.alias + ".id DESC")
+	default:
+		sq = sq.OrderExpr(col + " DESC, " + l.alias + ".id DESC").Offset(int64(q.offset()))
+	}
+	if err := sq.Limit(int64(q.PerPage+1)).Scan(ctx, rows); err != nil {
+		return fmt.Errorf("store: unable to list %s: %w", l.table, err)
+	}
+	return nil
+}
+
+// total counts the list: exactly from l.count without a search, and up to
+// SearchCountCap matches with one.
+func (l list[T]) total(ctx context.Context, d *DB, q ListQuery) (int, bool, error) {
+	if q.Search == "" {
+		n, err := l.count(ctx)
+		return n, false, err
+	}
+	inner := l.filter(d.bun.NewSelect().TableExpr(l.table + " AS " + l.alias).ColumnExpr("1")).Limit(int64(SearchCountCap + 1))
+	var n int
+	if err := d.bun.NewSelect().TableExpr("(?) AS matches", inner).ColumnExpr("COUNT(*)").Scan(ctx, &n); err != nil {
+		return 0, false, fmt.Errorf("store: unable to count matching %s: %w", l.table, err)
+	}
+	if n > SearchCountCap {
+		return SearchCountCap, true, nil
+	}
+	return n, false, nil
+}
+
+// kept counts a table from kept_totals, for the given statuses (all when none).
+func (d *DB) kept(table string, statuses []string) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		n, err := d.statusCount(ctx, table, statuses...)
+		return int(n), err
+	}
+}
+
+// indexedCount counts the rows a filter selects; for lists of one
+// customer, whose rows an index on customer_id bounds.
+func (d *DB) indexedCount(table, alias string, filter func(*bun.SelectQuery) *bun.SelectQuery) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		n, err := filter(d.bun.NewSelect().TableExpr(table + " AS " + alias)).Count(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("store: unable to count %s: %w", table, err)
+		}
+		return int(n), nil
+	}
 }
 
 // ListLeads returns a page of leads, newest first.
 func (d *DB) ListLeads(ctx context.Context, q ListQuery) ([]Lead, Page, error) {
 	q = q.normal()
 	var leads []Lead
-	sq := d.bun.NewSelect().Model(&leads)
-	sq = searchWhere(sq, q.Search, "l.name", "l.email", "l.company", "l.niche", "l.website")
-	if q.Status != "" {
-		sq = sq.Where("l.status = ?", q.Status)
+	l := list[Lead]{table: "leads", alias: "l", sortCol: "created_at",
+		query: func() *bun.SelectQuery { return d.bun.NewSelect().Model(&leads) },
+		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
+			if q.Status != "" {
+				sq = sq.Where("l.status = ?", q.Status)
+			}
+			return searchIndexed(sq, q.Search, ftsSource{idCol: "l.id", fts: "leads_fts",
+				likeCols: []string{"l.name", "l.email", "l.company", "l.niche", "l.website"}})
+		},
+		count: d.kept("leads", q.statuses()),
+		id:    func(l *Lead) int64 { return l.ID },
 	}
-	n, err := page(sq.OrderExpr("l.created_at DESC, l.id DESC"), q).ScanAndCount(ctx)
-	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list leads: %w", err)
-	}
-	return leads, Page{q.Page, q.PerPage, int(n)}, nil
+	pg, err := l.fetch(ctx, d, q, &leads)
+	return leads, pg, err
 }
 
 // CustomerRow is a customer with its money figures, for lists.
@@ -111,21 +352,29 @@ type CustomerRow struct {
 func (d *DB) ListCustomers(ctx context.Context, q ListQuery) ([]CustomerRow, Page, error) {
 	q = q.normal()
 	var rows []CustomerRow
-	sq := d.bun.NewSelect().Model(&rows).
-		ColumnExpr("c.*").
-		ColumnExpr("(SELECT COUNT(*) FROM tasks AS t WHERE t.customer_id = c.id) AS task_count")
-	sq = searchWhere(sq, q.Search, "c.company", "c.contact_email", "c.plan")
-	if q.Status != "" {
-		sq = sq.Where("c.status = ?", q.Status)
+	l := list[CustomerRow]{table: "customers", alias: "c", sortCol: "created_at",
+		query: func() *bun.SelectQuery {
+			return d.bun.NewSelect().Model(&rows).ColumnExpr("c.*").
+				ColumnExpr("(SELECT COUNT(*) FROM tasks AS t WHERE t.customer_id = c.id) AS task_count")
+		},
+		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
+			if q.Status != "" {
+				sq = sq.Where("c.status = ?", q.Status)
+			}
+			return searchIndexed(sq, q.Search, ftsSource{idCol: "c.id", fts: "customers_fts",
+				likeCols: []string{"c.company", "c.contact_email", "c.plan"}})
+		},
+		count: d.kept("customers", q.statuses()),
+		id:    func(c *CustomerRow) int64 { return c.ID },
 	}
-	n, err := page(sq.OrderExpr("c.created_at DESC, c.id DESC"), q).ScanAndCount(ctx)
+	pg, err := l.fetch(ctx, d, q, &rows)
 	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list customers: %w", err)
+		return nil, Page{}, err
 	}
 	if err := d.customerMoney(ctx, rows); err != nil {
 		return nil, Page{}, err
 	}
-	return rows, Page{q.Page, q.PerPage, int(n)}, nil
+	return rows, pg, nil
 }
 
 // customerMoney fills Billed and Paid for a page of customers in one
@@ -184,26 +433,34 @@ func (d *DB) ListCustomerTasks(ctx context.Context, customerID int64, q ListQuer
 func (d *DB) listTasks(ctx context.Context, q ListQuery, customerID int64) ([]TaskRow, Page, error) {
 	q = q.normal()
 	var rows []TaskRow
-	sq := d.bun.NewSelect().Model(&rows).
-		ColumnExpr("t.*").ColumnExpr("c.company AS company").
-		Join("JOIN customers AS c ON c.id = t.customer_id")
-	sq = searchWhere(sq, q.Search, "t.kind", "t.description", "c.company", "t.result")
-	if q.Status != "" {
-		sq = sq.Where("t.status = ?", q.Status)
+	filter := func(sq *bun.SelectQuery) *bun.SelectQuery {
+		if q.Status != "" {
+			sq = sq.Where("t.status = ?", q.Status)
+		}
+		if customerID != 0 {
+			sq = sq.Where("t.customer_id = ?", customerID)
+		}
+		return searchIndexed(sq, q.Search,
+			ftsSource{idCol: "t.id", fts: "tasks_fts", likeCols: []string{"t.kind", "t.description"}},
+			customerSearch("t.customer_id"))
 	}
-	if customerID != 0 {
-		sq = sq.Where("t.customer_id = ?", customerID)
+	l := list[TaskRow]{table: "tasks", alias: "t", sortCol: "created_at",
+		query: func() *bun.SelectQuery {
+			return d.bun.NewSelect().Model(&rows).ColumnExpr("t.*").ColumnExpr("c.company AS company").
+				Join("JOIN customers AS c ON c.id = t.customer_id")
+		},
+		filter: filter,
+		count:  d.kept("tasks", q.statuses()),
+		id:     func(t *TaskRow) int64 { return t.ID },
 	}
 	if q.Status == TaskDone {
-		sq = sq.OrderExpr("t.completed_at DESC, t.id DESC")
-	} else {
-		sq = sq.OrderExpr("t.created_at DESC, t.id DESC")
+		l.sortCol = "completed_at"
 	}
-	n, err := page(sq, q).ScanAndCount(ctx)
-	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list tasks: %w", err)
+	if customerID != 0 {
+		l.count = d.indexedCount("tasks", "t", filter)
 	}
-	return rows, Page{q.Page, q.PerPage, int(n)}, nil
+	pg, err := l.fetch(ctx, d, q, &rows)
+	return rows, pg, err
 }
 
 // InvoiceRow is an invoice with its customer's company name.
@@ -227,55 +484,88 @@ func (d *DB) ListCustomerInvoices(ctx context.Context, customerID int64, q ListQ
 func (d *DB) listInvoices(ctx context.Context, q ListQuery, customerID int64) ([]InvoiceRow, Page, error) {
 	q = q.normal()
 	var rows []InvoiceRow
-	sq := d.bun.NewSelect().Model(&rows).
-		ColumnExpr("i.*").ColumnExpr("c.company AS company").
-		ColumnExpr("(SELECT COUNT(*) FROM invoice_lines AS il WHERE il.invoice_id = i.id) AS line_count").
-		Join("JOIN customers AS c ON c.id = i.customer_id")
-	sq = searchWhere(sq, q.Search, "i.number", "c.company", "i.payer_email")
-	if q.Status != "" {
-		sq = sq.Where("i.status = ?", q.Status)
+	filter := func(sq *bun.SelectQuery) *bun.SelectQuery {
+		if st := q.statuses(); len(st) > 0 {
+			sq = sq.Where("i.status IN (?)", bun.List(st))
+		}
+		if customerID != 0 {
+			sq = sq.Where("i.customer_id = ?", customerID)
+		}
+		return searchIndexed(sq, q.Search,
+			ftsSource{idCol: "i.id", fts: "invoices_fts", likeCols: []string{"i.number", "i.payer_email"}},
+			customerSearch("i.customer_id"))
 	}
-	if len(q.Statuses) > 0 {
-		sq = sq.Where("i.status IN (?)", bun.List(q.Statuses))
+	l := list[InvoiceRow]{table: "invoices", alias: "i", sortCol: "created_at",
+		query: func() *bun.SelectQuery {
+			return d.bun.NewSelect().Model(&rows).ColumnExpr("i.*").ColumnExpr("c.company AS company").
+				ColumnExpr("(SELECT COUNT(*) FROM invoice_lines AS il WHERE il.invoice_id = i.id) AS line_count").
+				Join("JOIN customers AS c ON c.id = i.customer_id")
+		},
+		filter: filter,
+		count:  d.kept("invoices", q.statuses()),
+		id:     func(i *InvoiceRow) int64 { return i.ID },
 	}
 	if customerID != 0 {
-		sq = sq.Where("i.customer_id = ?", customerID)
+		l.count = d.indexedCount("invoices", "i", filter)
 	}
-	n, err := page(sq.OrderExpr("i.created_at DESC, i.id DESC"), q).ScanAndCount(ctx)
-	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list invoices: %w", err)
-	}
-	return rows, Page{q.Page, q.PerPage, int(n)}, nil
+	pg, err := l.fetch(ctx, d, q, &rows)
+	return rows, pg, err
 }
 
 // ListAgentRuns returns a page of the cycle log, newest first. Status filters
-// by outcome.
+// by outcome. A search reads the log (it has no full-text index; its count
+// is bounded).
 func (d *DB) ListAgentRuns(ctx context.Context, q ListQuery) ([]AgentRun, Page, error) {
 	q = q.normal()
 	var runs []AgentRun
-	sq := d.bun.NewSelect().Model(&runs)
-	sq = searchWhere(sq, q.Search, "r.agent", "r.message")
-	if q.Status != "" {
-		sq = sq.Where("r.outcome = ?", q.Status)
+	l := list[AgentRun]{table: "agent_runs", alias: "r", sortCol: "started_at",
+		query: func() *bun.SelectQuery { return d.bun.NewSelect().Model(&runs) },
+		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
+			if q.Status != "" {
+				sq = sq.Where("r.outcome = ?", q.Status)
+			}
+			return searchWhere(sq, q.Search, "r.agent", "r.message")
+		},
+		count: func(ctx context.Context) (int, error) {
+			n, err := d.runCount(ctx, q.statuses())
+			return int(n), err
+		},
+		id: func(r *AgentRun) int64 { return r.ID },
 	}
-	n, err := page(sq.OrderExpr("r.started_at DESC, r.id DESC"), q).ScanAndCount(ctx)
-	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list agent runs: %w", err)
+	pg, err := l.fetch(ctx, d, q, &runs)
+	return runs, pg, err
+}
+
+// runCount is the kept number of runs of every agent with one of outcomes
+// (all when none): the agent_runs:NAME metrics form one range of the
+// primary key.
+func (d *DB) runCount(ctx context.Context, outcomes []string) (int64, error) {
+	q := d.bun.NewSelect().Table("kept_totals").ColumnExpr("COALESCE(SUM(n), 0)").
+		Where("metric >= 'agent_runs:' AND metric < 'agent_runs;'")
+	if len(outcomes) > 0 {
+		q = q.Where("label IN (?)", bun.List(outcomes))
 	}
-	return runs, Page{q.Page, q.PerPage, int(n)}, nil
+	var n int64
+	if err := q.Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("store: unable to count agent runs: %w", err)
+	}
+	return n, nil
 }
 
 // ListAudit returns a page of the audit log, newest first.
 func (d *DB) ListAudit(ctx context.Context, q ListQuery) ([]AuditEntry, Page, error) {
 	q = q.normal()
 	var entries []AuditEntry
-	sq := d.bun.NewSelect().Model(&entries)
-	sq = searchWhere(sq, q.Search, "actor", "action", "target", "detail")
-	n, err := page(sq.OrderExpr("created_at DESC, id DESC"), q).ScanAndCount(ctx)
-	if err != nil {
-		return nil, Page{}, fmt.Errorf("store: unable to list audit log: %w", err)
+	l := list[AuditEntry]{table: "audit_log", alias: "a", sortCol: "created_at",
+		query: func() *bun.SelectQuery { return d.bun.NewSelect().Model(&entries) },
+		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
+			return searchWhere(sq, q.Search, "a.actor", "a.action", "a.target", "a.detail")
+		},
+		count: d.kept("audit_log", nil),
+		id:    func(e *AuditEntry) int64 { return e.ID },
 	}
-	return entries, Page{q.Page, q.PerPage, int(n)}, nil
+	pg, err := l.fetch(ctx, d, q, &entries)
+	return entries, pg, err
 }
 
 // Setting returns a run-time setting, or def when it was never set.

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // Run outcomes in the cycle log.
@@ -33,41 +32,35 @@ type RunSummary struct {
 }
 
 // AgentRunSummaries reads, for every agent that ever ran, its run and
-// failure counts and its latest run.
+// failure counts and its latest run. The counts are kept totals
+// (agent_runs:NAME, one row per outcome); each latest run is one probe of
+// the agent_runs_agent index. Nothing here grows with the cycle log.
 func (d *DB) AgentRunSummaries(ctx context.Context) (map[string]RunSummary, error) {
-	rows, err := d.bun.QueryContext(ctx, `SELECT agent, COUNT(*), SUM(outcome IN ('failed','panicked')), MAX(id)
-		FROM agent_runs GROUP BY agent`)
+	var kept []keptTotal
+	err := d.bun.NewRaw(`SELECT metric, label, n FROM kept_totals
+		WHERE metric >= 'agent_runs:' AND metric < 'agent_runs;' AND n <> 0`).Scan(ctx, &kept)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to summarise agent runs: %w", err)
 	}
 	out := map[string]RunSummary{}
-	var lastIDs []int64
-	for rows.Next() {
-		var agent string
-		var s RunSummary
-		var last int64
-		if err := rows.Scan(&agent, &s.Runs, &s.Failures, &last); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: unable to read agent run summary: %w", err)
+	for _, k := range kept {
+		agent := strings.TrimPrefix(k.Metric, "agent_runs:")
+		s := out[agent]
+		s.Runs += k.N
+		if k.Label == RunFailed || k.Label == RunPanicked {
+			s.Failures += k.N
 		}
 		out[agent] = s
-		lastIDs = append(lastIDs, last)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: unable to summarise agent runs: %w", err)
-	}
-	if len(lastIDs) == 0 {
-		return out, nil
-	}
-	var last []AgentRun
-	if err := d.bun.NewSelect().Model(&last).Where("r.id IN (?)", bun.List(lastIDs)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("store: unable to read latest agent runs: %w", err)
-	}
-	for i := range last {
-		s := out[last[i].Agent]
-		s.Last = &last[i]
-		out[last[i].Agent] = s
+	for agent, s := range out {
+		var last AgentRun
+		err := d.bun.NewSelect().Model(&last).Where("r.agent = ?", agent).
+			OrderExpr("r.started_at DESC, r.id DESC").Limit(1).Scan(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to read the latest run of %s: %w", agent, err)
+		}
+		s.Last = &last
+		out[agent] = s
 	}
 	return out, nil
 }

@@ -179,17 +179,18 @@ func assetURL(path, version string) templ.SafeURL {
 	return templ.URL(u)
 }
 
-// pageURL is the link to page n of a list on path, keeping the other query
-// parameters in q and setting param to n. Page 1 drops the parameter.
-func pageURL(path string, q url.Values, param string, n int) templ.SafeURL {
+// pageURL is the link to the page of a list on path that cursor leads to,
+// keeping the other query parameters in q and setting param to the cursor.
+// The first page ("" cursor) drops the parameter.
+func pageURL(path string, q url.Values, param string, cursor string) templ.SafeURL {
 	v := url.Values{}
 	for k, vals := range q {
 		if k != param && len(vals) > 0 && vals[0] != "" {
 			v.Set(k, vals[0])
 		}
 	}
-	if n > 1 {
-		v.Set(param, strconv.Itoa(n))
+	if cursor != "" {
+		v.Set(param, cursor)
 	}
 	if len(v) == 0 {
 		return templ.URL(path)
@@ -197,13 +198,13 @@ func pageURL(path string, q url.Values, param string, n int) templ.SafeURL {
 	return templ.URL(path + "?" + v.Encode())
 }
 
-// dashboardPageURL links to page n of the dashboard's leads.
-func dashboardPageURL(n int) templ.SafeURL {
-	return pageURL("/", nil, "page", n)
+// dashboardPageURL links to a page of the dashboard's leads.
+func dashboardPageURL(cursor string) templ.SafeURL {
+	return pageURL("/", nil, "page", cursor)
 }
 
 // Query parameters of the control room: the shared search and one page
-// number per table, so paging one table leaves the others where they are.
+// cursor per table, so paging one table leaves the others where they are.
 const (
 	paramSearch        = "q"
 	paramLeadsPage     = "lp"
@@ -226,17 +227,17 @@ func adminQuery(p AdminPage) url.Values {
 		paramInvoicesPage:  p.InvoicesPage,
 	}
 	for param, pg := range pages {
-		if pg.Number > 1 {
-			v.Set(param, strconv.Itoa(pg.Number))
+		if c := pg.At.String(); c != "" {
+			v.Set(param, c)
 		}
 	}
 	return v
 }
 
-// adminPageURL returns a func linking to page n of one control-room table.
-func adminPageURL(p AdminPage, param string) func(int) templ.SafeURL {
+// adminPageURL returns a func linking to a page of one control-room table.
+func adminPageURL(p AdminPage, param string) func(string) templ.SafeURL {
 	q := adminQuery(p)
-	return func(n int) templ.SafeURL { return pageURL("/admin", q, param, n) }
+	return func(cursor string) templ.SafeURL { return pageURL("/admin", q, param, cursor) }
 }
 
 // pageTitle is the document title.
@@ -297,10 +298,13 @@ func taskLabel(t db.Task) string {
 	return t.Kind + ": " + truncate(t.Description, 80)
 }
 
-// prevPage is the page before pg, clamped to the last page so a link from
-// past the end of a list lands on real rows.
-func prevPage(pg db.Page) int {
-	return max(1, min(pg.Number-1, pg.Pages()))
+// pageCount says how many rows a list holds: "1,234 in all", or "1,000+
+// matches" when a search stopped counting.
+func pageCount(pg db.Page) string {
+	if pg.AtLeast {
+		return fmtCount(int64(pg.Total)) + "+ matches"
+	}
+	return fmtCount(int64(pg.Total)) + " in all"
 }
 
 // invoiceDate is when an invoice was issued, or created while a draft.

@@ -51,8 +51,10 @@ func apiTokenRevokeURL(id int64) templ.SafeURL {
 	return templ.URL("/admin/api-tokens/" + strconv.FormatInt(id, 10) + "/revoke")
 }
 
-// apiTokensPageURL links to page n of the token list.
-func apiTokensPageURL(n int) templ.SafeURL { return pageURL("/admin/api-tokens", nil, "page", n) }
+// apiTokensPageURL links to a page of the token list.
+func apiTokensPageURL(cursor string) templ.SafeURL {
+	return pageURL("/admin/api-tokens", nil, "page", cursor)
+}
 
 // apiTokenResultClass is the class list of an inline action result.
 func apiTokenResultClass(class string) string {

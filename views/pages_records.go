@@ -160,17 +160,17 @@ func shortHash(h string) string {
 	return orDash(h)
 }
 
-// customerPageURL links to page n of a customer's tasks or invoices.
-func customerPageURL(p CustomerPage, param string) func(int) templ.SafeURL {
+// customerPageURL links to a page of a customer's tasks or invoices.
+func customerPageURL(p CustomerPage, param string) func(string) templ.SafeURL {
 	q := map[string][]string{}
-	if p.TasksPage.Number > 1 {
-		q["tp"] = []string{strconv.Itoa(p.TasksPage.Number)}
+	if c := p.TasksPage.At.String(); c != "" {
+		q["tp"] = []string{c}
 	}
-	if p.InvoicesPage.Number > 1 {
-		q["ip"] = []string{strconv.Itoa(p.InvoicesPage.Number)}
+	if c := p.InvoicesPage.At.String(); c != "" {
+		q["ip"] = []string{c}
 	}
 	path := fmt.Sprintf("/admin/customers/%d", p.Record.Customer.ID)
-	return func(n int) templ.SafeURL { return pageURL(path, q, param, n) }
+	return func(cursor string) templ.SafeURL { return pageURL(path, q, param, cursor) }
 }
 
 // portalActionURL is the POST address of a portal link action (rotate or

@@ -97,7 +97,7 @@ func TestDashboard(t *testing.T) {
 			LeadsByStatus: map[string]int64{db.LeadNew: 7},
 		},
 		Leads:     []db.Lead{{Company: evil, Niche: "SaaS", Status: db.LeadNew}},
-		LeadsPage: db.Page{Number: 1, PerPage: 25, Total: 60},
+		LeadsPage: db.Page{Number: 1, PerPage: 25, Total: 60, Next: db.Cursor{Page: 2, ID: 40}},
 	}
 	doc, raw := render(t, Dashboard(p))
 	noRawScript(t, raw)
@@ -128,7 +128,7 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("#%s has no empty row", id)
 		}
 	}
-	if got, _ := doc.Find("#dash-leads .pager a[rel=next]").Attr("href"); got != "/?page=2" {
+	if got, _ := doc.Find("#dash-leads .pager a[rel=next]").Attr("href"); got != "/?page=2-o40" {
 		t.Errorf("next page = %q", got)
 	}
 	if doc.Find(`a[href="/admin"]`).Length() != 0 {
@@ -178,11 +178,12 @@ func TestAdmin(t *testing.T) {
 			LastError: evil, Stack: "goroutine 1 [running]:\n" + evil,
 			LastRun: &db.AgentRun{Agent: "bizdev", StartedAt: now, Outcome: "panicked"},
 		}},
-		Runs:          []db.AgentRun{{Agent: "ops", Trigger: "autopilot", StartedAt: now, FinishedAt: ptr(now.Add(1500 * time.Millisecond)), Outcome: "ok", Message: evil}},
-		Customers:     []db.CustomerRow{{Customer: db.Customer{Company: evil, Status: db.CustomerActive}, Billed: db.Totals{{Cents: 1234, Currency: "usd"}}, Paid: db.Totals{{Cents: 1000, Currency: "usd"}}}},
-		CustomersPage: db.Page{Number: 2, PerPage: 25, Total: 80},
-		LeadsPage:     db.Page{Number: 1, PerPage: 25, Total: 30},
-		Search:        search,
+		Runs:      []db.AgentRun{{Agent: "ops", Trigger: "autopilot", StartedAt: now, FinishedAt: ptr(now.Add(1500 * time.Millisecond)), Outcome: "ok", Message: evil}},
+		Customers: []db.CustomerRow{{Customer: db.Customer{Company: evil, Status: db.CustomerActive}, Billed: db.Totals{{Cents: 1234, Currency: "usd"}}, Paid: db.Totals{{Cents: 1000, Currency: "usd"}}}},
+		CustomersPage: db.Page{Number: 2, PerPage: 25, Total: 80,
+			At: db.Cursor{Page: 2, ID: 55}, Next: db.Cursor{Page: 3, ID: 30}, Prev: db.Cursor{Page: 1, ID: 54, Newer: true}},
+		LeadsPage: db.Page{Number: 1, PerPage: 25, Total: 30, Next: db.Cursor{Page: 2, ID: 10}},
+		Search:    search,
 	}
 	doc, raw := render(t, Admin(p))
 	noRawScript(t, raw)
@@ -231,11 +232,11 @@ func TestAdmin(t *testing.T) {
 			t.Errorf("%s: %s = %q, want %q", sel, param, got, want)
 		}
 	}
-	checkLink("#admin-leads .pager a[rel=next]", "lp", "2")
-	checkLink("#admin-customers .pager a[rel=next]", "cp", "3")
-	checkLink("#admin-customers .pager a[rel=prev]", "cp", "")
+	checkLink("#admin-leads .pager a[rel=next]", "lp", "2-o10")
+	checkLink("#admin-customers .pager a[rel=next]", "cp", "3-o30")
+	checkLink("#admin-customers .pager a[rel=prev]", "cp", "1-n54")
 	// Paging leads keeps the customers table where it is.
-	checkLink("#admin-leads .pager a[rel=next]", "cp", "2")
+	checkLink("#admin-leads .pager a[rel=next]", "cp", "2-o55")
 
 	for _, id := range []string{"admin-leads", "admin-tasks", "admin-invoices", "admin-audit"} {
 		row := doc.Find("#" + id + " tbody tr.empty")
@@ -358,7 +359,7 @@ func TestHelpers(t *testing.T) {
 	if got := fmtDuration(5 * time.Minute); got != "5m" {
 		t.Errorf("fmtDuration = %q", got)
 	}
-	if got := pageURL("/admin", url.Values{"q": {"a b&c"}}, "lp", 2); got != "/admin?lp=2&q=a+b%26c" {
+	if got := pageURL("/admin", url.Values{"q": {"a b&c"}}, "lp", "2-o40"); got != "/admin?lp=2-o40&q=a+b%26c" {
 		t.Errorf("pageURL = %q", got)
 	}
 }
