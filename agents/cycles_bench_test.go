@@ -39,11 +39,11 @@ const benchSeed = "00112233445566778899aabbccddeeff"
 
 // The fixed batch every dataset carries on top of its background rows.
 const (
-	benchNewLeads      = 10 // e-mailable new leads, for BizDev
-	benchDueReplies    = 10 // recently contacted leads due to reply, for the simulator
-	benchResponded     = 5  // leads waiting for onboarding
-	benchPendingTasks  = 10 // for ops
-	benchBilledCusts   = 10 // customers with one done, unbilled task each
+	benchNewLeads     = 10 // e-mailable new leads, for BizDev
+	benchDueReplies   = 10 // recently contacted leads due to reply, for the simulator
+	benchResponded    = 5  // leads waiting for onboarding
+	benchPendingTasks = 10 // for ops
+	benchBilledCusts  = 10 // customers with one done, unbilled task each
 )
 
 func BenchmarkCycleLeadSource(b *testing.B) {

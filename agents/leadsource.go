@@ -102,12 +102,13 @@ func addLead(ctx context.Context, store *db.DB, cand LeadCandidate, source strin
 		return LeadOutcomeCreated, "", nil
 	case db.IsUniqueViolation(err):
 		// SQLite names only the first index that refused the row; say the
-		// e-mail is known whenever it is, as that is the sharper reason.
-		n, cerr := store.Bun().NewSelect().Model((*db.Lead)(nil)).Where("email = ?", in.Email).Count(ctx)
+		// e-mail is known whenever it is, as that is the sharper reason. One
+		// search of the UNIQUE e-mail index, whatever the number of leads.
+		id, cerr := store.LeadIDByEmail(ctx, in.Email)
 		if cerr != nil {
 			return "", "", fmt.Errorf("store: unable to check duplicate lead: %w", cerr)
 		}
-		if n > 0 {
+		if id > 0 {
 			return LeadOutcomeDuplicate, "a lead with this e-mail exists", nil
 		}
 		return LeadOutcomeDuplicate, "a lead from this company domain exists", nil

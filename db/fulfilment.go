@@ -50,7 +50,7 @@ type Conversion struct {
 // partial index leads_responded (responded_at, id), whose condition its
 // WHERE spells, read in order and stopped at limit.
 func respondedLeadsQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).Where("l.status = 'responded'").
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_responded").Where("l.status = 'responded'").
 		OrderExpr("l.responded_at, l.id").Limit(int64(limit))
 }
 
@@ -91,9 +91,7 @@ func (d *DB) ConvertLead(ctx context.Context, leadID int64, plan string, tasks [
 			return setLeadStatus(ctx, tx, lead.ID, LeadDead, now)
 		}
 		existing := new(Customer)
-		err := tx.NewSelect().Model(existing).
-			Where("c.contact_email = ? OR c.lead_id = ?", *lead.Email, lead.ID).
-			OrderExpr("c.id").Limit(1).Scan(ctx)
+		err := existingCustomerQuery(tx, existing, *lead.Email, lead.ID).Scan(ctx)
 		switch {
 		case err == nil:
 			conv.Outcome, conv.Customer = ConversionAlreadyCustomer, existing
@@ -118,6 +116,17 @@ func (d *DB) ConvertLead(ctx context.Context, leadID int64, plan string, tasks [
 		return Conversion{}, fmt.Errorf("store: unable to convert lead %d: %w", leadID, err)
 	}
 	return conv, nil
+}
+
+// existingCustomerQuery finds the first customer with e-mail email or lead
+// leadID. Each is a search of its UNIQUE index (contact_email, lead_id); the
+// two ids are looked up by primary key. (One OR ordered by id with LIMIT 1
+// lets the planner walk every customer in id order instead.)
+func existingCustomerQuery(idb bun.IDB, dst *Customer, email string, leadID int64) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).
+		Where(`c.id = (SELECT MIN(id) FROM (
+			SELECT id FROM customers WHERE contact_email = ?
+			UNION ALL SELECT id FROM customers WHERE lead_id = ?))`, email, leadID)
 }
 
 func setLeadStatus(ctx context.Context, tx bun.Tx, leadID int64, status string, now time.Time) error {
@@ -155,20 +164,24 @@ const LeaseExpiredError = "lease expired (agent crashed or timed out)"
 // maxErrorLen bounds a stored task error.
 const maxErrorLen = 2000
 
+// expireLeasesSQL (completed by an attempts comparison) ends the expired
+// leases: a search of tasks_status_created for the running tasks, a set as
+// small as the work in flight.
+const expireLeasesSQL = `UPDATE tasks SET status = ?, last_error = ?, lease_expires_at = NULL, updated_at = ?
+	WHERE status = 'running' AND lease_expires_at < ? AND attempts `
+
 // RecoverExpiredLeases puts running tasks whose lease ended before now back
 // to pending, or to failed once they have had maxAttempts attempts, in one
 // transaction.
 func (d *DB) RecoverExpiredLeases(ctx context.Context, now time.Time, maxAttempts int) (recovered, failed int, err error) {
 	now = now.UTC()
 	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		const expire = `UPDATE tasks SET status = ?, last_error = ?, lease_expires_at = NULL, updated_at = ?
-			WHERE status = 'running' AND lease_expires_at < ? AND attempts `
-		res, err := tx.ExecContext(ctx, expire+">= ?", TaskFailed, LeaseExpiredError, now, now, maxAttempts)
+		res, err := tx.ExecContext(ctx, expireLeasesSQL+">= ?", TaskFailed, LeaseExpiredError, now, now, maxAttempts)
 		if err != nil {
 			return err
 		}
 		failed = affected(res)
-		res, err = tx.ExecContext(ctx, expire+"< ?", TaskPending, LeaseExpiredError, now, now, maxAttempts)
+		res, err = tx.ExecContext(ctx, expireLeasesSQL+"< ?", TaskPending, LeaseExpiredError, now, now, maxAttempts)
 		if err != nil {
 			return err
 		}
@@ -201,6 +214,15 @@ type ClaimedTask struct {
 	Website      string `bun:"website"`
 }
 
+// claimTasksSQL leases the oldest pending tasks: the first rows of
+// tasks_status_created (status, created_at, id) for 'pending', in order,
+// stopped at the limit; the update finds each by primary key.
+const claimTasksSQL = `UPDATE tasks
+	SET status = 'running', attempts = attempts + 1, started_at = ?, lease_expires_at = ?, updated_at = ?
+	WHERE status = 'pending' AND id IN (
+		SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id LIMIT ?)
+	RETURNING id`
+
 // ClaimTasks leases up to limit pending tasks, oldest first, until now+lease:
 // each becomes running with one more attempt. The claim is one transaction
 // and only takes rows still pending, so two concurrent claimers never get the
@@ -210,11 +232,7 @@ func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease tim
 	var claimed []ClaimedTask
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var ids []int64
-		err := tx.NewRaw(`UPDATE tasks
-			SET status = 'running', attempts = attempts + 1, started_at = ?, lease_expires_at = ?, updated_at = ?
-			WHERE status = 'pending' AND id IN (
-				SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id LIMIT ?)
-			RETURNING id`, now, now.Add(lease), now, limit).Scan(ctx, &ids)
+		err := tx.NewRaw(claimTasksSQL, now, now.Add(lease), now, limit).Scan(ctx, &ids)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -330,8 +348,10 @@ type Billing struct {
 // range scan of the unbilled work, not of every done task ever billed. Each
 // row is confirmed against tasks (primary key) and invoice_lines (its UNIQUE
 // task_id index), so the answer is exactly that of the tasks themselves.
-const customersWithUnbilledWorkSQL = `SELECT DISTINCT u.customer_id FROM unbilled_tasks AS u
-	JOIN tasks AS t ON t.id = u.task_id
+// CROSS JOIN keeps unbilled_tasks the outer loop: without statistics the
+// planner would rather walk every done task and look each up here.
+const customersWithUnbilledWorkSQL = `SELECT DISTINCT u.customer_id FROM unbilled_tasks AS u INDEXED BY unbilled_tasks_customer
+	CROSS JOIN tasks AS t ON t.id = u.task_id
 	WHERE u.customer_id > ? AND t.customer_id = u.customer_id AND t.status = 'done'
 	  AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)
 	ORDER BY u.customer_id LIMIT ?`
@@ -489,7 +509,7 @@ type PaymentLinkCandidate struct {
 // open invoices still without a link, never the paid history or the open
 // invoices that have one.
 const invoicesNeedingPaymentLinkSQL = `SELECT i.id, i.number, i.amount_cents, i.currency, c.contact_email
-	FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id
+	FROM invoices AS i INDEXED BY invoices_need_link JOIN customers AS c ON c.id = i.customer_id
 	WHERE i.status = 'open' AND i.payment_url = '' AND i.flag = ''
 	ORDER BY i.created_at, i.id LIMIT ?`
 

@@ -152,10 +152,26 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 	return c, nil
 }
 
+// LeadIDByEmail is the id of the lead with e-mail addr (lower-cased by the
+// caller), or 0: one search of the UNIQUE index on leads.email. The lead
+// source asks it to name a duplicate.
+func (d *DB) LeadIDByEmail(ctx context.Context, addr string) (int64, error) {
+	id, err := leadIDByEmail(ctx, d.bun, addr)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to look up lead %s: %w", addr, err)
+	}
+	return id, nil
+}
+
+// leadIDByEmailQuery is leadIDByEmail's query.
+func leadIDByEmailQuery(idb bun.IDB, addr string) *bun.SelectQuery {
+	return idb.NewSelect().Model((*Lead)(nil)).Column("id").Where("email = ?", addr)
+}
+
 // leadIDByEmail is the id of the lead with e-mail addr (lower-cased), or 0.
 func leadIDByEmail(ctx context.Context, idb bun.IDB, addr string) (int64, error) {
 	var id int64
-	err := idb.NewSelect().Model((*Lead)(nil)).Column("id").Where("email = ?", addr).Scan(ctx, &id)
+	err := leadIDByEmailQuery(idb, addr).Scan(ctx, &id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

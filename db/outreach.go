@@ -145,19 +145,23 @@ func (c *EmailCaps) fields(def EmailCaps) []capField {
 // its own covering partial index (messages_left on sent_at, messages_sending
 // on sending_at, migration 0005), so it reads only the messages of the
 // window, never the whole outbox history. (One OR over both conditions
-// cannot use either index and visits every message ever sent.)
+// cannot use either index and visits every message ever sent.) INDEXED BY
+// pins the plan: without ANALYZE statistics, which the app never gathers,
+// SQLite would rather search an index on status, i.e. every sent message.
+// The same holds for the other INDEXED BY in this package; a query whose
+// index cannot serve it fails to prepare instead of quietly scanning.
 const sendsSinceSQL = `SELECT
-	(SELECT COUNT(*) FROM messages WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
-	(SELECT COUNT(*) FROM messages WHERE status = 'sending' AND sending_at > ?0)`
+	(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
+	(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > ?0)`
 
 // sendsInWindowsSQL is sendsSinceSQL for the hour (?0) and the day (?1) at
 // once: one range scan of the day's messages (the index order puts the
 // hour's at its end) answers both caps of a claim.
 const sendsInWindowsSQL = `SELECT
-	(SELECT COUNT(*) FROM messages WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
-	(SELECT COUNT(*) FROM messages WHERE status = 'sending' AND sending_at > ?0) AS hour,
-	(SELECT COUNT(*) FROM messages WHERE status IN ('sent','dry_run') AND sent_at > ?1) +
-	(SELECT COUNT(*) FROM messages WHERE status = 'sending' AND sending_at > ?1) AS day`
+	(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
+	(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > ?0) AS hour,
+	(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > ?1) +
+	(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > ?1) AS day`
 
 // SentSince counts the messages sent (really or dry-run), or being sent,
 // after t. The caps are measured with it.
@@ -202,7 +206,7 @@ const newLeadsToContactWhere = "l.status = 'new' AND l.email IS NOT NULL AND NOT
 // newLeadsToContactQuery is NewLeadsToContact's query (the query-plan test
 // explains it).
 func newLeadsToContactQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).Where(newLeadsToContactWhere, MaxSendAttempts).
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_new_email").Where(newLeadsToContactWhere, MaxSendAttempts).
 		OrderExpr("l.created_at, l.id").Limit(int64(limit))
 }
 
@@ -274,7 +278,7 @@ const sendableSQL = "(m.status = 'queued' OR (m.status = 'failed' AND m.attempts
 
 // pendingOutboxSQL counts the outbox still to send: a scan of the covering
 // partial index messages_sendable, as long as the outbox itself.
-const pendingOutboxSQL = "SELECT COUNT(*) FROM messages AS m WHERE " + sendableSQL
+const pendingOutboxSQL = "SELECT COUNT(*) FROM messages AS m INDEXED BY messages_sendable WHERE " + sendableSQL
 
 // PendingOutbox counts the messages still to be sent: queued ones and failed
 // ones with attempts left.
@@ -304,7 +308,7 @@ func (d *DB) SendableMessages(ctx context.Context, limit int) ([]Message, error)
 // sendableMessagesQuery is SendableMessages' query: the oldest of the
 // partial index messages_sendable, read in its order and stopped at limit.
 func sendableMessagesQuery(idb bun.IDB, dst *[]Message, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).Where(sendableSQL, MaxSendAttempts).
+	return idb.NewSelect().Model(dst).ModelTableExpr("messages AS m INDEXED BY messages_sendable").Where(sendableSQL, MaxSendAttempts).
 		OrderExpr("m.created_at, m.id").Limit(int64(limit))
 }
 
@@ -408,6 +412,17 @@ func setLead(ctx context.Context, idb bun.IDB, id int64, now time.Time, set stri
 	return err
 }
 
+// suppressionForSQL finds the oldest suppression of an address (?0) or of
+// any of a list of domains (?1). Each half is a search of the UNIQUE (kind,
+// value) index and the few rows found are sorted; one OR over both halves,
+// ordered by id with LIMIT 1, lets the planner walk the whole table in id
+// order instead.
+const suppressionForSQL = `SELECT reason FROM (
+		SELECT id, reason FROM suppressions WHERE kind = 'address' AND value = ?0
+		UNION ALL
+		SELECT id, reason FROM suppressions WHERE kind = 'domain' AND value IN (?1))
+	ORDER BY id LIMIT 1`
+
 // suppressionFor finds a suppression of addr, of its domain or any parent
 // domain (a suppressed acme.com covers mail.acme.com), or of the lead's
 // domain key.
@@ -431,9 +446,7 @@ func suppressionFor(ctx context.Context, idb bun.IDB, addr string, domainKey *st
 		domains = append(domains, "")
 	}
 	var reason string
-	err := idb.NewSelect().Model((*Suppression)(nil)).Column("reason").
-		Where("(kind = 'address' AND value = ?) OR (kind = 'domain' AND value IN (?))", addr, bun.List(domains)).
-		OrderExpr("id").Limit(1).Scan(ctx, &reason)
+	err := idb.NewRaw(suppressionForSQL, addr, bun.List(domains)).Scan(ctx, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -547,15 +560,21 @@ func (d *DB) FlagForReview(ctx context.Context, messageID int64, reason string) 
 // again automatically; it returns how many it flagged now.
 func (d *DB) FlagStaleSending(ctx context.Context, olderThan time.Duration) (int, error) {
 	now := d.Now()
-	res, err := d.bun.NewUpdate().Model((*Message)(nil)).
-		Set("needs_review = TRUE").Set("updated_at = ?", now).
-		Where("status = ? AND NOT needs_review AND sending_at <= ?", MessageSending, now.Add(-olderThan)).
-		Exec(ctx)
+	res, err := flagStaleSendingQuery(d.bun, now, olderThan).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: unable to flag stale messages: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// flagStaleSendingQuery is FlagStaleSending's update: a range of the
+// partial index messages_sending, the messages in flight or waiting for
+// review, never the sent history.
+func flagStaleSendingQuery(idb bun.IDB, now time.Time, olderThan time.Duration) *bun.UpdateQuery {
+	return idb.NewUpdate().Model((*Message)(nil)).ModelTableExpr("messages INDEXED BY messages_sending").
+		Set("needs_review = TRUE").Set("updated_at = ?", now).
+		Where("status = ? AND NOT needs_review AND sending_at <= ?", MessageSending, now.Add(-olderThan))
 }
 
 // RequeueDryRunLeads puts every lead contacted only in DRY_RUN back to new,
@@ -604,7 +623,7 @@ const contactedAfterWhere = `l.status = 'contacted' AND l.contacted_at <= ?0
 
 // contactedAfterQuery is ContactedAfter's query.
 func contactedAfterQuery(idb bun.IDB, dst *[]Lead, contactedBy time.Time, after LeadCursor, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_contacted").
 		Where(contactedAfterWhere, contactedBy.UTC(), after.ContactedAt.UTC(), after.ID).
 		OrderExpr("l.contacted_at, l.id").Limit(int64(limit))
 }
