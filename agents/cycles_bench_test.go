@@ -227,6 +227,10 @@ func buildBenchDataset(b *testing.B, path string, n int) {
 		SELECT (customer_id - 1) * 2 + 1 + ((id - 1) % 10) / 5, id, description, reward_cents, completed_at FROM tasks ORDER BY id`,
 		fmt.Sprintf(`INSERT INTO counters (name, value) VALUES ('%s', %d)`, db.InvoiceCounter, c*2),
 		fmt.Sprintf(`INSERT INTO settings (key, value, updated_at) VALUES ('%s', '%s', '2025-06-01 00:00:00+00:00')`, SettingSimulatorSeed, benchSeed),
+		// The simulator ran before and judged every background lead (code
+		// that keeps no cursor ignores this).
+		fmt.Sprintf(`INSERT INTO settings (key, value, updated_at) VALUES ('%s', '%s %d', '2025-06-01 00:00:00+00:00')`,
+			SettingSimulatorCursor, base.Add(time.Duration(n*10+3600)*time.Second).Format(time.RFC3339Nano), n),
 	}
 	bun := store.Bun()
 	for _, s := range stmts {
