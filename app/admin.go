@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
@@ -31,13 +32,12 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminEvents streams the control room's live regions, with the tables as
-// the operator's search and pages show them.
+// the operator's search and pages show them. Operators on the same search
+// and pages watch the same view.
 func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
-	meta, params := s.metaFor(r, "Control room"), adminParamsOf(r)
-	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
-		if err := s.stillAllowed(ctx, r, true); err != nil {
-			return nil, err
-		}
+	params := adminParamsOf(r)
+	meta := s.meta("Control room")
+	s.serveStream(w, r, "admin?"+params.key(), sessionReader(r, true), func(ctx context.Context) ([]fragment, error) {
 		meta.Now = s.now().UTC()
 		p, err := s.adminData(ctx, meta, params)
 		if err != nil {
@@ -64,6 +64,12 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 type adminParams struct {
 	search                            string
 	leads, customers, tasks, invoices db.Cursor
+}
+
+// key is the params in one canonical form, naming the live view they show.
+func (q adminParams) key() string {
+	return url.Values{"q": {q.search}, "lp": {q.leads.String()}, "cp": {q.customers.String()},
+		"tp": {q.tasks.String()}, "ip": {q.invoices.String()}}.Encode()
 }
 
 func adminParamsOf(r *http.Request) adminParams {

@@ -87,6 +87,22 @@ func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// click clicks sel. A live update may swap the element out between the
+// moment chromedp finds it and the click; the click then goes to the
+// element that replaced it, as a person's second try would.
+func (b *browser) click(t *testing.T, sel string) {
+	t.Helper()
+	var err error
+	for range 10 {
+		if err = chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(sel))); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
 func (b *browser) text(t *testing.T, sel string) string {
 	t.Helper()
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -339,7 +355,7 @@ func TestBrowserAdminFullCycleIsLive(t *testing.T) {
 	b.signIn(t, f.srv.URL, u.Email)
 	b.waitText(t, "#admin-runs", "Awaiting agent execution")
 	b.markPage(t)
-	b.do(t, chromedp.Click(chromedp.CSS("#run-full-cycle")))
+	b.click(t, "#run-full-cycle")
 	b.waitText(t, "#admin-control-result", "started")
 	for _, agent := range agents.Pipeline {
 		b.waitText(t, "#admin-runs", agent)
@@ -359,14 +375,14 @@ func TestBrowserCrashedAgentRestartsAndAnswers(t *testing.T) {
 	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
 	b.signIn(t, f.srv.URL, u.Email)
 	b.markPage(t)
-	b.do(t, chromedp.Click(chromedp.CSS(`#agent-ops button[data-action="crash"]`)))
+	b.click(t, `#agent-ops button[data-action="crash"]`)
 	b.waitText(t, "#agent-ops", "injected crash")
 	b.waitText(t, "#agent-ops", "Restarts 1")
 	st, err := engine.State(agents.Ops)
 	if err != nil || st.State != agents.StateIdle || st.Restarts != 1 {
 		t.Errorf("ops after the crash: %+v %v", st, err)
 	}
-	b.do(t, chromedp.Click(chromedp.CSS(`#agent-ops button[data-action="run"]`)))
+	b.click(t, `#agent-ops button[data-action="run"]`)
 	b.waitText(t, "#admin-agent-result", "ops ran")
 	b.assertNotReloaded(t)
 }

@@ -28,20 +28,22 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 }
 
 // dashboardEvents streams the dashboard's live regions to the same readers
-// the page has, scrubbed the same way for anonymous readers.
+// the page has, scrubbed the same way for anonymous readers. Every reader of
+// one kind (public, viewer, admin) on one page watches the same view.
 func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r.Context())
 	if u == nil && !s.cfg.DashboardPublic {
 		http.Error(w, "sign in required", http.StatusUnauthorized)
 		return
 	}
-	meta, page := s.metaFor(r, "Dashboard"), cursorParam(r, "page")
-	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
-		if u != nil {
-			if err := s.stillAllowed(ctx, r, false); err != nil {
-				return nil, err
-			}
-		}
+	audience := "public"
+	if u != nil {
+		audience = u.Role
+	}
+	page := cursorParam(r, "page")
+	key := "dashboard:" + audience + "?page=" + page.String()
+	meta := s.meta("Dashboard")
+	s.serveStream(w, r, key, sessionReader(r, false), func(ctx context.Context) ([]fragment, error) {
 		meta.Now = s.now().UTC()
 		p, err := s.dashboardData(ctx, meta, u, page)
 		if err != nil {

@@ -40,6 +40,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
+		if r.Context().Err() != nil {
+			// The client went away mid-render: nobody is waiting for a
+			// page, and nothing failed.
+			s.log.Debug("client left before the page was rendered", "route", routeOf(r))
+			return
+		}
 		s.log.Error("render failed", "route", routeOf(r), "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -15,44 +15,124 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/hossagent/hossagent/agents"
-	"github.com/hossagent/hossagent/db"
 )
 
-// Live updates. One Hub listens to the agents' event bus and marks every
-// open stream "dirty"; each stream then re-renders its surface's fragments
-// from the database and sends them as one SSE message of <hx-partial>
-// elements. Marking never blocks (a stream already dirty stays dirty once),
-// so bursts coalesce, the bus is never held up, and a stream that cannot
-// write within writeTimeout is dropped.
+// Live updates, rendered once per audience. The Hub listens to the agents'
+// event bus. Every open stream watches one view: the admin control room
+// with its search and table pages, the dashboard for one kind of reader and
+// page, or one client's portal. An event marks every view stale; each view
+// then renders its fragments once, from the database, and hands the same
+// bytes to all of its streams. Rendering is coalesced (a burst of events is
+// one render) and spaced by renderGap, so a view costs at most a few renders
+// a second however many events arrive and however many readers watch it.
+//
+// Access is checked per stream without a database round trip per stream
+// per event: before a view hands out a render, and once a second for idle
+// views, the readers' sessions and portal links are checked in one batched
+// query (see Hub.check); a stream whose reader lost access ends.
 
 const (
 	heartbeatEvery = 15 * time.Second
 	writeTimeout   = 10 * time.Second
-	// minRenderGap spaces out re-renders of one stream, so a burst of events
+	// renderGap spaces out the renders of one view, so a burst of events
 	// costs one render, while keeping updates well within a second.
-	minRenderGap = 150 * time.Millisecond
+	renderGap = 150 * time.Millisecond
+	// accessSweepEvery is how often idle streams' access is checked again:
+	// a revoked session ends its streams within about this long.
+	accessSweepEvery = 750 * time.Millisecond
+	// renderTimeout bounds one render of a view.
+	renderTimeout = 10 * time.Second
+	// sessionTouchEvery is how often live readers' sessions are marked as
+	// seen (a reader watching a live page is not idle).
+	sessionTouchEvery = time.Minute
 )
 
-// Hub fans engine events out to the open SSE streams.
-type Hub struct {
-	mu      sync.Mutex
-	streams map[*stream]struct{}
-	done    chan struct{}
-	count   atomic.Int64
-	seq     atomic.Int64
+// fragment is one live region: the id of its root element and its component.
+type fragment struct {
+	id string
+	c  templ.Component
 }
 
+// fragments renders a view's live regions. It is called once per render
+// for every stream of the view, so it must depend on nothing but the view.
+type fragments func(ctx context.Context) ([]fragment, error)
+
+// reader is who a stream is for, as the access check sees it: a session
+// (and whether it must be an admin's) or a portal link, by hash.
+type reader struct {
+	session   string // SHA-256 of the session cookie; "" when anonymous
+	admin     bool   // the session must still be an admin's
+	portal    string // SHA-256 of the portal token
+	anonymous bool   // the public dashboard: nothing to check
+}
+
+// AccessCheck reports which readers may still watch their streams; it is
+// called with every distinct reader of a batch of streams at once.
+type AccessCheck func(ctx context.Context, readers []reader, touch bool) (map[reader]bool, error)
+
+// Hub fans engine events out to the open SSE streams, by view.
+type Hub struct {
+	mu    sync.Mutex
+	views map[string]*liveView
+	done  chan struct{}
+	count atomic.Int64
+	seq   atomic.Int64
+	// Renders counts view renders (metrics, and the proof that one event
+	// costs one render per view, not per stream).
+	renders atomic.Int64
+	check   atomic.Pointer[AccessCheck]
+	now     func() time.Time
+}
+
+// liveView is one audience: its render, its streams, and the latest bytes.
+type liveView struct {
+	key    string
+	render fragments
+	wake   chan struct{}
+	// guarded by Hub.mu
+	streams map[*stream]struct{}
+	pending time.Time // when the oldest event not yet rendered arrived
+	last    []byte    // the latest render, while no event made it stale
+}
+
+// stream is one open SSE response.
 type stream struct {
-	dirty chan struct{}
+	who   reader
+	out   chan []byte // capacity 1: a slow stream gets the latest render only
+	ended chan struct{}
+	once  sync.Once
+}
+
+func (st *stream) end() { st.once.Do(func() { close(st.ended) }) }
+
+// deliver hands msg to the stream without ever waiting: when the stream
+// has not written the previous message yet, that one is replaced.
+func (st *stream) deliver(msg []byte) {
+	for range 2 {
+		select {
+		case st.out <- msg:
+			return
+		default:
+		}
+		select {
+		case <-st.out:
+		default:
+		}
+	}
 }
 
 // NewHub starts a hub fed by the bus; it ends, closing every stream, when
 // the bus closes (at shutdown).
 func NewHub(bus *agents.Bus) *Hub {
-	h := &Hub{streams: map[*stream]struct{}{}, done: make(chan struct{})}
+	h := &Hub{views: map[string]*liveView{}, done: make(chan struct{}), now: time.Now}
 	go h.run(bus)
+	go h.sweep()
 	return h
 }
+
+// setAccessCheck installs how readers are checked (the Server does, with
+// its store and clock). Without one, every reader keeps its stream.
+func (h *Hub) setAccessCheck(c AccessCheck) { h.check.Store(&c) }
 
 func (h *Hub) run(bus *agents.Bus) {
 	defer close(h.done)
@@ -65,78 +145,246 @@ func (h *Hub) run(bus *agents.Bus) {
 			return // the bus closed
 		}
 		// The bus dropped the hub for falling behind: events were missed,
-		// so every stream re-renders, and the hub listens again.
+		// so every view re-renders, and the hub listens again.
 		h.markAll()
 	}
 }
 
+// markAll makes every view stale and wakes it. It never blocks: a view
+// already woken renders once for all the events that arrived meanwhile.
 func (h *Hub) markAll() {
+	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.streams {
-		select {
-		case s.dirty <- struct{}{}:
-		default: // already dirty: one render will cover both events
+	for _, v := range h.views {
+		if v.pending.IsZero() {
+			v.pending = now
 		}
+		v.last = nil
+		v.poke()
+	}
+}
+
+func (v *liveView) poke() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
 	}
 }
 
 // Clients is the number of open streams (for metrics and tests).
 func (h *Hub) Clients() int64 { return h.count.Load() }
 
-func (h *Hub) add() *stream {
-	s := &stream{dirty: make(chan struct{}, 1)}
+// Renders is how many view renders the hub has done.
+func (h *Hub) Renders() int64 { return h.renders.Load() }
+
+// subscribe adds a stream to the view key (created with render when it is
+// the first) and returns it with the view's latest render, or nil when the
+// view must render first (it is then woken, and the stream gets that render).
+func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []byte) {
+	st := &stream{who: who, out: make(chan []byte, 1), ended: make(chan struct{})}
 	h.mu.Lock()
-	h.streams[s] = struct{}{}
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	v, ok := h.views[key]
+	if !ok {
+		v = &liveView{key: key, render: render, wake: make(chan struct{}, 1), streams: map[*stream]struct{}{}}
+		h.views[key] = v
+		go h.serveView(v)
+	}
+	v.streams[st] = struct{}{}
 	h.count.Add(1)
-	return s
+	if v.last == nil {
+		v.poke()
+	}
+	return st, v.last
 }
 
-func (h *Hub) remove(s *stream) {
+// unsubscribe removes a stream; the last one out ends its view.
+func (h *Hub) unsubscribe(key string, st *stream) {
 	h.mu.Lock()
-	delete(h.streams, s)
+	defer h.mu.Unlock()
+	v, ok := h.views[key]
+	if !ok {
+		return
+	}
+	if _, ok := v.streams[st]; ok {
+		delete(v.streams, st)
+		h.count.Add(-1)
+	}
+	if len(v.streams) == 0 {
+		delete(h.views, key)
+		close(v.wake) // ends serveView
+	}
+}
+
+// serveView renders v each time it is woken, at most once per renderGap.
+func (h *Hub) serveView(v *liveView) {
+	for {
+		select {
+		case _, ok := <-v.wake:
+			if !ok {
+				return
+			}
+		case <-h.done:
+			return
+		}
+		h.renderView(v)
+		select {
+		case <-time.After(renderGap):
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// renderView renders v once and hands the bytes to every stream whose
+// reader may still see them.
+func (h *Hub) renderView(v *liveView) {
+	h.mu.Lock()
+	published := v.pending
+	v.pending = time.Time{}
 	h.mu.Unlock()
-	h.count.Add(-1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
+	defer cancel()
+	body, err := h.encode(ctx, v.render)
+	h.renders.Add(1)
+	if err != nil {
+		return // logged by the render; the next event tries again
+	}
+	h.mu.Lock()
+	if v.pending.IsZero() {
+		v.last = body // nothing changed while rendering: new streams may reuse it
+	}
+	streams := make([]*stream, 0, len(v.streams))
+	for st := range v.streams {
+		streams = append(streams, st)
+	}
+	h.mu.Unlock()
+
+	allowed := h.allowed(ctx, streams, false)
+	msg := stamp(body, published)
+	for _, st := range streams {
+		if allowed(st) {
+			st.deliver(msg)
+		} else {
+			st.end()
+		}
+	}
+}
+
+// sweep checks every stream's reader again each accessSweepEvery, so a
+// stream of an idle view ends soon after its session or link does; once a
+// minute it also marks the live readers' sessions as seen.
+func (h *Hub) sweep() {
+	tick := time.NewTicker(accessSweepEvery)
+	defer tick.Stop()
+	lastTouch := time.Time{}
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		var streams []*stream
+		for _, v := range h.views {
+			for st := range v.streams {
+				streams = append(streams, st)
+			}
+		}
+		h.mu.Unlock()
+		if len(streams) == 0 {
+			continue
+		}
+		touch := h.now().Sub(lastTouch) >= sessionTouchEvery
+		if touch {
+			lastTouch = h.now()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
+		allowed := h.allowed(ctx, streams, touch)
+		cancel()
+		for _, st := range streams {
+			if !allowed(st) {
+				st.end()
+			}
+		}
+	}
+}
+
+// allowed checks the distinct readers of streams in one call to the access
+// check. When the check itself fails (the database is busy), streams keep
+// going: the next check decides.
+func (h *Hub) allowed(ctx context.Context, streams []*stream, touch bool) func(*stream) bool {
+	check := h.check.Load()
+	if check == nil {
+		return func(*stream) bool { return true }
+	}
+	seen := map[reader]bool{}
+	var readers []reader
+	for _, st := range streams {
+		if !st.who.anonymous && !seen[st.who] {
+			seen[st.who] = true
+			readers = append(readers, st.who)
+		}
+	}
+	if len(readers) == 0 {
+		return func(*stream) bool { return true }
+	}
+	ok, err := (*check)(ctx, readers, touch)
+	if err != nil {
+		return func(*stream) bool { return true }
+	}
+	return func(st *stream) bool { return st.who.anonymous || ok[st.who] }
+}
+
+// encode renders the fragments into one SSE message: each fragment wrapped
+// in <hx-partial> targeting its own id, every line a data: line.
+func (h *Hub) encode(ctx context.Context, render fragments) ([]byte, error) {
+	frags, err := render(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var html bytes.Buffer
+	for _, f := range frags {
+		fmt.Fprintf(&html, `<hx-partial hx-target="#%s" hx-swap="outerHTML">`, f.id)
+		if err := f.c.Render(ctx, &html); err != nil {
+			return nil, err
+		}
+		html.WriteString("</hx-partial>")
+	}
+	var msg bytes.Buffer
+	msg.WriteString("id: " + strconv.FormatInt(h.seq.Add(1), 10) + "\n")
+	for _, line := range strings.Split(html.String(), "\n") {
+		msg.WriteString("data: ")
+		msg.WriteString(strings.TrimRight(line, "\r"))
+		msg.WriteByte('\n')
+	}
+	msg.WriteByte('\n')
+	return msg.Bytes(), nil
+}
+
+// stamp prefixes a message with the time the change it shows was published,
+// as an SSE comment (browsers ignore it; the load tool measures the delay
+// from it). A render without a change behind it (a new stream's first
+// refresh) carries none.
+func stamp(body []byte, published time.Time) []byte {
+	if published.IsZero() {
+		return body
+	}
+	prefix := ": published " + strconv.FormatInt(published.UnixNano(), 10) + "\n"
+	return append([]byte(prefix), body...)
 }
 
 // errStreamEnded ends a stream whose reader may no longer see it.
 var errStreamEnded = errors.New("the reader of this stream lost access")
 
-// stillAllowed checks again, before each update, that the operator who
-// opened the stream is still signed in (and still an admin when admin is
-// set): a stream must not outlive its session.
-func (s *Server) stillAllowed(ctx context.Context, r *http.Request, admin bool) error {
-	c, err := r.Cookie(sessionCookieName)
-	if err != nil {
-		return errStreamEnded
-	}
-	u, err := s.store.SessionUser(ctx, db.HashToken(c.Value), s.now())
-	switch {
-	case errors.Is(err, db.ErrNotFound):
-		return errStreamEnded
-	case err != nil:
-		return err
-	case admin && u.Role != db.RoleAdmin:
-		return errStreamEnded
-	}
-	return nil
-}
-
-// fragment is one live region: the id of its root element and its component.
-type fragment struct {
-	id string
-	c  templ.Component
-}
-
-// fragments renders a surface's live regions for one client.
-type fragments func(ctx context.Context) ([]fragment, error)
-
-// serveStream runs one SSE stream until the client leaves, the server shuts
-// down or a write fails. The first message is a full refresh of every
-// fragment, which is also how a reconnecting client catches up on what it
-// missed (whatever its Last-Event-ID).
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, render fragments) {
+// serveStream runs one SSE stream on the view key until the client leaves,
+// the server shuts down, the reader loses access or a write fails. The first
+// message is a full refresh of every fragment (the view's latest render, or
+// a fresh one), which is also how a reconnecting client catches up on what
+// it missed (whatever its Last-Event-ID).
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, key string, who reader, render fragments) {
 	if s.hub == nil {
 		http.Error(w, "live updates are not running", http.StatusServiceUnavailable)
 		return
@@ -151,9 +399,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, render frag
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	st := s.hub.add()
-	defer s.hub.remove(st)
-	ctx := r.Context()
+	st, first := s.hub.subscribe(key, s.logRenderErrors(render), who)
+	defer s.hub.unsubscribe(key, st)
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := w.Write(b); err != nil {
@@ -161,69 +408,39 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, render frag
 		}
 		return rc.Flush() == nil
 	}
-	send := func() bool {
-		msg, err := s.renderMessage(ctx, render)
-		if errors.Is(err, errStreamEnded) || errors.Is(err, db.ErrNotFound) {
-			return false // the reader lost access (signed out, token revoked)
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("rendering live update", "err", err)
-			}
-			return ctx.Err() == nil // keep the stream; try again on the next event
-		}
-		return write(msg)
-	}
-	if !write([]byte("retry: 1000\n\n")) || !send() {
+	if !write([]byte("retry: 1000\n\n")) || (first != nil && !write(first)) {
 		return
 	}
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
+	ctx := r.Context()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.hub.done:
 			return
+		case <-st.ended:
+			return // the reader lost access (signed out, link revoked)
 		case <-heartbeat.C:
 			if !write([]byte(": heartbeat\n\n")) {
 				return
 			}
-		case <-st.dirty:
-			if !send() {
-				return
-			}
-			select { // let a burst settle into one render
-			case <-time.After(minRenderGap):
-			case <-ctx.Done():
+		case msg := <-st.out:
+			if !write(msg) {
 				return
 			}
 		}
 	}
 }
 
-// renderMessage renders the fragments into one SSE message: each fragment
-// wrapped in <hx-partial> targeting its own id, every line a data: line.
-func (s *Server) renderMessage(ctx context.Context, render fragments) ([]byte, error) {
-	frags, err := render(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var html bytes.Buffer
-	for _, f := range frags {
-		fmt.Fprintf(&html, `<hx-partial hx-target="#%s" hx-swap="outerHTML">`, f.id)
-		if err := f.c.Render(ctx, &html); err != nil {
-			return nil, err
+// logRenderErrors logs a view's failed render once (not once per stream).
+func (s *Server) logRenderErrors(render fragments) fragments {
+	return func(ctx context.Context) ([]fragment, error) {
+		frags, err := render(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("rendering live update", "err", err)
 		}
-		html.WriteString("</hx-partial>")
+		return frags, err
 	}
-	var msg bytes.Buffer
-	msg.WriteString("id: " + strconv.FormatInt(s.hub.seq.Add(1), 10) + "\n")
-	for _, line := range strings.Split(html.String(), "\n") {
-		msg.WriteString("data: ")
-		msg.WriteString(strings.TrimRight(line, "\r"))
-		msg.WriteByte('\n')
-	}
-	msg.WriteByte('\n')
-	return msg.Bytes(), nil
 }

@@ -38,8 +38,9 @@ func (s *Server) portal(w http.ResponseWriter, r *http.Request) {
 }
 
 // portalEvents streams a client's portal regions; a payment landing shows
-// without a reload. The token is checked again on every render, so a
-// revoked link stops updating at once.
+// without a reload. Every open portal of one client watches one view; the
+// link is checked again with each render (in one batch for all readers), so
+// a revoked link stops updating at once.
 func (s *Server) portalEvents(w http.ResponseWriter, r *http.Request) {
 	if !s.allowPortalVisit(w, r) {
 		return
@@ -50,9 +51,11 @@ func (s *Server) portalEvents(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
+	id := c.ID
 	meta := s.meta(c.Company)
-	s.serveStream(w, r, func(ctx context.Context) ([]fragment, error) {
-		c, err := s.store.CustomerByPortalToken(ctx, token)
+	who := reader{portal: db.HashToken(token)}
+	s.serveStream(w, r, "portal:"+strconv.FormatInt(id, 10), who, func(ctx context.Context) ([]fragment, error) {
+		c, err := s.store.CustomerByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}

@@ -121,7 +121,7 @@ func New(d Deps) *Server {
 	if d.Assets == nil {
 		d.Assets = assets.FS
 	}
-	return &Server{
+	s := &Server{
 		cfg:          d.Config,
 		store:        d.Store,
 		log:          d.Logger,
@@ -143,6 +143,10 @@ func New(d Deps) *Server {
 		mail:             newMailEndpoints(d),
 		runWait:          defaultRunWait,
 	}
+	if s.hub != nil {
+		s.hub.setAccessCheck(s.streamAccess)
+	}
+	return s
 }
 
 // Handler returns the router with every route of the app.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/uptrace/bun"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -244,6 +246,49 @@ func (d *DB) RecordAudit(ctx context.Context, e AuditEntry) error {
 	e.CreatedAt = e.CreatedAt.UTC()
 	if _, err := d.bun.NewInsert().Model(&e).Exec(ctx); err != nil {
 		return fmt.Errorf("store: unable to record audit entry %q: %w", e.Action, err)
+	}
+	return nil
+}
+
+// LiveSessions returns, for each of the session token hashes that is still
+// signed in at now (not expired, not idle past SessionIdleTimeout), the role
+// of its user. Live streams check all their readers with it in one query
+// per batch of hashes, instead of one lookup per stream and update.
+func (d *DB) LiveSessions(ctx context.Context, tokenHashes []string, now time.Time) (map[string]string, error) {
+	now = now.UTC()
+	out := make(map[string]string, len(tokenHashes))
+	for chunk := range slices.Chunk(tokenHashes, maxBatch) {
+		var rows []struct {
+			TokenHash string `bun:"token_hash"`
+			Role      string `bun:"role"`
+		}
+		err := d.bun.NewRaw(`SELECT s.token_hash, u.role FROM sessions AS s JOIN users AS u ON u.id = s.user_id
+			WHERE s.token_hash IN (?) AND s.expires_at > ? AND s.last_seen_at > ?`,
+			bun.List(chunk), now, now.Add(-SessionIdleTimeout)).Scan(ctx, &rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to check sessions: %w", err)
+		}
+		for _, r := range rows {
+			out[r.TokenHash] = r.Role
+		}
+	}
+	return out, nil
+}
+
+// TouchSessions marks sessions as seen at now, as a page view would: a
+// reader watching a live page is not idle. Only sessions not seen for
+// sessionTouchInterval are written.
+func (d *DB) TouchSessions(ctx context.Context, tokenHashes []string, now time.Time) error {
+	now = now.UTC()
+	for chunk := range slices.Chunk(tokenHashes, maxBatch) {
+		_, err := d.bun.NewUpdate().Model((*Session)(nil)).Set("last_seen_at = ?", now).
+			Where("token_hash IN (?)", bun.List(chunk)).
+			Where("last_seen_at < ?", now.Add(-sessionTouchInterval)).
+			Where("expires_at > ?", now).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to refresh sessions: %w", err)
+		}
 	}
 	return nil
 }

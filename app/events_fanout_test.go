@@ -1,0 +1,175 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/db"
+)
+
+// TestOneEventRendersOncePerView opens many streams on three views (the
+// control room, the same control room under a search, and the dashboard),
+// publishes one event, and proves that every stream gets the update, that
+// the streams of one view get the same bytes, and that the event cost one
+// render per view, not one per stream.
+func TestOneEventRendersOncePerView(t *testing.T) {
+	bus := agents.NewBus()
+	var hub *Hub
+	f := newFixture(t, nil, func(d *Deps) { hub = NewHub(bus); d.Live = hub })
+	f.seed(t)
+	f.signInAs(t, db.RoleAdmin)
+	paths := map[string]int{"/events/admin": 20, "/events/admin?q=northwind": 5, "/events/dashboard": 15}
+	streams := map[string][]<-chan sseMessage{}
+	for path, n := range paths {
+		for range n {
+			_, msgs := openStream(t, f.client, f.srv.URL+path)
+			nextMessage(t, msgs) // the full refresh
+			streams[path] = append(streams[path], msgs)
+		}
+	}
+	if hub.Clients() != 40 {
+		t.Fatalf("clients = %d, want 40", hub.Clients())
+	}
+	before := hub.Renders()
+	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
+		Where("status = 'open'").Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged, Agent: agents.Billing})
+	for path, list := range streams {
+		var first string
+		for i, msgs := range list {
+			m := nextMessage(t, msgs)
+			if !strings.Contains(m.data, "$249.00") {
+				t.Fatalf("%s stream %d: update without the new revenue", path, i)
+			}
+			if i == 0 {
+				first = m.id + m.data
+			} else if m.id+m.data != first {
+				t.Errorf("%s stream %d got other bytes than stream 0", path, i)
+			}
+		}
+	}
+	if got := hub.Renders() - before; got != int64(len(paths)) {
+		t.Errorf("one event cost %d renders for %d views, want one per view", got, len(paths))
+	}
+}
+
+// TestStreamUpdateCarriesItsPublishTime: an update says when the change it
+// shows was published (an SSE comment the load tool reads); the first full
+// refresh of a new stream carries none.
+func TestStreamUpdateCarriesItsPublishTime(t *testing.T) {
+	bus := agents.NewBus()
+	f := newFixture(t, nil, func(d *Deps) { d.Live = NewHub(bus) })
+	f.seed(t)
+	f.signInAs(t, db.RoleViewer)
+	resp, err := f.client.Get(f.srv.URL + "/events/dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 256)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 64<<10)
+		var rest string
+		for {
+			n, err := resp.Body.Read(buf)
+			rest += string(buf[:n])
+			for {
+				i := strings.IndexByte(rest, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- rest[:i]
+				rest = rest[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitLine := func(prefix string) string {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended before a %q line", prefix)
+				}
+				if strings.HasPrefix(l, ": published ") && prefix == "data: " {
+					t.Fatalf("the first refresh carries a publish stamp: %q", l)
+				}
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no %q line", prefix)
+			}
+		}
+	}
+	waitLine("data: ") // the first refresh, unstamped
+	sent := time.Now()
+	bus.Publish(agents.Event{Kind: agents.EventDataChanged})
+	stampLine := waitLine(": published ")
+	var ns int64
+	if _, err := fmt.Sscan(strings.TrimPrefix(stampLine, ": published "), &ns); err != nil {
+		t.Fatalf("stamp %q: %v", stampLine, err)
+	}
+	if at := time.Unix(0, ns); at.Before(sent.Add(-time.Second)) || at.After(time.Now()) {
+		t.Errorf("stamp %v is not the publish time (sent %v)", at, sent)
+	}
+}
+
+// TestRevokedSessionEndsIdleStreams: with no event at all, a stream ends
+// soon after its session is deleted (the hub's sweep checks readers again).
+func TestRevokedSessionEndsIdleStreams(t *testing.T) {
+	bus := agents.NewBus()
+	f := newFixture(t, nil, func(d *Deps) { d.Live = NewHub(bus) })
+	f.seed(t)
+	f.signInAs(t, db.RoleAdmin)
+	_, msgs := openStream(t, f.client, f.srv.URL+"/events/admin")
+	nextMessage(t, msgs)
+	if _, err := f.store.Bun().NewDelete().Table("sessions").Where("1 = 1").Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m, ok := <-msgs:
+		if ok {
+			t.Fatalf("stream sent an update after its session ended: %.80s", m.data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream stayed open after its session was deleted")
+	}
+}
+
+// TestClientThatLeavesIsNotAnError: a page whose client went away while it
+// rendered is neither logged as an error nor answered with 500.
+func TestClientThatLeavesIsNotAnError(t *testing.T) {
+	logs := &bytes.Buffer{}
+	s := &Server{log: slog.New(slog.NewTextHandler(logs, nil)), now: func() time.Time { return testNow }}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/admin", nil)
+	rec := httptest.NewRecorder()
+	leaving := templ.ComponentFunc(func(ctx context.Context, _ io.Writer) error { return ctx.Err() })
+	s.render(rec, req, http.StatusOK, leaving)
+	if rec.Code == http.StatusInternalServerError || rec.Body.Len() != 0 {
+		t.Errorf("a client that left got %d %q", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("logged as an error:\n%s", logs.String())
+	}
+}
