@@ -490,6 +490,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("db", "", "database file to check (default: $DATA_DIR/"+db.FileName+")")
+	repair := fs.Bool("repair-totals", false, "rebuild the kept totals from all rows first, reporting what changed")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -500,6 +501,11 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 			return 2
 		}
 		*path = cfg.DatabasePath(db.FileName)
+	}
+	if *repair {
+		if code := repairTotals(ctx, *path, stdout, stderr); code != 0 {
+			return code
+		}
 	}
 	store, err := db.OpenExisting(ctx, *path)
 	if err != nil {
@@ -533,5 +539,31 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	fmt.Fprintf(stdout, "all %d invariants hold\n", len(results))
+	return 0
+}
+
+// repairTotals rebuilds the kept totals of the database at path from its
+// rows, in one transaction (safe beside a running app), and prints each
+// total it corrected.
+func repairTotals(ctx context.Context, path string, stdout, stderr io.Writer) int {
+	store, err := db.OpenExistingWritable(ctx, path)
+	if err != nil {
+		fmt.Fprintln(stderr, "check:", err)
+		return 2
+	}
+	defer store.Close()
+	drift, err := store.RepairKeptTotals(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "check:", err)
+		return 2
+	}
+	if len(drift) == 0 {
+		fmt.Fprintln(stdout, "kept totals: all equal the rows, nothing to repair")
+		return 0
+	}
+	fmt.Fprintf(stdout, "kept totals: repaired %d\n", len(drift))
+	for _, k := range drift {
+		fmt.Fprintf(stdout, "  - %s\n", k)
+	}
 	return 0
 }

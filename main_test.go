@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hossagent/hossagent/db"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server goroutine and
@@ -114,6 +116,20 @@ func TestServeCheckAndGracefulStop(t *testing.T) {
 		t.Errorf("second backup to the same path: exit %d, %q", code, errOut.String())
 	}
 
+	// A kept total that drifted (here: edited by hand) fails the check;
+	// --repair-totals rebuilds it from the rows and says what it changed.
+	damageKeptTotals(t, backupPath)
+	out.Reset()
+	if code := run(context.Background(), []string{"check", "--db", backupPath}, env, &out, &errOut); code != 1 ||
+		!strings.Contains(out.String(), "9. every kept total equals the sum over all rows") || !strings.Contains(out.String(), "VIOLATED") {
+		t.Errorf("check of drifted totals exited %d:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"check", "--repair-totals", "--db", backupPath}, env, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "kept totals: repaired 1") || !strings.Contains(out.String(), "all 9 invariants hold") {
+		t.Errorf("check --repair-totals exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+
 	cancel()
 	select {
 	case code := <-done:
@@ -154,4 +170,19 @@ func waitForURL(t *testing.T, r io.Reader) string {
 		t.Fatal("server did not announce its address")
 	}
 	return ""
+}
+
+// damageKeptTotals adds a phantom lead to the kept totals of the file.
+func damageKeptTotals(t *testing.T, path string) {
+	t.Helper()
+	store, err := db.OpenExistingWritable(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	_, err = store.Bun().ExecContext(context.Background(),
+		"INSERT INTO kept_totals (metric, label, n) VALUES ('leads', 'dead', 1) ON CONFLICT (metric, label, currency) DO UPDATE SET n = n + 1")
+	if err != nil {
+		t.Fatal(err)
+	}
 }

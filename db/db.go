@@ -98,6 +98,24 @@ func OpenExisting(ctx context.Context, path string, opts ...Option) (*DB, error)
 	return d, nil
 }
 
+// OpenExistingWritable opens a database file that must already exist, for
+// writing but without migrating it: for repairs an operator asks for
+// (check --repair-totals), beside a running app.
+func OpenExistingWritable(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("db: unable to open %s: %w", path, err)
+	}
+	d, err := openFile(path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.bun.PingContext(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("db: unable to reach %s: %w", path, err)
+	}
+	return d, nil
+}
+
 // readOnlyDSN opens a file without changing it: no journal-mode switch, no
 // writes (the checker reads a live database or a backup as it is).
 func readOnlyDSN(path string) string {
