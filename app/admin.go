@@ -39,25 +39,30 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 	meta := s.meta("Control room")
 	s.serveStream(w, r, "admin?"+params.key(), sessionReader(r, true), func(ctx context.Context) ([]fragment, error) {
 		meta.Now = s.now().UTC()
-		p, err := s.adminData(ctx, meta, params)
-		if err != nil {
-			return nil, err
-		}
-		return []fragment{
-			{"admin-status", views.AdminStatus(p)},
-			{"admin-cards", views.AdminCards(p)},
-			{"admin-agents", views.AdminAgents(p)},
-			{"admin-runs", views.AdminRuns(p)},
-			{"admin-leads", views.AdminLeads(p)},
-			{"admin-customers", views.AdminCustomers(p)},
-			{"admin-tasks", views.AdminTasks(p)},
-			{"admin-invoices", views.AdminInvoices(p)},
-			{"admin-audit", views.AdminAudit(p)},
-			{"admin-email-health", views.AdminEmailHealth(p)},
-			{"admin-leads-health", views.AdminLeadsHealth(p)},
-			{"admin-stripe-health", views.AdminStripeHealth(p)},
-		}, nil
+		return s.adminFragments(ctx, meta, params)
 	})
+}
+
+// adminFragments renders the control room's live regions.
+func (s *Server) adminFragments(ctx context.Context, meta views.Meta, params adminParams) ([]fragment, error) {
+	p, err := s.adminData(ctx, meta, params)
+	if err != nil {
+		return nil, err
+	}
+	return []fragment{
+		{"admin-status", views.AdminStatus(p)},
+		{"admin-cards", views.AdminCards(p)},
+		{"admin-agents", views.AdminAgents(p)},
+		{"admin-runs", views.AdminRuns(p)},
+		{"admin-leads", views.AdminLeads(p)},
+		{"admin-customers", views.AdminCustomers(p)},
+		{"admin-tasks", views.AdminTasks(p)},
+		{"admin-invoices", views.AdminInvoices(p)},
+		{"admin-audit", views.AdminAudit(p)},
+		{"admin-email-health", views.AdminEmailHealth(p)},
+		{"admin-leads-health", views.AdminLeadsHealth(p)},
+		{"admin-stripe-health", views.AdminStripeHealth(p)},
+	}, nil
 }
 
 // adminParams are the control room's search term and table pages.

@@ -97,7 +97,16 @@ func planProblems(plan []string, query string) []string {
 	limited := strings.Contains(query, "LIMIT ")
 	for _, step := range plan {
 		f := strings.Fields(step)
-		if len(f) < 2 || f[0] != "SCAN" || !pageTables.MatchString(f[1]) {
+		if len(f) < 2 || !pageTables.MatchString(f[1]) {
+			continue
+		}
+		// A search on status alone reads every row of that status (all
+		// open invoices, all done tasks) unless LIMIT stops it.
+		if f[0] == "SEARCH" && strings.HasSuffix(step, "(status=?)") && !limited {
+			out = append(out, step)
+			continue
+		}
+		if f[0] != "SCAN" {
 			continue
 		}
 		// Walking an index in order and stopping at LIMIT reads one page.
