@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/a-h/templ"
+
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
@@ -23,12 +25,11 @@ var agentTitles = []struct{ name, title string }{
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	meta := s.metaFor(r, "Control room")
 	meta.LiveURL = "/events/admin?" + r.URL.Query().Encode()
-	p, err := s.adminData(r.Context(), meta, adminParamsOf(r))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, views.Admin(p))
+	params := adminParamsOf(r)
+	s.renderCached(w, r, "admin|"+meta.SignedIn+"|"+meta.LiveURL+"|"+params.key(), func() (templ.Component, error) {
+		p, err := s.adminData(r.Context(), meta, params)
+		return views.Admin(p), err
+	})
 }
 
 // adminEvents streams the control room's live regions, with the tables as

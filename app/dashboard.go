@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/a-h/templ"
+
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
 )
@@ -19,12 +21,19 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := s.metaFor(r, "Dashboard")
 	meta.LiveURL = "/events/dashboard?" + r.URL.Query().Encode()
-	p, err := s.dashboardData(r.Context(), meta, u, cursorParam(r, "page"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	page := cursorParam(r, "page")
+	s.renderCached(w, r, "dashboard|"+meta.SignedIn+"|"+audienceOf(u)+"|"+page.String(), func() (templ.Component, error) {
+		p, err := s.dashboardData(r.Context(), meta, u, page)
+		return views.Dashboard(p), err
+	})
+}
+
+// audienceOf names the kind of reader a dashboard is for.
+func audienceOf(u *db.User) string {
+	if u == nil {
+		return "public"
 	}
-	s.render(w, r, http.StatusOK, views.Dashboard(p))
+	return u.Role
 }
 
 // dashboardEvents streams the dashboard's live regions to the same readers
@@ -36,12 +45,8 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign in required", http.StatusUnauthorized)
 		return
 	}
-	audience := "public"
-	if u != nil {
-		audience = u.Role
-	}
 	page := cursorParam(r, "page")
-	key := "dashboard:" + audience + "?page=" + page.String()
+	key := "dashboard:" + audienceOf(u) + "?page=" + page.String()
 	meta := s.meta("Dashboard")
 	s.serveStream(w, r, key, sessionReader(r, false), func(ctx context.Context) ([]fragment, error) {
 		meta.Now = s.now().UTC()

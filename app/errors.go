@@ -40,20 +40,22 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
-		if r.Context().Err() != nil {
-			// The client went away mid-render: nobody is waiting for a
-			// page, and nothing failed.
-			s.log.Debug("client left before the page was rendered", "route", routeOf(r))
-			return
-		}
-		s.log.Error("render failed", "route", routeOf(r), "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.renderFailed(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	writeHTML(w, status, buf.Bytes())
+}
+
+// renderFailed answers a page whose template failed with a plain 500.
+func (s *Server) renderFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away mid-render: nobody is waiting for a page,
+		// and nothing failed.
+		s.log.Debug("client left before the page was rendered", "route", routeOf(r))
+		return
+	}
+	s.log.Error("render failed", "route", routeOf(r), "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
 func (s *Server) meta(title string) views.Meta {

@@ -80,6 +80,9 @@ type Hub struct {
 	// Renders counts view renders (metrics, and the proof that one event
 	// costs one render per view, not per stream).
 	renders atomic.Int64
+	// changes counts markAll calls: a page rendered before the latest one
+	// is stale (pagecache.go).
+	changes atomic.Uint64
 	check   atomic.Pointer[AccessCheck]
 	now     func() time.Time
 }
@@ -153,6 +156,7 @@ func (h *Hub) run(bus *agents.Bus) {
 // markAll makes every view stale and wakes it. It never blocks: a view
 // already woken renders once for all the events that arrived meanwhile.
 func (h *Hub) markAll() {
+	h.changes.Add(1)
 	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -96,6 +96,7 @@ type Server struct {
 	agents       AgentControl
 	autopilot    AutopilotControl
 	hub          *Hub
+	pages        *pageCache // rendered dashboards and control rooms, between changes
 	assets       fs.FS
 	assetVersion string
 
@@ -129,6 +130,7 @@ func New(d Deps) *Server {
 		agents:       d.Agents,
 		autopilot:    d.Autopilot,
 		hub:          d.Live,
+		pages:        newPageCache(d.Live),
 		assets:       d.Assets,
 		assetVersion: assets.Version(),
 
@@ -152,7 +154,7 @@ func New(d Deps) *Server {
 // Handler returns the router with every route of the app.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, s.logRequests, securityHeaders,
+	r.Use(s.recoverPanics, s.logRequests, securityHeaders, s.pages.invalidateOnChange,
 		// Every POST, PUT, PATCH and DELETE from a browser on another site
 		// is refused, except on the server-to-server endpoints, which are
 		// called by Stripe and the mail provider and verify their callers.
