@@ -33,8 +33,18 @@ type pageCache struct {
 	changes atomic.Uint64 // state-changing requests served
 	wall    func() time.Time
 
-	mu    sync.Mutex
-	pages map[string]cachedPage
+	mu       sync.Mutex
+	pages    map[string]cachedPage
+	inflight map[string]*pageRender
+}
+
+// pageRender is one render of a page in progress; readers of the same page
+// at the same version wait for it instead of rendering it again (at the
+// moment a page goes stale, every reader would otherwise render it at once).
+type pageRender struct {
+	hubChanges, changes uint64
+	done                chan struct{}
+	body                []byte // nil when the render failed
 }
 
 type cachedPage struct {
@@ -44,7 +54,7 @@ type cachedPage struct {
 }
 
 func newPageCache(hub *Hub) *pageCache {
-	return &pageCache{hub: hub, wall: time.Now, pages: map[string]cachedPage{}}
+	return &pageCache{hub: hub, wall: time.Now, pages: map[string]cachedPage{}, inflight: map[string]*pageRender{}}
 }
 
 // version is the change counts a page rendered now reflects.
@@ -52,32 +62,52 @@ func (c *pageCache) version() (hub, changes uint64) {
 	return c.hub.changes.Load(), c.changes.Load()
 }
 
-// get returns the page stored under key when nothing changed since.
-func (c *pageCache) get(key string) ([]byte, bool) {
+// get returns the page stored under key when nothing changed since; else,
+// when another reader is rendering it at the current version, it waits for
+// that render. Otherwise the caller renders: lead is then non-nil, and the
+// caller must finish it.
+func (c *pageCache) get(key string) (body []byte, lead *pageRender) {
 	if c.hub == nil {
-		return nil, false
+		return nil, nil
 	}
 	hub, changes := c.version()
 	c.mu.Lock()
 	p, ok := c.pages[key]
-	c.mu.Unlock()
-	if !ok || p.hubChanges != hub || p.changes != changes || c.wall().Sub(p.at) >= pageMaxAge {
-		return nil, false
+	if ok && p.hubChanges == hub && p.changes == changes && c.wall().Sub(p.at) < pageMaxAge {
+		c.mu.Unlock()
+		return p.body, nil
 	}
-	return p.body, true
+	if run, ok := c.inflight[key]; ok && run.hubChanges == hub && run.changes == changes {
+		c.mu.Unlock()
+		<-run.done
+		if run.body != nil {
+			return run.body, nil
+		}
+		return nil, nil // the other render failed: render alone
+	}
+	run := &pageRender{hubChanges: hub, changes: changes, done: make(chan struct{})}
+	c.inflight[key] = run
+	c.mu.Unlock()
+	return nil, run
 }
 
-// put stores a page rendered at the given version.
-func (c *pageCache) put(key string, hub, changes uint64, at time.Time, body []byte) {
-	if c.hub == nil {
-		return
-	}
+// finish ends the render lead of key with its result (nil when it failed),
+// keeping the page and waking the readers that waited for it.
+func (c *pageCache) finish(key string, lead *pageRender, at time.Time, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inflight[key] == lead {
+		delete(c.inflight, key)
+	}
+	lead.body = body
+	close(lead.done)
+	if body == nil {
+		return
+	}
 	if len(c.pages) >= pageCacheSize {
 		clear(c.pages)
 	}
-	c.pages[key] = cachedPage{hubChanges: hub, changes: changes, at: at, body: body}
+	c.pages[key] = cachedPage{hubChanges: lead.hubChanges, changes: lead.changes, at: at, body: body}
 }
 
 // invalidateOnChange counts every request that may change state (anything
@@ -95,26 +125,32 @@ func (c *pageCache) invalidateOnChange(next http.Handler) http.Handler {
 // renderCached serves the page under key from the cache, or renders the
 // component page builds and keeps it. A failed build is answered by fail.
 func (s *Server) renderCached(w http.ResponseWriter, r *http.Request, key string, page func() (templ.Component, error)) {
-	if body, ok := s.pages.get(key); ok {
+	body, lead := s.pages.get(key)
+	if body != nil {
 		writeHTML(w, http.StatusOK, body)
 		return
 	}
-	hub, changes := uint64(0), uint64(0)
-	if s.pages.hub != nil {
-		hub, changes = s.pages.version()
-	}
 	at := s.pages.wall()
+	var kept []byte
+	if lead != nil {
+		// Deferred, so that readers waiting for this render are released
+		// even if it panics.
+		defer func() { s.pages.finish(key, lead, at, kept) }()
+	}
+	done := func(body []byte) { kept = body }
 	c, err := page()
 	if err != nil {
+		done(nil)
 		s.fail(w, r, err)
 		return
 	}
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
+		done(nil)
 		s.renderFailed(w, r, err)
 		return
 	}
-	s.pages.put(key, hub, changes, at, buf.Bytes())
+	done(buf.Bytes())
 	writeHTML(w, http.StatusOK, buf.Bytes())
 }
 

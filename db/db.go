@@ -35,10 +35,13 @@ const FileName = "hossagent.db"
 //   - foreign_keys(1): SQLite leaves foreign keys off unless asked, per
 //     connection;
 //   - synchronous(NORMAL): durable at every checkpoint, safe with WAL;
+//   - cache_size(-8192): 8 MiB of page cache per connection instead of
+//     SQLite's 2 MiB, so the hot index pages of a large file stay in memory
+//     (the cache grows only as pages are read; an idle app does not pay it);
 //   - _txlock=immediate: every transaction takes the write lock when it
 //     begins. A deferred transaction that reads and then writes fails with
 //     SQLITE_BUSY under concurrency instead of waiting.
-const dsnPragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+const dsnPragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-8192)&_txlock=immediate"
 
 // DSN returns the modernc.org/sqlite data source name for the file at path.
 func DSN(path string) string {
@@ -131,10 +134,11 @@ func openDSN(path, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: unable to open %s: %w", path, err)
 	}
-	// One writer at a time is all SQLite allows; a few connections let pages
-	// read while an agent writes.
-	sqldb.SetMaxOpenConns(4)
-	sqldb.SetMaxIdleConns(4)
+	// One writer at a time is all SQLite allows; in WAL mode readers never
+	// wait for it, so a few connections let pages, streams and the API read
+	// while an agent writes.
+	sqldb.SetMaxOpenConns(6)
+	sqldb.SetMaxIdleConns(6)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path, now: time.Now}
 	for _, o := range opts {

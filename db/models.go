@@ -278,7 +278,7 @@ type AgentRun struct {
 
 // User is an operator account.
 type User struct {
-	bun.BaseModel `bun:"table:users"`
+	bun.BaseModel `bun:"table:users,alias:u"`
 
 	ID           int64     `bun:"id,pk,autoincrement"`
 	Email        string    `bun:"email,notnull"`

@@ -187,11 +187,17 @@ func (d *DB) CreateSession(ctx context.Context, userID int64, tokenHash string, 
 // its absolute expiry, or idle for SessionIdleTimeout, is ErrNotFound.
 func (d *DB) SessionUser(ctx context.Context, tokenHash string, now time.Time) (*User, error) {
 	now = now.UTC()
-	s := new(Session)
-	err := d.bun.NewSelect().Model(s).
-		Where("token_hash = ?", tokenHash).
-		Where("expires_at > ?", now).
-		Where("last_seen_at > ?", now.Add(-SessionIdleTimeout)).
+	// One query for the session and its user: every signed-in request
+	// runs it.
+	var row struct {
+		User       `bun:",extend"`
+		LastSeenAt time.Time `bun:"last_seen_at"`
+	}
+	err := d.bun.NewSelect().Model(&row).ColumnExpr("u.*").ColumnExpr("s.last_seen_at").
+		Join("JOIN sessions AS s ON s.user_id = u.id").
+		Where("s.token_hash = ?", tokenHash).
+		Where("s.expires_at > ?", now).
+		Where("s.last_seen_at > ?", now.Add(-SessionIdleTimeout)).
 		Scan(ctx)
 	if err != nil {
 		if err = notFound(err); err == ErrNotFound {
@@ -199,7 +205,7 @@ func (d *DB) SessionUser(ctx context.Context, tokenHash string, now time.Time) (
 		}
 		return nil, fmt.Errorf("store: unable to find session: %w", err)
 	}
-	if now.Sub(s.LastSeenAt) >= sessionTouchInterval {
+	if now.Sub(row.LastSeenAt) >= sessionTouchInterval {
 		_, err := d.bun.NewUpdate().Model((*Session)(nil)).
 			Set("last_seen_at = ?", now).
 			Where("token_hash = ?", tokenHash).
@@ -208,7 +214,8 @@ func (d *DB) SessionUser(ctx context.Context, tokenHash string, now time.Time) (
 			return nil, fmt.Errorf("store: unable to refresh session: %w", err)
 		}
 	}
-	return d.UserByID(ctx, s.UserID)
+	u := row.User
+	return &u, nil
 }
 
 // DeleteSession ends a session. Ending an unknown session is not an error.
