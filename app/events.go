@@ -95,7 +95,11 @@ type liveView struct {
 	// guarded by Hub.mu
 	streams map[*stream]struct{}
 	pending time.Time // when the oldest event not yet rendered arrived
-	last    []byte    // the latest render, while no event made it stale
+	last    []byte    // the latest full render, while no event made it stale
+	// sent is each fragment's HTML as last handed to the streams; only
+	// serveView's goroutine touches it. An update carries only the
+	// fragments that differ from it.
+	sent map[string]string
 }
 
 // stream is one open SSE response.
@@ -104,13 +108,25 @@ type stream struct {
 	out   chan []byte // capacity 1: a slow stream gets the latest render only
 	ended chan struct{}
 	once  sync.Once
+	// needsFull marks a stream that has no full picture yet (it joined
+	// while the view was stale): its next message is the full render.
+	needsFull atomic.Bool
 }
 
 func (st *stream) end() { st.once.Do(func() { close(st.ended) }) }
 
-// deliver hands msg to the stream without ever waiting: when the stream
-// has not written the previous message yet, that one is replaced.
-func (st *stream) deliver(msg []byte) {
+// deliver hands the stream its next message without ever waiting: the
+// update when the stream has written everything before it, else the full
+// render in place of the message it has not written yet (an update alone
+// would lose the changes of the one it replaces).
+func (st *stream) deliver(update, full []byte) {
+	msg := update
+	if st.needsFull.Swap(false) {
+		msg = full
+	}
+	if msg == nil {
+		return
+	}
 	for range 2 {
 		select {
 		case st.out <- msg:
@@ -119,6 +135,7 @@ func (st *stream) deliver(msg []byte) {
 		}
 		select {
 		case <-st.out:
+			msg = full
 		default:
 		}
 	}
@@ -191,13 +208,14 @@ func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []by
 	defer h.mu.Unlock()
 	v, ok := h.views[key]
 	if !ok {
-		v = &liveView{key: key, render: render, wake: make(chan struct{}, 1), streams: map[*stream]struct{}{}}
+		v = &liveView{key: key, render: render, wake: make(chan struct{}, 1), streams: map[*stream]struct{}{}, sent: map[string]string{}}
 		h.views[key] = v
 		go h.serveView(v)
 	}
 	v.streams[st] = struct{}{}
 	h.count.Add(1)
 	if v.last == nil {
+		st.needsFull.Store(true)
 		v.poke()
 	}
 	return st, v.last
@@ -242,7 +260,9 @@ func (h *Hub) serveView(v *liveView) {
 }
 
 // renderView renders v once and hands the bytes to every stream whose
-// reader may still see them.
+// reader may still see them: the fragments that changed since the last
+// render (nothing at all when none did), or the full render to a stream
+// that has none yet.
 func (h *Hub) renderView(v *liveView) {
 	h.mu.Lock()
 	published := v.pending
@@ -251,14 +271,26 @@ func (h *Hub) renderView(v *liveView) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
 	defer cancel()
-	body, err := h.encode(ctx, v.render)
+	parts, err := renderParts(ctx, v.render)
 	h.renders.Add(1)
 	if err != nil {
 		return // logged by the render; the next event tries again
 	}
+	full := h.message(parts)
+	var changed []part
+	for _, p := range parts {
+		if v.sent[p.id] != p.html {
+			changed = append(changed, p)
+			v.sent[p.id] = p.html
+		}
+	}
+	var update []byte
+	if len(changed) > 0 {
+		update = stamp(h.message(changed), published)
+	}
 	h.mu.Lock()
 	if v.pending.IsZero() {
-		v.last = body // nothing changed while rendering: new streams may reuse it
+		v.last = full // nothing changed while rendering: new streams may reuse it
 	}
 	streams := make([]*stream, 0, len(v.streams))
 	for st := range v.streams {
@@ -267,10 +299,9 @@ func (h *Hub) renderView(v *liveView) {
 	h.mu.Unlock()
 
 	allowed := h.allowed(ctx, streams, false)
-	msg := stamp(body, published)
 	for _, st := range streams {
 		if allowed(st) {
-			st.deliver(msg)
+			st.deliver(update, full)
 		} else {
 			st.end()
 		}
@@ -342,30 +373,46 @@ func (h *Hub) allowed(ctx context.Context, streams []*stream, touch bool) func(*
 	return func(st *stream) bool { return st.who.anonymous || ok[st.who] }
 }
 
-// encode renders the fragments into one SSE message: each fragment wrapped
-// in <hx-partial> targeting its own id, every line a data: line.
-func (h *Hub) encode(ctx context.Context, render fragments) ([]byte, error) {
+// part is one rendered fragment.
+type part struct{ id, html string }
+
+// renderParts renders each fragment of a view.
+func renderParts(ctx context.Context, render fragments) ([]part, error) {
 	frags, err := render(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var html bytes.Buffer
-	for _, f := range frags {
-		fmt.Fprintf(&html, `<hx-partial hx-target="#%s" hx-swap="outerHTML">`, f.id)
-		if err := f.c.Render(ctx, &html); err != nil {
+	parts := make([]part, len(frags))
+	var buf bytes.Buffer
+	for i, f := range frags {
+		buf.Reset()
+		if err := f.c.Render(ctx, &buf); err != nil {
 			return nil, err
 		}
+		parts[i] = part{id: f.id, html: buf.String()}
+	}
+	return parts, nil
+}
+
+// message is one SSE message of parts: each wrapped in <hx-partial>
+// targeting its own id, every line a data: line.
+func (h *Hub) message(parts []part) []byte {
+	var html strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&html, `<hx-partial hx-target="#%s" hx-swap="outerHTML">`, p.id)
+		html.WriteString(p.html)
 		html.WriteString("</hx-partial>")
 	}
 	var msg bytes.Buffer
+	msg.Grow(html.Len() + html.Len()/8 + 32)
 	msg.WriteString("id: " + strconv.FormatInt(h.seq.Add(1), 10) + "\n")
-	for _, line := range strings.Split(html.String(), "\n") {
+	for line := range strings.SplitSeq(html.String(), "\n") {
 		msg.WriteString("data: ")
 		msg.WriteString(strings.TrimRight(line, "\r"))
 		msg.WriteByte('\n')
 	}
 	msg.WriteByte('\n')
-	return msg.Bytes(), nil
+	return msg.Bytes()
 }
 
 // stamp prefixes a message with the time the change it shows was published,

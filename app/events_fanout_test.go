@@ -122,7 +122,11 @@ func TestStreamUpdateCarriesItsPublishTime(t *testing.T) {
 	}
 	waitLine("data: ") // the first refresh, unstamped
 	sent := time.Now()
-	bus.Publish(agents.Event{Kind: agents.EventDataChanged})
+	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
+		Where("status = 'open'").Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged})
 	stampLine := waitLine(": published ")
 	var ns int64
 	if _, err := fmt.Sscan(strings.TrimPrefix(stampLine, ": published "), &ns); err != nil {
@@ -171,5 +175,35 @@ func TestClientThatLeavesIsNotAnError(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("logged as an error:\n%s", logs.String())
+	}
+}
+
+// TestUpdatesCarryOnlyWhatChanged: after a payment the dashboard update
+// holds the regions that changed and none of the others, and an event that
+// changes nothing the view shows sends nothing.
+func TestUpdatesCarryOnlyWhatChanged(t *testing.T) {
+	bus := agents.NewBus()
+	f := newFixture(t, nil, func(d *Deps) { d.Live = NewHub(bus) })
+	f.seed(t)
+	f.signInAs(t, db.RoleAdmin)
+	_, msgs := openStream(t, f.client, f.srv.URL+"/events/dashboard")
+	if first := nextMessage(t, msgs); strings.Count(first.data, "<hx-partial") != 5 {
+		t.Fatalf("first message has %d regions, want all 5", strings.Count(first.data, "<hx-partial"))
+	}
+	bus.Publish(agents.Event{Kind: agents.EventDataChanged}) // nothing changed
+	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
+		Where("status = 'open'").Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged})
+	update := nextMessage(t, msgs) // the first message after the empty event
+	if got := text(partial(t, update, "dash-cards")); !strings.Contains(got, "$249.00") {
+		t.Fatalf("first update = %q: the event that changed nothing sent a message", got)
+	}
+	partial(t, update, "dash-invoices")
+	for _, id := range []string{"dash-pipeline", "dash-leads"} {
+		if strings.Contains(update.data, `hx-target="#`+id+`"`) {
+			t.Errorf("update carries the unchanged region #%s", id)
+		}
 	}
 }
