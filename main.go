@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -76,6 +77,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 2
 	}
 	log := newLogger(cfg.LogFormat, stderr)
+	tuneGC(getenv)
 	for _, w := range warnings {
 		log.Warn("UNSAFE CONFIGURATION CORRECTED: " + w)
 	}
@@ -208,6 +210,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped cleanly")
 	return 0
+}
+
+// defaultGCPercent is the collector's target unless GOGC says otherwise.
+// Each open live stream holds about 40 KB that the collector cannot free
+// (net/http's buffers, two goroutines' stacks); with Go's default of 100 the
+// heap may then grow to twice what is live before a collection. At 50 it
+// grows by half: 5,000 streams fit in under 300 MB, for a few percent more
+// of one core spent collecting (BENCHMARKS.md).
+const defaultGCPercent = 50
+
+// tuneGC applies defaultGCPercent when the operator did not set GOGC.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 // buildAgents wires the five cycles to their adapters and puts them, with
