@@ -13,8 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/stripe/stripe-go/v76"
 	"golang.org/x/crypto/bcrypt"
@@ -171,8 +174,17 @@ func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{1_000, 5_000} {
 		b.Run(fmt.Sprintf("streams=%s", shortCount(n)), func(b *testing.B) {
 			s := newBenchServer(b, 10_000)
+			// Every event changes one region (an update counter), as a
+			// change the control room shows would; the others stay as
+			// they were, so each update carries one region.
+			var tick atomic.Int64
+			counter := templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+				_, err := fmt.Fprintf(w, `<p id="bench-tick">%d</p>`, tick.Load())
+				return err
+			})
 			render := func(ctx context.Context) ([]fragment, error) {
-				return s.srv.adminFragments(ctx, s.srv.meta("Control room"), adminParams{})
+				frags, err := s.srv.adminFragments(ctx, s.srv.meta("Control room"), adminParams{})
+				return append(frags, fragment{"bench-tick", counter}), err
 			}
 			streams := make([]*stream, n)
 			for i := range streams {
@@ -196,6 +208,7 @@ func BenchmarkFanout(b *testing.B) {
 				// it out (off the clock) measures one event's cost alone.
 				b.StopTimer()
 				time.Sleep(renderGap)
+				tick.Add(1)
 				b.StartTimer()
 				s.bus.Publish(agents.Event{Kind: agents.EventDataChanged})
 				drain()
