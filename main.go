@@ -574,6 +574,14 @@ func repairTotals(ctx context.Context, path string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "check:", err)
 		return 2
 	}
+	added, removed, err := store.RepairBillingQueue(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "check:", err)
+		return 2
+	}
+	if added+removed > 0 {
+		fmt.Fprintf(stdout, "billing queue: added %d unbilled tasks, removed %d entries that were not\n", added, removed)
+	}
 	if len(drift) == 0 {
 		fmt.Fprintln(stdout, "kept totals: all equal the rows, nothing to repair")
 		return 0

@@ -188,7 +188,10 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			streams := make([]*stream, n)
 			for i := range streams {
-				streams[i], _ = s.hub.subscribe("bench", render, reader{anonymous: true})
+				var err error
+				if streams[i], _, err = s.hub.subscribe("bench", render, reader{anonymous: true}); err != nil {
+					b.Fatal(err)
+				}
 			}
 			drain := func() {
 				for _, st := range streams {

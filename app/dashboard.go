@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/a-h/templ"
 
@@ -20,8 +21,13 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	meta := s.metaFor(r, "Dashboard")
-	meta.LiveURL = "/events/dashboard?" + r.URL.Query().Encode()
 	page := cursorParam(r, "page")
+	// Built from the parsed page, not the raw query: the page is shared by
+	// every reader of its audience and page.
+	meta.LiveURL = "/events/dashboard?"
+	if c := page.String(); c != "" {
+		meta.LiveURL += url.Values{"page": {c}}.Encode()
+	}
 	s.renderCached(w, r, "dashboard|"+meta.SignedIn+"|"+audienceOf(u)+"|"+page.String(), func() (templ.Component, error) {
 		p, err := s.dashboardData(r.Context(), meta, u, page)
 		return views.Dashboard(p), err

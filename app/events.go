@@ -45,7 +45,23 @@ const (
 	// sessionTouchEvery is how often live readers' sessions are marked as
 	// seen (a reader watching a live page is not idle).
 	sessionTouchEvery = time.Minute
+	// refreshEvery re-renders every view even without an event, so figures
+	// that move with the clock (overdue money, "3 min ago") stay true; an
+	// update carries only what changed.
+	refreshEvery = time.Minute
+	// maxViews bounds the distinct views (an event costs one render per
+	// view), and maxAnonymousViews the share the public dashboard's
+	// readers, who choose their pages, may take of it. A stream that would
+	// open one more is refused with 503 (its client retries).
+	maxViews          = 512
+	maxAnonymousViews = 64
+	// renderSlots is how many views render at once: each render holds a
+	// database connection, and the agents need theirs.
+	renderSlots = 2
 )
+
+// errTooManyViews refuses a stream that would open a view past maxViews.
+var errTooManyViews = errors.New("too many live views are open")
 
 // fragment is one live region: the id of its root element and its component.
 type fragment struct {
@@ -85,13 +101,18 @@ type Hub struct {
 	changes atomic.Uint64
 	check   atomic.Pointer[AccessCheck]
 	now     func() time.Time
+	// slots bounds concurrent renders (renderSlots).
+	slots chan struct{}
+	// guarded by mu: how many views anonymous readers opened.
+	anonymousViews int
 }
 
 // liveView is one audience: its render, its streams, and the latest bytes.
 type liveView struct {
-	key    string
-	render fragments
-	wake   chan struct{}
+	key       string
+	render    fragments
+	anonymous bool // opened by a public-dashboard reader (maxAnonymousViews)
+	wake      chan struct{}
 	// guarded by Hub.mu
 	streams map[*stream]struct{}
 	pending time.Time // when the oldest event not yet rendered arrived
@@ -118,8 +139,9 @@ func (st *stream) end() { st.once.Do(func() { close(st.ended) }) }
 // deliver hands the stream its next message without ever waiting: the
 // update when the stream has written everything before it, else the full
 // render in place of the message it has not written yet (an update alone
-// would lose the changes of the one it replaces).
-func (st *stream) deliver(update, full []byte) {
+// would lose the changes of the one it replaces). A stream without a full
+// picture yet gets full.
+func (st *stream) deliver(update, full, stampedFull []byte) {
 	msg := update
 	if st.needsFull.Swap(false) {
 		msg = full
@@ -135,7 +157,7 @@ func (st *stream) deliver(update, full []byte) {
 		}
 		select {
 		case <-st.out:
-			msg = full
+			msg = stampedFull
 		default:
 		}
 	}
@@ -144,9 +166,12 @@ func (st *stream) deliver(update, full []byte) {
 // NewHub starts a hub fed by the bus; it ends, closing every stream, when
 // the bus closes (at shutdown).
 func NewHub(bus *agents.Bus) *Hub {
-	h := &Hub{views: map[string]*liveView{}, done: make(chan struct{}), now: time.Now}
-	go h.run(bus)
+	h := &Hub{views: map[string]*liveView{}, done: make(chan struct{}), now: time.Now, slots: make(chan struct{}, renderSlots)}
+	// Subscribed before NewHub returns, so no event published after it is
+	// missed.
+	go h.run(bus, bus.Subscribe(256))
 	go h.sweep()
+	go h.refresh()
 	return h
 }
 
@@ -154,10 +179,9 @@ func NewHub(bus *agents.Bus) *Hub {
 // its store and clock). Without one, every reader keeps its stream.
 func (h *Hub) setAccessCheck(c AccessCheck) { h.check.Store(&c) }
 
-func (h *Hub) run(bus *agents.Bus) {
+func (h *Hub) run(bus *agents.Bus, sub *agents.Subscription) {
 	defer close(h.done)
 	for {
-		sub := bus.Subscribe(256)
 		for range sub.C {
 			h.markAll()
 		}
@@ -166,7 +190,22 @@ func (h *Hub) run(bus *agents.Bus) {
 		}
 		// The bus dropped the hub for falling behind: events were missed,
 		// so every view re-renders, and the hub listens again.
+		sub = bus.Subscribe(256)
 		h.markAll()
+	}
+}
+
+// refresh marks every view stale each refreshEvery.
+func (h *Hub) refresh() {
+	tick := time.NewTicker(refreshEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-tick.C:
+			h.markAll()
+		}
 	}
 }
 
@@ -202,14 +241,22 @@ func (h *Hub) Renders() int64 { return h.renders.Load() }
 // subscribe adds a stream to the view key (created with render when it is
 // the first) and returns it with the view's latest render, or nil when the
 // view must render first (it is then woken, and the stream gets that render).
-func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []byte) {
+// It refuses a new view past maxViews (or maxAnonymousViews).
+func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []byte, error) {
 	st := &stream{who: who, out: make(chan []byte, 1), ended: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	v, ok := h.views[key]
 	if !ok {
-		v = &liveView{key: key, render: render, wake: make(chan struct{}, 1), streams: map[*stream]struct{}{}, sent: map[string]string{}}
+		if len(h.views) >= maxViews || (who.anonymous && h.anonymousViews >= maxAnonymousViews) {
+			return nil, nil, errTooManyViews
+		}
+		v = &liveView{key: key, render: render, anonymous: who.anonymous, wake: make(chan struct{}, 1),
+			streams: map[*stream]struct{}{}, sent: map[string]string{}}
 		h.views[key] = v
+		if v.anonymous {
+			h.anonymousViews++
+		}
 		go h.serveView(v)
 	}
 	v.streams[st] = struct{}{}
@@ -218,7 +265,7 @@ func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []by
 		st.needsFull.Store(true)
 		v.poke()
 	}
-	return st, v.last
+	return st, v.last, nil
 }
 
 // unsubscribe removes a stream; the last one out ends its view.
@@ -235,6 +282,9 @@ func (h *Hub) unsubscribe(key string, st *stream) {
 	}
 	if len(v.streams) == 0 {
 		delete(h.views, key)
+		if v.anonymous {
+			h.anonymousViews--
+		}
 		close(v.wake) // ends serveView
 	}
 }
@@ -262,20 +312,43 @@ func (h *Hub) serveView(v *liveView) {
 // renderView renders v once and hands the bytes to every stream whose
 // reader may still see them: the fragments that changed since the last
 // render (nothing at all when none did), or the full render to a stream
-// that has none yet.
+// that has none yet. A render or access check that fails keeps the change
+// pending and wakes the view again, so it is retried after renderGap.
 func (h *Hub) renderView(v *liveView) {
 	h.mu.Lock()
 	published := v.pending
 	v.pending = time.Time{}
 	h.mu.Unlock()
 
+	select { // a render slot: at most renderSlots views read the database at once
+	case h.slots <- struct{}{}:
+	case <-h.done:
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
-	defer cancel()
 	parts, err := renderParts(ctx, v.render)
+	cancel()
+	<-h.slots
 	h.renders.Add(1)
 	if err != nil {
-		return // logged by the render; the next event tries again
+		h.retry(v, published) // logged by the render
+		return
 	}
+	h.mu.Lock()
+	streams := make([]*stream, 0, len(v.streams))
+	for st := range v.streams {
+		streams = append(streams, st)
+	}
+	h.mu.Unlock()
+	checkCtx, cancelCheck := context.WithTimeout(context.Background(), renderTimeout)
+	allowed, checked := h.allowed(checkCtx, streams, false)
+	cancelCheck()
+	if !checked {
+		// Whether the readers may still see it is unknown: hold it.
+		h.retry(v, published)
+		return
+	}
+
 	full := h.message(parts)
 	var changed []part
 	for _, p := range parts {
@@ -292,19 +365,33 @@ func (h *Hub) renderView(v *liveView) {
 	if v.pending.IsZero() {
 		v.last = full // nothing changed while rendering: new streams may reuse it
 	}
-	streams := make([]*stream, 0, len(v.streams))
-	for st := range v.streams {
-		streams = append(streams, st)
-	}
 	h.mu.Unlock()
-
-	allowed := h.allowed(ctx, streams, false)
+	// A full render that replaces an update a slow stream has not written
+	// yet carries the update's stamp, so the load tool still times it.
+	stampedFull := stamp(full, published)
 	for _, st := range streams {
 		if allowed(st) {
-			st.deliver(update, full)
+			st.deliver(update, full, stampedFull)
 		} else {
 			st.end()
 		}
+	}
+}
+
+// retry puts a change that could not be handed out back as pending and
+// wakes the view (serveView waits renderGap first).
+func (h *Hub) retry(v *liveView, published time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v.pending.IsZero() {
+		v.pending = published
+		if published.IsZero() {
+			v.pending = h.now()
+		}
+	}
+	v.last = nil
+	if h.views[v.key] == v { // not closed by its last stream meanwhile
+		v.poke()
 	}
 }
 
@@ -337,8 +424,11 @@ func (h *Hub) sweep() {
 			lastTouch = h.now()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
-		allowed := h.allowed(ctx, streams, touch)
+		allowed, checked := h.allowed(ctx, streams, touch)
 		cancel()
+		if !checked {
+			continue
+		}
 		for _, st := range streams {
 			if !allowed(st) {
 				st.end()
@@ -348,12 +438,14 @@ func (h *Hub) sweep() {
 }
 
 // allowed checks the distinct readers of streams in one call to the access
-// check. When the check itself fails (the database is busy), streams keep
-// going: the next check decides.
-func (h *Hub) allowed(ctx context.Context, streams []*stream, touch bool) func(*stream) bool {
+// check. checked is false when the check itself failed (the database is
+// busy): the caller then neither hands out nor ends anything, and the next
+// check decides.
+func (h *Hub) allowed(ctx context.Context, streams []*stream, touch bool) (allowed func(*stream) bool, checked bool) {
+	all := func(*stream) bool { return true }
 	check := h.check.Load()
 	if check == nil {
-		return func(*stream) bool { return true }
+		return all, true
 	}
 	seen := map[reader]bool{}
 	var readers []reader
@@ -364,13 +456,13 @@ func (h *Hub) allowed(ctx context.Context, streams []*stream, touch bool) func(*
 		}
 	}
 	if len(readers) == 0 {
-		return func(*stream) bool { return true }
+		return all, true
 	}
 	ok, err := (*check)(ctx, readers, touch)
 	if err != nil {
-		return func(*stream) bool { return true }
+		return nil, false
 	}
-	return func(st *stream) bool { return st.who.anonymous || ok[st.who] }
+	return func(st *stream) bool { return st.who.anonymous || ok[st.who] }, true
 }
 
 // part is one rendered fragment.
@@ -406,9 +498,13 @@ func (h *Hub) message(parts []part) []byte {
 	var msg bytes.Buffer
 	msg.Grow(html.Len() + html.Len()/8 + 32)
 	msg.WriteString("id: " + strconv.FormatInt(h.seq.Add(1), 10) + "\n")
-	for line := range strings.SplitSeq(html.String(), "\n") {
+	// SSE ends a line at \r, \n or \r\n: every one becomes a data: line of
+	// its own, so no text (an imported name, an LLM result) can end the
+	// message early or inject a field.
+	text := strings.ReplaceAll(strings.ReplaceAll(html.String(), "\r\n", "\n"), "\r", "\n")
+	for line := range strings.SplitSeq(text, "\n") {
 		msg.WriteString("data: ")
-		msg.WriteString(strings.TrimRight(line, "\r"))
+		msg.WriteString(line)
 		msg.WriteByte('\n')
 	}
 	msg.WriteByte('\n')
@@ -440,6 +536,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, key string,
 		http.Error(w, "live updates are not running", http.StatusServiceUnavailable)
 		return
 	}
+	st, first, err := s.hub.subscribe(key, s.logRenderErrors(render), who)
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "live updates are busy: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer s.hub.unsubscribe(key, st)
 	rc := http.NewResponseController(w)
 	// The server's write timeout (if any) must not cut a long-lived stream;
 	// each write below gets its own deadline instead.
@@ -449,9 +552,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, key string,
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-
-	st, first := s.hub.subscribe(key, s.logRenderErrors(render), who)
-	defer s.hub.unsubscribe(key, st)
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := w.Write(b); err != nil {

@@ -3,12 +3,14 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,4 +208,66 @@ func TestUpdatesCarryOnlyWhatChanged(t *testing.T) {
 			t.Errorf("update carries the unchanged region #%s", id)
 		}
 	}
+}
+
+// TestFailedRenderIsRetried: a view whose render fails (a busy database)
+// keeps its change and renders again on its own, without another event.
+func TestFailedRenderIsRetried(t *testing.T) {
+	bus := agents.NewBus()
+	defer bus.Close()
+	hub := NewHub(bus)
+	var calls atomic.Int64
+	render := func(context.Context) ([]fragment, error) {
+		if calls.Add(1) == 2 {
+			return nil, errors.New("database is busy")
+		}
+		n := calls.Load()
+		return []fragment{{"n", templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+			_, err := fmt.Fprintf(w, `<p id="n">%d</p>`, n)
+			return err
+		})}}, nil
+	}
+	st, _, err := hub.subscribe("retry", render, reader{anonymous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := func() string {
+		t.Helper()
+		select {
+		case m := <-st.out:
+			return string(m)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message")
+		}
+		return ""
+	}
+	recv() // the first render
+	bus.Publish(agents.Event{Kind: agents.EventDataChanged})
+	if m := recv(); !strings.Contains(m, ": published ") || !strings.Contains(m, `<p id="n">3</p>`) {
+		t.Errorf("after a failed render the retry sent %q", m)
+	}
+}
+
+// TestLiveViewsAreBounded: the public dashboard's readers choose their
+// pages, and so how many views an event renders; past maxAnonymousViews a
+// new one is refused (503) while the views already open keep working.
+func TestLiveViewsAreBounded(t *testing.T) {
+	bus := agents.NewBus()
+	f := newFixture(t, map[string]string{"DASHBOARD_PUBLIC": "true"}, func(d *Deps) { d.Live = NewHub(bus) })
+	f.seed(t)
+	for i := range maxAnonymousViews {
+		_, msgs := openStream(t, http.DefaultClient, fmt.Sprintf("%s/events/dashboard?page=2-o%d", f.srv.URL, i+1))
+		nextMessage(t, msgs)
+	}
+	resp, err := http.Get(f.srv.URL + "/events/dashboard?page=2-o999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("one view too many = %d (Retry-After %q), want 503", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// A stream on a view that is already open still joins it.
+	_, msgs := openStream(t, http.DefaultClient, f.srv.URL+"/events/dashboard?page=2-o1")
+	nextMessage(t, msgs)
 }

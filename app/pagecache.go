@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -22,9 +23,10 @@ import (
 const (
 	// pageMaxAge bounds how long a rendered page is reused.
 	pageMaxAge = time.Second
-	// pageCacheSize bounds the kept pages (searches make many keys); past
-	// it the cache starts over.
-	pageCacheSize = 256
+	// pageCacheSize and pageCacheBytes bound the kept pages (searches and
+	// pages make many keys); past either the cache starts over.
+	pageCacheSize  = 256
+	pageCacheBytes = 4 << 20
 )
 
 // pageCache holds rendered pages by key.
@@ -35,6 +37,7 @@ type pageCache struct {
 
 	mu       sync.Mutex
 	pages    map[string]cachedPage
+	bytes    int // the kept pages' size
 	inflight map[string]*pageRender
 }
 
@@ -66,7 +69,7 @@ func (c *pageCache) version() (hub, changes uint64) {
 // when another reader is rendering it at the current version, it waits for
 // that render. Otherwise the caller renders: lead is then non-nil, and the
 // caller must finish it.
-func (c *pageCache) get(key string) (body []byte, lead *pageRender) {
+func (c *pageCache) get(ctx context.Context, key string) (body []byte, lead *pageRender) {
 	if c.hub == nil {
 		return nil, nil
 	}
@@ -79,7 +82,11 @@ func (c *pageCache) get(key string) (body []byte, lead *pageRender) {
 	}
 	if run, ok := c.inflight[key]; ok && run.hubChanges == hub && run.changes == changes {
 		c.mu.Unlock()
-		<-run.done
+		select {
+		case <-run.done:
+		case <-ctx.Done():
+			return nil, nil // this reader left; render() will notice
+		}
 		if run.body != nil {
 			return run.body, nil
 		}
@@ -104,10 +111,15 @@ func (c *pageCache) finish(key string, lead *pageRender, at time.Time, body []by
 	if body == nil {
 		return
 	}
-	if len(c.pages) >= pageCacheSize {
+	if len(c.pages) >= pageCacheSize || c.bytes+len(body) > pageCacheBytes {
 		clear(c.pages)
+		c.bytes = 0
+	}
+	if old, ok := c.pages[key]; ok {
+		c.bytes -= len(old.body)
 	}
 	c.pages[key] = cachedPage{hubChanges: lead.hubChanges, changes: lead.changes, at: at, body: body}
+	c.bytes += len(body)
 }
 
 // invalidateOnChange counts every request that may change state (anything
@@ -125,32 +137,37 @@ func (c *pageCache) invalidateOnChange(next http.Handler) http.Handler {
 // renderCached serves the page under key from the cache, or renders the
 // component page builds and keeps it. A failed build is answered by fail.
 func (s *Server) renderCached(w http.ResponseWriter, r *http.Request, key string, page func() (templ.Component, error)) {
-	body, lead := s.pages.get(key)
+	body, lead := s.pages.get(r.Context(), key)
 	if body != nil {
 		writeHTML(w, http.StatusOK, body)
 		return
 	}
 	at := s.pages.wall()
-	var kept []byte
-	if lead != nil {
-		// Deferred, so that readers waiting for this render are released
-		// even if it panics.
-		defer func() { s.pages.finish(key, lead, at, kept) }()
+	finished := false
+	finish := func(body []byte) {
+		if lead != nil && !finished {
+			finished = true
+			s.pages.finish(key, lead, at, body)
+		}
 	}
-	done := func(body []byte) { kept = body }
+	// Deferred too, so that readers waiting for this render are released
+	// even if it panics.
+	defer finish(nil)
 	c, err := page()
 	if err != nil {
-		done(nil)
+		finish(nil)
 		s.fail(w, r, err)
 		return
 	}
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
-		done(nil)
+		finish(nil)
 		s.renderFailed(w, r, err)
 		return
 	}
-	done(buf.Bytes())
+	// Released before this reader's own write: a slow client never holds
+	// up the others.
+	finish(buf.Bytes())
 	writeHTML(w, http.StatusOK, buf.Bytes())
 }
 

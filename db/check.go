@@ -62,6 +62,18 @@ var invariants = []invariant{
 		`SELECT 'done task ' || t.id || ' belongs to missing customer ' || t.customer_id
 		   FROM tasks AS t LEFT JOIN customers AS c ON c.id = t.customer_id
 		  WHERE t.status = 'done' AND c.id IS NULL ORDER BY t.id`,
+		// Billing takes its work from unbilled_tasks (migration 0005): a
+		// done, unbilled task missing there would never be billed.
+		`SELECT 'done task ' || t.id || ' is unbilled but missing from the billing queue (unbilled_tasks)'
+		   FROM tasks AS t
+		  WHERE t.status = 'done' AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)
+		    AND NOT EXISTS (SELECT 1 FROM unbilled_tasks AS u WHERE u.task_id = t.id AND u.customer_id = t.customer_id)
+		  ORDER BY t.id`,
+		`SELECT 'the billing queue holds task ' || u.task_id || ', which is not done and unbilled work of customer ' || u.customer_id
+		   FROM unbilled_tasks AS u LEFT JOIN tasks AS t ON t.id = u.task_id
+		  WHERE t.id IS NULL OR t.status <> 'done' OR t.customer_id <> u.customer_id
+		     OR EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = u.task_id)
+		  ORDER BY u.task_id`,
 	}},
 	{4, "every customer has a live portal token", []string{
 		`SELECT 'customer ' || id || ' (' || company || ') has no live portal token'

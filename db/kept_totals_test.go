@@ -147,3 +147,26 @@ func TestCheckInvariant9KeptTotalsAndRepair(t *testing.T) {
 		t.Fatalf("second repair = %v, %v; want nothing to change", drift, err)
 	}
 }
+
+// TestCheckProvesTheBillingQueue: a done, unbilled task missing from
+// unbilled_tasks (which billing reads) breaks invariant 3, and so does an
+// entry for billed work; RepairBillingQueue puts both right.
+func TestCheckProvesTheBillingQueue(t *testing.T) {
+	d := mustOpen(t)
+	f := seed(t, d)
+	ctx := context.Background()
+	u28, u1 := f.doneUSD[27], f.doneUSD[0] // u28 is unbilled, u1 is billed
+	mustExec(t, d.Bun(), "DELETE FROM unbilled_tasks WHERE task_id = ?", u28.ID)
+	mustExec(t, d.Bun(), "INSERT INTO unbilled_tasks (task_id, customer_id) VALUES (?, ?)", u1.ID, u1.CustomerID)
+	results := mustCheck(t, d, fixedNow)
+	assertBroken(t, results, 3, 2, fmt.Sprintf("done task %d is unbilled but missing from the billing queue", u28.ID))
+	added, removed, err := d.RepairBillingQueue(ctx)
+	if err != nil || added != 1 || removed != 1 {
+		t.Fatalf("RepairBillingQueue = %d added, %d removed, %v; want 1, 1", added, removed, err)
+	}
+	for _, r := range mustCheck(t, d, fixedNow) {
+		if !r.OK() {
+			t.Errorf("invariant %d broken after repair: %q", r.Number, r.Violations)
+		}
+	}
+}

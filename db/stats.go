@@ -274,3 +274,27 @@ func (d *DB) keptCounts(ctx context.Context, metric string) (map[string]int64, i
 	}
 	return out, total, nil
 }
+
+// RepairBillingQueue rebuilds unbilled_tasks (the done tasks on no invoice
+// line, which billing reads) from the rows, in one transaction, and says
+// how many entries it added and removed.
+func (d *DB) RepairBillingQueue(ctx context.Context) (added, removed int, err error) {
+	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		const expected = `SELECT t.id, t.customer_id FROM tasks AS t
+			WHERE t.status = 'done' AND NOT EXISTS (SELECT 1 FROM invoice_lines AS il WHERE il.task_id = t.id)`
+		res, err := tx.ExecContext(ctx, `DELETE FROM unbilled_tasks WHERE (task_id, customer_id) NOT IN (`+expected+`)`)
+		if err != nil {
+			return fmt.Errorf("check: unable to clean the billing queue: %w", err)
+		}
+		removed = affected(res)
+		res, err = tx.ExecContext(ctx, `INSERT INTO unbilled_tasks (task_id, customer_id)
+			SELECT e.id, e.customer_id FROM (`+expected+`) AS e
+			WHERE NOT EXISTS (SELECT 1 FROM unbilled_tasks AS u WHERE u.task_id = e.id)`)
+		if err != nil {
+			return fmt.Errorf("check: unable to refill the billing queue: %w", err)
+		}
+		added = affected(res)
+		return nil
+	})
+	return added, removed, err
+}

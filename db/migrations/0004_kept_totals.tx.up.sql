@@ -58,7 +58,10 @@ SELECT metric, label, currency, n, cents FROM kept_totals_expected WHERE true;
 -- Every trigger adds (+1, +cents) for a new row and (-1, -cents) for an old
 -- one with the same upsert; an update is "old out, new in", guarded by WHEN
 -- so that updates of other columns (leases, results, timestamps) write
--- nothing here.
+-- nothing here. Never write these tables with INSERT OR REPLACE (or an ON
+-- CONFLICT REPLACE): with recursive_triggers off, the row REPLACE deletes
+-- fires no delete trigger and the totals would drift (check shows it,
+-- check --repair-totals mends it).
 
 -- leads
 CREATE TRIGGER leads_kept_insert AFTER INSERT ON leads BEGIN

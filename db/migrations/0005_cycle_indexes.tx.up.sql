@@ -39,7 +39,9 @@ CREATE INDEX invoices_need_link ON invoices (created_at, id)
 -- transaction as every change to tasks and invoice_lines, so no code path
 -- can make it drift; the billing queries still check invoice_lines for each
 -- row they take (one probe of its UNIQUE task_id index), so a damaged file
--- can at worst make billing slower, never bill a task twice.
+-- can never bill a task twice; a task missing here would never be billed,
+-- which check proves does not happen (invariant 3) and check
+-- --repair-totals mends.
 CREATE TABLE unbilled_tasks (
     task_id     INTEGER PRIMARY KEY,
     customer_id INTEGER NOT NULL
