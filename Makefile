@@ -4,9 +4,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 
-.PHONY: test deps check-format check-vet check-templ check-assets unit build run generate clean
+.PHONY: test deps check-format check-vet check-staticcheck check-templ check-assets unit build run generate clean
 
-test: deps check-format check-templ check-vet check-assets unit
+test: deps check-format check-templ check-vet check-staticcheck check-assets unit
 
 # deps installs what the tests need and the machine lacks: Debian's chromium
 # for the browser tests (only possible as root), and every Go module and tool
@@ -29,6 +29,10 @@ check-format:
 
 check-vet:
 	$(GO) vet ./...
+
+# staticcheck is a `tool` in go.mod, like templ: no separate install.
+check-staticcheck:
+	$(GO) tool staticcheck ./...
 
 # Regenerate the templ files in a scratch copy and compare: the committed
 # *_templ.go files must be exactly what templ produces.

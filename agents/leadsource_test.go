@@ -261,8 +261,8 @@ func TestSearchAPIFailuresAreReportedAndKept(t *testing.T) {
 		calls  int32
 		want   string
 	}{
-		{"persistent 503", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", 503) }, 3, "503"},
-		{"401 is not retried", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad key", 401) }, 1, "bad key"},
+		{"persistent 503", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }, 3, "503"},
+		{"401 is not retried", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad key", http.StatusUnauthorized) }, 1, "bad key"},
 		{"garbage JSON", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `[{"company": `) }, 1, "not valid JSON"},
 		{"not JSON at all", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `<html>`) }, 1, "not JSON"},
 		{"object without results", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `{"error":"no"}`) }, 1, "no \"results\""},

@@ -523,9 +523,6 @@ func stamp(body []byte, published time.Time) []byte {
 	return append([]byte(prefix), body...)
 }
 
-// errStreamEnded ends a stream whose reader may no longer see it.
-var errStreamEnded = errors.New("the reader of this stream lost access")
-
 // serveStream runs one SSE stream on the view key until the client leaves,
 // the server shuts down, the reader loses access or a write fails. The first
 // message is a full refresh of every fragment (the view's latest render, or

@@ -2,7 +2,6 @@ package app
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -11,15 +10,6 @@ import (
 
 // maxSearchLen bounds a search term; longer input is cut, not rejected.
 const maxSearchLen = 100
-
-// pageParam reads a 1-based page number; anything else means page 1.
-func pageParam(r *http.Request, name string) int {
-	n, err := strconv.Atoi(r.URL.Query().Get(name))
-	if err != nil || n < 1 || n > 100000 {
-		return 1
-	}
-	return n
-}
 
 // cursorParam reads a list cursor (db.ParseCursor); anything else means the
 // first page.
