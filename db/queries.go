@@ -167,7 +167,9 @@ func ftsPhrase(term string) string {
 // its rowids are.
 type ftsSource struct {
 	idCol, fts string // "t.id", "tasks_fts"
-	likeCols   []string
+	// column limits the match to one column of the index ("" for all).
+	column   string
+	likeCols []string
 	// likeSub, for a source reached through another table (a task's
 	// customer), is the fallback subquery selecting matching ids: ? is the
 	// LIKE pattern.
@@ -186,7 +188,11 @@ func searchIndexed(sq *bun.SelectQuery, term string, sources ...ftsSource) *bun.
 		for _, s := range sources {
 			switch {
 			case indexed:
-				g = g.WhereOr(s.idCol+" IN (SELECT rowid FROM "+s.fts+" WHERE "+s.fts+" MATCH ?)", ftsPhrase(term))
+				match := ftsPhrase(term)
+				if s.column != "" {
+					match = s.column + " : " + match // FTS5's column filter
+				}
+				g = g.WhereOr(s.idCol+" IN (SELECT rowid FROM "+s.fts+" WHERE "+s.fts+" MATCH ?)", match)
 			case s.likeSub != "":
 				g = g.WhereOr(s.idCol+" IN ("+s.likeSub+")", pat)
 			default:
@@ -200,9 +206,9 @@ func searchIndexed(sq *bun.SelectQuery, term string, sources ...ftsSource) *bun.
 }
 
 // customerSearch is the task and invoice lists' search of their customer's
-// name, through the customers' index.
+// name (only the name), through the customers' index.
 var customerSearch = func(idCol string) ftsSource {
-	return ftsSource{idCol: idCol, fts: "customers_fts",
+	return ftsSource{idCol: idCol, fts: "customers_fts", column: "company",
 		likeSub: `SELECT id FROM customers WHERE lower(company) LIKE ? ESCAPE '\'`}
 }
 

@@ -135,3 +135,22 @@ func planOf(t *testing.T, d *DB, query string, args ...any) []string {
 	}
 	return out
 }
+
+// TestTaskSearchMatchesTheCustomerNameOnly: a task matches its customer's
+// company name, not the customer's e-mail or plan.
+func TestTaskSearchMatchesTheCustomerNameOnly(t *testing.T) {
+	d := mustOpen(t)
+	seed(t, d)
+	ctx := context.Background()
+	_, byName, err := d.ListTasks(ctx, ListQuery{Search: "Customer 07"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, byPlan, err := d.ListTasks(ctx, ListQuery{Search: "starter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byName.Total == 0 || byPlan.Total != 0 {
+		t.Errorf("tasks matching a customer name: %d, a plan: %d; want some and none", byName.Total, byPlan.Total)
+	}
+}
