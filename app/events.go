@@ -58,6 +58,8 @@ const (
 	// renderSlots is how many views render at once: each render holds a
 	// database connection, and the agents need theirs.
 	renderSlots = 2
+	// maxRetryGap bounds the back-off of a view whose renders keep failing.
+	maxRetryGap = 5 * time.Second
 )
 
 // errTooManyViews refuses a stream that would open a view past maxViews.
@@ -121,6 +123,9 @@ type liveView struct {
 	// serveView's goroutine touches it. An update carries only the
 	// fragments that differ from it.
 	sent map[string]string
+	// failures counts renders that failed in a row (serveView only): the
+	// retries back off, so a lasting error is not logged every renderGap.
+	failures int
 }
 
 // stream is one open SSE response.
@@ -302,11 +307,21 @@ func (h *Hub) serveView(v *liveView) {
 		}
 		h.renderView(v)
 		select {
-		case <-time.After(renderGap):
+		case <-time.After(retryGap(v.failures)):
 		case <-h.done:
 			return
 		}
 	}
+}
+
+// retryGap is how long a view waits before its next render: renderGap,
+// doubled for each render that failed in a row, up to maxRetryGap.
+func retryGap(failures int) time.Duration {
+	gap := renderGap
+	for range min(failures, 6) {
+		gap *= 2
+	}
+	return min(gap, maxRetryGap)
 }
 
 // renderView renders v once and hands the bytes to every stream whose
@@ -331,9 +346,11 @@ func (h *Hub) renderView(v *liveView) {
 	<-h.slots
 	h.renders.Add(1)
 	if err != nil {
+		v.failures++
 		h.retry(v, published) // logged by the render
 		return
 	}
+	v.failures = 0
 	h.mu.Lock()
 	streams := make([]*stream, 0, len(v.streams))
 	for st := range v.streams {
