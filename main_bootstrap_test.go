@@ -43,30 +43,16 @@ func TestFirstStartServesWhileAdminIsCreated(t *testing.T) {
 		}
 		close(passwords)
 	}()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var password string
 	select {
 	case password = <-passwords:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no password printed")
 	}
-	resp, err := client.PostForm(base+"/login", url.Values{"email": {"admin@hossagent.local"}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
+	if code := signInStatus(t, base, "admin@hossagent.local", password); code != http.StatusSeeOther {
+		t.Errorf("sign-in with the printed password = %d, want 303", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("sign-in with the printed password = %d, want 303", resp.StatusCode)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d", code)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	stopServe(t, cancel, done)
 	if extra, ok := <-passwords; ok {
 		t.Errorf("a second password was printed: %q", extra)
 	}
@@ -118,15 +104,28 @@ func TestSignInRightAfterTheStartWaitsForTheAdmin(t *testing.T) {
 	}()
 	base := waitForURL(t, logR)
 	go func() { _, _ = io.Copy(io.Discard, logR) }()
+	if code := signInStatus(t, base, "ops@example.com", "chosen by the operator"); code != http.StatusSeeOther {
+		t.Errorf("immediate sign-in = %d, want 303", code)
+	}
+	stopServe(t, cancel, done)
+}
+
+// signInStatus posts the sign-in form and returns the status, without
+// following the redirect.
+func signInStatus(t *testing.T, base, email, password string) int {
+	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.PostForm(base+"/login", url.Values{"email": {"ops@example.com"}, "password": {"chosen by the operator"}})
+	resp, err := client.PostForm(base+"/login", url.Values{"email": {email}, "password": {password}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("immediate sign-in = %d, want 303", resp.StatusCode)
-	}
+	return resp.StatusCode
+}
+
+// stopServe cancels a running serve and waits for it to exit 0.
+func stopServe(t *testing.T, cancel context.CancelFunc, done <-chan int) {
+	t.Helper()
 	cancel()
 	select {
 	case code := <-done:

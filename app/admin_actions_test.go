@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -47,11 +46,7 @@ func newActionFixture(t *testing.T, o actionOptions) *actionFixture {
 		t.Fatal(err)
 	}
 	clock := &testClock{now: testNow}
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openTestStore(t, db.WithClock(clock.Now))
 	bus := agents.NewBus()
 	t.Cleanup(bus.Close)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

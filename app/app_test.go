@@ -32,6 +32,18 @@ type fixture struct {
 	token  string       // the seeded customer's portal token
 }
 
+// openTestStore opens a migrated store on a fresh file, closed when the
+// test ends.
+func openTestStore(t *testing.T, opts ...db.Option) *db.DB {
+	t.Helper()
+	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // newFixture serves the real router over a fresh SQLite file. opts may add
 // dependencies (an agent engine, the live hub) before the server is built.
 func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixture {
@@ -41,11 +53,7 @@ func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixtu
 		t.Fatal(err)
 	}
 	clock := &testClock{now: testNow}
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openTestStore(t, db.WithClock(clock.Now))
 	logs := &bytes.Buffer{}
 	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now}
 	for _, o := range opts {
@@ -55,6 +63,16 @@ func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixtu
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: store, logs: logs, clock: clock, client: newClient(t)}
+}
+
+// payOpenInvoices marks every open invoice paid straight in the database,
+// as a payment would, without publishing anything.
+func (f *fixture) payOpenInvoices(t *testing.T) {
+	t.Helper()
+	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
+		Where("status = 'open'").Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // seed stores a small business: leads (one with a hostile company name), a

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -118,11 +117,7 @@ func sessionCookieOf(resp *http.Response) *http.Cookie {
 
 func TestBootstrapAdminOnce(t *testing.T) {
 	ctx := context.Background()
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openTestStore(t)
 
 	var out bytes.Buffer
 	if err := BootstrapAdmin(ctx, store, "", "", rand.Reader, &out); err != nil {
@@ -156,11 +151,7 @@ func TestBootstrapAdminOnce(t *testing.T) {
 
 func TestBootstrapAdminFromEnvironment(t *testing.T) {
 	ctx := context.Background()
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openTestStore(t)
 	var out bytes.Buffer
 	if err := BootstrapAdmin(ctx, store, "Ops@Example.com", "from the environment", rand.Reader, &out); err != nil {
 		t.Fatal(err)

@@ -7,22 +7,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hossagent/hossagent/db"
 )
 
 // The background bootstrap creates the admin and prints the password once.
 func TestStartBootstrapAdmin(t *testing.T) {
 	ctx := context.Background()
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openTestStore(t)
 	var out bytes.Buffer
 	b := StartBootstrapAdmin(ctx, store, "", "", rand.Reader, &out)
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -146,7 +146,7 @@ func (st *stream) end() { st.once.Do(func() { close(st.ended) }) }
 // render in place of the message it has not written yet (an update alone
 // would lose the changes of the one it replaces). A stream without a full
 // picture yet gets full.
-func (st *stream) deliver(update, full, stampedFull []byte) {
+func (st *stream) deliver(update, full []byte, stampedFull func() []byte) {
 	msg := update
 	if st.needsFull.Swap(false) {
 		msg = full
@@ -162,7 +162,7 @@ func (st *stream) deliver(update, full, stampedFull []byte) {
 		}
 		select {
 		case <-st.out:
-			msg = stampedFull
+			msg = stampedFull()
 		default:
 		}
 	}
@@ -384,8 +384,9 @@ func (h *Hub) renderView(v *liveView) {
 	}
 	h.mu.Unlock()
 	// A full render that replaces an update a slow stream has not written
-	// yet carries the update's stamp, so the load tool still times it.
-	stampedFull := stamp(full, published)
+	// yet carries the update's stamp, so the load tool still times it
+	// (copied only if some stream needs it).
+	stampedFull := sync.OnceValue(func() []byte { return stamp(full, published) })
 	for _, st := range streams {
 		if allowed(st) {
 			st.deliver(update, full, stampedFull)

@@ -44,10 +44,7 @@ func TestOneEventRendersOncePerView(t *testing.T) {
 		t.Fatalf("clients = %d, want 40", hub.Clients())
 	}
 	before := hub.Renders()
-	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
-		Where("status = 'open'").Exec(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f.payOpenInvoices(t)
 	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged, Agent: agents.Billing})
 	for path, list := range streams {
 		var first string
@@ -124,10 +121,7 @@ func TestStreamUpdateCarriesItsPublishTime(t *testing.T) {
 	}
 	waitLine("data: ") // the first refresh, unstamped
 	sent := time.Now()
-	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
-		Where("status = 'open'").Exec(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f.payOpenInvoices(t)
 	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged})
 	stampLine := waitLine(": published ")
 	var ns int64
@@ -193,10 +187,7 @@ func TestUpdatesCarryOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("first message has %d regions, want all 5", strings.Count(first.data, "<hx-partial"))
 	}
 	bus.Publish(agents.Event{Kind: agents.EventDataChanged}) // nothing changed
-	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
-		Where("status = 'open'").Exec(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f.payOpenInvoices(t)
 	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged})
 	update := nextMessage(t, msgs) // the first message after the empty event
 	if got := text(partial(t, update, "dash-cards")); !strings.Contains(got, "$249.00") {

@@ -122,10 +122,7 @@ func TestDashboardStreamUpdatesLiveAndClosesOnShutdown(t *testing.T) {
 	}
 
 	// Billing marks the open invoice paid; the agents publish money_changed.
-	if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
-		Where("status = 'open'").Exec(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f.payOpenInvoices(t)
 	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged, Agent: agents.Billing})
 	update := nextMessage(t, msgs)
 	if got := text(partial(t, update, "dash-cards")); !strings.Contains(got, "$249.00") {

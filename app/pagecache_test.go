@@ -30,14 +30,7 @@ func TestPagesAreReusedOnlyUntilSomethingChanges(t *testing.T) {
 	if got := revenue(); got != "$99.00" {
 		t.Fatalf("revenue = %q", got)
 	}
-	markPaid := func() {
-		t.Helper()
-		if _, err := f.store.Bun().NewUpdate().Table("invoices").Set("status = 'paid', paid_at = ?", testNow).
-			Where("status = 'open'").Exec(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	markPaid()
+	f.payOpenInvoices(t)
 	if got := revenue(); got != "$99.00" {
 		t.Errorf("revenue right after a silent change = %q: the page was rendered again", got)
 	}

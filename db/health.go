@@ -31,22 +31,16 @@ type EmailHealth struct {
 func (d *DB) EmailHealth(ctx context.Context, now time.Time, failures int) (EmailHealth, error) {
 	var h EmailHealth
 	var err error
-	if h.SentLastHour, err = sentSince(ctx, d.bun, now.Add(-time.Hour)); err != nil {
-		return h, fmt.Errorf("store: unable to count sent messages: %w", err)
-	}
-	if h.SentLastDay, err = sentSince(ctx, d.bun, now.Add(-24*time.Hour)); err != nil {
+	if h.SentLastHour, h.SentLastDay, err = sendsInWindows(ctx, d.bun, now); err != nil {
 		return h, fmt.Errorf("store: unable to count sent messages: %w", err)
 	}
 	// Outbox, review and suppression counts are kept totals (migration 0004).
-	if h.Outbox, _, err = d.keptCounts(ctx, "messages"); err != nil {
+	counts, err := d.keptCounts(ctx, "messages", "messages_review", "suppressions")
+	if err != nil {
 		return h, err
 	}
-	if _, h.NeedsReview, err = d.keptCounts(ctx, "messages_review"); err != nil {
-		return h, err
-	}
-	if _, h.Suppressions, err = d.keptCounts(ctx, "suppressions"); err != nil {
-		return h, err
-	}
+	h.Outbox = counts["messages"]
+	h.NeedsReview, h.Suppressions = sum(counts["messages_review"]), sum(counts["suppressions"])
 	if failures <= 0 {
 		return h, nil
 	}

@@ -76,18 +76,27 @@ func TestKeptTotalsFollowEveryChange(t *testing.T) {
 		},
 		func() string { return fmt.Sprintf("DELETE FROM messages WHERE id = %d", 1+r.IntN(22)) },
 	}
+	applied := 0
 	for batch := range 40 {
 		damaged(t, d, func(conn bun.Conn) {
 			for range 10 {
-				// A change may break a constraint the checks are off for,
-				// or a foreign key; either way the totals must follow.
-				_, _ = conn.ExecContext(ctx, changes[r.IntN(len(changes))]())
+				// A change may be refused (a UNIQUE index, the paid-invoice
+				// guard); the ones that land must be followed by the totals.
+				res, err := conn.ExecContext(ctx, changes[r.IntN(len(changes))]())
+				if err == nil {
+					if n, _ := res.RowsAffected(); n > 0 {
+						applied++
+					}
+				}
 			}
 		})
 		assertNoDrift(t, d, fmt.Sprintf("batch %d", batch))
 		if t.Failed() {
 			return
 		}
+	}
+	if applied < 200 {
+		t.Fatalf("only %d of 400 random changes changed a row: the test proves little", applied)
 	}
 }
 
@@ -169,4 +178,17 @@ func TestCheckProvesTheBillingQueue(t *testing.T) {
 			t.Errorf("invariant %d broken after repair: %q", r.Number, r.Violations)
 		}
 	}
+}
+
+// TestKeptTotalsDropWhatNoRowHas: when the last row of a figure goes (the
+// last open invoice of a due day is paid), its kept total goes too, so the
+// table holds only live figures.
+func TestKeptTotalsDropWhatNoRowHas(t *testing.T) {
+	d := mustOpen(t)
+	seed(t, d)
+	mustExec(t, d.Bun(), "UPDATE invoices SET status = 'void' WHERE status = 'open'")
+	if n := countRows(t, d, "SELECT COUNT(*) FROM kept_totals WHERE metric = 'open_due' OR (metric = 'invoices' AND label = 'open') OR n = 0"); n != 0 {
+		t.Errorf("%d kept totals remain for figures no row has", n)
+	}
+	assertNoDrift(t, d, "after voiding every open invoice")
 }

@@ -135,11 +135,11 @@ func (c *EmailCaps) fields(def EmailCaps) []capField {
 	}
 }
 
-// sendsSinceSQL counts the messages that left, or may have left, the outbox
-// after a time: sent and dry-run ones by sent_at, and in-flight ones by
-// sending_at. Counting in-flight messages keeps two concurrent cycles from
-// both taking the last place under a cap, and counts a message whose fate is
-// unknown after a crash as sent.
+// leftSince counts the messages that left, or may have left, the outbox
+// after the time bound to arg: sent and dry-run ones by sent_at, and
+// in-flight ones by sending_at. Counting in-flight messages keeps two
+// concurrent cycles from both taking the last place under a cap, and counts
+// a message whose fate is unknown after a crash as sent.
 //
 // It is the sum of two counts over disjoint statuses, each a range scan of
 // its own covering partial index (messages_left on sent_at, messages_sending
@@ -150,37 +150,16 @@ func (c *EmailCaps) fields(def EmailCaps) []capField {
 // SQLite would rather search an index on status, i.e. every sent message.
 // The same holds for the other INDEXED BY in this package; a query whose
 // index cannot serve it fails to prepare instead of quietly scanning.
-const sendsSinceSQL = `SELECT
-	(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
-	(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > ?0)`
-
-// sendsInWindowsSQL is sendsSinceSQL for the hour (?0) and the day (?1) at
-// once: one range scan of the day's messages (the index order puts the
-// hour's at its end) answers both caps of a claim.
-const sendsInWindowsSQL = `SELECT
-	(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > ?0) +
-	(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > ?0) AS hour,
-	(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > ?1) +
-	(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > ?1) AS day`
-
-// SentSince counts the messages sent (really or dry-run), or being sent,
-// after t. The caps are measured with it.
-func (d *DB) SentSince(ctx context.Context, t time.Time) (int, error) {
-	n, err := sentSince(ctx, d.bun, t)
-	if err != nil {
-		return 0, fmt.Errorf("store: unable to count sent messages: %w", err)
-	}
-	return n, nil
+func leftSince(arg string) string {
+	return "(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > " + arg + ") + " +
+		"(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > " + arg + ")"
 }
 
-func sentSince(ctx context.Context, idb bun.IDB, t time.Time) (int, error) {
-	var n int
-	t = t.UTC()
-	err := idb.NewRaw(sendsSinceSQL, t).Scan(ctx, &n)
-	return n, err
-}
+// sendsInWindowsSQL is leftSince for the hour (?0) and the day (?1) at
+// once: both caps of a claim, and the e-mail panel's figures.
+var sendsInWindowsSQL = "SELECT " + leftSince("?0") + " AS hour, " + leftSince("?1") + " AS day"
 
-// sendsInWindows counts what sentSince counts, after now-1h and after
+// sendsInWindows counts what left the outbox after now-1h and after
 // now-24h, in one query.
 func sendsInWindows(ctx context.Context, idb bun.IDB, now time.Time) (hour, day int, err error) {
 	now = now.UTC()

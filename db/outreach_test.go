@@ -156,8 +156,8 @@ func TestClaimMessageAppliesCapsSuppressionsAndClaimsOnce(t *testing.T) {
 	if err := d.MarkSent(ctx, a.ID, "p-1", false); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := d.SentSince(ctx, now.Add(-time.Hour)); n != 1 {
-		t.Fatalf("SentSince = %d", n)
+	if hour, _, _ := sendsInWindows(ctx, d.bun, *now); hour != 1 {
+		t.Fatalf("sent in the hour = %d", hour)
 	}
 	*now = now.Add(time.Hour + time.Second)
 	if c := outboxClaim(t, d, b.ID, EmailCaps{PerHour: 1, PerDay: 1}); c != ClaimCapped {

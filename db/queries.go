@@ -306,7 +306,7 @@ func (l list[T]) total(ctx context.Context, d *DB, q ListQuery) (int, bool, erro
 // kept counts a table from kept_totals, for the given statuses (all when none).
 func (d *DB) kept(table string, statuses []string) func(context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
-		n, err := d.statusCount(ctx, table, statuses...)
+		n, err := d.keptCount(ctx, statuses, "metric = ?", table)
 		return int(n), err
 	}
 }
@@ -532,30 +532,15 @@ func (d *DB) ListAgentRuns(ctx context.Context, q ListQuery) ([]AgentRun, Page, 
 			}
 			return searchWhere(sq, q.Search, "r.agent", "r.message")
 		},
+		// The agent_runs:NAME metrics form one range of the primary key.
 		count: func(ctx context.Context) (int, error) {
-			n, err := d.runCount(ctx, q.statuses())
+			n, err := d.keptCount(ctx, q.statuses(), "metric >= 'agent_runs:' AND metric < 'agent_runs;'")
 			return int(n), err
 		},
 		id: func(r *AgentRun) int64 { return r.ID },
 	}
 	pg, err := l.fetch(ctx, d, q, &runs)
 	return runs, pg, err
-}
-
-// runCount is the kept number of runs of every agent with one of outcomes
-// (all when none): the agent_runs:NAME metrics form one range of the
-// primary key.
-func (d *DB) runCount(ctx context.Context, outcomes []string) (int64, error) {
-	q := d.bun.NewSelect().Table("kept_totals").ColumnExpr("COALESCE(SUM(n), 0)").
-		Where("metric >= 'agent_runs:' AND metric < 'agent_runs;'")
-	if len(outcomes) > 0 {
-		q = q.Where("label IN (?)", bun.List(outcomes))
-	}
-	var n int64
-	if err := q.Scan(ctx, &n); err != nil {
-		return 0, fmt.Errorf("store: unable to count agent runs: %w", err)
-	}
-	return n, nil
 }
 
 // ListAudit returns a page of the audit log, newest first.

@@ -117,7 +117,7 @@ func TestSearchUsesTheIndexAndBoundsItsCount(t *testing.T) {
 }
 
 // planOf is the detail column of EXPLAIN QUERY PLAN for query.
-func planOf(t *testing.T, d *DB, query string, args ...any) []string {
+func planOf(t testing.TB, d *DB, query string, args ...any) []string {
 	t.Helper()
 	rows, err := d.Bun().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {

@@ -61,8 +61,6 @@ func raw(query string, args ...any) func(d *DB) string {
 
 var hotQueries = []hotQuery{
 	// BizDev.
-	{name: "caps count (sendsSinceSQL)", sql: raw(sendsSinceSQL, planNow.Add(-time.Hour)),
-		uses: []string{"messages_left", "messages_sending"}},
 	{name: "caps count, hour and day (sendsInWindowsSQL)", sql: raw(sendsInWindowsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
 		uses: []string{"messages_left", "messages_sending"}},
 	{name: "PendingOutbox", sql: raw(pendingOutboxSQL, MaxSendAttempts),
@@ -222,11 +220,6 @@ func TestSendsSinceCountsWhatLeftTheOutbox(t *testing.T) {
 	hour, day, err := sendsInWindows(ctx, d.bun, planNow)
 	if err != nil || hour != 3 || day != 6 {
 		t.Fatalf("sendsInWindows = %d, %d, %v; want 3, 6", hour, day, err)
-	}
-	for span, want := range map[time.Duration]int{time.Hour: 3, 24 * time.Hour: 6} {
-		if n, err := d.SentSince(ctx, planNow.Add(-span)); err != nil || n != want {
-			t.Errorf("SentSince(-%s) = %d, %v; want %d", span, n, err, want)
-		}
 	}
 }
 

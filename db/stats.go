@@ -47,14 +47,14 @@ type keptTotal struct {
 	Cents    int64  `bun:"cents"`
 }
 
-// keptTotals reads every kept total with contributing rows, but those of
-// the metric skip (the open invoices by due day, one row per day, which
-// Stats sums in SQL). The rest is a few rows per metric, status and
-// currency.
-func keptTotals(ctx context.Context, idb bun.IDB, skip string) ([]keptTotal, error) {
+// statsMetrics are the kept metrics Stats reads.
+var statsMetrics = []string{"leads", "customers", "tasks", "task_cost", "unbilled", "invoices", "messages"}
+
+// keptTotals reads the kept totals of metrics: one primary-key search each.
+func keptTotals(ctx context.Context, idb bun.IDB, metrics []string) ([]keptTotal, error) {
 	var rows []keptTotal
 	err := idb.NewRaw(`SELECT metric, label, currency, n, cents FROM kept_totals
-		WHERE n <> 0 AND metric <> ? ORDER BY metric, label, currency`, skip).Scan(ctx, &rows)
+		WHERE metric IN (?) AND n <> 0 ORDER BY metric, label, currency`, bun.List(metrics)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to read kept totals: %w", err)
 	}
@@ -68,7 +68,7 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 		LeadsByStatus: map[string]int64{}, CustomersByStatus: map[string]int64{}, TasksByStatus: map[string]int64{},
 		InvoicesByStatus: map[string]int64{}, MessagesByStatus: map[string]int64{},
 	}
-	rows, err := keptTotals(ctx, d.bun, "open_due")
+	rows, err := keptTotals(ctx, d.bun, statsMetrics)
 	if err != nil {
 		return s, err
 	}
@@ -150,16 +150,17 @@ func (d *DB) overdue(ctx context.Context, now time.Time) (Totals, error) {
 	return out, nil
 }
 
-// statusCount is the kept number of rows of table (one of the kept
-// metrics) with one of statuses, or every status when none is given.
-func (d *DB) statusCount(ctx context.Context, table string, statuses ...string) (int64, error) {
-	q := d.bun.NewSelect().Table("kept_totals").ColumnExpr("COALESCE(SUM(n), 0)").Where("metric = ?", table)
-	if len(statuses) > 0 {
-		q = q.Where("label IN (?)", bun.List(statuses))
+// keptCount is the kept number of rows of the metrics that match (metric
+// = ? and its arguments, or a range of them), with one of labels, or every
+// label when none is given: one range read of kept_totals' primary key.
+func (d *DB) keptCount(ctx context.Context, labels []string, metric string, args ...any) (int64, error) {
+	q := d.bun.NewSelect().Table("kept_totals").ColumnExpr("COALESCE(SUM(n), 0)").Where(metric, args...)
+	if len(labels) > 0 {
+		q = q.Where("label IN (?)", bun.List(labels))
 	}
 	var n int64
 	if err := q.Scan(ctx, &n); err != nil {
-		return 0, fmt.Errorf("store: unable to read the count of %s: %w", table, err)
+		return 0, fmt.Errorf("store: unable to read a kept count: %w", err)
 	}
 	return n, nil
 }
@@ -258,21 +259,32 @@ func (d *DB) totals(ctx context.Context, query string, args ...any) (Totals, err
 	return t, nil
 }
 
-// keptCounts is the kept row count of metric by label (status), with the
-// total over all labels.
-func (d *DB) keptCounts(ctx context.Context, metric string) (map[string]int64, int64, error) {
+// keptCounts is the kept row count of each of metrics by label (status),
+// in one read of kept_totals.
+func (d *DB) keptCounts(ctx context.Context, metrics ...string) (map[string]map[string]int64, error) {
 	var rows []keptTotal
-	err := d.bun.NewRaw("SELECT label, SUM(n) AS n FROM kept_totals WHERE metric = ? AND n <> 0 GROUP BY label", metric).Scan(ctx, &rows)
+	err := d.bun.NewRaw(`SELECT metric, label, SUM(n) AS n FROM kept_totals
+		WHERE metric IN (?) AND n <> 0 GROUP BY metric, label`, bun.List(metrics)).Scan(ctx, &rows)
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: unable to read the counts of %s: %w", metric, err)
+		return nil, fmt.Errorf("store: unable to read kept counts: %w", err)
 	}
-	out := make(map[string]int64, len(rows))
-	var total int64
+	out := make(map[string]map[string]int64, len(metrics))
+	for _, m := range metrics {
+		out[m] = map[string]int64{}
+	}
 	for _, r := range rows {
-		out[r.Label] = r.N
-		total += r.N
+		out[r.Metric][r.Label] = r.N
 	}
-	return out, total, nil
+	return out, nil
+}
+
+// sum adds up counts.
+func sum(counts map[string]int64) int64 {
+	var n int64
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // RepairBillingQueue rebuilds unbilled_tasks (the done tasks on no invoice

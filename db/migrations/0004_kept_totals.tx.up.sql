@@ -55,6 +55,14 @@ UNION ALL SELECT 'audit_log', '', '', COUNT(*), 0 FROM audit_log HAVING COUNT(*)
 INSERT INTO kept_totals (metric, label, currency, n, cents)
 SELECT metric, label, currency, n, cents FROM kept_totals_expected WHERE true;
 
+-- A total whose last row is gone is removed, so the table holds only live
+-- figures and stays small: a due day whose open invoices were all paid, a
+-- status no row has any more. (recursive_triggers is off: this DELETE fires
+-- nothing further.)
+CREATE TRIGGER kept_totals_prune AFTER UPDATE OF n ON kept_totals WHEN NEW.n = 0 BEGIN
+    DELETE FROM kept_totals WHERE metric = NEW.metric AND label = NEW.label AND currency = NEW.currency;
+END;
+
 -- Every trigger adds (+1, +cents) for a new row and (-1, -cents) for an old
 -- one with the same upsert; an update is "old out, new in", guarded by WHEN
 -- so that updates of other columns (leases, results, timestamps) write
