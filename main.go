@@ -79,7 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log := newLogger(cfg.LogFormat, stderr)
 	tuneGC(getenv)
 	for _, w := range warnings {
-		log.Warn("UNSAFE CONFIGURATION CORRECTED: " + w)
+		log.Warn("CONFIGURATION: " + w)
 	}
 
 	store, err := db.Open(ctx, cfg.DatabasePath(db.FileName))
