@@ -319,11 +319,11 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 	case config.EmailSMTP:
 		return agents.NewSMTPMailer(agents.SMTPOptions{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
 			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
-			From: cfg.Email.From, FromName: cfg.Email.SenderName})
+			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	case config.EmailSendGrid:
 		return agents.NewSendGridMailer(agents.SendGridOptions{APIKey: cfg.Email.SendGridAPIKey,
 			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
-			From: cfg.Email.From, FromName: cfg.Email.SenderName})
+			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	}
 	return agents.NewDryRunMailer(), nil
 }

@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/app/config"
 )
 
 // startLogs starts serve with env, waits until it serves, stops it, and
@@ -85,5 +91,39 @@ func TestRefusedStartShowsNoSecret(t *testing.T) {
 				t.Errorf("%q shows %q", msg, s)
 			}
 		}
+	}
+}
+
+// EMAIL_REPLY_TO reaches the mailer main builds: the SendGrid request
+// carries it (the SMTP mailer's header is tested against a real server in
+// agents).
+func TestReplyToReachesTheMailer(t *testing.T) {
+	bodies := make(chan map[string]any, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		bodies <- body
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	cfg, _, err := config.Load(envOf(map[string]string{"EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.test",
+		"SENDGRID_API_BASE": srv.URL, "EMAIL_FROM": "outreach@acme-corp.com", "OUTBOUND_REPLY_TO": "replies@reply.acme-corp.com"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := newMailer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mailer.Send(context.Background(), agents.OutgoingMail{To: "dana@delta.example", Subject: "Hi", Body: "Hello", OutboxID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-bodies:
+		if rt, _ := body["reply_to"].(map[string]any); rt == nil || rt["email"] != "replies@reply.acme-corp.com" {
+			t.Errorf("reply_to = %v", body["reply_to"])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SendGrid received no request")
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func TestValidValuesAreRead(t *testing.T) {
 		"AUTOPILOT_ENABLED": "false", "MAX_EMAILS_PER_HOUR": "7", "EMAIL_SEND_DELAY_MIN": "0.5",
 		"EMAIL_SEND_DELAY_MAX": "1500ms", "EMAIL_MODE": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525",
 		"LOG_FORMAT": "JSON", "STRIPE_DEFAULT_CURRENCY": "EUR", "LEAD_SEARCH_API_URL": "http://127.0.0.1:1/search",
+		"EMAIL_REPLY_TO": "Replies@Reply.Acme-Corp.com", "EMAIL_SIGNATURE": "The team\r\nAcme Corp",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,8 @@ func TestValidValuesAreRead(t *testing.T) {
 	if c.Addr != "127.0.0.1:9090" || c.BaseURL.String() != "https://hoss.example.com" || c.AutopilotInterval != 10*time.Second ||
 		c.AutopilotEnabled || c.Email.MaxPerHour != 7 || c.Email.SendDelayMin != 500*time.Millisecond ||
 		c.Email.SendDelayMax != 1500*time.Millisecond || c.Email.Mode != EmailSMTP || c.Email.SMTPPort != 2525 ||
-		c.LogFormat != LogJSON || c.Stripe.DefaultCurrency != "eur" || c.Leads.Source != LeadSearchAPI {
+		c.LogFormat != LogJSON || c.Stripe.DefaultCurrency != "eur" || c.Leads.Source != LeadSearchAPI ||
+		c.Email.ReplyTo != "replies@reply.acme-corp.com" || c.Email.Signature != "The team\nAcme Corp" {
 		t.Errorf("config not read as given: %+v", c)
 	}
 }
@@ -106,6 +109,12 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 		{map[string]string{"EMAIL_SEND_DELAY_MAX": "-2"}, "EMAIL_SEND_DELAY_MAX", "seconds"},
 		{map[string]string{"EMAIL_SEND_DELAY_MIN": "4", "EMAIL_SEND_DELAY_MAX": "2"}, "EMAIL_SEND_DELAY_MAX", "EMAIL_SEND_DELAY_MIN"},
 		{map[string]string{"EMAIL_FROM": "not-an-address"}, "EMAIL_FROM", "e-mail address"},
+		{map[string]string{"EMAIL_FROM": "Hoss <outreach@acme-corp.com>"}, "EMAIL_FROM", "e-mail address"},
+		{map[string]string{"EMAIL_REPLY_TO": "replies"}, "EMAIL_REPLY_TO", "e-mail address"},
+		{map[string]string{"EMAIL_REPLY_TO": "a@b@c"}, "EMAIL_REPLY_TO", "e-mail address"},
+		{map[string]string{"EMAIL_SENDER_NAME": "Hoss\r\nBcc: all@x.example"}, "EMAIL_SENDER_NAME", "one line"},
+		{map[string]string{"EMAIL_SIGNATURE": "The team\x00"}, "EMAIL_SIGNATURE", "control characters"},
+		{map[string]string{"LEAD_NICHE": "agencies\xff"}, "LEAD_NICHE", "UTF-8"},
 		{map[string]string{"SMTP_PORT": "0"}, "SMTP_PORT", "port number"},
 		{map[string]string{"SMTP_PORT": "smtp"}, "SMTP_PORT", "port number"},
 		{map[string]string{"SMTP_TLS": "ssl3"}, "SMTP_TLS", "starttls, tls, none"},
@@ -176,7 +185,7 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 				if strings.Contains(msg, "hossuser") || strings.Contains(msg, "hunter2") || !strings.Contains(msg, "…@") {
 					t.Errorf("message %q shows the URL's user info", msg)
 				}
-			case !strings.Contains(msg, v):
+			case !strings.Contains(msg, strconv.Quote(v)):
 				t.Errorf("message %q does not show the value %q", msg, v)
 			}
 		})
