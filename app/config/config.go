@@ -550,6 +550,11 @@ func (r *reader) fail(name, value, want string) {
 	}
 	e := &Error{Var: name, Want: want}
 	e.Value, e.Hidden = shownValue(name, value)
+	// A long value is shortened once its user info is hidden, so a cut
+	// never leaves part of it.
+	if r := []rune(e.Value); len(r) > 64 {
+		e.Value = string(r[:32]) + "…"
+	}
 	if old := r.alias[name]; old != "" {
 		e.Var, e.Alias = old, name
 	}
@@ -580,7 +585,7 @@ func (r *reader) textOf(name, def string, lines bool) string {
 	}
 	switch {
 	case len(v) > 4096:
-		r.fail(name, v[:32]+"…", "must be at most 4096 characters")
+		r.fail(name, v, "must be at most 4096 characters")
 		return def
 	case !utf8.ValidString(v):
 		r.fail(name, v, "want text in UTF-8")
@@ -604,7 +609,7 @@ func (r *reader) inboundSecret(name string) string {
 	if strings.IndexFunc(v, func(ch rune) bool {
 		return !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.ContainsRune("-._~", ch))
 	}) >= 0 {
-		r.fail(name, v, "want letters, digits and - . _ ~ only (it is a segment of the inbound-mail URL)")
+		r.fail(name, v, "want letters, digits, hyphens, dots, underscores and tildes only (it is a segment of the inbound-mail URL)")
 		return ""
 	}
 	return v
@@ -727,10 +732,7 @@ func (r *reader) addr(name, def string) string {
 }
 
 func (r *reader) baseURL(name, def string) *url.URL {
-	v, ok := r.raw(name)
-	if !ok {
-		v = def
-	}
+	v := r.text(name, def)
 	u, err := url.Parse(strings.TrimRight(v, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		r.fail(name, v, "want an absolute http:// or https:// URL with a host, no user info and no query, such as https://hoss.example.com")
@@ -740,8 +742,8 @@ func (r *reader) baseURL(name, def string) *url.URL {
 }
 
 func (r *reader) optionalURL(name string) string {
-	v, ok := r.raw(name)
-	if !ok {
+	v := r.text(name, "")
+	if v == "" {
 		return ""
 	}
 	u, err := url.Parse(v)

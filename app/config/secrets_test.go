@@ -70,6 +70,8 @@ func TestNoErrorOrWarningShowsASecret(t *testing.T) {
 		"https://hossuser:hunter2hunter2@h.acme-corp.com/x?q=1",
 		"hossuser:hunter2hunter2@h.acme-corp.com",
 		"https://hossuser:hunter2hunter2@h.acme-corp.com:99999999/%zz",
+		// Over 4096 characters, the user info beyond the part once shown.
+		"https://" + strings.Repeat("hossuser", 600) + ":hunter2hunter2@h.acme-corp.com",
 	}
 	bases := map[string]map[string]string{
 		"empty":      nil,
