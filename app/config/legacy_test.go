@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -202,6 +203,38 @@ func TestPrototypeValuesAreExplained(t *testing.T) {
 		cerr := loadErr(t, map[string]string{tc.name: tc.value})
 		if cerr.Var != tc.name || !strings.Contains(cerr.Error(), tc.want) {
 			t.Errorf("%s=%s: %q", tc.name, tc.value, cerr)
+		}
+	}
+}
+
+// README documents every variable Load reads: a row of the configuration
+// table for each current one, a mention (or its NAME_* family) for each of
+// the prototype's.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	legacy := map[string]bool{}
+	for _, lv := range legacyVars {
+		legacy[lv.Old] = true
+	}
+	for _, name := range readVariables(t) {
+		if !legacy[name] {
+			if !strings.Contains(readme, "| `"+name+"` |") {
+				t.Errorf("README's configuration table has no row for %s", name)
+			}
+			continue
+		}
+		mentioned := strings.Contains(readme, "`"+name+"`")
+		for i := range len(name) {
+			if name[i] == '_' && strings.Contains(readme, "`"+name[:i]+"_*`") {
+				mentioned = true
+			}
+		}
+		if !mentioned {
+			t.Errorf("README does not mention the prototype's %s", name)
 		}
 	}
 }
