@@ -491,11 +491,11 @@ const sendGridSMTPHost = "smtp.sendgrid.net"
 
 // usesSendGridEvents reports whether SendGrid's event webhook has events for
 // this install: mail goes through SendGrid, by its API or its SMTP relay.
-// In DRY_RUN no mail leaves, so no event is due.
+// In DRY_RUN, or SendGrid's sandbox, no mail leaves, so no event is due.
 func (e Email) usesSendGridEvents() bool {
 	switch e.Mode {
 	case EmailSendGrid:
-		return true
+		return !e.SendGridSandbox
 	case EmailSMTP:
 		return strings.EqualFold(strings.TrimSuffix(e.SMTPHost, "."), sendGridSMTPHost)
 	}

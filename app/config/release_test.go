@@ -155,6 +155,7 @@ func TestSendGridKeyWarningOnlyWhereEventsAreUsed(t *testing.T) {
 		{map[string]string{"EMAIL_MODE": "SENDGRID"}, false},
 		{map[string]string{"EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.key", "SENDGRID_WEBHOOK_VERIFICATION_KEY": "MFkw"}, false},
 		{map[string]string{"EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.key"}, true},
+		{map[string]string{"EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.key", "SENDGRID_SANDBOX": "true"}, false},
 		{map[string]string{"EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.key", "RELEASE_MODE": "STAGING"}, true},
 		{map[string]string{"EMAIL_MODE": "SMTP", "SMTP_HOST": "smtp.sendgrid.net"}, true},
 	}
