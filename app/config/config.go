@@ -455,9 +455,9 @@ func (c *Config) checkSafety(r *reader) []string {
 	case c.Email.Mode == EmailSendGrid && c.Email.SendGridVerificationKey == "":
 		r.fail("SENDGRID_WEBHOOK_VERIFICATION_KEY", "", "is required in PRODUCTION when EMAIL_MODE=SENDGRID (unsigned bounce events could suppress anyone)")
 	case realMail && reservedDomain(c.Email.From):
-		r.fail("EMAIL_FROM", c.Email.From, "is at a reserved example domain (the placeholder sender, or .example, .test, .invalid, .localhost, example.com): set EMAIL_FROM to an address of your own domain in PRODUCTION")
+		r.fail("EMAIL_FROM", c.Email.From, "want an address of your own domain in PRODUCTION: this one is at a reserved example domain (the placeholder sender, .example, .test, .invalid, .localhost, example.com …)")
 	case realMail && c.Email.ReplyTo != "" && reservedDomain(c.Email.ReplyTo):
-		r.fail("EMAIL_REPLY_TO", c.Email.ReplyTo, "is at a reserved example domain (.example, .test, .invalid, .localhost, example.com): replies would be lost; set an address of your own domain in PRODUCTION")
+		r.fail("EMAIL_REPLY_TO", c.Email.ReplyTo, "want an address of your own domain in PRODUCTION: this one is at a reserved example domain (.example, .test, .invalid, .localhost, example.com …), where replies would be lost")
 	case clearPassword:
 		r.fail("SMTP_TLS", c.Email.SMTPTLS, "none would send SMTP_PASSWORD in clear text to an SMTP_HOST that is not a loopback address: use starttls or tls in PRODUCTION (none is for a relay on the same host)")
 	case shortInbound:
