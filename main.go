@@ -79,7 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log := newLogger(cfg.LogFormat, stderr)
 	tuneGC(getenv)
 	for _, w := range warnings {
-		log.Warn("UNSAFE CONFIGURATION CORRECTED: " + w)
+		log.Warn("CONFIGURATION: " + w)
 	}
 
 	store, err := db.Open(ctx, cfg.DatabasePath(db.FileName))
@@ -319,11 +319,11 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 	case config.EmailSMTP:
 		return agents.NewSMTPMailer(agents.SMTPOptions{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
 			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
-			From: cfg.Email.From, FromName: cfg.Email.SenderName})
+			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	case config.EmailSendGrid:
 		return agents.NewSendGridMailer(agents.SendGridOptions{APIKey: cfg.Email.SendGridAPIKey,
 			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
-			From: cfg.Email.From, FromName: cfg.Email.SenderName})
+			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	}
 	return agents.NewDryRunMailer(), nil
 }

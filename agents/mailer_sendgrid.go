@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	netmail "net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ type SendGridOptions struct {
 	// From and FromName are the sender for a message that names none; it
 	// must be a sender identity verified in the SendGrid account.
 	From, FromName string
+	// ReplyTo, when set, is the Reply-To address of every message
+	// (EMAIL_REPLY_TO).
+	ReplyTo string
 	// Client makes the requests; nil is a client with a 30 s timeout.
 	Client *http.Client
 	// Timeout bounds one request whatever the client; 0 is 30 s.
@@ -52,6 +56,9 @@ type SendGridOptions struct {
 type SendGridMailer struct {
 	opts     SendGridOptions
 	endpoint string
+	// replyTo is opts.ReplyTo parsed; nil sends no Reply-To. SendGrid
+	// refuses Reply-To among the headers: it is a field of its own.
+	replyTo *sendGridAddress
 }
 
 // NewSendGridMailer checks the options and returns the mailer for
@@ -67,13 +74,21 @@ func NewSendGridMailer(opts SendGridOptions) (*SendGridMailer, error) {
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, fmt.Errorf("sendgrid: API base %q is not an http(s) URL", opts.APIBase)
 	}
+	var replyTo *sendGridAddress
+	if opts.ReplyTo != "" {
+		a, err := netmail.ParseAddress(opts.ReplyTo)
+		if err != nil {
+			return nil, fmt.Errorf("sendgrid: Reply-To %q: %w", opts.ReplyTo, err)
+		}
+		replyTo = &sendGridAddress{Email: a.Address, Name: a.Name}
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = sendGridTimeout
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: opts.Timeout}
 	}
-	return &SendGridMailer{opts: opts, endpoint: base.String() + "/v3/mail/send"}, nil
+	return &SendGridMailer{opts: opts, endpoint: base.String() + "/v3/mail/send", replyTo: replyTo}, nil
 }
 
 // Mode is SENDGRID; in sandbox mode it is DRY_RUN, because SendGrid accepts
@@ -91,6 +106,7 @@ type (
 	sendGridRequest struct {
 		Personalizations []sendGridPersonalization `json:"personalizations"`
 		From             sendGridAddress           `json:"from"`
+		ReplyTo          *sendGridAddress          `json:"reply_to,omitempty"`
 		Subject          string                    `json:"subject"`
 		Content          []sendGridContent         `json:"content"`
 		Headers          map[string]string         `json:"headers,omitempty"`
@@ -194,6 +210,7 @@ func (m *SendGridMailer) request(out OutgoingMail) ([]byte, error) {
 	r := sendGridRequest{
 		Personalizations: []sendGridPersonalization{{To: []sendGridAddress{{Email: out.To}}}},
 		From:             from,
+		ReplyTo:          m.replyTo,
 		Subject:          out.Subject,
 		Content:          []sendGridContent{{Type: "text/plain", Value: out.Body}},
 		Headers:          out.Headers,

@@ -148,6 +148,35 @@ func TestSendGridMailerPostsTheMailSendRequest(t *testing.T) {
 	}
 }
 
+// EMAIL_REPLY_TO is the request's reply_to (SendGrid refuses Reply-To among
+// the headers); without it the request has none.
+func TestSendGridMailerSetsReplyTo(t *testing.T) {
+	fake := newSendGridFake(t, accepted("sg-msg-1"))
+	if _, err := fake.mailer(t, SendGridOptions{ReplyTo: "replies@reply.acme-corp.com"}).Send(context.Background(), testMail("dana@delta.example", 42)); err != nil {
+		t.Fatal(err)
+	}
+	req := fake.lastRequest()
+	if got := jsonPath(req, "reply_to", "email"); got != "replies@reply.acme-corp.com" {
+		t.Errorf("reply_to.email = %#v", got)
+	}
+	if got := jsonPath(req, "headers", "Reply-To"); got != nil {
+		t.Errorf("headers carry Reply-To %#v", got)
+	}
+	if got := jsonPath(req, "from", "email"); got != "outreach@hossagent.example" {
+		t.Errorf("from.email = %#v: Reply-To must not change the sender", got)
+	}
+
+	if _, err := fake.mailer(t, SendGridOptions{}).Send(context.Background(), testMail("dana@delta.example", 43)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fake.lastRequest()["reply_to"]; ok {
+		t.Errorf("reply_to sent without EMAIL_REPLY_TO: %v", fake.lastRequest()["reply_to"])
+	}
+	if _, err := NewSendGridMailer(SendGridOptions{APIKey: sendGridTestKey, ReplyTo: "not an address"}); err == nil {
+		t.Error("a malformed Reply-To was accepted")
+	}
+}
+
 func TestSendGridSandboxIsRecordedAsDryRun(t *testing.T) {
 	// The sandbox answers 200 OK without a message id.
 	fake := newSendGridFake(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })

@@ -41,6 +41,9 @@ type SMTPOptions struct {
 	TLS string
 	// From and FromName are the sender for a message that names none.
 	From, FromName string
+	// ReplyTo, when set, is the Reply-To address of every message
+	// (EMAIL_REPLY_TO): where the recipients' replies go.
+	ReplyTo string
 	// Timeout bounds one send, connection included; 0 is 30 s.
 	Timeout time.Duration
 	// TLSConfig replaces the default (system roots, server name Host); tests
@@ -86,6 +89,11 @@ func NewSMTPMailer(opts SMTPOptions) (*SMTPMailer, error) {
 	if opts.From != "" {
 		if _, err := netmail.ParseAddress(opts.From); err != nil {
 			return nil, fmt.Errorf("smtp: sender %q: %w", opts.From, err)
+		}
+	}
+	if opts.ReplyTo != "" {
+		if _, err := netmail.ParseAddress(opts.ReplyTo); err != nil {
+			return nil, fmt.Errorf("smtp: Reply-To %q: %w", opts.ReplyTo, err)
 		}
 	}
 	return &SMTPMailer{opts: opts}, nil
@@ -192,7 +200,8 @@ func (m *SMTPMailer) tlsConfig() *tls.Config {
 }
 
 // message builds the MIME message: plain text, the sender, the recipient,
-// the subject, a Message-ID from the outbox id and every extra header.
+// the Reply-To, the subject, a Message-ID from the outbox id and every extra
+// header.
 func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
 	from, fromName := out.From, out.FromName
 	if from == "" {
@@ -204,6 +213,11 @@ func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
 	}
 	if err := msg.To(out.To); err != nil {
 		return nil, "", fmt.Errorf("recipient %q: %w", out.To, err)
+	}
+	if m.opts.ReplyTo != "" {
+		if err := msg.ReplyTo(m.opts.ReplyTo); err != nil {
+			return nil, "", fmt.Errorf("Reply-To %q: %w", m.opts.ReplyTo, err)
+		}
 	}
 	for name, value := range out.Headers {
 		if strings.ContainsAny(name+value, "\r\n") || strings.ContainsAny(name, " :") || name == "" {

@@ -327,6 +327,37 @@ func TestSMTPMailerDeliversOutreachWithUnsubscribeHeadersAndFooter(t *testing.T)
 	}
 }
 
+// EMAIL_REPLY_TO is the Reply-To of outreach mail as it reaches a real SMTP
+// server; without it no Reply-To is sent (replies go to From).
+func TestSMTPMailerSetsReplyToOnOutreach(t *testing.T) {
+	r := newOutreachRig(t)
+	sink, _ := startSMTPSink(t, sinkOptions{})
+	r.addLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
+	mailer := sink.mailer(t, SMTPOptions{Now: r.clock.Now, ReplyTo: "replies@reply.acme-corp.com"})
+	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), Counts{"queued": 1, "sent": 1, "failed": 0})
+	got := sink.messages()
+	if len(got) != 1 {
+		t.Fatalf("the server received %d messages, want 1", len(got))
+	}
+	p := parseSinkMail(t, got[0])
+	if rt, err := netmail.ParseAddress(p.Header.Get("Reply-To")); err != nil || rt.Address != "replies@reply.acme-corp.com" {
+		t.Errorf("Reply-To = %q (%v), want replies@reply.acme-corp.com", p.Header.Get("Reply-To"), err)
+	}
+	if from, _ := netmail.ParseAddress(p.Header.Get("From")); from == nil || from.Address != "outreach@hossagent.example" {
+		t.Errorf("From = %q: Reply-To must not change the sender", p.Header.Get("From"))
+	}
+
+	if _, err := sink.mailer(t, SMTPOptions{}).Send(r.ctx, testMail("b@alpha.example", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if rt := parseSinkMail(t, sink.messages()[1]).Header.Get("Reply-To"); rt != "" {
+		t.Errorf("Reply-To = %q without EMAIL_REPLY_TO, want none", rt)
+	}
+	if _, err := NewSMTPMailer(SMTPOptions{Host: "mx.example", ReplyTo: "not an address"}); err == nil {
+		t.Error("a malformed Reply-To was accepted")
+	}
+}
+
 func TestSMTPMailerAuthOnAPlainTestServer(t *testing.T) {
 	sink, _ := startSMTPSink(t, sinkOptions{User: "hoss", Pass: "s3cret-pass"})
 	ctx := context.Background()

@@ -59,8 +59,9 @@ type mailEndpoints struct {
 	tokens *agents.UnsubscribeTokens // loaded on first use when not given
 }
 
-// newMailEndpoints prepares the mail endpoints from the dependencies, and
-// says in the log, once, when SendGrid events will be taken unverified.
+// newMailEndpoints prepares the mail endpoints from the dependencies. That
+// SendGrid events will be taken unverified is said at start by config.Load's
+// warnings, in the modes where SendGrid sends any.
 func newMailEndpoints(d Deps) *mailEndpoints {
 	m := &mailEndpoints{
 		mailer:    d.Mailer,
@@ -70,8 +71,6 @@ func newMailEndpoints(d Deps) *mailEndpoints {
 	}
 	key := d.Config.Email.SendGridVerificationKey
 	if key == "" {
-		d.Logger.Warn("SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events accepts unsigned events, " +
-			"so anyone who knows the URL can suppress addresses; turn on Signed Event Webhook Requests in SendGrid and set the key")
 		return m
 	}
 	if m.verifier, m.verifierErr = agents.NewSendGridEventVerifier(key); m.verifierErr != nil {

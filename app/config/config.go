@@ -1,15 +1,21 @@
 // Package config reads HossAgent's configuration from the environment once,
 // into a typed struct, and validates it. An invalid value stops the start
-// with one line naming the variable, the value and what is accepted.
+// with one line naming the variable, the rule and what is accepted; the
+// value is shown too, except the value of a secret (passwords, API keys,
+// webhook and inbound secrets), which is never shown, and a URL's user
+// info, which is replaced by "…".
 package config
 
 import (
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Release modes.
@@ -35,9 +41,59 @@ const (
 	LogText        = "text"
 	LogJSON        = "json"
 	defaultBaseURL = "http://localhost:8080"
+	// DefaultFrom is the placeholder sender: a reserved example domain that
+	// PRODUCTION refuses for real mail.
+	DefaultFrom = "outreach@hossagent.example"
+	// MinInboundSecretLen is the shortest EMAIL_INBOUND_SECRET PRODUCTION
+	// accepts: the secret is the only credential of the inbound-mail URL,
+	// and 32 random URL-safe characters hold about 190 bits.
+	MinInboundSecretLen = 32
 )
 
-// Config is every setting HossAgent reads from its environment.
+// secretVars are the variables whose value is a credential: no error or
+// warning ever shows it.
+var secretVars = map[string]bool{
+	"ADMIN_PASSWORD": true, "SMTP_PASSWORD": true, "SENDGRID_API_KEY": true, "EMAIL_INBOUND_SECRET": true,
+	"LEAD_SEARCH_API_KEY": true, "STRIPE_API_KEY": true, "STRIPE_WEBHOOK_SECRET": true, "OPENAI_API_KEY": true,
+}
+
+// urlVars are the variables that hold a URL: an echoed value has its user
+// info (user:password@) replaced by "…", even when the URL does not parse.
+var urlVars = map[string]bool{
+	"BASE_URL": true, "SENDGRID_API_BASE": true, "LEAD_SEARCH_API_URL": true, "STRIPE_API_BASE": true, "OPENAI_BASE_URL": true,
+}
+
+// IsSecret reports whether the variable name holds a credential, whose value
+// is never shown in an error or a warning.
+func IsSecret(name string) bool { return secretVars[name] }
+
+// Config is every setting HossAgent reads from its environment. A Config
+// that Load returns without an error holds these invariants (FuzzConfigLoad
+// checks them):
+//   - ReleaseMode, LogFormat, Email.Mode, Email.SMTPTLS, Leads.Source and
+//     Exec.Kind are each one of their constants;
+//   - BaseURL is an absolute http or https URL with a host and without user
+//     info, query or fragment; SendTimezone is not nil;
+//   - every text setting is valid UTF-8 without control characters (tabs
+//     aside; Email.Signature and Email.PostalAddress may hold line breaks);
+//   - Email.From, and Email.ReplyTo and AdminEmail when set, are bare
+//     addresses that net/mail parses to themselves;
+//   - AdminPassword is empty or at least 12 bytes; EMAIL_INBOUND_SECRET is
+//     empty or made of URL-safe characters (letters, digits, - . _ ~);
+//   - counts are from 0 to 1000000000, SMTPPort from 1 to 65535,
+//     0 <= SendDelayMin <= SendDelayMax <= 10m, AutopilotInterval from 1s to
+//     24h, OpenAITimeout from 1s to 10m; Leads.MaxCompanySize is 0 or not
+//     below MinCompanySize; Stripe.MaxAmountCents >= MinAmountCents;
+//   - a real e-mail mode has its credential (SMTPHost or SendGridAPIKey),
+//     search_api leads a SearchAPIURL, ENABLE_STRIPE an APIKey, the openai
+//     executor an OpenAIAPIKey;
+//   - in PRODUCTION: BaseURL is https; no STRIPE_API_BASE; Stripe on has a
+//     WebhookSecret; EMAIL_INBOUND_SECRET is empty or at least
+//     MinInboundSecretLen characters; SMTP with SMTP_TLS=none and a password
+//     goes to a loopback host only; and a real e-mail mode has a postal
+//     address, a lead source other than synthetic, a SendGrid verification
+//     key when it is SENDGRID, and a sender (and Reply-To) outside the
+//     reserved example domains.
 type Config struct {
 	Addr            string
 	DataDir         string
@@ -63,13 +119,16 @@ type Config struct {
 
 // Email configures outreach.
 type Email struct {
-	Mode          string
-	MaxPerCycle   int
-	MaxPerHour    int
-	MaxPerDay     int
-	SendDelayMin  time.Duration
-	SendDelayMax  time.Duration
-	From          string
+	Mode         string
+	MaxPerCycle  int
+	MaxPerHour   int
+	MaxPerDay    int
+	SendDelayMin time.Duration
+	SendDelayMax time.Duration
+	From         string
+	// ReplyTo is the Reply-To address of outreach mail (EMAIL_REPLY_TO);
+	// empty sends none, so replies go to From.
+	ReplyTo       string
 	SenderName    string
 	Offer         string
 	Signature     string
@@ -149,25 +208,106 @@ func (c Config) DatabasePath(fileName string) string {
 }
 
 // Error is an invalid configuration value. Its message is the one line an
-// operator sees when the start is refused.
+// operator sees when the start is refused: the variable, its value when it
+// may be shown, and the rule.
 type Error struct {
-	Var, Value, Want string
+	// Var is the variable as the operator set it: the prototype's name when
+	// the value was read through one (Alias is then the current name).
+	Var string
+	// Value is the value as it may be shown: never a secret's (Hidden is set
+	// and Value is empty), and a URL's user info replaced by "…".
+	Value  string
+	Hidden bool
+	// NoValue leaves the value out of the message: the rule is about the
+	// variable being set at all.
+	NoValue bool
+	Alias   string
+	// Problem is "is invalid" unless set.
+	Problem string
+	Want    string
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("config: %s=%q is invalid: %s", e.Var, e.Value, e.Want)
+	var b strings.Builder
+	b.WriteString("config: ")
+	b.WriteString(e.Var)
+	switch {
+	case e.Hidden:
+		b.WriteString(" (secret, value not shown)")
+	case !e.NoValue:
+		fmt.Fprintf(&b, "=%q", e.Value)
+	}
+	if e.Alias != "" {
+		b.WriteString(" (the prototype's name for " + e.Alias + ")")
+	}
+	problem := e.Problem
+	if problem == "" {
+		problem = "is invalid"
+	}
+	b.WriteString(" " + problem + ": " + e.Want)
+	return b.String()
+}
+
+// shownValue is v as an error may show it for the variable name: nothing for
+// a secret, user info hidden for a URL (and for any "scheme://" in other
+// values).
+func shownValue(name, v string) (string, bool) {
+	if secretVars[name] && v != "" {
+		return "", true
+	}
+	return hideUserInfo(v, urlVars[name]), false
+}
+
+// hideUserInfo replaces the user info of every "scheme://user:pw@host" in v
+// by "…". With bare set (a URL variable), a value without "://" has
+// everything before the last "@" of its first segment hidden as well, since
+// "user:pw@host" is a URL without its scheme.
+func hideUserInfo(v string, bare bool) string {
+	var b strings.Builder
+	rest := v
+	for {
+		i := strings.Index(rest, "://")
+		start := 0
+		switch {
+		case i >= 0:
+			start = i + 3
+		case !bare:
+			b.WriteString(rest)
+			return b.String()
+		}
+		b.WriteString(rest[:start])
+		rest = rest[start:]
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+			b.WriteString("…")
+			rest = rest[at:]
+		}
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		bare = false
+	}
 }
 
 // Load reads and validates the configuration through getenv (os.Getenv in
-// main, a map in tests). Warnings are returned for settings that were
-// changed to a safe value (a real e-mail mode without credentials outside
-// PRODUCTION); the caller logs them loudly.
+// main, a map in tests). Warnings are returned for settings the operator
+// should change: a real e-mail mode without credentials outside PRODUCTION
+// (changed to DRY_RUN), the prototype's variable names, unsafe settings that
+// only PRODUCTION refuses; the caller logs them loudly.
 func Load(getenv func(string) string) (Config, []string, error) {
-	r := reader{getenv: getenv}
+	legacy, err := readLegacy(getenv)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	r := reader{getenv: legacy.getenv(getenv), alias: legacy.alias}
 	var c Config
 	c.ReleaseMode = r.oneOf("RELEASE_MODE", Development, Development, Staging, Production)
 	c.Addr = r.addr("ADDR", ":8080")
-	c.DataDir = r.nonEmpty("DATA_DIR", "./data")
+	c.DataDir = r.text("DATA_DIR", "./data")
 	c.BaseURL = r.baseURL("BASE_URL", defaultBaseURL)
 	defaultLog := LogText
 	if c.ReleaseMode == Production {
@@ -188,11 +328,12 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		MaxPerDay:               r.count("MAX_EMAILS_PER_DAY", 200),
 		SendDelayMin:            r.seconds("EMAIL_SEND_DELAY_MIN", time.Second),
 		SendDelayMax:            r.seconds("EMAIL_SEND_DELAY_MAX", 5*time.Second),
-		From:                    r.email("EMAIL_FROM", "outreach@hossagent.example"),
+		From:                    r.email("EMAIL_FROM", DefaultFrom),
+		ReplyTo:                 r.email("EMAIL_REPLY_TO", ""),
 		SenderName:              r.text("EMAIL_SENDER_NAME", "HossAgent"),
 		Offer:                   r.text("EMAIL_OFFER", "research, competitive reviews and outreach copy, delivered in days"),
-		Signature:               r.text("EMAIL_SIGNATURE", "The HossAgent team"),
-		PostalAddress:           r.text("COMPANY_POSTAL_ADDRESS", ""),
+		Signature:               r.multiline("EMAIL_SIGNATURE", "The HossAgent team"),
+		PostalAddress:           r.multiline("COMPANY_POSTAL_ADDRESS", ""),
 		SMTPHost:                r.text("SMTP_HOST", ""),
 		SMTPPort:                r.port("SMTP_PORT", 587),
 		SMTPUsername:            r.text("SMTP_USERNAME", ""),
@@ -202,13 +343,13 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		SendGridSandbox:         r.boolean("SENDGRID_SANDBOX", false),
 		SendGridAPIBase:         r.optionalURL("SENDGRID_API_BASE"),
 		SendGridVerificationKey: r.text("SENDGRID_WEBHOOK_VERIFICATION_KEY", ""),
-		InboundSecret:           r.text("EMAIL_INBOUND_SECRET", ""),
+		InboundSecret:           r.inboundSecret("EMAIL_INBOUND_SECRET"),
 		SendWindow:              r.sendWindow("EMAIL_SEND_WINDOW"),
 		SendTimezone:            r.location("EMAIL_SEND_TIMEZONE"),
 		PauseAfterErrors:        r.count("EMAIL_PAUSE_AFTER_ERRORS", 5),
 	}
 	if r.err == nil && c.Email.SendDelayMax < c.Email.SendDelayMin {
-		r.fail("EMAIL_SEND_DELAY_MAX", getenv("EMAIL_SEND_DELAY_MAX"), "must not be below EMAIL_SEND_DELAY_MIN ("+c.Email.SendDelayMin.String()+")")
+		r.fail("EMAIL_SEND_DELAY_MAX", r.getenv("EMAIL_SEND_DELAY_MAX"), "must not be below EMAIL_SEND_DELAY_MIN ("+c.Email.SendDelayMin.String()+")")
 	}
 
 	searchURL := r.optionalURL("LEAD_SEARCH_API_URL")
@@ -227,7 +368,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		SearchAPIKey:   r.text("LEAD_SEARCH_API_KEY", ""),
 	}
 	if r.err == nil && c.Leads.MaxCompanySize != 0 && c.Leads.MaxCompanySize < c.Leads.MinCompanySize {
-		r.fail("LEAD_MAX_COMPANY_SIZE", getenv("LEAD_MAX_COMPANY_SIZE"), "must not be below LEAD_MIN_COMPANY_SIZE")
+		r.fail("LEAD_MAX_COMPANY_SIZE", r.getenv("LEAD_MAX_COMPANY_SIZE"), "must not be below LEAD_MIN_COMPANY_SIZE")
 	}
 	if r.err == nil && c.Leads.Source == LeadSearchAPI && c.Leads.SearchAPIURL == "" {
 		r.fail("LEAD_SEARCH_API_URL", "", "is required when LEAD_SOURCE=search_api")
@@ -243,7 +384,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		APIBase:         r.optionalURL("STRIPE_API_BASE"),
 	}
 	if r.err == nil && c.Stripe.MaxAmountCents < c.Stripe.MinAmountCents {
-		r.fail("STRIPE_MAX_AMOUNT_CENTS", getenv("STRIPE_MAX_AMOUNT_CENTS"), "must not be below STRIPE_MIN_AMOUNT_CENTS")
+		r.fail("STRIPE_MAX_AMOUNT_CENTS", r.getenv("STRIPE_MAX_AMOUNT_CENTS"), "must not be below STRIPE_MIN_AMOUNT_CENTS")
 	}
 	if r.err == nil && c.Stripe.Enabled && c.Stripe.APIKey == "" {
 		r.fail("STRIPE_API_KEY", "", "is required when ENABLE_STRIPE=true")
@@ -265,45 +406,68 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	if r.err != nil {
 		return Config{}, nil, r.err
 	}
-	warnings, err := c.checkSafety(getenv)
-	if err != nil {
-		return Config{}, nil, err
+	warnings := c.checkSafety(&r)
+	if r.err != nil {
+		return Config{}, nil, r.err
 	}
-	return c, warnings, nil
+	return c, append(legacy.warnings, warnings...), nil
 }
 
 // checkSafety applies the rules that depend on RELEASE_MODE: PRODUCTION
-// refuses an unsafe configuration; the other modes fall back to a safe one
-// and say so.
-func (c *Config) checkSafety(getenv func(string) string) ([]string, error) {
+// refuses an unsafe configuration (the error is left in r); the other modes
+// fall back to a safe one, or keep it, and say so.
+func (c *Config) checkSafety(r *reader) []string {
 	var warnings []string
 	prod := c.IsProduction()
 	if missing := c.Email.missingCredentials(); missing != "" {
 		if prod {
-			return nil, &Error{Var: missing, Value: "", Want: "is required when EMAIL_MODE=" + c.Email.Mode + " in PRODUCTION"}
+			r.fail(missing, "", "is required when EMAIL_MODE="+c.Email.Mode+" in PRODUCTION")
+			return nil
 		}
 		warnings = append(warnings, fmt.Sprintf("EMAIL_MODE=%s but %s is not set: falling back to DRY_RUN, no e-mail will leave this machine", c.Email.Mode, missing))
 		c.Email.Mode = EmailDryRun
 	}
-	if !prod {
-		return warnings, nil
-	}
 	realMail := c.Email.Mode != EmailDryRun
+	// SMTP_TLS=none sends the password in clear text; on the same host
+	// nobody can read it on the way.
+	clearPassword := c.Email.Mode == EmailSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
+	shortInbound := c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < MinInboundSecretLen
+	if c.Email.SendGridVerificationKey == "" && c.Email.usesSendGridEvents() {
+		warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events accepts unsigned events, "+
+			"so anyone who knows the URL can suppress addresses; turn on Signed Event Webhook Requests in SendGrid and set the key")
+	}
+	if !prod {
+		if clearPassword {
+			warnings = append(warnings, "SMTP_TLS=none sends SMTP_PASSWORD in clear text to an SMTP_HOST that is not a loopback address; PRODUCTION refuses this: use SMTP_TLS=starttls or tls")
+		}
+		if shortInbound {
+			warnings = append(warnings, fmt.Sprintf("EMAIL_INBOUND_SECRET is shorter than %d characters; PRODUCTION refuses it: use %d or more random letters and digits", MinInboundSecretLen, MinInboundSecretLen))
+		}
+		return warnings
+	}
 	switch {
 	case c.BaseURL.Scheme != "https":
-		return nil, &Error{Var: "BASE_URL", Value: getenv("BASE_URL"), Want: "must be an https:// URL in PRODUCTION (portal links and secure cookies)"}
+		r.fail("BASE_URL", r.getenv("BASE_URL"), "must be an https:// URL in PRODUCTION (portal links and secure cookies)")
 	case realMail && c.Email.PostalAddress == "":
-		return nil, &Error{Var: "COMPANY_POSTAL_ADDRESS", Value: "", Want: "is required in PRODUCTION when EMAIL_MODE is " + c.Email.Mode}
+		r.fail("COMPANY_POSTAL_ADDRESS", "", "is required in PRODUCTION when EMAIL_MODE is "+c.Email.Mode)
 	case realMail && c.Leads.Source == LeadSynthetic:
-		return nil, &Error{Var: "LEAD_SOURCE", Value: LeadSynthetic, Want: "synthetic leads must not be mailed for real: use search_api, or EMAIL_MODE=DRY_RUN, in PRODUCTION"}
+		r.fail("LEAD_SOURCE", LeadSynthetic, "synthetic leads must not be mailed for real: use search_api, or EMAIL_MODE=DRY_RUN, in PRODUCTION")
 	case c.Email.Mode == EmailSendGrid && c.Email.SendGridVerificationKey == "":
-		return nil, &Error{Var: "SENDGRID_WEBHOOK_VERIFICATION_KEY", Value: "", Want: "is required in PRODUCTION when EMAIL_MODE=SENDGRID (unsigned bounce events could suppress anyone)"}
+		r.fail("SENDGRID_WEBHOOK_VERIFICATION_KEY", "", "is required in PRODUCTION when EMAIL_MODE=SENDGRID (unsigned bounce events could suppress anyone)")
+	case realMail && reservedDomain(c.Email.From):
+		r.fail("EMAIL_FROM", c.Email.From, "want an address of your own domain in PRODUCTION: this one is at a reserved example domain (the placeholder sender, .example, .test, .invalid, .localhost, example.com …)")
+	case realMail && c.Email.ReplyTo != "" && reservedDomain(c.Email.ReplyTo):
+		r.fail("EMAIL_REPLY_TO", c.Email.ReplyTo, "want an address of your own domain in PRODUCTION: this one is at a reserved example domain (.example, .test, .invalid, .localhost, example.com …), where replies would be lost")
+	case clearPassword:
+		r.fail("SMTP_TLS", c.Email.SMTPTLS, "none would send SMTP_PASSWORD in clear text to an SMTP_HOST that is not a loopback address: use starttls or tls in PRODUCTION (none is for a relay on the same host)")
+	case shortInbound:
+		r.fail("EMAIL_INBOUND_SECRET", c.Email.InboundSecret, fmt.Sprintf("must be at least %d characters in PRODUCTION: it is the only credential of the inbound-mail URL", MinInboundSecretLen))
 	case c.Stripe.Enabled && c.Stripe.WebhookSecret == "":
-		return nil, &Error{Var: "STRIPE_WEBHOOK_SECRET", Value: "", Want: "is required in PRODUCTION when ENABLE_STRIPE=true"}
+		r.fail("STRIPE_WEBHOOK_SECRET", "", "is required in PRODUCTION when ENABLE_STRIPE=true")
 	case c.Stripe.APIBase != "":
-		return nil, &Error{Var: "STRIPE_API_BASE", Value: c.Stripe.APIBase, Want: "is for tests only and must be empty in PRODUCTION"}
+		r.fail("STRIPE_API_BASE", c.Stripe.APIBase, "is for tests only and must be empty in PRODUCTION")
 	}
-	return warnings, nil
+	return warnings
 }
 
 // missingCredentials names the first credential a real e-mail mode lacks.
@@ -321,17 +485,80 @@ func (e Email) missingCredentials() string {
 	return ""
 }
 
+// sendGridSMTPHost is SendGrid's SMTP relay: mail sent through it produces
+// SendGrid events as the API does.
+const sendGridSMTPHost = "smtp.sendgrid.net"
+
+// usesSendGridEvents reports whether SendGrid's event webhook has events for
+// this install: mail goes through SendGrid, by its API or its SMTP relay.
+// In DRY_RUN, or SendGrid's sandbox, no mail leaves, so no event is due.
+func (e Email) usesSendGridEvents() bool {
+	switch e.Mode {
+	case EmailSendGrid:
+		return !e.SendGridSandbox
+	case EmailSMTP:
+		return strings.EqualFold(strings.TrimSuffix(e.SMTPHost, "."), sendGridSMTPHost)
+	}
+	return false
+}
+
+// isLoopbackHost reports whether host names this machine: localhost or a
+// loopback IP address. Other names are not resolved: a name is taken to be
+// another host.
+func isLoopbackHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// reservedDomain reports whether addr is at a domain reserved for examples
+// and tests (RFC 2606, RFC 6761): no real mailbox answers there.
+func reservedDomain(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	d := strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
+	for _, tld := range []string{"example", "test", "invalid", "localhost"} {
+		if d == tld || strings.HasSuffix(d, "."+tld) {
+			return true
+		}
+	}
+	for _, sld := range []string{"example.com", "example.net", "example.org"} {
+		if d == sld || strings.HasSuffix(d, "."+sld) {
+			return true
+		}
+	}
+	return false
+}
+
 // reader parses variables and keeps the first error; later reads after an
 // error are harmless no-ops that return defaults.
 type reader struct {
 	getenv func(string) string
-	err    error
+	// alias maps a current name to the prototype's name its value was read
+	// from, so that an error names the variable the operator set.
+	alias map[string]string
+	err   error
 }
 
+// fail keeps the first error: the variable, its value as it may be shown,
+// and the rule.
 func (r *reader) fail(name, value, want string) {
-	if r.err == nil {
-		r.err = &Error{Var: name, Value: value, Want: want}
+	if r.err != nil {
+		return
 	}
+	e := &Error{Var: name, Want: want}
+	e.Value, e.Hidden = shownValue(name, value)
+	// A long value is shortened once its user info is hidden, so a cut
+	// never leaves part of it.
+	if r := []rune(e.Value); len(r) > 64 {
+		e.Value = string(r[:32]) + "…"
+	}
+	if old := r.alias[name]; old != "" {
+		e.Var, e.Alias = old, name
+	}
+	r.err = e
 }
 
 // raw returns the trimmed value and whether it was set.
@@ -340,17 +567,60 @@ func (r *reader) raw(name string) (string, bool) {
 	return v, v != ""
 }
 
-func (r *reader) text(name, def string) string {
-	if v, ok := r.raw(name); ok {
-		if len(v) > 4096 {
-			r.fail(name, v[:32]+"…", "must be at most 4096 characters")
-		}
-		return v
+// text reads one line of text: at most 4096 bytes of valid UTF-8 without
+// control characters (tabs aside), since many end up in mail headers.
+func (r *reader) text(name, def string) string { return r.textOf(name, def, false) }
+
+// multiline reads text that may hold line breaks (a signature, a postal
+// address); CRLF is read as LF.
+func (r *reader) multiline(name, def string) string { return r.textOf(name, def, true) }
+
+func (r *reader) textOf(name, def string, lines bool) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
 	}
-	return def
+	if lines {
+		v = strings.ReplaceAll(v, "\r\n", "\n")
+	}
+	switch {
+	case len(v) > 4096:
+		r.fail(name, v, "must be at most 4096 characters")
+		return def
+	case !utf8.ValidString(v):
+		r.fail(name, v, "want text in UTF-8")
+		return def
+	case strings.IndexFunc(v, func(ch rune) bool { return unicode.IsControl(ch) && ch != '\t' && (ch != '\n' || !lines) }) >= 0:
+		if lines {
+			r.fail(name, v, "want text without control characters other than tabs and line breaks")
+		} else {
+			r.fail(name, v, "want one line of text without control characters")
+		}
+		return def
+	}
+	return v
 }
 
-func (r *reader) nonEmpty(name, def string) string { return r.text(name, def) }
+// inboundSecret reads EMAIL_INBOUND_SECRET: a segment of the inbound URL,
+// so made of URL-safe characters only (a "/" or "%" would make the URL
+// never match).
+func (r *reader) inboundSecret(name string) string {
+	v := r.text(name, "")
+	if strings.IndexFunc(v, func(ch rune) bool {
+		return !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.ContainsRune("-._~", ch))
+	}) >= 0 {
+		r.fail(name, v, "want letters, digits, hyphens, dots, underscores and tildes only (it is a segment of the inbound-mail URL)")
+		return ""
+	}
+	return v
+}
+
+// prototypeValues explain the prototype's values of the variables that kept
+// their name.
+var prototypeValues = map[string]map[string]string{
+	"RELEASE_MODE": {"SANDBOX": "the prototype's SANDBOX is STAGING or DEVELOPMENT here", "TRUE": "the prototype's TRUE is PRODUCTION here"},
+	"EMAIL_MODE":   {"SES": "there is no SES mode: use EMAIL_MODE=SMTP with SES's SMTP interface (SMTP_HOST=email-smtp.REGION.amazonaws.com)"},
+}
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {
 	v, ok := r.raw(name)
@@ -362,7 +632,11 @@ func (r *reader) oneOf(name, def string, allowed ...string) string {
 			return a
 		}
 	}
-	r.fail(name, v, "want one of "+strings.Join(allowed, ", "))
+	want := "want one of " + strings.Join(allowed, ", ")
+	if hint := prototypeValues[name][strings.ToUpper(v)]; hint != "" {
+		want += " (" + hint + ")"
+	}
+	r.fail(name, v, want)
 	return def
 }
 
@@ -458,21 +732,18 @@ func (r *reader) addr(name, def string) string {
 }
 
 func (r *reader) baseURL(name, def string) *url.URL {
-	v, ok := r.raw(name)
-	if !ok {
-		v = def
-	}
+	v := r.text(name, def)
 	u, err := url.Parse(strings.TrimRight(v, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		r.fail(name, v, "want an absolute http:// or https:// URL with a host and no query, such as https://hoss.example.com")
+		r.fail(name, v, "want an absolute http:// or https:// URL with a host, no user info and no query, such as https://hoss.example.com")
 		u, _ = url.Parse(def)
 	}
 	return u
 }
 
 func (r *reader) optionalURL(name string) string {
-	v, ok := r.raw(name)
-	if !ok {
+	v := r.text(name, "")
+	if v == "" {
 		return ""
 	}
 	u, err := url.Parse(v)
@@ -489,7 +760,13 @@ func (r *reader) email(name, def string) string {
 		return def
 	}
 	at := strings.LastIndex(v, "@")
-	if at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>,;\"") || len(v) > 254 {
+	bad := at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>,;\"") || len(v) > 254 || !utf8.ValidString(v)
+	if !bad {
+		// The address the mailers will parse: exactly this, without a name.
+		a, err := netmail.ParseAddress(v)
+		bad = err != nil || a.Name != "" || a.Address != v
+	}
+	if bad {
 		r.fail(name, v, "want an e-mail address such as ops@example.com")
 		return def
 	}
@@ -499,7 +776,7 @@ func (r *reader) email(name, def string) string {
 func (r *reader) password(name string) string {
 	v := r.getenv(name)
 	if v != "" && len(v) < 12 {
-		r.fail(name, "(hidden)", "want at least 12 characters")
+		r.fail(name, v, "want at least 12 characters")
 		return ""
 	}
 	return v

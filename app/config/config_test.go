@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func TestValidValuesAreRead(t *testing.T) {
 		"AUTOPILOT_ENABLED": "false", "MAX_EMAILS_PER_HOUR": "7", "EMAIL_SEND_DELAY_MIN": "0.5",
 		"EMAIL_SEND_DELAY_MAX": "1500ms", "EMAIL_MODE": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525",
 		"LOG_FORMAT": "JSON", "STRIPE_DEFAULT_CURRENCY": "EUR", "LEAD_SEARCH_API_URL": "http://127.0.0.1:1/search",
+		"EMAIL_REPLY_TO": "Replies@Reply.Acme-Corp.com", "EMAIL_SIGNATURE": "The team\r\nAcme Corp",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,8 @@ func TestValidValuesAreRead(t *testing.T) {
 	if c.Addr != "127.0.0.1:9090" || c.BaseURL.String() != "https://hoss.example.com" || c.AutopilotInterval != 10*time.Second ||
 		c.AutopilotEnabled || c.Email.MaxPerHour != 7 || c.Email.SendDelayMin != 500*time.Millisecond ||
 		c.Email.SendDelayMax != 1500*time.Millisecond || c.Email.Mode != EmailSMTP || c.Email.SMTPPort != 2525 ||
-		c.LogFormat != LogJSON || c.Stripe.DefaultCurrency != "eur" || c.Leads.Source != LeadSearchAPI {
+		c.LogFormat != LogJSON || c.Stripe.DefaultCurrency != "eur" || c.Leads.Source != LeadSearchAPI ||
+		c.Email.ReplyTo != "replies@reply.acme-corp.com" || c.Email.Signature != "The team\nAcme Corp" {
 		t.Errorf("config not read as given: %+v", c)
 	}
 }
@@ -86,7 +89,7 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 		{map[string]string{"BASE_URL": "localhost:8080"}, "BASE_URL", "absolute http"},
 		{map[string]string{"BASE_URL": "ftp://x.example"}, "BASE_URL", "absolute http"},
 		{map[string]string{"BASE_URL": "https://x.example/?a=1"}, "BASE_URL", "no query"},
-		{map[string]string{"BASE_URL": "https://user:pw@x.example"}, "BASE_URL", "absolute http"},
+		{map[string]string{"BASE_URL": "https://hossuser:hunter2@x.example"}, "BASE_URL", "no user info"},
 		{map[string]string{"RELEASE_MODE": "prod"}, "RELEASE_MODE", "DEVELOPMENT, STAGING, PRODUCTION"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text, json"},
 		{map[string]string{"DASHBOARD_PUBLIC": "maybe"}, "DASHBOARD_PUBLIC", "true or false"},
@@ -106,6 +109,12 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 		{map[string]string{"EMAIL_SEND_DELAY_MAX": "-2"}, "EMAIL_SEND_DELAY_MAX", "seconds"},
 		{map[string]string{"EMAIL_SEND_DELAY_MIN": "4", "EMAIL_SEND_DELAY_MAX": "2"}, "EMAIL_SEND_DELAY_MAX", "EMAIL_SEND_DELAY_MIN"},
 		{map[string]string{"EMAIL_FROM": "not-an-address"}, "EMAIL_FROM", "e-mail address"},
+		{map[string]string{"EMAIL_FROM": "Hoss <outreach@acme-corp.com>"}, "EMAIL_FROM", "e-mail address"},
+		{map[string]string{"EMAIL_REPLY_TO": "replies"}, "EMAIL_REPLY_TO", "e-mail address"},
+		{map[string]string{"EMAIL_REPLY_TO": "a@b@c"}, "EMAIL_REPLY_TO", "e-mail address"},
+		{map[string]string{"EMAIL_SENDER_NAME": "Hoss\r\nBcc: all@x.example"}, "EMAIL_SENDER_NAME", "one line"},
+		{map[string]string{"EMAIL_SIGNATURE": "The team\x00"}, "EMAIL_SIGNATURE", "control characters"},
+		{map[string]string{"LEAD_NICHE": "agencies\xff"}, "LEAD_NICHE", "UTF-8"},
 		{map[string]string{"SMTP_PORT": "0"}, "SMTP_PORT", "port number"},
 		{map[string]string{"SMTP_PORT": "smtp"}, "SMTP_PORT", "port number"},
 		{map[string]string{"SMTP_TLS": "ssl3"}, "SMTP_TLS", "starttls, tls, none"},
@@ -162,14 +171,22 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 			if strings.Contains(msg, "\n") {
 				t.Errorf("message is not one line: %q", msg)
 			}
-			if !strings.Contains(msg, tc.bad+"=") || !strings.Contains(msg, tc.want) {
+			if !strings.HasPrefix(msg, "config: "+tc.bad+"=") && !strings.HasPrefix(msg, "config: "+tc.bad+" (secret") || !strings.Contains(msg, tc.want) {
 				t.Errorf("message %q should name %s and say %q", msg, tc.bad, tc.want)
 			}
-			if v := tc.env[tc.bad]; v != "" && tc.bad != "ADMIN_PASSWORD" && !strings.Contains(msg, v) {
+			v := tc.env[tc.bad]
+			switch {
+			case v == "":
+			case IsSecret(tc.bad):
+				if strings.Contains(msg, v) || cerr.Value != "" || !cerr.Hidden {
+					t.Errorf("message %q (Value %q) shows the secret", msg, cerr.Value)
+				}
+			case strings.Contains(v, "@") && urlVars[tc.bad]:
+				if strings.Contains(msg, "hossuser") || strings.Contains(msg, "hunter2") || !strings.Contains(msg, "…@") {
+					t.Errorf("message %q shows the URL's user info", msg)
+				}
+			case !strings.Contains(msg, strconv.Quote(v)):
 				t.Errorf("message %q does not show the value %q", msg, v)
-			}
-			if tc.bad == "ADMIN_PASSWORD" && strings.Contains(msg, tc.env["ADMIN_PASSWORD"]) {
-				t.Errorf("message %q shows the password", msg)
 			}
 		})
 	}
