@@ -106,6 +106,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	} else if flagged > 0 {
 		log.Warn("messages whose delivery is unknown after a crash were flagged for review", "messages", flagged)
 	}
+	// No agent runs yet: every cycle-log run still "running" was cut off
+	// with its process, and is closed as interrupted.
+	if closed, err := store.CloseInterruptedRuns(ctx); err != nil {
+		log.Error("cannot close the cycle log's interrupted runs", "err", err)
+		return 1
+	} else if closed > 0 {
+		log.Warn("cycle-log runs cut off by a crash were closed as interrupted", "runs", closed)
+	}
 
 	// Hashing the first admin's password takes a good part of a second: it
 	// runs while the server starts listening, and a sign-in that comes
