@@ -20,13 +20,10 @@ import (
 func TestCloseInterruptedRuns(t *testing.T) {
 	d := mustOpen(t)
 	ctx := context.Background()
-	var cut []*AgentRun
 	for _, agent := range []string{"bizdev", "billing", "bizdev"} {
-		r, err := d.StartRun(ctx, agent, TriggerAutopilot)
-		if err != nil {
+		if _, err := d.StartRun(ctx, agent, TriggerAutopilot); err != nil {
 			t.Fatal(err)
 		}
-		cut = append(cut, r)
 	}
 	done, err := d.StartRun(ctx, "ops", TriggerManual)
 	if err != nil {
