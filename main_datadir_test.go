@@ -312,7 +312,7 @@ func TestDataDirNotWritableSaysWhatToRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = startChild(t, bin, "serve", vars, cred)
-	c.serving(t)
+	waitForBootstrap(t, c.serving(t))
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

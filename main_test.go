@@ -201,6 +201,7 @@ func serving(t *testing.T, env func(string) string) (base string, logs *syncBuff
 	}()
 	base = waitForURL(t, pr)
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	waitForBootstrap(t, base)
 	stopped := false
 	stop = func() {
 		if !stopped {
@@ -210,6 +211,16 @@ func serving(t *testing.T, env func(string) string) (base string, logs *syncBuff
 	}
 	t.Cleanup(stop)
 	return base, logs, stop
+}
+
+// waitForBootstrap returns once the server at base has its first admin: a
+// sign-in waits for the bootstrap, so that a stop right after it is not a
+// stop during the password hashing (slow under -race), which fails the start.
+func waitForBootstrap(t *testing.T, base string) {
+	t.Helper()
+	if code := signInStatus(t, base, "nobody@example.com", "not the password"); code != http.StatusUnauthorized && code != http.StatusOK {
+		t.Fatalf("sign-in while waiting for the bootstrap = %d", code)
+	}
 }
 
 // Cycle-log runs that a killed process left "running" are closed as
