@@ -48,6 +48,9 @@ EXPOSE 8080
 
 # Numeric, so that runtimes which check "non-root" without reading
 # /etc/passwd (Kubernetes runAsNonRoot, Fly's volume mount owner) see it.
+# At start the app proves /data writable by this user (a volume created
+# elsewhere may belong to root) and otherwise exits with the exact
+# "chown -R 65532:65532 /data" to run as root, since this image has no shell.
 USER 65532:65532
 
 # The app handles SIGTERM (graceful shutdown); the default stop signal is fine.

@@ -3,7 +3,13 @@
 //
 //	hossagent [serve]          start the app (the default)
 //	hossagent check [--db F]   prove the invariants of the database
+//	hossagent reconcile        apply Stripe payments whose webhook was lost
+//	hossagent backup PATH      consistent copy of the database
 //	hossagent seed [flags]     fill an empty development database with made-up data
+//
+// serve and seed own the database: each takes the exclusive lock of
+// DATA_DIR/hossagent.lock and refuses to run while another process holds
+// it. check, backup and reconcile take no lock and run beside the app.
 package main
 
 import (
@@ -82,7 +88,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("CONFIGURATION: " + w)
 	}
 
-	store, err := db.Open(ctx, cfg.DatabasePath(db.FileName))
+	// One process owns the database: DATA_DIR must be writable, and its
+	// lock free. The lock is held until serve returns, or by the kernel
+	// until the process dies; the crash recovery below relies on it.
+	dbPath := cfg.DatabasePath(db.FileName)
+	lock, err := takeDataDir(dbPath, "serve", time.Now())
+	if err != nil {
+		log.Error("cannot start: " + err.Error())
+		return 1
+	}
+	defer lock.Release()
+
+	store, err := db.Open(ctx, dbPath)
 	if err != nil {
 		log.Error("cannot open database", "err", err)
 		return 1
@@ -105,6 +122,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	} else if flagged > 0 {
 		log.Warn("messages whose delivery is unknown after a crash were flagged for review", "messages", flagged)
+	}
+	// No agent runs yet: every cycle-log run still "running" was cut off
+	// with its process, and is closed as interrupted.
+	if closed, err := store.CloseInterruptedRuns(ctx); err != nil {
+		log.Error("cannot close the cycle log's interrupted runs", "err", err)
+		return 1
+	} else if closed > 0 {
+		log.Warn("cycle-log runs cut off by a crash were closed as interrupted", "runs", closed)
 	}
 
 	// Hashing the first admin's password takes a good part of a second: it
@@ -435,6 +460,13 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	if *path == "" {
 		*path = cfg.DatabasePath(db.FileName)
 	}
+	// seed writes: it refuses while the app (or another seed) owns the file.
+	lock, err := takeDataDir(*path, "seed", time.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, "seed: refused:", err)
+		return 1
+	}
+	defer lock.Release()
 	store, err := db.Open(ctx, *path)
 	if err != nil {
 		fmt.Fprintln(stderr, "seed:", err)

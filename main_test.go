@@ -186,3 +186,79 @@ func damageKeptTotals(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// serving runs serve in this process until the test ends, and returns its
+// address once it listens.
+func serving(t *testing.T, env func(string) string) (base string, logs *syncBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	logs = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, env, io.Discard, io.MultiWriter(pw, logs))
+		pw.Close()
+	}()
+	base = waitForURL(t, pr)
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	waitForBootstrap(t, base)
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			stopServe(t, cancel, done)
+		}
+	}
+	t.Cleanup(stop)
+	return base, logs, stop
+}
+
+// waitForBootstrap returns once the server at base has its first admin: a
+// sign-in waits for the bootstrap, so that a stop right after it is not a
+// stop during the password hashing (slow under -race), which fails the start.
+func waitForBootstrap(t *testing.T, base string) {
+	t.Helper()
+	if code := signInStatus(t, base, "nobody@example.com", "not the password"); code != http.StatusUnauthorized && code != http.StatusOK {
+		t.Fatalf("sign-in while waiting for the bootstrap = %d", code)
+	}
+}
+
+// Cycle-log runs that a killed process left "running" are closed as
+// interrupted at the next start, before any agent runs.
+func TestServeClosesRunsCutOffByACrash(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	store, err := db.Open(ctx, filepath.Join(dir, db.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, agent := range []string{"bizdev", "ops"} {
+		if _, err := store.StartRun(ctx, agent, db.TriggerAutopilot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+
+	_, logs, stop := serving(t, envOf(map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "AUTOPILOT_ENABLED": "false"}))
+	stop()
+	if !strings.Contains(logs.String(), "closed as interrupted") || !strings.Contains(logs.String(), "runs=2") {
+		t.Errorf("the start did not report the interrupted runs:\n%s", logs.String())
+	}
+	store, err = db.OpenExisting(ctx, filepath.Join(dir, db.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	runs, _, err := store.ListAgentRuns(ctx, db.ListQuery{PerPage: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	for _, r := range runs {
+		if r.Outcome != db.RunInterrupted || r.FinishedAt == nil {
+			t.Errorf("run %s after the restart = %s (finished %v), want interrupted", r.Agent, r.Outcome, r.FinishedAt)
+		}
+	}
+}

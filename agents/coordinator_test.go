@@ -101,7 +101,7 @@ func TestAutopilotOrderFailuresAndOverlap(t *testing.T) {
 	tt := startTree(t, cycles, Supervision{})
 	ticker := newManualTicker()
 	c := startCoordinator(t, tt, ticker, true)
-	if d := <-ticker.interval; d != time.Minute {
+	if d := receive(t, ticker.interval, "the ticker's interval"); d != time.Minute {
 		t.Fatalf("interval %s", d)
 	}
 	// The first tick is running (held at the gate). A second tick overlaps.
@@ -130,9 +130,7 @@ func TestAutopilotOrderFailuresAndOverlap(t *testing.T) {
 		t.Errorf("cycle log outcomes %v", outcomes)
 	}
 	// A manual full cycle runs the same stages once more, in order.
-	for c.Running() {
-		time.Sleep(time.Millisecond) // the autopilot goroutine is returning
-	}
+	waitFor(t, "the autopilot's full cycle to return", func() bool { return !c.Running() })
 	results, err := c.RunFullCycle(ctx)
 	if err != nil || len(results) != 5 || results[2].Outcome != db.RunFailed || results[4].Outcome != db.RunOK {
 		t.Fatalf("manual cycle: %+v %v", results, err)
@@ -176,7 +174,7 @@ func TestAutopilotSettingsPersist(t *testing.T) {
 	if err := c.SetAutopilot(ctx, true, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if d := <-ticker.interval; d != 10*time.Second {
+	if d := receive(t, ticker.interval, "the ticker's interval"); d != 10*time.Second {
 		t.Errorf("ticker interval %s", d)
 	}
 	tt.waitEvent(t, EventCycleFinished, Billing) // the first tick after switching on

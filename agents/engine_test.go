@@ -70,6 +70,34 @@ func startTree(t *testing.T, cycles map[string]Cycle, spec Supervision) *testTre
 // waitState reads the bus until agent's next change to state, and returns
 // every state the agent went through on the way. It reads events, not the
 // current state, so that a quick crashed → idle is seen in full.
+// waitFor polls cond until it holds and fails the test after 10 s, so a
+// regression fails with a message instead of hanging until go test's
+// timeout. It is for conditions no event announces (a mailbox's length, a
+// flag cleared as a goroutine returns); wait on the event where there is one.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// receive is the next value from ch, or a failed test after 10 s.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: nothing within 10 s", what)
+	}
+	var zero T
+	return zero
+}
+
 func (tt *testTree) waitState(t *testing.T, agent, state string) []string {
 	t.Helper()
 	var seen []string
@@ -161,7 +189,7 @@ func TestAskOnBusyAgentTimesOut(t *testing.T) {
 		return nil, nil
 	})}, Supervision{})
 	go func() { _, _ = tt.engine.Ask(context.Background(), Ops, db.TriggerManual, 10*time.Second) }()
-	<-started
+	receive(t, started, "the first run to start")
 	_, err := tt.engine.Ask(context.Background(), Ops, db.TriggerManual, 50*time.Millisecond)
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("err = %v, want ErrBusy", err)
@@ -206,16 +234,14 @@ func TestStopStartRestart(t *testing.T) {
 	go func() { _, err := tt.engine.Ask(ctx, Ops, db.TriggerManual, 10*time.Second); first <- err }()
 	tt.waitState(t, Ops, StateRunning)
 	go func() { r, _ := tt.engine.Ask(ctx, Ops, db.TriggerManual, 10*time.Second); second <- r }()
-	for st, _ := tt.engine.State(Ops); st.Mailbox == 0; st, _ = tt.engine.State(Ops) {
-		time.Sleep(time.Millisecond) // the second message is on its way into the mailbox
-	}
+	waitFor(t, "the second message in the mailbox", func() bool { st, _ := tt.engine.State(Ops); return st.Mailbox > 0 })
 	if err := tt.engine.Restart(ctx, Ops); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-first; err == nil {
+	if err := receive(t, first, "the answer to the cancelled run"); err == nil {
 		t.Error("the cancelled run reported success")
 	}
-	r := <-second
+	r := receive(t, second, "the answer to the queued message")
 	if r.Outcome != db.RunOK || r.Counts["n"] != 2 {
 		t.Errorf("queued message after restart: %+v", r)
 	}

@@ -30,7 +30,9 @@ type OutgoingMail struct {
 	// real mailer must put on the wire as they are.
 	Headers map[string]string
 	// OutboxID is the outbox message the mail comes from, so that a real
-	// mailer can derive a stable Message-ID or provider-side reference.
+	// mailer can derive a stable Message-ID or provider-side reference. 0
+	// is a mail from no outbox message (the test e-mail): each gets a
+	// Message-ID of its own.
 	OutboxID int64
 }
 

@@ -2,9 +2,12 @@ package agents
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	netmail "net/mail"
 	"net/textproto"
@@ -51,6 +54,9 @@ type SMTPOptions struct {
 	TLSConfig *tls.Config
 	// Now dates the messages; nil is time.Now.
 	Now func() time.Time
+	// Random draws the Message-ID of a mail that has no outbox message
+	// (the control room's test e-mail); nil is crypto/rand.
+	Random io.Reader
 }
 
 // SMTPMailer sends each message over its own SMTP connection through
@@ -77,6 +83,9 @@ func NewSMTPMailer(opts SMTPOptions) (*SMTPMailer, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Random == nil {
+		opts.Random = rand.Reader
 	}
 	switch {
 	case opts.Host == "":
@@ -225,7 +234,10 @@ func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
 		}
 		msg.SetGenHeader(mail.Header(textproto.CanonicalMIMEHeaderKey(name)), value)
 	}
-	id := messageID(out.OutboxID, from)
+	id, err := m.messageID(out.OutboxID, from)
+	if err != nil {
+		return nil, "", err
+	}
 	msg.SetMessageIDWithValue(id)
 	msg.SetDateWithValue(m.opts.Now())
 	msg.Subject(out.Subject)
@@ -234,13 +246,24 @@ func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
 	return msg, id, nil
 }
 
-// messageID is "hossagent.outbox.<id>@<sender's domain>".
-func messageID(outboxID int64, from string) string {
+// messageID is "hossagent.outbox.<id>@<sender's domain>" for an outbox
+// message, the same on every retry of it. A mail from no outbox message
+// (outboxID 0: the test e-mail) gets "hossagent.<32 random hex
+// digits>@<domain>", its own: a receiving server that sees a Message-ID
+// again may drop the message as a duplicate.
+func (m *SMTPMailer) messageID(outboxID int64, from string) (string, error) {
 	domain := "hossagent.invalid"
 	if at := strings.LastIndexByte(from, '@'); at >= 0 && at < len(from)-1 {
 		domain = strings.ToLower(from[at+1:])
 	}
-	return "hossagent.outbox." + strconv.FormatInt(outboxID, 10) + "@" + domain
+	if outboxID != 0 {
+		return "hossagent.outbox." + strconv.FormatInt(outboxID, 10) + "@" + domain, nil
+	}
+	var b [16]byte
+	if _, err := io.ReadFull(m.opts.Random, b[:]); err != nil {
+		return "", fmt.Errorf("message id: %w", err)
+	}
+	return "hossagent." + hex.EncodeToString(b[:]) + "@" + domain, nil
 }
 
 // MailError is a provider's refusal of a message, or a failure to reach it.

@@ -1,14 +1,21 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	netmail "net/mail"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
@@ -133,5 +140,100 @@ func TestTestMailIsAnAdminSameOriginPOST(t *testing.T) {
 	}
 	if len(mailer.recipients()) != 1 {
 		t.Errorf("mails = %v, want exactly the admin's one", mailer.recipients())
+	}
+}
+
+// smtpInbox is a real SMTP server (emersion/go-smtp, plain, on a loopback
+// port) that keeps the raw messages it accepts.
+type smtpInbox struct {
+	mu  sync.Mutex
+	raw [][]byte
+}
+
+func (b *smtpInbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{inbox: b}, nil }
+
+func (b *smtpInbox) messages() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([][]byte(nil), b.raw...)
+}
+
+type inboxSession struct{ inbox *smtpInbox }
+
+func (s *inboxSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *inboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *inboxSession) Reset()                               {}
+func (s *inboxSession) Logout() error                        { return nil }
+func (s *inboxSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.inbox.mu.Lock()
+	defer s.inbox.mu.Unlock()
+	s.inbox.raw = append(s.inbox.raw, raw)
+	return nil
+}
+
+// startSMTPInbox serves an inbox until the test ends; it returns the
+// inbox and an SMTP mailer pointed at it.
+func startSMTPInbox(t *testing.T) (*smtpInbox, *agents.SMTPMailer) {
+	t.Helper()
+	inbox := &smtpInbox{}
+	server := smtp.NewServer(inbox)
+	server.Domain = "inbox.test"
+	server.ErrorLog = log.New(io.Discard, "", 0)
+	server.ReadTimeout, server.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = server.Serve(ln) }()
+	t.Cleanup(func() { _ = server.Close() })
+	mailer, err := agents.NewSMTPMailer(agents.SMTPOptions{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: agents.SMTPNoTLS,
+		From: "outreach@hossagent.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inbox, mailer
+}
+
+// Two test e-mails through a real SMTP server carry two Message-IDs: a
+// receiving server that sees one again may drop the mail as a duplicate.
+// The id the control room reports is the one on the wire.
+func TestEachTestMailHasItsOwnMessageID(t *testing.T) {
+	inbox, mailer := startSMTPInbox(t)
+	f := newFixture(t, nil, func(d *Deps) { d.Mailer = mailer })
+	f.signInAs(t, db.RoleAdmin)
+	var results []string
+	for range 2 {
+		status, result := testMailPost(t, f, nil)
+		if status != http.StatusOK {
+			t.Fatalf("test mail = %d %q", status, result)
+		}
+		results = append(results, result)
+		f.clock.Advance(time.Minute)
+	}
+	raw := inbox.messages()
+	if len(raw) != 2 {
+		t.Fatalf("the server received %d messages, want 2", len(raw))
+	}
+	var ids []string
+	for i, m := range raw {
+		msg, err := netmail.ReadMessage(bytes.NewReader(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strings.Trim(msg.Header.Get("Message-Id"), "<>")
+		if !strings.HasPrefix(id, "hossagent.") || !strings.HasSuffix(id, "@hossagent.example") {
+			t.Errorf("Message-ID %q", id)
+		}
+		if !strings.Contains(results[i], id) {
+			t.Errorf("result %q does not report the Message-ID %q", results[i], id)
+		}
+		ids = append(ids, id)
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("both test e-mails carry the Message-ID %q", ids[0])
 	}
 }

@@ -246,7 +246,7 @@ func (s *Server) apiInvoices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
-	outcomes := []string{db.RunRunning, db.RunOK, db.RunFailed, db.RunPanicked, db.RunSkipped}
+	outcomes := []string{db.RunRunning, db.RunOK, db.RunFailed, db.RunPanicked, db.RunSkipped, db.RunInterrupted}
 	serveAPIList(s, w, r, outcomes, s.store.ListAgentRuns, apiRunOf)
 }
 

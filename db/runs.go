@@ -17,7 +17,13 @@ const (
 	RunFailed   = "failed"
 	RunPanicked = "panicked"
 	RunSkipped  = "skipped"
+	// RunInterrupted is a run its process never finished: it was killed or
+	// crashed mid-run, and the next start closed the row (0008).
+	RunInterrupted = "interrupted"
 )
+
+// interruptedNote is the message of a run closed as interrupted.
+const interruptedNote = "interrupted: the process stopped (killed, crashed or lost power) before this run finished; closed at the next start"
 
 // Run triggers.
 const (
@@ -92,6 +98,26 @@ func (d *DB) FinishRun(ctx context.Context, r *AgentRun, outcome, message string
 		return fmt.Errorf("store: unable to finish %s run %d: %w", r.Agent, r.ID, err)
 	}
 	return nil
+}
+
+// CloseInterruptedRuns closes every run still "running" as interrupted,
+// finished now, with a note saying why, and returns how many it closed.
+// Call it at start, before any agent runs: only then is every running row
+// a leftover of a process that died (the data directory's lock proves no
+// other process runs). One range of the agent_runs_outcome_started index;
+// the kept totals move from running to interrupted by their trigger.
+func (d *DB) CloseInterruptedRuns(ctx context.Context) (int64, error) {
+	res, err := d.bun.NewUpdate().Table("agent_runs").
+		Set("outcome = ?", RunInterrupted).Set("finished_at = ?", d.Now()).Set("message = ?", interruptedNote).
+		Where("outcome = ?", RunRunning).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to close interrupted runs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to close interrupted runs: %w", err)
+	}
+	return n, nil
 }
 
 // Duration is how long a finished run took (zero while running).

@@ -98,6 +98,8 @@ var badgeAliases = map[string]string{
 	"ok":       db.TaskDone,
 	"panicked": db.TaskFailed,
 	"skipped":  db.TaskPending,
+	// a run its process never finished (killed, crashed): it did not succeed
+	db.RunInterrupted: db.TaskFailed,
 	// customers
 	db.CustomerActive: db.TaskDone,
 	db.CustomerPaused: db.TaskPending,
