@@ -89,6 +89,11 @@ func (l *PaymentLedger) report(ctx context.Context, e db.PaymentEvent, out db.Pa
 		log.Error("stripe event cannot be applied: recorded as unprocessable and acknowledged; fix the cause, then resend the event from the Stripe dashboard",
 			"event", e.EventID, "type", e.Type, "reason", out.Detail)
 		return out
+	case out.Outcome == db.OutcomeForeignInstall:
+		// Another install sharing the Stripe account: its every session
+		// arrives here too, so this is routine.
+		log.Info("stripe event of another install set aside", "event", e.EventID, "type", e.Type, "reason", out.Detail)
+		return out
 	case out.SetAside():
 		log.Warn("stripe event set aside: nothing ties it to this install", "event", e.EventID, "type", e.Type,
 			"outcome", out.Outcome, "reason", out.Detail)
@@ -199,6 +204,9 @@ func reconcileInvoice(ctx context.Context, ledger *PaymentLedger, sessions Strip
 		switch {
 		case err != nil:
 			return err
+		case out.Outcome == db.OutcomeUnprocessable:
+			// Recorded; the next run tries it again.
+			r.Errors = append(r.Errors, fmt.Sprintf("%s (invoice %d): session %s cannot be applied: %s", inv.Number, inv.InvoiceID, cs.ID, out.Detail))
 		case out.Paid:
 			r.Paid++
 		case out.Changed:

@@ -240,3 +240,32 @@ func TestLedgerAppliesOnlyThisInstallsSessions(t *testing.T) {
 		t.Fatalf("unreadable rows = %d", n)
 	}
 }
+
+// A session reconcile cannot apply is reported as an error and recorded;
+// the next run, once the cause is fixed, applies it.
+func TestReconcileReportsAndRetriesAnUnprocessableSession(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	inv := w.linkedInvoice(1, 15000, "plink_stuck")
+	payments, _ := newTestStripe(startOwnStripeMock(t, sessionFixtures(inv.ID, 15000, "usd", "plink_stuck", "paid")))
+	ledger := w.ledger(payments)
+	if _, err := w.store.Bun().Exec(`CREATE TRIGGER refuse_payments BEFORE UPDATE OF status ON invoices
+		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := reconcile(t, ledger, payments)
+	if r.Paid != 0 || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "cannot be applied") || !strings.Contains(r.Errors[0], "disk on fire") {
+		t.Fatalf("report = %+v", r)
+	}
+	if n := w.count("SELECT COUNT(*) FROM stripe_events WHERE event_id = 'reconcile:cs_test_lost' AND outcome = 'unprocessable'"); n != 1 {
+		t.Fatalf("unprocessable rows = %d", n)
+	}
+	if _, err := w.store.Bun().Exec("DROP TRIGGER refuse_payments"); err != nil {
+		t.Fatal(err)
+	}
+	if r := reconcile(t, ledger, payments); r.Paid != 1 || len(r.Errors) != 0 {
+		t.Fatalf("report after the fix = %+v", r)
+	}
+	if got := w.invoice(inv.ID); got.Status != db.InvoicePaid {
+		t.Fatalf("invoice = %+v", got)
+	}
+}

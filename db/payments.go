@@ -344,7 +344,8 @@ func refundInvoice(ctx context.Context, tx bun.Tx, e PaymentEvent) (*paymentInvo
 	case e.FullyRefunded:
 		// Perhaps the payment's own event has not arrived yet: the
 		// PaymentIntent recorded with this row finds it then.
-		return nil, setAside{OutcomeRefundBeforePayment, ""}, nil
+		return nil, setAside{OutcomeRefundBeforePayment, fmt.Sprintf("refunded charge %s: kept until a payment of this install with PaymentIntent %s arrives",
+			e.ChargeID, e.PaymentIntentID)}, nil
 	}
 	return nil, setAside{OutcomeUnknownPayment, fmt.Sprintf("refunded charge %s: no payment of this install recorded PaymentIntent %s", e.ChargeID, e.PaymentIntentID)}, nil
 }
