@@ -146,11 +146,10 @@ func New(d Deps) *Server {
 		clientIPHeader: d.ClientIPHeader,
 
 		leadSourceHealth: d.LeadSourceHealth,
-		payments: &agents.PaymentLedger{Store: d.Store, InstallID: d.StripeInstallID, Links: d.Payments, Events: d.Events,
-			Logger: d.Logger, Now: d.Now},
-		links:   d.Links,
-		mail:    newMailEndpoints(d),
-		runWait: defaultRunWait,
+		payments:         &agents.PaymentLedger{Store: d.Store, InstallID: d.StripeInstallID, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
+		links:            d.Links,
+		mail:             newMailEndpoints(d),
+		runWait:          defaultRunWait,
 	}
 	if s.hub != nil {
 		s.hub.setAccessCheck(s.streamAccess)
