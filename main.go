@@ -160,7 +160,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { agentsDone <- engine.Serve(agentsCtx) }()
 
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
-		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader}
+		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: stripe.InstallID()}
 	if stripe != nil {
 		deps.Payments, deps.Links = stripe, stripe // never a typed nil in the interface
 	}
@@ -514,7 +514,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "reconcile:", err)
 		return 2
 	}
-	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, Links: stripe, Logger: log, Now: time.Now}, stripe)
+	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, InstallID: stripe.InstallID(), Links: stripe, Logger: log, Now: time.Now}, stripe)
 	fmt.Fprintln(stdout, report)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)

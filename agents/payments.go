@@ -19,7 +19,10 @@ type PaymentLinks interface {
 
 // LinkRequest is one invoice to be paid through a link.
 type LinkRequest struct {
-	InvoiceID      int64 // also sent as metadata.invoice_id, which the webhook matches on
+	// InvoiceID is also sent as metadata.invoice_id, beside this install's
+	// id (hossagent_install): a session not paid through the invoice's own
+	// link applies only when its metadata carries both.
+	InvoiceID      int64
 	Number         string
 	AmountCents    int64
 	Currency       string

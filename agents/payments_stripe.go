@@ -71,6 +71,16 @@ func NewStripePayments(opts StripeOptions) *StripePayments {
 // Enabled is true: links are created.
 func (p *StripePayments) Enabled() bool { return true }
 
+// InstallID is this install's id as its links' metadata carry it
+// (hossagent_install), which the payment ledger requires of a session not
+// paid through an invoice's own link; "" for a nil adapter (Stripe off).
+func (p *StripePayments) InstallID() string {
+	if p == nil {
+		return ""
+	}
+	return p.install
+}
+
 // CreateLink creates the invoice's Price ("Invoice INV-…", the invoice's
 // amount and currency) and a Payment Link for one unit of it. Both carry
 // metadata.invoice_id (Stripe copies a link's metadata onto the Checkout
@@ -85,7 +95,7 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 	invoiceID := strconv.FormatInt(req.InvoiceID, 10)
 	metadata := map[string]string{"invoice_id": invoiceID, "invoice_number": req.Number}
 	if p.install != "" {
-		metadata["hossagent_install"] = p.install
+		metadata[installKey] = p.install
 	}
 
 	priceParams := &stripe.PriceParams{
@@ -130,6 +140,10 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 	}
 	return Link{PriceID: price.ID, PaymentLinkID: link.ID, URL: link.URL}, nil
 }
+
+// installKey is the metadata key naming the install that created a link;
+// Stripe copies a link's metadata onto its Checkout Sessions.
+const installKey = "hossagent_install"
 
 // idempotencyKey scopes a key to this installation.
 func (p *StripePayments) idempotencyKey(key string) string {
@@ -237,7 +251,7 @@ func sessionEvent(eventID, eventType, kind string, cs *stripe.CheckoutSession) d
 		}
 	}
 	e := db.PaymentEvent{
-		EventID: eventID, Type: eventType, Kind: kind, InvoiceID: metadataInvoiceID(cs.Metadata),
+		EventID: eventID, Type: eventType, Kind: kind, InvoiceID: metadataInvoiceID(cs.Metadata), Install: cs.Metadata[installKey],
 		SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: string(cs.Currency),
 	}
 	if cs.PaymentLink != nil {
@@ -252,13 +266,13 @@ func sessionEvent(eventID, eventType, kind string, cs *stripe.CheckoutSession) d
 	return e
 }
 
-// refundEvent reads a refunded charge. Charges do not carry the link's
-// metadata; the store finds the invoice by the PaymentIntent that paid it.
+// refundEvent reads a refunded charge. Its metadata is not read: anyone
+// with the account can write a charge's metadata, so the store finds the
+// invoice only by the PaymentIntent its paying event recorded.
 func refundEvent(eventID string, ch *stripe.Charge) db.PaymentEvent {
 	e := db.PaymentEvent{
 		EventID: eventID, Type: string(stripe.EventTypeChargeRefunded), Kind: db.PaymentRefunded,
-		InvoiceID: metadataInvoiceID(ch.Metadata), Currency: string(ch.Currency),
-		RefundedCents: ch.AmountRefunded, FullyRefunded: ch.Refunded,
+		ChargeID: ch.ID, Currency: string(ch.Currency), RefundedCents: ch.AmountRefunded, FullyRefunded: ch.Refunded,
 	}
 	if ch.PaymentIntent != nil {
 		e.PaymentIntentID = ch.PaymentIntent.ID

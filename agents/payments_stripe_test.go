@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -129,9 +130,15 @@ func startOwnStripeMock(t *testing.T, resources map[string]any) string {
 	return mockURL(t, m, err)
 }
 
-func mockURL(t *testing.T, m *stripeMock, err error) string {
+// mockURL is m's URL. Without stripe-mock the test skips, except under
+// CI=true, where a missing stripe-mock fails the run (as a missing chromium
+// fails the browser tests): a green CI must have run these.
+func mockURL(t testing.TB, m *stripeMock, err error) string {
 	t.Helper()
 	if errors.Is(err, errMockUnavailable) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("stripe-mock is required under CI=true (it is go.mod's tool: `go tool stripe-mock`): %v", err)
+		}
 		t.Skipf("skipping: %v", err)
 	}
 	if err != nil {
@@ -336,12 +343,12 @@ func TestPaymentEventFromStripe(t *testing.T) {
 	session := func(paymentStatus string) map[string]any {
 		return map[string]any{
 			"id": "cs_1", "object": "checkout.session", "status": "complete", "payment_status": paymentStatus,
-			"amount_total": 12500, "currency": "eur", "metadata": map[string]string{"invoice_id": "7"},
+			"amount_total": 12500, "currency": "eur", "metadata": map[string]string{"invoice_id": "7", "hossagent_install": "hoss-abc"},
 			"payment_link": "plink_1", "payment_intent": "pi_1",
 			"customer_details": map[string]any{"email": "payer@client.example", "name": "Pat Payer"},
 		}
 	}
-	paid := db.PaymentEvent{EventID: "evt_1", Type: "checkout.session.completed", Kind: db.PaymentSucceeded, InvoiceID: 7,
+	paid := db.PaymentEvent{EventID: "evt_1", Type: "checkout.session.completed", Kind: db.PaymentSucceeded, InvoiceID: 7, Install: "hoss-abc",
 		PaymentLinkID: "plink_1", PaymentIntentID: "pi_1", SessionID: "cs_1", AmountCents: 12500, Currency: "eur",
 		PayerEmail: "payer@client.example", PayerName: "Pat Payer"}
 	with := func(kind, typ string) db.PaymentEvent { e := paid; e.Kind, e.Type = kind, typ; return e }
@@ -355,8 +362,9 @@ func TestPaymentEventFromStripe(t *testing.T) {
 		{"checkout.session.async_payment_succeeded", session("paid"), with(db.PaymentSucceeded, "checkout.session.async_payment_succeeded")},
 		{"checkout.session.async_payment_failed", session("unpaid"), with(db.PaymentFailed, "checkout.session.async_payment_failed")},
 		{"charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "amount": 12500, "amount_refunded": 12500,
-			"refunded": true, "currency": "eur", "payment_intent": "pi_1", "metadata": map[string]string{}},
-			db.PaymentEvent{EventID: "evt_1", Type: "charge.refunded", Kind: db.PaymentRefunded, PaymentIntentID: "pi_1",
+			// A charge's metadata selects no invoice: only its PaymentIntent does.
+			"refunded": true, "currency": "eur", "payment_intent": "pi_1", "metadata": map[string]string{"invoice_id": "7"}},
+			db.PaymentEvent{EventID: "evt_1", Type: "charge.refunded", Kind: db.PaymentRefunded, PaymentIntentID: "pi_1", ChargeID: "ch_1",
 				Currency: "eur", RefundedCents: 12500, FullyRefunded: true}},
 		{"customer.created", map[string]any{"id": "cus_1", "object": "customer"},
 			db.PaymentEvent{EventID: "evt_1", Type: "customer.created", Kind: db.PaymentOther}},
@@ -380,3 +388,34 @@ func TestPaymentEventFromStripe(t *testing.T) {
 		t.Error("an event without an id was accepted")
 	}
 }
+
+// Under CI=true a test that needs stripe-mock fails when it cannot be
+// built; elsewhere it skips.
+func TestStripeMockIsRequiredUnderCI(t *testing.T) {
+	for ci, want := range map[string]string{"true": "fatal", "": "skip"} {
+		t.Setenv("CI", ci)
+		rec := &recordingTB{TB: t}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			mockURL(rec, nil, fmt.Errorf("%w: exit status 1", errMockUnavailable))
+		}()
+		<-done
+		if rec.ended != want {
+			t.Errorf("CI=%q: %s, want %s", ci, rec.ended, want)
+		}
+	}
+}
+
+// recordingTB notes whether a helper failed or skipped the test, without
+// ending the real one.
+type recordingTB struct {
+	testing.TB
+	ended string
+}
+
+func (r *recordingTB) Helper() {}
+
+func (r *recordingTB) Fatalf(string, ...any) { r.ended = "fatal"; runtime.Goexit() }
+
+func (r *recordingTB) Skipf(string, ...any) { r.ended = "skip"; runtime.Goexit() }

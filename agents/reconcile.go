@@ -23,6 +23,12 @@ type LinkDeactivator interface {
 // invoice's link is deactivated and the live views are told.
 type PaymentLedger struct {
 	Store *db.DB
+	// InstallID is this install's id ("hoss-…", StripePayments.InstallID):
+	// a session not paid through an invoice's own link applies only when
+	// its metadata names it. "" (ENABLE_STRIPE off, so no id was drawn)
+	// applies only sessions of an invoice's own link; the others are
+	// recorded as install_unverified, visible in the Stripe panel.
+	InstallID string
 	// Links deactivates the link of a paid invoice; nil leaves it to the
 	// link's own one-payment restriction.
 	Links  LinkDeactivator
@@ -35,26 +41,63 @@ type PaymentLedger struct {
 // even if the request that brought the payment has gone.
 const deactivateTimeout = 10 * time.Second
 
-// Apply applies e. An error means nothing was recorded and the event must
-// be delivered again (the webhook answers 500, and Stripe retries). A failed
-// deactivation is logged, not returned: the payment stands, and the link
-// refuses a second payment by itself.
+// Apply applies e. An error is transient (db.IsTransient): nothing was
+// recorded and the event must be delivered again (the webhook answers 500,
+// and Stripe retries). An event that can never apply (another install's,
+// none proven ours, or one whose application fails for good) is recorded
+// as set aside, and its outcome says so: retrying would not change it. A
+// failed deactivation is logged, not returned: the payment stands, and the
+// link refuses a second payment by itself.
 func (l *PaymentLedger) Apply(ctx context.Context, e db.PaymentEvent) (db.PaymentOutcome, error) {
-	now := time.Now
-	if l.Now != nil {
-		now = l.Now
+	out, err := l.Store.ApplyPaymentEvent(ctx, e, l.InstallID, l.now())
+	if err != nil {
+		return out, err
 	}
+	return l.report(ctx, e, out), nil
+}
+
+// Unreadable records a signed event whose object cannot be read as
+// unprocessable, so that it is acknowledged and shown to the operator rather
+// than refused on every retry. An error is transient, as for Apply.
+func (l *PaymentLedger) Unreadable(ctx context.Context, eventID, eventType string, reason error) (db.PaymentOutcome, error) {
+	e := db.PaymentEvent{EventID: eventID, Type: eventType, Kind: db.PaymentOther}
+	out, err := l.Store.RecordUnprocessablePaymentEvent(ctx, e, reason.Error(), l.now())
+	if err != nil {
+		return out, err
+	}
+	return l.report(ctx, e, out), nil
+}
+
+func (l *PaymentLedger) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// report logs what the event did and tells whoever must know.
+func (l *PaymentLedger) report(ctx context.Context, e db.PaymentEvent, out db.PaymentOutcome) db.PaymentOutcome {
 	log := l.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	out, err := l.Store.ApplyPaymentEvent(ctx, e, now())
-	if err != nil {
-		return out, err
-	}
-	if out.Duplicate {
+	switch {
+	case out.Duplicate:
 		log.Info("stripe event already applied", "event", e.EventID, "type", e.Type)
-		return out, nil
+		return out
+	case out.Outcome == db.OutcomeUnprocessable:
+		log.Error("stripe event cannot be applied: recorded as unprocessable and acknowledged; fix the cause, then resend the event from the Stripe dashboard",
+			"event", e.EventID, "type", e.Type, "reason", out.Detail)
+		return out
+	case out.Outcome == db.OutcomeForeignInstall:
+		// Another install sharing the Stripe account: its every session
+		// arrives here too, so this is routine.
+		log.Info("stripe event of another install set aside", "event", e.EventID, "type", e.Type, "reason", out.Detail)
+		return out
+	case out.SetAside():
+		log.Warn("stripe event set aside: nothing ties it to this install", "event", e.EventID, "type", e.Type,
+			"outcome", out.Outcome, "reason", out.Detail)
+		return out
 	}
 	log.Info("stripe event applied", "event", e.EventID, "type", e.Type, "outcome", out.Outcome,
 		"invoice", out.Number, "invoice_id", out.InvoiceID)
@@ -67,11 +110,11 @@ func (l *PaymentLedger) Apply(ctx context.Context, e db.PaymentEvent) (db.Paymen
 	}
 	if out.Changed && l.Events != nil {
 		l.Events.Publish(Event{
-			Kind: EventMoneyChanged, Agent: Billing, At: now(), Subject: fmt.Sprintf("invoice %d", out.InvoiceID),
+			Kind: EventMoneyChanged, Agent: Billing, At: l.now(), Subject: fmt.Sprintf("invoice %d", out.InvoiceID),
 			Message: fmt.Sprintf("%s: %s", out.Number, out.Outcome),
 		})
 	}
-	return out, nil
+	return out
 }
 
 // StripeSessions is what reconcile asks of Stripe (*StripePayments).
@@ -161,6 +204,9 @@ func reconcileInvoice(ctx context.Context, ledger *PaymentLedger, sessions Strip
 		switch {
 		case err != nil:
 			return err
+		case out.Outcome == db.OutcomeUnprocessable:
+			// Recorded; the next run tries it again.
+			r.Errors = append(r.Errors, fmt.Sprintf("%s (invoice %d): session %s cannot be applied: %s", inv.Number, inv.InvoiceID, cs.ID, out.Detail))
 		case out.Paid:
 			r.Paid++
 		case out.Changed:

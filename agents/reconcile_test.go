@@ -107,7 +107,7 @@ func TestReconcileAppliesALostPaymentOnce(t *testing.T) {
 	}
 	// The webhook arriving late for the same session changes nothing.
 	late, err := ledger.Apply(w.ctx, db.PaymentEvent{EventID: "evt_late", Type: "checkout.session.completed", Kind: db.PaymentSucceeded,
-		InvoiceID: inv.ID, SessionID: "cs_test_lost", AmountCents: 15000, Currency: "usd"})
+		InvoiceID: inv.ID, PaymentLinkID: "plink_lost", SessionID: "cs_test_lost", AmountCents: 15000, Currency: "usd"})
 	if err != nil || late.Outcome != db.OutcomeAlreadyPaid || late.Changed {
 		t.Fatalf("late webhook = %+v, %v", late, err)
 	}
@@ -194,9 +194,76 @@ func TestLedgerKeepsThePaymentWhenDeactivationFails(t *testing.T) {
 	inv := w.linkedInvoice(1, 15000, "plink_x")
 	links := &failingLinks{}
 	out, err := w.ledger(links).Apply(w.ctx, db.PaymentEvent{EventID: "evt_1", Type: "checkout.session.completed",
-		Kind: db.PaymentSucceeded, InvoiceID: inv.ID, SessionID: "cs_1", AmountCents: 15000, Currency: "usd"})
+		Kind: db.PaymentSucceeded, InvoiceID: inv.ID, PaymentLinkID: "plink_x", SessionID: "cs_1", AmountCents: 15000, Currency: "usd"})
 	if err != nil || !out.Paid || links.calls != 1 {
 		t.Fatalf("outcome %+v, err %v, deactivations %d", out, err, links.calls)
+	}
+	if got := w.invoice(inv.ID); got.Status != db.InvoicePaid {
+		t.Fatalf("invoice = %+v", got)
+	}
+}
+
+// The ledger passes its install id to the store: a session of an invoice
+// without a link (issued while Stripe was down) applies only when its
+// metadata names this install; a signed event the ledger cannot read is
+// recorded as unprocessable, not returned as an error.
+func TestLedgerAppliesOnlyThisInstallsSessions(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	inv := w.linkedInvoice(1, 15000, "")
+	session := func(id, install string) db.PaymentEvent {
+		return db.PaymentEvent{EventID: id, Type: "checkout.session.completed", Kind: db.PaymentSucceeded, InvoiceID: inv.ID,
+			Install: install, SessionID: "cs_" + id, AmountCents: 15000, Currency: "usd"}
+	}
+	unknown := w.ledger(nil) // Stripe off: no install id
+	if out, err := unknown.Apply(w.ctx, session("evt_0", "hoss-ours")); err != nil || out.Outcome != db.OutcomeInstallUnverified {
+		t.Fatalf("without an install id: %+v, %v", out, err)
+	}
+	ledger := w.ledger(nil)
+	ledger.InstallID = "hoss-ours"
+	for id, install := range map[string]string{"evt_1": "hoss-theirs", "evt_2": ""} {
+		out, err := ledger.Apply(w.ctx, session(id, install))
+		if err != nil || out.Paid || !out.SetAside() {
+			t.Fatalf("%s (install %q): %+v, %v", id, install, out, err)
+		}
+	}
+	if got := w.invoice(inv.ID); got.Status != db.InvoiceOpen {
+		t.Fatalf("invoice = %+v", got)
+	}
+	if out, err := ledger.Apply(w.ctx, session("evt_3", "hoss-ours")); err != nil || !out.Paid {
+		t.Fatalf("our session: %+v, %v", out, err)
+	}
+	out, err := ledger.Unreadable(w.ctx, "evt_4", "checkout.session.completed", errors.New("stripe: unable to read the object"))
+	if err != nil || out.Outcome != db.OutcomeUnprocessable || out.Detail != "stripe: unable to read the object" {
+		t.Fatalf("unreadable: %+v, %v", out, err)
+	}
+	if n := w.count("SELECT COUNT(*) FROM stripe_events WHERE event_id = 'evt_4' AND outcome = 'unprocessable'"); n != 1 {
+		t.Fatalf("unreadable rows = %d", n)
+	}
+}
+
+// A session reconcile cannot apply is reported as an error and recorded;
+// the next run, once the cause is fixed, applies it.
+func TestReconcileReportsAndRetriesAnUnprocessableSession(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	inv := w.linkedInvoice(1, 15000, "plink_stuck")
+	payments, _ := newTestStripe(startOwnStripeMock(t, sessionFixtures(inv.ID, 15000, "usd", "plink_stuck", "paid")))
+	ledger := w.ledger(payments)
+	if _, err := w.store.Bun().Exec(`CREATE TRIGGER refuse_payments BEFORE UPDATE OF status ON invoices
+		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := reconcile(t, ledger, payments)
+	if r.Paid != 0 || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "cannot be applied") || !strings.Contains(r.Errors[0], "disk on fire") {
+		t.Fatalf("report = %+v", r)
+	}
+	if n := w.count("SELECT COUNT(*) FROM stripe_events WHERE event_id = 'reconcile:cs_test_lost' AND outcome = 'unprocessable'"); n != 1 {
+		t.Fatalf("unprocessable rows = %d", n)
+	}
+	if _, err := w.store.Bun().Exec("DROP TRIGGER refuse_payments"); err != nil {
+		t.Fatal(err)
+	}
+	if r := reconcile(t, ledger, payments); r.Paid != 1 || len(r.Errors) != 0 {
+		t.Fatalf("report after the fix = %+v", r)
 	}
 	if got := w.invoice(inv.ID); got.Status != db.InvoicePaid {
 		t.Fatalf("invoice = %+v", got)

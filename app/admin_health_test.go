@@ -58,6 +58,12 @@ func seedHealth(t *testing.T, f *actionFixture) {
 	if _, err := b.NewInsert().Model(ev).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A session of another install sharing the Stripe account, set aside.
+	if _, err := b.ExecContext(ctx, `INSERT INTO stripe_events (event_id, type, outcome, detail, received_at)
+		VALUES ('evt_foreign', 'checkout.session.completed', 'foreign_install', ?, ?)`,
+		"session cs_x (no payment link) belongs to install hoss-"+evil, testNow.Add(-3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	var customerID int64
 	if err := b.NewRaw("SELECT id FROM customers LIMIT 1").Scan(ctx, &customerID); err != nil {
 		t.Fatal(err)
@@ -100,6 +106,7 @@ func TestHealthPanelsShowTheFigures(t *testing.T) {
 		"#stripe-webhook":       "configured",
 		"#stripe-missing-links": "1",
 		"#stripe-flagged":       "1",
+		"#stripe-set-aside":     "1 · foreign_install 1",
 		"#stripe-last-event":    "checkout.session.completed · 2026-11-27 10:00 UTC · paid",
 		"#leads-last-success":   "2026-11-27 10:00 UTC",
 		"#leads-last-error":     "2026-11-27 11:00 UTC: search API: 503 Service Unavailable",
@@ -124,6 +131,10 @@ func TestHealthPanelsShowTheFigures(t *testing.T) {
 	if got := text(doc.Find("#admin-stripe-health .flagged")); !strings.Contains(got, "INV-000004") || !strings.Contains(got, "$700.00") || !strings.Contains(got, "amount mismatch") {
 		t.Errorf("flagged invoices = %q", got)
 	}
+	if got := text(doc.Find("#stripe-set-aside-list")); !strings.Contains(got, "evt_foreign") || !strings.Contains(got, "foreign_install") ||
+		!strings.Contains(got, "belongs to install hoss-"+evil) || !strings.Contains(got, "2026-11-27 09:00 UTC") {
+		t.Errorf("set-aside events = %q", got)
+	}
 	if strings.Contains(raw, webhookSecret) || strings.Contains(raw, "sk_test_x") {
 		t.Errorf("a Stripe secret is on the page")
 	}
@@ -140,13 +151,14 @@ func TestHealthPanelsOnSyntheticWithoutStripe(t *testing.T) {
 		"#stripe-webhook":       "not configured",
 		"#stripe-last-event":    "none received",
 		"#stripe-missing-links": "0",
+		"#stripe-set-aside":     "0",
 	}
 	for sel, w := range want {
 		if got := text(doc.Find(sel)); got != w {
 			t.Errorf("%s = %q, want %q", sel, got, w)
 		}
 	}
-	if doc.Find("#leads-last-error, #leads-last-success, #email-failures").Length() != 0 {
+	if doc.Find("#leads-last-error, #leads-last-success, #email-failures, #stripe-set-aside-list").Length() != 0 {
 		t.Errorf("search API rows or a failure table on an idle synthetic setup")
 	}
 }

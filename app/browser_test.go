@@ -404,16 +404,20 @@ func TestBrowserPortalShowsPaymentLive(t *testing.T) {
 	if err := f.store.Bun().NewSelect().Model(&inv).Where("status = 'open'").Scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Paid through the invoice's own link: what ties a session to it.
+	if _, err := f.store.Bun().NewUpdate().Model(&inv).Set("stripe_payment_link_id = 'plink_browser'").WherePK().Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	session := map[string]any{
 		"id": "cs_browser", "object": "checkout.session", "mode": "payment", "status": "complete", "payment_status": "paid",
-		"amount_total": inv.AmountCents, "currency": inv.Currency, "payment_intent": "pi_browser",
+		"amount_total": inv.AmountCents, "currency": inv.Currency, "payment_intent": "pi_browser", "payment_link": "plink_browser",
 		"metadata":         map[string]string{"invoice_id": fmt.Sprint(inv.ID)},
 		"customer_details": map[string]any{"email": "payer@acme.example", "name": "Pat Payer"},
 	}
 	payload := stripeEventPayload(t, "evt_browser_paid", "checkout.session.completed", "2023-10-16", session)
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/stripe/webhook", strings.NewReader(string(payload)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Stripe-Signature", stripeSignature(payload, stripeTestSecret, time.Now()))
+	req.Header.Set("Stripe-Signature", stripeSignature(payload, stripeTestSecret, f.clock.Now()))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

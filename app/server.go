@@ -51,6 +51,12 @@ type Deps struct {
 	// webhook marked paid (*agents.StripePayments); nil (never a nil
 	// pointer) leaves it to the link's own one-payment restriction.
 	Payments agents.LinkDeactivator
+	// StripeInstallID is this install's id as its payment links' metadata
+	// carry it (agents.StripePayments.InstallID): the webhook applies a
+	// session not paid through an invoice's own link only when its metadata
+	// names this install. "" when Stripe is off: then only sessions of an
+	// invoice's own link apply.
+	StripeInstallID string
 	// Links creates the payment links an admin regenerates for open
 	// invoices without one (the billing cycle's *agents.StripePayments);
 	// nil, or one not Enabled, answers "Stripe is off".
@@ -140,7 +146,7 @@ func New(d Deps) *Server {
 		clientIPHeader: d.ClientIPHeader,
 
 		leadSourceHealth: d.LeadSourceHealth,
-		payments:         &agents.PaymentLedger{Store: d.Store, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
+		payments:         &agents.PaymentLedger{Store: d.Store, InstallID: d.StripeInstallID, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
 		links:            d.Links,
 		mail:             newMailEndpoints(d),
 		runWait:          defaultRunWait,

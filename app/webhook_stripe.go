@@ -5,11 +5,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/db"
 )
 
 // maxWebhookBody bounds a Stripe event. Checkout Session and Charge events
@@ -17,14 +21,22 @@ import (
 const maxWebhookBody = 64 << 10
 
 // stripeWebhook takes Stripe's events (POST /stripe/webhook). Stripe is the
-// only caller that can sign them, so nothing is trusted before
-// webhook.ConstructEvent has checked the signature against
-// STRIPE_WEBHOOK_SECRET and the timestamp against its 300 s tolerance
-// (a replayed event is older). The answer tells Stripe what to do next:
-//   - 2xx: delivered (applied, a duplicate, or a type HossAgent ignores);
+// only caller that can sign them, so nothing is trusted before the signature
+// has been checked against STRIPE_WEBHOOK_SECRET and its timestamp against
+// the server's clock: more than 300 s away, before or after, is refused (an
+// older one is a replay; stripe-go checks only age, so a header signed for a
+// far future time would otherwise be replayable until then). A valid
+// signature proves only that some Stripe account sent the event: the ledger
+// applies it only when it provably belongs to this install, and records the
+// rest as set aside. The answer tells Stripe what to do next:
+//   - 2xx: delivered (applied, a duplicate, set aside, or a type HossAgent
+//     ignores), and also an event that can never be applied (its object
+//     unreadable, or its application failing for good): it is recorded as
+//     unprocessable for the operator, not retried for days;
 //   - 400/413: never valid, do not bother (Stripe retries anyway, which shows
 //     the failures in its dashboard);
-//   - 500: our failure, retry later (nothing was recorded);
+//   - 500: our passing failure (the database busy or gone, the request
+//     cancelled: db.IsTransient), retry later (nothing was recorded);
 //   - 503: webhooks are not configured here.
 func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	secret := s.cfg.Stripe.WebhookSecret
@@ -43,18 +55,23 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		webhookReply(w, http.StatusBadRequest, "unreadable body")
 		return
 	}
-	ev, err := webhook.ConstructEvent(body, r.Header.Get("Stripe-Signature"), secret)
+	ev, err := verifyStripeEvent(body, r.Header.Get("Stripe-Signature"), secret, s.now())
 	if err != nil {
 		s.refuseStripeEvent(w, body, err)
 		return
 	}
+	var out db.PaymentOutcome
 	e, err := agents.PaymentEventFromStripe(&ev)
-	if err != nil {
-		s.log.Error("stripe webhook: signed event unreadable", "event", ev.ID, "type", ev.Type, "err", err)
-		webhookReply(w, http.StatusBadRequest, "unreadable event")
+	switch {
+	case err != nil && ev.ID == "":
+		s.log.Warn("stripe webhook refused: signed event without an id", "type", ev.Type)
+		webhookReply(w, http.StatusBadRequest, "event without an id")
 		return
+	case err != nil:
+		out, err = s.payments.Unreadable(r.Context(), ev.ID, string(ev.Type), err)
+	default:
+		out, err = s.payments.Apply(r.Context(), e)
 	}
-	out, err := s.payments.Apply(r.Context(), e)
 	if err != nil {
 		s.log.Error("stripe webhook: event not applied, Stripe will retry", "event", ev.ID, "type", ev.Type, "err", err)
 		webhookReply(w, http.StatusInternalServerError, "not applied; retry later")
@@ -65,6 +82,47 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	webhookReply(w, http.StatusOK, out.Outcome)
+}
+
+// webhookTolerance is how far a signature's timestamp may lie from the
+// server's clock, in either direction (Stripe's own default).
+const webhookTolerance = webhook.DefaultTolerance
+
+// verifyStripeEvent checks header's signature of payload against secret,
+// then its timestamp against now, then reads the event (in stripe-go's API
+// version). The signature is checked first, so the timestamp it covers can
+// be trusted.
+func verifyStripeEvent(payload []byte, header, secret string, now time.Time) (stripe.Event, error) {
+	if err := webhook.ValidatePayloadIgnoringTolerance(payload, header, secret); err != nil {
+		return stripe.Event{}, err
+	}
+	at, ok := signatureTime(header)
+	if !ok {
+		return stripe.Event{}, webhook.ErrInvalidHeader
+	}
+	if d := now.Sub(at); d > webhookTolerance || d < -webhookTolerance {
+		return stripe.Event{}, webhook.ErrTooOld
+	}
+	return webhook.ConstructEventWithOptions(payload, header, secret, webhook.ConstructEventOptions{IgnoreTolerance: true})
+}
+
+// signatureTime is the t= of a Stripe-Signature header, read as stripe-go
+// reads it (the last t= wins), which is the time the valid signature covers.
+func signatureTime(header string) (time.Time, bool) {
+	var at time.Time
+	ok := false
+	for pair := range strings.SplitSeq(header, ",") {
+		k, v, found := strings.Cut(pair, "=")
+		if !found || k != "t" {
+			continue
+		}
+		sec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		at, ok = time.Unix(sec, 0), true
+	}
+	return at, ok
 }
 
 // refuseStripeEvent answers an event that failed verification, saying in
@@ -80,7 +138,7 @@ func (s *Server) refuseStripeEvent(w http.ResponseWriter, body []byte, err error
 		s.log.Warn("stripe webhook refused: signature does not match STRIPE_WEBHOOK_SECRET", "err", err)
 		webhookReply(w, http.StatusBadRequest, "bad signature")
 	case errors.Is(err, webhook.ErrTooOld):
-		s.log.Warn("stripe webhook refused: signature timestamp outside the 300 s tolerance (a replay, or a wrong clock)")
+		s.log.Warn("stripe webhook refused: signature timestamp outside the 300 s tolerance, before or after this server's clock (a replay, or a wrong clock)")
 		webhookReply(w, http.StatusBadRequest, "timestamp outside tolerance")
 	default:
 		var head struct {

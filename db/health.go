@@ -110,7 +110,7 @@ func (d *DB) LeadsCreatedSince(ctx context.Context, t time.Time) (map[string]int
 }
 
 // StripeHealth is the payments side of the control room: the last webhook
-// event and the invoices an operator must look at.
+// event, the events set aside, and the invoices an operator must look at.
 type StripeHealth struct {
 	LastEvent *StripeEvent // nil when no event ever arrived
 	// MissingLinks counts open, unflagged invoices still without a payment
@@ -118,11 +118,31 @@ type StripeHealth struct {
 	MissingLinks int64
 	Flagged      int64        // open invoices carrying a flag
 	FlaggedList  []InvoiceRow // the newest flagged open invoices
+	// SetAside counts, by outcome, the events of the last SetAsideWindow
+	// recorded without being applied: another install's, none proven ours,
+	// unprocessable (PaymentOutcome.SetAside).
+	SetAside     map[string]int64
+	SetAsideList []SetAsideEvent // the newest of them, whenever they came
 }
 
-// StripeHealth reads the Stripe health figures, with at most flagged of the
-// newest flagged invoices.
-func (d *DB) StripeHealth(ctx context.Context, flagged int) (StripeHealth, error) {
+// SetAsideTotal is how many events were set aside in the window.
+func (h StripeHealth) SetAsideTotal() int64 { return sum(h.SetAside) }
+
+// SetAsideEvent is a Stripe event recorded without being applied, and why.
+type SetAsideEvent struct {
+	EventID    string    `bun:"event_id"`
+	Type       string    `bun:"type"`
+	Outcome    string    `bun:"outcome"`
+	Detail     string    `bun:"detail"`
+	ReceivedAt time.Time `bun:"received_at"`
+}
+
+// SetAsideWindow is how far back the Stripe panel counts set-aside events.
+const SetAsideWindow = 7 * 24 * time.Hour
+
+// StripeHealth reads the Stripe health figures, with at most list of the
+// newest flagged invoices and of the newest set-aside events.
+func (d *DB) StripeHealth(ctx context.Context, list int) (StripeHealth, error) {
 	var h StripeHealth
 	var last StripeEvent
 	err := d.bun.NewSelect().Model(&last).OrderExpr("received_at DESC, id DESC").Limit(1).Scan(ctx)
@@ -142,16 +162,56 @@ func (d *DB) StripeHealth(ctx context.Context, flagged int) (StripeHealth, error
 	if err != nil {
 		return h, fmt.Errorf("store: unable to count invoices needing attention: %w", err)
 	}
-	if h.Flagged == 0 || flagged <= 0 {
+	if err := d.setAsideEvents(ctx, &h, list); err != nil {
+		return h, err
+	}
+	if h.Flagged == 0 || list <= 0 {
 		return h, nil
 	}
 	err = d.bun.NewSelect().Model(&h.FlaggedList).
 		ColumnExpr("i.*").ColumnExpr("c.company AS company").
 		Join("JOIN customers AS c ON c.id = i.customer_id").
 		Where("i.status = ? AND i.flag <> ''", InvoiceOpen).
-		OrderExpr("i.updated_at DESC, i.id DESC").Limit(int64(flagged)).Scan(ctx)
+		OrderExpr("i.updated_at DESC, i.id DESC").Limit(int64(list)).Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return h, fmt.Errorf("store: unable to list flagged invoices: %w", err)
 	}
 	return h, nil
+}
+
+// setAsideEvents counts the set-aside events of the window and lists the
+// newest, both from the partial index stripe_events_set_aside (migration
+// 0006), which holds only them: events of another install sharing the Stripe
+// account can outnumber ours, and none of them is read.
+func (d *DB) setAsideEvents(ctx context.Context, h *StripeHealth, list int) error {
+	rows, err := d.bun.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM stripe_events INDEXED BY stripe_events_set_aside
+		WHERE outcome IN (?) AND received_at > ? GROUP BY outcome`,
+		bun.List(setAsideOutcomes), d.now().UTC().Add(-SetAsideWindow))
+	if err != nil {
+		return fmt.Errorf("store: unable to count set-aside Stripe events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var outcome string
+		var n int64
+		if err := rows.Scan(&outcome, &n); err != nil {
+			return fmt.Errorf("store: unable to count set-aside Stripe events: %w", err)
+		}
+		if h.SetAside == nil {
+			h.SetAside = map[string]int64{}
+		}
+		h.SetAside[outcome] = n
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: unable to count set-aside Stripe events: %w", err)
+	}
+	if list <= 0 {
+		return nil
+	}
+	err = d.bun.NewRaw(`SELECT event_id, type, outcome, detail, received_at FROM stripe_events INDEXED BY stripe_events_set_aside
+		WHERE outcome IN (?) ORDER BY received_at DESC, id DESC LIMIT ?`, bun.List(setAsideOutcomes), list).Scan(ctx, &h.SetAsideList)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: unable to list set-aside Stripe events: %w", err)
+	}
+	return nil
 }

@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -38,9 +38,30 @@ const (
 	OutcomePartialRefund       = "partial_refund"
 	OutcomeAlreadyRefunded     = "already_refunded"
 	OutcomeRefundBeforePayment = "refund_before_payment" // kept until the payment it undoes arrives
-	OutcomeUnknownInvoice      = "unknown_invoice"
-	OutcomeIgnored             = "ignored" // an event type HossAgent does not act on
+	OutcomeIgnored             = "ignored"               // an event type HossAgent does not act on
+
+	// Set aside: the event was recorded (so a redelivery changes nothing)
+	// but not applied, because nothing proves it is this install's. The
+	// row's detail says why; the Stripe health panel shows them.
+	OutcomeForeignInstall    = "foreign_install"     // a session whose metadata names another install
+	OutcomeNoInstallMetadata = "no_install_metadata" // a session that names no install and was not paid through one of our links
+	OutcomeInstallUnverified = "install_unverified"  // a session naming an install, where this install's id is unknown (ENABLE_STRIPE off)
+	OutcomeLinkMismatch      = "link_mismatch"       // a session of ours for an invoice whose own link is another one
+	OutcomeUnknownInvoice    = "unknown_invoice"     // a session of ours naming no invoice of this database
+	OutcomeUnknownPayment    = "unknown_payment"     // a refund of a PaymentIntent none of our payments recorded
+	// Unprocessable: applying the event failed in a way retrying cannot
+	// mend (the same event fails the same way every time). It is answered
+	// 2xx, so Stripe stops retrying; the operator sees it in the health
+	// panel, and a delivery of the same event id after the cause is fixed
+	// (Stripe's "Resend") applies it then.
+	OutcomeUnprocessable = "unprocessable"
 )
+
+// setAsideOutcomes are the outcomes of events recorded without being
+// applied, in the order of the partial index stripe_events_set_aside
+// (migration 0006), whose WHERE clause the queries must spell the same way.
+var setAsideOutcomes = []string{OutcomeForeignInstall, OutcomeNoInstallMetadata, OutcomeInstallUnverified, OutcomeLinkMismatch,
+	OutcomeUnknownInvoice, OutcomeUnknownPayment, OutcomeUnprocessable}
 
 // PaymentEvent is one Stripe event as the store understands it.
 type PaymentEvent struct {
@@ -48,12 +69,17 @@ type PaymentEvent struct {
 	Type    string // Stripe's event type, recorded as is
 	Kind    string // PaymentSucceeded, PaymentPending, …
 
-	// How the invoice is found, in this order: metadata.invoice_id, the
-	// payment link, the PaymentIntent.
+	// What ties a session to an invoice: the payment link it was paid
+	// through when that is the invoice's own link, else metadata naming
+	// this install (hossagent_install) and the invoice (invoice_id). A
+	// refund is tied only by its PaymentIntent, to the invoice whose paying
+	// event recorded it.
 	InvoiceID       int64
+	Install         string // metadata.hossagent_install
 	PaymentLinkID   string
 	PaymentIntentID string
 	SessionID       string
+	ChargeID        string // the refunded charge (refunds)
 
 	AmountCents int64  // the session's amount_total (payments)
 	Currency    string // the session's or charge's currency
@@ -69,6 +95,9 @@ type PaymentOutcome struct {
 	// Duplicate: the event id was applied before; nothing changed now.
 	Duplicate bool
 	Outcome   string
+	// Detail says why an event was set aside (another install's id, the
+	// error that made it unprocessable); "" when it was applied.
+	Detail    string
 	InvoiceID int64  // 0 when no invoice matched
 	Number    string // the invoice's number, when one matched
 	// Changed: the invoice's status or flag changed, so live views should
@@ -79,6 +108,10 @@ type PaymentOutcome struct {
 	Paid          bool
 	PaymentLinkID string
 }
+
+// SetAside reports whether the event was recorded without being applied
+// because nothing tied it to this install, or because it was unprocessable.
+func (o PaymentOutcome) SetAside() bool { return slices.Contains(setAsideOutcomes, o.Outcome) }
 
 // paymentInvoice is the part of an invoice the payment rules read.
 type paymentInvoice struct {
@@ -97,10 +130,18 @@ func (i *paymentInvoice) amount() Money { return Money{Cents: i.AmountCents, Cur
 // names the paying session and PaymentIntent.
 var paidOutcomes = []string{OutcomePaid, OutcomePaidRefundedEarlier}
 
-// ApplyPaymentEvent applies one Stripe event exactly once. The event id is
-// recorded in stripe_events in the same transaction as its effect on the
-// invoice, so a crash leaves either both or neither, and a repeated delivery
-// of the same event id changes nothing. The rules:
+// ApplyPaymentEvent applies one Stripe event exactly once, for the install
+// whose id is install ("hoss-…", the metadata.hossagent_install of the links
+// it creates; "" when unknown, and then only a session paid through an
+// invoice's own link applies). The event id is recorded in stripe_events in
+// the same transaction as its effect on the invoice, so a crash leaves either
+// both or neither, and a repeated delivery of the same event id changes
+// nothing. The rules:
+//   - a session applies to an invoice only when it was paid through the
+//     invoice's own payment link, or when its metadata names this install
+//     and the invoice; any other is recorded as set aside, with the reason
+//     (another install's, none named, …): Stripe signs every event of an
+//     account, and several installs may share one;
 //   - a payment marks an open invoice paid (with the payer and the session)
 //     only when currency and amount match; otherwise the invoice stays open
 //     and is flagged for the admin;
@@ -108,22 +149,53 @@ var paidOutcomes = []string{OutcomePaid, OutcomePaidRefundedEarlier}
 //     out-of-order events are recorded and change nothing (a second session
 //     paying the same invoice is flagged);
 //   - a failed async payment leaves the invoice open, flagged;
-//   - a full refund turns a paid invoice refunded; a partial one flags it; a
-//     refund that arrives before its payment is kept, and applied when the
-//     payment lands.
-func (d *DB) ApplyPaymentEvent(ctx context.Context, e PaymentEvent, now time.Time) (PaymentOutcome, error) {
+//   - a refund applies only to the invoice whose paying event recorded the
+//     charge's PaymentIntent (never by metadata): a full refund turns it
+//     refunded, a partial one flags it; a full refund of a PaymentIntent not
+//     seen yet is kept, and applied when the payment lands.
+//
+// Text from the event is cleaned first (NUL bytes and invalid UTF-8 never
+// reach SQLite). An error applying the event that retrying cannot mend (see
+// IsTransient) is not returned: the event is recorded as unprocessable, with
+// the error as its detail, and the outcome says so. The error returned is a
+// transient one (the database busy or gone, ctx cancelled): nothing was
+// recorded, and the same event may be applied later.
+func (d *DB) ApplyPaymentEvent(ctx context.Context, e PaymentEvent, install string, now time.Time) (PaymentOutcome, error) {
 	if e.EventID == "" {
 		return PaymentOutcome{}, errors.New("store: unable to apply a Stripe event without an id")
 	}
 	now = now.UTC()
-	e.Currency = strings.ToLower(e.Currency)
+	e = e.cleaned()
+	install = cleanID(install)
+	out, err := d.applyPaymentEvent(ctx, e, install, now)
+	if err == nil {
+		return out, nil
+	}
+	if IsTransient(err) || ctx.Err() != nil {
+		return PaymentOutcome{}, fmt.Errorf("store: unable to apply Stripe event %s: %w", e.EventID, err)
+	}
+	out, rerr := d.RecordUnprocessablePaymentEvent(ctx, e, err.Error(), now)
+	if rerr != nil {
+		return PaymentOutcome{}, fmt.Errorf("store: unable to apply Stripe event %s: %w (nor to record it as unprocessable: %w)", e.EventID, err, rerr)
+	}
+	return out, nil
+}
+
+func (d *DB) applyPaymentEvent(ctx context.Context, e PaymentEvent, install string, now time.Time) (PaymentOutcome, error) {
 	var out PaymentOutcome
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		out = PaymentOutcome{}
+		// A new event id is inserted; one recorded as unprocessable is
+		// tried again; any other is a duplicate and changes nothing.
 		var ids []int64
-		err := tx.NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, payment_intent_id, outcome, received_at)
-			VALUES (?, ?, ?, ?, '', ?) ON CONFLICT (event_id) DO NOTHING RETURNING id`,
-			e.EventID, clip(e.Type, 100), clip(e.SessionID, 255), clip(e.PaymentIntentID, 255), now).Scan(ctx, &ids)
+		err := tx.NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, payment_intent_id, charge_id, outcome, detail, received_at)
+			VALUES (?, ?, ?, ?, ?, '', '', ?)
+			ON CONFLICT (event_id) DO UPDATE SET type = excluded.type, session_id = excluded.session_id,
+				payment_intent_id = excluded.payment_intent_id, charge_id = excluded.charge_id, outcome = '', detail = '',
+				received_at = excluded.received_at
+			WHERE stripe_events.outcome = ?
+			RETURNING id`,
+			e.EventID, e.Type, e.SessionID, e.PaymentIntentID, e.ChargeID, now, OutcomeUnprocessable).Scan(ctx, &ids)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -131,62 +203,151 @@ func (d *DB) ApplyPaymentEvent(ctx context.Context, e PaymentEvent, now time.Tim
 			out.Duplicate = true
 			return nil
 		}
-		inv, err := paymentInvoiceFor(ctx, tx, e)
-		if err != nil {
+		inv, aside, err := paymentInvoiceFor(ctx, tx, e, install)
+		switch {
+		case err != nil:
 			return err
-		}
-		if out, err = applyPayment(ctx, tx, e, inv, now); err != nil {
-			return err
+		case aside.outcome != "":
+			out = PaymentOutcome{Outcome: aside.outcome, Detail: aside.detail}
+		default:
+			if out, err = applyPayment(ctx, tx, e, inv, now); err != nil {
+				return err
+			}
 		}
 		var invoiceID *int64
 		if inv != nil {
 			invoiceID = &inv.ID
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE stripe_events SET outcome = ?, invoice_id = ? WHERE id = ?", out.Outcome, invoiceID, ids[0])
+		_, err = tx.ExecContext(ctx, "UPDATE stripe_events SET outcome = ?, detail = ?, invoice_id = ? WHERE id = ?",
+			out.Outcome, clip(out.Detail, maxDetail), invoiceID, ids[0])
 		return err
 	})
-	if err != nil {
-		return PaymentOutcome{}, fmt.Errorf("store: unable to apply Stripe event %s: %w", e.EventID, err)
-	}
-	return out, nil
+	return out, err
 }
 
-// paymentInvoiceFor finds the invoice an event is about, or nil: by
-// metadata.invoice_id, else by payment link, else by the PaymentIntent that
-// paid it.
-func paymentInvoiceFor(ctx context.Context, tx bun.Tx, e PaymentEvent) (*paymentInvoice, error) {
-	const cols = `SELECT id, COALESCE(number, '') AS number, status, currency, amount_cents, stripe_payment_link_id, flag
-		FROM invoices `
-	lookups := []struct {
-		ok    bool
-		where string
-		args  []any
-	}{
-		{e.InvoiceID > 0, "WHERE id = ?", []any{e.InvoiceID}},
-		{e.PaymentLinkID != "", "WHERE stripe_payment_link_id = ? ORDER BY id DESC LIMIT 1", []any{e.PaymentLinkID}},
-		{e.PaymentIntentID != "", `WHERE id = (SELECT invoice_id FROM stripe_events
-			WHERE payment_intent_id = ? AND invoice_id IS NOT NULL AND outcome IN (?) ORDER BY id DESC LIMIT 1)`,
-			[]any{e.PaymentIntentID, bun.List(paidOutcomes)}},
+// maxDetail bounds the stored reason of a set-aside event.
+const maxDetail = 500
+
+// RecordUnprocessablePaymentEvent records an event that cannot be applied
+// (one the webhook cannot read, or whose application failed for good) as
+// unprocessable, with reason as its detail, so that it is answered 2xx and
+// shown to the operator instead of retried for days. An event id already
+// applied is left alone (Duplicate); one already unprocessable gets the new
+// reason.
+func (d *DB) RecordUnprocessablePaymentEvent(ctx context.Context, e PaymentEvent, reason string, now time.Time) (PaymentOutcome, error) {
+	if e.EventID == "" {
+		return PaymentOutcome{}, errors.New("store: unable to record a Stripe event without an id")
 	}
-	for _, l := range lookups {
-		if !l.ok {
-			continue
-		}
-		var inv paymentInvoice
-		err := tx.NewRaw(cols+l.where, l.args...).Scan(ctx, &inv)
-		switch {
-		case err == nil && inv.LinkID != "" && e.PaymentLinkID != "" && inv.LinkID != e.PaymentLinkID:
-			// metadata.invoice_id names an invoice whose own link is not the
-			// one that was paid: the session belongs to another install (or
-			// another invoice), never to this one.
-			continue
-		case err == nil:
-			return &inv, nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, err
+	e = e.cleaned()
+	detail := cleanText(reason, maxDetail)
+	var ids []int64
+	err := d.bun.NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, payment_intent_id, charge_id, outcome, detail, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_id) DO UPDATE SET detail = excluded.detail, received_at = excluded.received_at
+		WHERE stripe_events.outcome = excluded.outcome
+		RETURNING id`,
+		e.EventID, e.Type, e.SessionID, e.PaymentIntentID, e.ChargeID, OutcomeUnprocessable, detail, now.UTC()).Scan(ctx, &ids)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return PaymentOutcome{}, fmt.Errorf("store: unable to record Stripe event %s as unprocessable: %w", e.EventID, err)
+	}
+	if len(ids) == 0 {
+		return PaymentOutcome{Duplicate: true}, nil
+	}
+	return PaymentOutcome{Outcome: OutcomeUnprocessable, Detail: detail}, nil
+}
+
+// setAside is why an event is recorded without being applied.
+type setAside struct{ outcome, detail string }
+
+const invoiceCols = `SELECT id, COALESCE(number, '') AS number, status, currency, amount_cents, stripe_payment_link_id, flag
+	FROM invoices `
+
+// invoiceWhere reads the invoice the condition picks, or nil.
+func invoiceWhere(ctx context.Context, tx bun.Tx, where string, args ...any) (*paymentInvoice, error) {
+	var inv paymentInvoice
+	err := tx.NewRaw(invoiceCols+where, args...).Scan(ctx, &inv)
+	switch {
+	case err == nil:
+		return &inv, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	}
+	return nil, err
+}
+
+// paymentInvoiceFor finds the invoice an event provably belongs to, or says
+// why it sets the event aside. Other event kinds need no invoice.
+func paymentInvoiceFor(ctx context.Context, tx bun.Tx, e PaymentEvent, install string) (*paymentInvoice, setAside, error) {
+	switch e.Kind {
+	case PaymentSucceeded, PaymentPending, PaymentFailed:
+		return sessionInvoice(ctx, tx, e, install)
+	case PaymentRefunded:
+		return refundInvoice(ctx, tx, e)
+	}
+	return nil, setAside{}, nil
+}
+
+// sessionInvoice ties a Checkout Session to an invoice: through the
+// invoice's own payment link (a link id only this install stored), or
+// through metadata naming this install and the invoice. Metadata alone
+// without our install id proves nothing: every install writes invoice_id,
+// and invoice ids start at 1 in every database.
+func sessionInvoice(ctx context.Context, tx bun.Tx, e PaymentEvent, install string) (*paymentInvoice, setAside, error) {
+	if e.PaymentLinkID != "" {
+		inv, err := invoiceWhere(ctx, tx, "WHERE stripe_payment_link_id = ? ORDER BY id DESC LIMIT 1", e.PaymentLinkID)
+		if err != nil || inv != nil {
+			return inv, setAside{}, err
 		}
 	}
-	return nil, nil
+	via := "no payment link"
+	if e.PaymentLinkID != "" {
+		via = "payment link " + e.PaymentLinkID + ", no invoice's link here,"
+	}
+	switch {
+	case e.Install == "":
+		return nil, setAside{OutcomeNoInstallMetadata, fmt.Sprintf("session %s (%s) carries no hossagent_install metadata", e.SessionID, via)}, nil
+	case install == "":
+		return nil, setAside{OutcomeInstallUnverified, fmt.Sprintf("session %s (%s) names install %s; this install's id is not known while ENABLE_STRIPE is off, so only a session of an invoice's own link applies", e.SessionID, via, clip(e.Install, 80))}, nil
+	case e.Install != install:
+		return nil, setAside{OutcomeForeignInstall, fmt.Sprintf("session %s (%s) belongs to install %s, not this one (%s)", e.SessionID, via, clip(e.Install, 80), install)}, nil
+	case e.InvoiceID <= 0:
+		return nil, setAside{OutcomeUnknownInvoice, fmt.Sprintf("session %s names this install but no invoice_id", e.SessionID)}, nil
+	}
+	inv, err := invoiceWhere(ctx, tx, "WHERE id = ?", e.InvoiceID)
+	switch {
+	case err != nil:
+		return nil, setAside{}, err
+	case inv == nil:
+		return nil, setAside{OutcomeUnknownInvoice, fmt.Sprintf("session %s names invoice %d, which this database does not hold", e.SessionID, e.InvoiceID)}, nil
+	case inv.LinkID != "" && e.PaymentLinkID != "" && inv.LinkID != e.PaymentLinkID:
+		// Paid through a link that is not the invoice's own: not a
+		// payment of this invoice as it was issued.
+		return nil, setAside{OutcomeLinkMismatch, fmt.Sprintf("session %s names invoice %s but was paid through payment link %s; the invoice's own link is %s",
+			e.SessionID, inv.Number, e.PaymentLinkID, inv.LinkID)}, nil
+	}
+	return inv, setAside{}, nil
+}
+
+// refundInvoice ties a refunded charge to the invoice whose paying event
+// recorded the charge's PaymentIntent. Metadata on a charge never selects an
+// invoice: any install (or anyone with the account) can write it.
+func refundInvoice(ctx context.Context, tx bun.Tx, e PaymentEvent) (*paymentInvoice, setAside, error) {
+	if e.PaymentIntentID == "" {
+		return nil, setAside{OutcomeUnknownPayment, fmt.Sprintf("refunded charge %s names no PaymentIntent", e.ChargeID)}, nil
+	}
+	inv, err := invoiceWhere(ctx, tx, `WHERE id = (SELECT invoice_id FROM stripe_events
+		WHERE payment_intent_id = ? AND invoice_id IS NOT NULL AND outcome IN (?) ORDER BY id DESC LIMIT 1)`,
+		e.PaymentIntentID, bun.List(paidOutcomes))
+	switch {
+	case err != nil || inv != nil:
+		return inv, setAside{}, err
+	case e.FullyRefunded:
+		// Perhaps the payment's own event has not arrived yet: the
+		// PaymentIntent recorded with this row finds it then.
+		return nil, setAside{OutcomeRefundBeforePayment, fmt.Sprintf("refunded charge %s: kept until a payment of this install with PaymentIntent %s arrives",
+			e.ChargeID, e.PaymentIntentID)}, nil
+	}
+	return nil, setAside{OutcomeUnknownPayment, fmt.Sprintf("refunded charge %s: no payment of this install recorded PaymentIntent %s", e.ChargeID, e.PaymentIntentID)}, nil
 }
 
 // payingSession is the Checkout Session that paid the invoice, or "" when it
@@ -209,12 +370,7 @@ func applyPayment(ctx context.Context, tx bun.Tx, e PaymentEvent, inv *paymentIn
 		return PaymentOutcome{Outcome: OutcomeIgnored}, nil
 	}
 	if inv == nil {
-		if e.Kind == PaymentRefunded && e.FullyRefunded && e.PaymentIntentID != "" {
-			// Perhaps the payment's own event has not arrived yet: the
-			// PaymentIntent recorded with this row finds it then.
-			return PaymentOutcome{Outcome: OutcomeRefundBeforePayment}, nil
-		}
-		return PaymentOutcome{Outcome: OutcomeUnknownInvoice}, nil
+		return PaymentOutcome{}, fmt.Errorf("no invoice for a %q event", e.Kind)
 	}
 	out := PaymentOutcome{InvoiceID: inv.ID, Number: inv.Number}
 	var err error
@@ -285,7 +441,7 @@ func applySucceeded(ctx context.Context, tx bun.Tx, e PaymentEvent, inv *payment
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE invoices SET status = ?, paid_at = ?, payer_email = ?, payer_name = ?, updated_at = ?
 		WHERE id = ? AND status = 'open'`,
-		status, now, clip(e.PayerEmail, 320), clip(e.PayerName, 200), now, inv.ID)
+		status, now, e.PayerEmail, e.PayerName, now, inv.ID)
 	if err != nil {
 		return err
 	}
@@ -312,9 +468,6 @@ func applyRefund(ctx context.Context, tx bun.Tx, e PaymentEvent, inv *paymentInv
 	switch {
 	case inv.Status == InvoiceRefunded:
 		out.Outcome = OutcomeAlreadyRefunded
-		return nil
-	case inv.Status == InvoiceOpen && e.FullyRefunded && e.PaymentIntentID != "":
-		out.Outcome = OutcomeRefundBeforePayment
 		return nil
 	case inv.Status != InvoicePaid:
 		out.Outcome = OutcomeNotOpen
@@ -347,17 +500,6 @@ func flagInvoice(ctx context.Context, tx bun.Tx, inv *paymentInvoice, reason str
 	}
 	out.Changed = true
 	return nil
-}
-
-// clip shortens s to at most n bytes without splitting a character.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // LinkedInvoice is an open invoice with a payment link, as reconcile asks

@@ -28,10 +28,13 @@ func readPaymentState(t *testing.T, d *DB, invoiceID int64) paymentState {
 	return s
 }
 
-// apply applies e and fails the test on error.
+// testInstall is this install's id in the payment tests.
+const testInstall = "hoss-0123456789abcdef"
+
+// apply applies e for testInstall and fails the test on error.
 func apply(t *testing.T, d *DB, e PaymentEvent) PaymentOutcome {
 	t.Helper()
-	out, err := d.ApplyPaymentEvent(context.Background(), e, fixedNow)
+	out, err := d.ApplyPaymentEvent(context.Background(), e, testInstall, fixedNow)
 	if err != nil {
 		t.Fatalf("ApplyPaymentEvent(%s): %v", e.EventID, err)
 	}
@@ -60,10 +63,11 @@ func eventOutcome(t *testing.T, d *DB, eventID string) (outcome string, invoiceI
 	return outcome, invoiceID, n
 }
 
-// paidSession is a payment of invoice inv in full.
+// paidSession is a payment of invoice inv in full, whose metadata names this
+// install and the invoice.
 func paidSession(eventID string, inv *Invoice) PaymentEvent {
 	return PaymentEvent{
-		EventID: eventID, Type: "checkout.session.completed", Kind: PaymentSucceeded, InvoiceID: inv.ID,
+		EventID: eventID, Type: "checkout.session.completed", Kind: PaymentSucceeded, InvoiceID: inv.ID, Install: testInstall,
 		SessionID: "cs_" + eventID, PaymentIntentID: "pi_" + eventID, AmountCents: inv.AmountCents, Currency: strings.ToUpper(inv.Currency),
 		PayerEmail: "payer@client.example", PayerName: "Pat Payer",
 	}
@@ -208,8 +212,9 @@ func TestApplyRefunds(t *testing.T) {
 	refund := PaymentEvent{EventID: "evt_refund", Type: "charge.refunded", Kind: PaymentRefunded,
 		PaymentIntentID: paid.PaymentIntentID, Currency: "usd", RefundedCents: 500}
 
-	// A refund of a payment the store has never heard of is kept.
-	if out := apply(t, d, refund); out.Outcome != OutcomeUnknownInvoice || out.Changed {
+	// A partial refund of a payment the store has never heard of is set
+	// aside.
+	if out := apply(t, d, refund); out.Outcome != OutcomeUnknownPayment || out.Changed || !out.SetAside() {
 		t.Fatalf("partial refund of unknown payment = %+v", out)
 	}
 	apply(t, d, paid)
@@ -310,7 +315,7 @@ func TestApplyPaymentFindsTheInvoiceAndIgnoresTheRest(t *testing.T) {
 	if outcome, id, n := eventOutcome(t, d, "evt_other"); n != 1 || outcome != OutcomeIgnored || id != nil {
 		t.Fatalf("other event row: %d %q %v", n, outcome, id)
 	}
-	if _, err := d.ApplyPaymentEvent(ctx, PaymentEvent{Kind: PaymentOther}, fixedNow); err == nil {
+	if _, err := d.ApplyPaymentEvent(ctx, PaymentEvent{Kind: PaymentOther}, testInstall, fixedNow); err == nil {
 		t.Fatal("an event without an id was accepted")
 	}
 	allHold(t, d)
@@ -369,7 +374,7 @@ func TestApplyPaymentConcurrentDeliveriesApplyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := d.ApplyPaymentEvent(context.Background(), e, fixedNow)
+			out, err := d.ApplyPaymentEvent(context.Background(), e, testInstall, fixedNow)
 			outs <- out
 			errs <- err
 		}()
