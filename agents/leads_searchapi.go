@@ -191,6 +191,12 @@ func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
 		return nil, retryableError{err}
 	}
 	defer resp.Body.Close()
+	// A declared length over the limit is refused before any byte is read;
+	// an undeclared one is cut by the limit reader at one byte past the
+	// limit, so a huge answer is never read whole, however it is sent.
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > searchAPIMaxBody {
+		return nil, fmt.Errorf("answer is larger than %d bytes (%d declared)", searchAPIMaxBody, resp.ContentLength)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, searchAPIMaxBody+1))
 	if err != nil {
 		return nil, retryableError{fmt.Errorf("reading the answer: %w", err)}
