@@ -222,7 +222,7 @@ func CustomerDetail(p CustomerPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</dd></dl></section><section class=\"panel\" id=\"record-profit\"><h2>Profit</h2><div class=\"table-scroll\"><table class=\"data\"><thead><tr><th scope=\"col\">Currency</th><th scope=\"col\" class=\"num\">Reward (done work)</th><th scope=\"col\" class=\"num\">Cost</th><th scope=\"col\" class=\"num\">Profit</th><th scope=\"col\" class=\"num\">Paid</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</dd></dl></section><section class=\"panel\" id=\"record-profit\"><h2>Profit</h2><div class=\"table-scroll\"><table class=\"data\"><thead><tr><th scope=\"col\">Currency</th><th scope=\"col\" class=\"num\">Reward (done work)</th><th scope=\"col\" class=\"num\">Cost (done and failed work)</th><th scope=\"col\" class=\"num\">Profit</th><th scope=\"col\" class=\"num\">Paid</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
