@@ -84,6 +84,7 @@ type Lead struct {
 	DomainKey   *string    `bun:"domain_key"`
 	Niche       string     `bun:"niche,notnull"`
 	Website     string     `bun:"website,notnull"`
+	WebsiteKey  *string    `bun:"website_key"` // WebsiteKey(Website); NULL when it has none
 	Source      string     `bun:"source,notnull"`
 	Status      string     `bun:"status,notnull"`
 	DryRun      bool       `bun:"dry_run,notnull"`
