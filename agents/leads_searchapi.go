@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // SearchAPIOptions configure the search API lead provider (LEAD_SEARCH_API_*
@@ -214,14 +215,30 @@ func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
 	return body, nil
 }
 
-// searchSnippet is the start of an error body, on one line, for the log.
+// searchSnippet is the start of an error body, on one line of valid text
+// (it is logged and shown in the health panel), at most 200 bytes and an
+// ellipsis.
 func searchSnippet(b []byte) string {
-	s := headerLine(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return truncateText(cleanText(string(b[:min(len(b), 4*200)])), 200)
 }
+
+// truncateText cuts s to at most n bytes on a character boundary, marking
+// the cut with an ellipsis.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// maxSearchField bounds a field read from an answer. Longer ones are cut
+// (and then refused by PrepareLead, whose limit is lower): a 1 MiB company
+// name is never carried further.
+const maxSearchField = 1024
 
 // parseSearchResults reads a JSON array of items, or an object holding them
 // under "results". An item that is not an object is skipped.
@@ -255,23 +272,32 @@ func parseSearchResults(body []byte) ([]LeadCandidate, error) {
 			continue
 		}
 		cands = append(cands, LeadCandidate{
-			Company: searchField(it, "company_name", "company"),
-			Name:    searchField(it, "contact_name", "contact"),
-			Email:   searchField(it, "email"),
-			Website: searchField(it, "website", "url"),
-			Niche:   searchField(it, "niche", "industry"),
+			Company: searchField(it, true, "company_name", "company"),
+			Name:    searchField(it, true, "contact_name", "contact"),
+			Email:   searchField(it, false, "email"),
+			Website: searchField(it, false, "website", "url"),
+			Niche:   searchField(it, true, "niche", "industry"),
 		})
 	}
 	return cands, nil
 }
 
-// searchField is the first of keys that holds a non-empty string; other
-// types (numbers, null, objects) are ignored rather than failing the batch.
-func searchField(item map[string]json.RawMessage, keys ...string) string {
+// searchField is the first of keys that holds a non-empty string, trimmed
+// and at most maxSearchField bytes; other types (numbers, null, objects)
+// are ignored rather than failing the batch. A name-like field (clean) is
+// made one line of valid text without control characters (cleanText); an
+// e-mail or a website is left as it came, for PrepareLead to refuse when it
+// is not one: cleaning an address could turn it into someone else's.
+func searchField(item map[string]json.RawMessage, clean bool, keys ...string) string {
 	for _, k := range keys {
 		var v string
-		if raw, ok := item[k]; ok && json.Unmarshal(raw, &v) == nil && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
+		if raw, ok := item[k]; ok && json.Unmarshal(raw, &v) == nil {
+			if clean {
+				v = cleanText(v)
+			}
+			if v = strings.TrimSpace(v); v != "" {
+				return strings.TrimSpace(truncateText(v, maxSearchField))
+			}
 		}
 	}
 	return ""
