@@ -108,6 +108,17 @@ func TestPrepareLead(t *testing.T) {
 		{in: LeadCandidate{Website: "http://10.0.0.1/", Company: "X"}, bad: "website"},
 		{in: LeadCandidate{Website: "ftp://files.example", Company: "X"}, bad: "website"},
 		{in: LeadCandidate{Email: "a@x.com", Company: strings.Repeat("x", 400)}, bad: "longer"},
+		// Names are cleaned; addresses with anything but their syntax are refused.
+		{in: LeadCandidate{Email: "a@x.com", Company: " Ac\x00me\tCorp\n\u2028Ltd \xff"}, email: "a@x.com", key: "x.com", co: "Acme Corp Ltd \uFFFD"},
+		{in: LeadCandidate{Email: "ja\x00ne@x.com", Company: "X"}, bad: "not a valid address"},
+		{in: LeadCandidate{Email: "jané@x.com", Company: "X"}, bad: "not a valid address"},
+		{in: LeadCandidate{Email: "a@x.com\r\nBcc: b@y.com", Company: "X"}, bad: "not a valid address"},
+		{in: LeadCandidate{Email: "\"a b\"@x.com", Company: "X"}, bad: "not a valid address"},
+		{in: LeadCandidate{Website: "https://acme.example/a b", Company: "X"}, bad: "website"},
+		{in: LeadCandidate{Website: "https://acme.example/\x00", Company: "X"}, bad: "website"},
+		{in: LeadCandidate{Website: "https://acme.example/\xff", Company: "X"}, bad: "website"},
+		// A page on a shared host gives no company domain.
+		{in: LeadCandidate{Email: "a@gmail.com", Website: "https://facebook.com/acme", Company: "Acme"}, email: "a@gmail.com", key: "", co: "Acme"},
 	} {
 		got, err := PrepareLead(tc.in, "t")
 		if tc.bad != "" {
