@@ -16,7 +16,7 @@ import (
 // searchResponseSeeds are answers a search API may give: real-looking ones,
 // empty and huge ones, NUL bytes, invalid UTF-8 and wrong types.
 func searchResponseSeeds() [][]byte {
-	huge := `[` + strings.Repeat(`{"company_name":"Acme","email":"a@acme.example","website":"acme.example"},`, 3000) + `{}]`
+	huge := `[` + strings.Repeat(`{"company_name":"Acme","email":"a@acme.example","website":"acme.example"},`, 500) + `{}]`
 	return [][]byte{
 		[]byte(`[{"company_name":"Acme","contact_name":"Jane Roe","email":"jane@acme.example","website":"https://acme.example","niche":"branding"},
 			{"company":"Beta","contact":"Bo","url":"beta.example","industry":"SaaS","email":42}, 7, null]`),
