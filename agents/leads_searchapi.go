@@ -115,11 +115,10 @@ func (s *SearchAPILeads) Candidates(ctx context.Context, n int) ([]LeadCandidate
 	body, err := s.fetch(ctx, n)
 	if err == nil {
 		var cands []LeadCandidate
-		if cands, err = parseSearchResults(body); err == nil {
+		if cands, err = parseSearchResults(body, n); err == nil {
 			s.mu.Lock()
 			s.lastSuccess = s.now()
 			s.mu.Unlock()
-			cands = cands[:min(len(cands), n)]
 			for i := range cands {
 				// The API was asked about the configured niche; an item
 				// that does not say otherwise belongs to it.
@@ -241,8 +240,10 @@ func truncateText(s string, n int) string {
 const maxSearchField = 1024
 
 // parseSearchResults reads a JSON array of items, or an object holding them
-// under "results". An item that is not an object is skipped.
-func parseSearchResults(body []byte) ([]LeadCandidate, error) {
+// under "results", and returns the first limit candidates (all when limit
+// is 0 or less): an answer of a million tiny items costs no more than the
+// leads asked for. An item that is not an object is skipped.
+func parseSearchResults(body []byte, limit int) ([]LeadCandidate, error) {
 	body = bytes.TrimSpace(body)
 	var items []json.RawMessage
 	switch {
@@ -265,8 +266,14 @@ func parseSearchResults(body []byte) ([]LeadCandidate, error) {
 	default:
 		return nil, fmt.Errorf("search API: answer is not JSON: %s", searchSnippet(body))
 	}
-	cands := make([]LeadCandidate, 0, len(items))
+	if limit <= 0 || limit > len(items) {
+		limit = len(items)
+	}
+	cands := make([]LeadCandidate, 0, limit)
 	for _, raw := range items {
+		if len(cands) == limit {
+			break
+		}
 		var it map[string]json.RawMessage
 		if json.Unmarshal(raw, &it) != nil || it == nil {
 			continue

@@ -16,13 +16,14 @@ import (
 // searchResponseSeeds are answers a search API may give: real-looking ones,
 // empty and huge ones, NUL bytes, invalid UTF-8 and wrong types.
 func searchResponseSeeds() [][]byte {
-	// Huge answers, in the shapes that cost the parser most: many leads,
-	// many empty items, one enormous field. (A large input with many leads
-	// makes every mutation of it slow to minimise, so the many-leads one
-	// stays at a hundred; the unit tests send the 1 MiB answers.)
-	many := `[` + strings.Repeat(`{"company_name":"Acme","email":"a@acme.example","website":"acme.example"},`, 100) + `{}]`
-	empties := `[` + strings.Repeat(`{},`, 20000) + `{}]`
-	field := `[{"company":"` + strings.Repeat("Acme ", 40000) + `","email":"a@acme.example"}]`
+	// Large answers in the shapes that cost the parser most: many leads,
+	// many empty items, one enormous field. They stay at a few KiB: the
+	// fuzzer minimises each new input it keeps, and a mutated answer of
+	// hundreds of KiB holds it for a minute. TestSearchBodiesAtTheSizeLimit
+	// checks the same property on answers of the full 1 MiB.
+	many := `[` + strings.Repeat(`{"company_name":"Acme","email":"a@acme.example","website":"acme.example"},`, 40) + `{}]`
+	empties := `[` + strings.Repeat(`{},`, 1000) + `{}]`
+	field := `[{"company":"` + strings.Repeat("Acme ", 1000) + `","email":"a@acme.example"}]`
 	return [][]byte{
 		[]byte(`[{"company_name":"Acme","contact_name":"Jane Roe","email":"jane@acme.example","website":"https://acme.example","niche":"branding"},
 			{"company":"Beta","contact":"Bo","url":"beta.example","industry":"SaaS","email":42}, 7, null]`),
@@ -64,32 +65,58 @@ func FuzzLeadSearchResponse(f *testing.F) {
 	for _, s := range searchResponseSeeds() {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		cands, err := parseSearchResults(body)
+	f.Fuzz(checkSearchBody)
+}
+
+// checkSearchBody is FuzzLeadSearchResponse's property for one body.
+func checkSearchBody(t *testing.T, body []byte) {
+	cands, err := parseSearchResults(body, 0)
+	if err != nil {
+		checkMessage(t, "parse error", err.Error(), 400)
+		return
+	}
+	if len(cands) > len(bytes.TrimSpace(body))/2 {
+		t.Fatalf("%d candidates from %d bytes", len(cands), len(body))
+	}
+	for _, c := range cands {
+		for name, v := range map[string]string{"name": c.Name, "company": c.Company, "niche": c.Niche} {
+			checkText(t, name, v, maxSearchField+len("…"))
+		}
+		for name, v := range map[string]string{"email": c.Email, "website": c.Website} {
+			if len(v) > maxSearchField+len("…") || v != strings.TrimSpace(v) {
+				t.Fatalf("%s %q: not trimmed or too long", name, v)
+			}
+		}
+		in, err := PrepareLead(c, "search_api")
 		if err != nil {
-			checkMessage(t, "parse error", err.Error(), 400)
-			return
+			checkMessage(t, "lead check error", err.Error(), 2*maxLeadField)
+			continue
 		}
-		if len(cands) > len(bytes.TrimSpace(body))/2 {
-			t.Fatalf("%d candidates from %d bytes", len(cands), len(body))
-		}
-		for _, c := range cands {
-			for name, v := range map[string]string{"name": c.Name, "company": c.Company, "niche": c.Niche} {
-				checkText(t, name, v, maxSearchField+len("…"))
+		checkPreparedLead(t, c, in)
+	}
+}
+
+// Answers of the full 1 MiB the search API may send hold the property too.
+func TestSearchBodiesAtTheSizeLimit(t *testing.T) {
+	fill := func(prefix, item, suffix string) []byte {
+		n := (searchAPIMaxBody - len(prefix) - len(suffix)) / len(item)
+		return []byte(prefix + strings.Repeat(item, n) + suffix)
+	}
+	for name, body := range map[string][]byte{
+		"many leads":    fill(`[`, `{"company_name":"Ac\u0000me","email":"a@acme.example","website":"acme.example"},`, `{}]`),
+		"empty items":   fill(`{"results":[`, `{},`, `{}]}`),
+		"one big field": fill(`[{"email":"a@acme.example","company":"`, `Acme\t`, `"}]`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if len(body) > searchAPIMaxBody || len(body) < searchAPIMaxBody-100 {
+				t.Fatalf("body of %d bytes", len(body))
 			}
-			for name, v := range map[string]string{"email": c.Email, "website": c.Website} {
-				if len(v) > maxSearchField+len("…") || v != strings.TrimSpace(v) {
-					t.Fatalf("%s %q: not trimmed or too long", name, v)
-				}
+			checkSearchBody(t, body)
+			if cands, err := parseSearchResults(body, 0); err != nil || len(cands) == 0 {
+				t.Fatalf("parse = %d candidates, %v", len(cands), err)
 			}
-			in, err := PrepareLead(c, "search_api")
-			if err != nil {
-				checkMessage(t, "lead check error", err.Error(), 2*maxLeadField)
-				continue
-			}
-			checkPreparedLead(t, c, in)
-		}
-	})
+		})
+	}
 }
 
 // checkText fails unless s is one trimmed line of valid text without a
@@ -154,7 +181,7 @@ func checkPreparedLead(t *testing.T, c LeadCandidate, in db.NewLead) {
 func TestSearchResponseSeedsExercise(t *testing.T) {
 	var refused, leads, invalid int
 	for _, s := range searchResponseSeeds() {
-		cands, err := parseSearchResults(s)
+		cands, err := parseSearchResults(s, 0)
 		if err != nil {
 			refused++
 			continue
