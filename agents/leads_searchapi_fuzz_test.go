@@ -161,7 +161,10 @@ func checkPreparedLead(t *testing.T, c LeadCandidate, in db.NewLead) {
 			t.Fatalf("website %q is not an http(s) URL: %v", in.Website, err)
 		}
 		host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-		want := strings.TrimPrefix(host, "www.")
+		want := host
+		if rest, ok := strings.CutPrefix(host, "www."); ok && strings.Contains(rest, ".") {
+			want = rest
+		}
 		if db.IsSharedWebsiteHost(want) {
 			want = ""
 		}

@@ -237,9 +237,14 @@ func websiteHost(raw string) (string, error) {
 	return host, nil
 }
 
-// isDNSName accepts a dotted DNS name of letters, digits and hyphens.
+// isDNSName accepts a dotted DNS name of letters, digits and hyphens whose
+// top-level label is not all digits (RFC 3696: no TLD is; "www.00" is no
+// host).
 func isDNSName(h string) bool {
 	if len(h) > 253 || !strings.Contains(h, ".") {
+		return false
+	}
+	if tld := h[strings.LastIndexByte(h, '.')+1:]; strings.Trim(tld, "0123456789") == "" {
 		return false
 	}
 	for _, label := range strings.Split(h, ".") {

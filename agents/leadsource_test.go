@@ -117,6 +117,8 @@ func TestPrepareLead(t *testing.T) {
 		{in: LeadCandidate{Website: "https://acme.example/a b", Company: "X"}, bad: "website"},
 		{in: LeadCandidate{Website: "https://acme.example/\x00", Company: "X"}, bad: "website"},
 		{in: LeadCandidate{Website: "https://acme.example/\xff", Company: "X"}, bad: "website"},
+		{in: LeadCandidate{Website: "www.00", Company: "X"}, bad: "website"}, // found by FuzzLeadSearchResponse
+		{in: LeadCandidate{Email: "a@b.123", Company: "X"}, bad: "not a valid address"},
 		// A page on a shared host gives no company domain.
 		{in: LeadCandidate{Email: "a@gmail.com", Website: "https://facebook.com/acme", Company: "Acme"}, email: "a@gmail.com", key: "", co: "Acme"},
 	} {

@@ -63,7 +63,8 @@ func IsSharedWebsiteHost(host string) bool {
 
 // WebsiteKey is the dedupe key of a website: its host, lower-case, without
 // scheme, user, port, path, query, fragment, trailing dot or leading "www."
-// ("HTTPS://www.Acme.com:443/about" is "acme.com"), or "" when that is no
+// ("HTTPS://www.Acme.com:443/about" is "acme.com"; "www.com" keeps its
+// "www." as no dot would be left), or "" when that is no
 // dotted host name of letters, digits and hyphens, or is a shared host.
 //
 // It is made of plain string steps, not a URL parser, because migration
@@ -85,7 +86,9 @@ func WebsiteKey(website string) string {
 		s = s[:i]
 	}
 	s = strings.TrimRight(s, ".")
-	s = strings.TrimPrefix(s, "www.")
+	if rest, ok := strings.CutPrefix(s, "www."); ok && strings.Contains(rest, ".") {
+		s = rest // www.acme.com is acme.com; www.com stays www.com
+	}
 	if !strings.Contains(s, ".") || strings.HasPrefix(s, ".") || IsSharedWebsiteHost(s) {
 		return ""
 	}

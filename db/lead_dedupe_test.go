@@ -32,7 +32,7 @@ func backfillSQL(t *testing.T) string {
 var websiteInputs = []string{
 	"acme.com", "https://www.acme.com/about", "HTTP://WWW.Acme.COM:8080", "http://user:pw@shop.acme.com./x?y#z",
 	"www.beta.co.uk", "beta.co.uk?ref=1", "beta.co.uk#top", "  gamma.example  ", "https://gamma.example:443",
-	"www.www.delta.example", "https://www.facebook.com/acme", "m.facebook.com/deli", "sites.google.com/view/acme",
+	"www.www.delta.example", "www.com", "www.00", "https://www.facebook.com/acme", "m.facebook.com/deli", "sites.google.com/view/acme",
 	"facebook.com.evil.example", "notfacebook.com", "x.com", "box.com", "localhost", "http://10.0.0.1/", "not a url",
 	"ftp://files.example", "https://", "://", "www.", ".acme.com", "acme..com", "acme.com..", "é.example", "xn--e1a.example",
 	"a_b.example", "https://ACME.com/Path/With/UPPER", "\tacme.tab.example", "http://[::1]:80/", "@@@.example",
@@ -108,7 +108,7 @@ func TestWebsiteKeyBackfillAgreesWithWebsiteKey(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"https://www.acme.com/about": "acme.com", "HTTP://WWW.Acme.COM:8080": "acme.com", "http://user:pw@shop.acme.com./x?y#z": "shop.acme.com",
-		"  gamma.example  ": "gamma.example", "www.www.delta.example": "www.delta.example", "https://www.facebook.com/acme": "",
+		"  gamma.example  ": "gamma.example", "www.www.delta.example": "www.delta.example", "www.com": "www.com", "https://WWW.00/": "www.00", "https://www.facebook.com/acme": "",
 		"m.facebook.com/deli": "", "sites.google.com/view/acme": "", "facebook.com.evil.example": "facebook.com.evil.example",
 		"notfacebook.com": "notfacebook.com", "x.com": "", "localhost": "", "not a url": "", "é.example": "", "": "", ".acme.com": "",
 	} {

@@ -6,7 +6,8 @@
 -- its website, so jane@acme.io with the website acme.com was stored beside
 -- an earlier lead at acme.com. website_key is the website's host
 -- (db.WebsiteKey: lower-case, without scheme, user, port, path, query,
--- fragment, trailing dot or leading "www."; NULL when the website is empty,
+-- fragment, trailing dot or leading "www." unless no dot would be left;
+-- NULL when the website is empty,
 -- no host name, or on a host shared by many businesses such as facebook.com).
 -- A new lead is a duplicate when its e-mail, company domain or website key
 -- matches an existing lead's e-mail, domain_key or website_key (db/
@@ -28,7 +29,7 @@ s2 (id, s) AS (SELECT id, replace(replace(s, '?', '/'), '#', '/') || '/' FROM s1
 s3 (id, s) AS (SELECT id, substr(s, 1, instr(s, '/') - 1) FROM s2),
 s4 (id, s) AS (SELECT id, substr(s, instr(s, '@') + 1) FROM s3),
 s5 (id, s) AS (SELECT id, rtrim(CASE WHEN instr(s, ':') > 0 THEN substr(s, 1, instr(s, ':') - 1) ELSE s END, '.') FROM s4),
-s6 (id, s) AS (SELECT id, CASE WHEN substr(s, 1, 4) = 'www.' THEN substr(s, 5) ELSE s END FROM s5),
+s6 (id, s) AS (SELECT id, CASE WHEN substr(s, 1, 4) = 'www.' AND instr(substr(s, 5), '.') > 0 THEN substr(s, 5) ELSE s END FROM s5),
 shared (host) AS (VALUES
     ('facebook.com'), ('fb.com'), ('instagram.com'), ('linkedin.com'), ('twitter.com'),
     ('x.com'), ('youtube.com'), ('tiktok.com'), ('pinterest.com'), ('linktr.ee'),
