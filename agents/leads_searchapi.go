@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // SearchAPIOptions configure the search API lead provider (LEAD_SEARCH_API_*
@@ -114,11 +115,10 @@ func (s *SearchAPILeads) Candidates(ctx context.Context, n int) ([]LeadCandidate
 	body, err := s.fetch(ctx, n)
 	if err == nil {
 		var cands []LeadCandidate
-		if cands, err = parseSearchResults(body); err == nil {
+		if cands, err = parseSearchResults(body, n); err == nil {
 			s.mu.Lock()
 			s.lastSuccess = s.now()
 			s.mu.Unlock()
-			cands = cands[:min(len(cands), n)]
 			for i := range cands {
 				// The API was asked about the configured niche; an item
 				// that does not say otherwise belongs to it.
@@ -191,6 +191,12 @@ func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
 		return nil, retryableError{err}
 	}
 	defer resp.Body.Close()
+	// A declared length over the limit is refused before any byte is read;
+	// an undeclared one is cut by the limit reader at one byte past the
+	// limit, so a huge answer is never read whole, however it is sent.
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > searchAPIMaxBody {
+		return nil, fmt.Errorf("answer is larger than %d bytes (%d declared)", searchAPIMaxBody, resp.ContentLength)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, searchAPIMaxBody+1))
 	if err != nil {
 		return nil, retryableError{fmt.Errorf("reading the answer: %w", err)}
@@ -208,18 +214,36 @@ func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
 	return body, nil
 }
 
-// searchSnippet is the start of an error body, on one line, for the log.
+// searchSnippet is the start of an error body, on one line of valid text
+// (it is logged and shown in the health panel), at most 200 bytes and an
+// ellipsis.
 func searchSnippet(b []byte) string {
-	s := headerLine(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return truncateText(cleanText(string(b[:min(len(b), 4*200)])), 200)
 }
 
+// truncateText cuts s to at most n bytes on a character boundary, marking
+// the cut with an ellipsis.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// maxSearchField bounds a field read from an answer. Longer ones are cut
+// (and then refused by PrepareLead, whose limit is lower): a 1 MiB company
+// name is never carried further.
+const maxSearchField = 1024
+
 // parseSearchResults reads a JSON array of items, or an object holding them
-// under "results". An item that is not an object is skipped.
-func parseSearchResults(body []byte) ([]LeadCandidate, error) {
+// under "results", and returns the first limit candidates (all when limit
+// is 0 or less): an answer of a million tiny items costs no more than the
+// leads asked for. An item that is not an object is skipped.
+func parseSearchResults(body []byte, limit int) ([]LeadCandidate, error) {
 	body = bytes.TrimSpace(body)
 	var items []json.RawMessage
 	switch {
@@ -242,30 +266,45 @@ func parseSearchResults(body []byte) ([]LeadCandidate, error) {
 	default:
 		return nil, fmt.Errorf("search API: answer is not JSON: %s", searchSnippet(body))
 	}
-	cands := make([]LeadCandidate, 0, len(items))
+	if limit <= 0 || limit > len(items) {
+		limit = len(items)
+	}
+	cands := make([]LeadCandidate, 0, limit)
 	for _, raw := range items {
+		if len(cands) == limit {
+			break
+		}
 		var it map[string]json.RawMessage
 		if json.Unmarshal(raw, &it) != nil || it == nil {
 			continue
 		}
 		cands = append(cands, LeadCandidate{
-			Company: searchField(it, "company_name", "company"),
-			Name:    searchField(it, "contact_name", "contact"),
-			Email:   searchField(it, "email"),
-			Website: searchField(it, "website", "url"),
-			Niche:   searchField(it, "niche", "industry"),
+			Company: searchField(it, true, "company_name", "company"),
+			Name:    searchField(it, true, "contact_name", "contact"),
+			Email:   searchField(it, false, "email"),
+			Website: searchField(it, false, "website", "url"),
+			Niche:   searchField(it, true, "niche", "industry"),
 		})
 	}
 	return cands, nil
 }
 
-// searchField is the first of keys that holds a non-empty string; other
-// types (numbers, null, objects) are ignored rather than failing the batch.
-func searchField(item map[string]json.RawMessage, keys ...string) string {
+// searchField is the first of keys that holds a non-empty string, trimmed
+// and at most maxSearchField bytes; other types (numbers, null, objects)
+// are ignored rather than failing the batch. A name-like field (clean) is
+// made one line of valid text without control characters (cleanText); an
+// e-mail or a website is left as it came, for PrepareLead to refuse when it
+// is not one: cleaning an address could turn it into someone else's.
+func searchField(item map[string]json.RawMessage, clean bool, keys ...string) string {
 	for _, k := range keys {
 		var v string
-		if raw, ok := item[k]; ok && json.Unmarshal(raw, &v) == nil && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
+		if raw, ok := item[k]; ok && json.Unmarshal(raw, &v) == nil {
+			if clean {
+				v = cleanText(v)
+			}
+			if v = strings.TrimSpace(v); v != "" {
+				return strings.TrimSpace(truncateText(v, maxSearchField))
+			}
 		}
 	}
 	return ""

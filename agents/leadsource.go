@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hossagent/hossagent/db"
 	"github.com/uptrace/bun"
@@ -41,9 +43,9 @@ type LeadSourceOptions struct {
 }
 
 // LeadSourceCycle stores the provider's candidates as new leads. Duplicates
-// (same e-mail, same company domain) are refused by the database's unique
-// indexes, never found by scanning rows, so concurrent runs cannot both
-// create one.
+// (same e-mail, company domain or website: db.CreateLead) are found by
+// probes of the database's unique indexes in the insert's transaction,
+// never by scanning rows, so concurrent runs cannot both create one.
 type LeadSourceCycle struct {
 	store    *db.DB
 	env      Env
@@ -97,21 +99,17 @@ func addLead(ctx context.Context, store *db.DB, cand LeadCandidate, source strin
 		_, err := store.CreateLead(ctx, tx, in)
 		return err
 	})
+	var dup *db.DuplicateLeadError
 	switch {
 	case err == nil:
 		return LeadOutcomeCreated, "", nil
+	case errors.As(err, &dup):
+		return LeadOutcomeDuplicate, dup.Reason, nil
 	case db.IsUniqueViolation(err):
-		// SQLite names only the first index that refused the row; say the
-		// e-mail is known whenever it is, as that is the sharper reason. One
-		// search of the UNIQUE e-mail index, whatever the number of leads.
-		id, cerr := store.LeadIDByEmail(ctx, in.Email)
-		if cerr != nil {
-			return "", "", fmt.Errorf("store: unable to check duplicate lead: %w", cerr)
-		}
-		if id > 0 {
-			return LeadOutcomeDuplicate, "a lead with this e-mail exists", nil
-		}
-		return LeadOutcomeDuplicate, "a lead from this company domain exists", nil
+		// The check in CreateLead runs in the insert's transaction, which
+		// holds the write lock, so the indexes refusing the row is a
+		// safety net only.
+		return LeadOutcomeDuplicate, "a lead with this e-mail, company domain or website exists", nil
 	case db.IsConstraintViolation(err):
 		return LeadOutcomeInvalid, "refused by the database", nil
 	}
@@ -129,11 +127,19 @@ const maxLeadField = 300
 // The domain key is the registrable domain (publicsuffix eTLD+1) of the
 // e-mail address, or of the website when there is no e-mail or the e-mail is
 // at a free-mail provider; a free-mail domain never becomes a key, so two
-// gmail.com contacts are not duplicates of each other.
+// gmail.com contacts are not duplicates of each other, and neither does a
+// host shared by many businesses (facebook.com/acme). The store compares the
+// website too (db.WebsiteKey).
+//
+// Names, company and niche are cleaned rather than refused (a search API
+// cannot be asked to change its data): invalid UTF-8 becomes U+FFFD, control
+// characters (NUL among them) go, and any run of white space becomes one
+// space. The e-mail and the website are refused when they hold anything
+// but their own syntax.
 func PrepareLead(c LeadCandidate, source string) (db.NewLead, error) {
 	in := db.NewLead{
-		Name: strings.TrimSpace(c.Name), Company: strings.TrimSpace(c.Company),
-		Website: strings.TrimSpace(c.Website), Niche: strings.TrimSpace(c.Niche), Source: source,
+		Name: cleanText(c.Name), Company: cleanText(c.Company),
+		Website: strings.TrimSpace(c.Website), Niche: cleanText(c.Niche), Source: source,
 	}
 	for _, f := range []string{in.Name, in.Company, in.Website, in.Niche, c.Email} {
 		if len(f) > maxLeadField {
@@ -166,8 +172,26 @@ func PrepareLead(c LeadCandidate, source string) (db.NewLead, error) {
 	return in, nil
 }
 
-// normalizeEmail lower-cases and trims an address and checks its basic
-// syntax; "" stays "".
+// cleanText makes a name-like field one line of valid text: invalid UTF-8
+// becomes U+FFFD, control characters go, white space runs become one space.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r):
+			return ' '
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// normalizeEmail lower-cases and trims an address and checks its syntax: a
+// dot-atom local part of ASCII letters, digits and !#$%&'*+/=?^_`{|}~- (no
+// quoted forms, no comments, no other script), and a DNS name; "" stays
+// "".
 func normalizeEmail(raw string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(raw))
 	e = strings.TrimPrefix(e, "mailto:")
@@ -176,12 +200,17 @@ func normalizeEmail(raw string) (string, error) {
 	}
 	bad := fmt.Errorf("e-mail %q is not a valid address", raw)
 	at := strings.IndexByte(e, '@')
-	if len(e) > 254 || at < 1 || strings.Count(e, "@") != 1 || strings.ContainsAny(e, " \t\r\n<>()[]\\,;:\"") {
+	if len(e) > 254 || at < 1 || at > 64 || strings.Count(e, "@") != 1 {
 		return "", bad
 	}
 	local, domain := e[:at], e[at+1:]
 	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") || !isDNSName(domain) {
 		return "", bad
+	}
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", c) >= 0) {
+			return "", bad
+		}
 	}
 	return e, nil
 }
@@ -193,8 +222,11 @@ func websiteHost(raw string) (string, error) {
 	if !strings.Contains(s, "://") {
 		s = "http://" + s
 	}
-	u, err := url.Parse(s)
 	bad := fmt.Errorf("website %q is not a valid address", raw)
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", bad
+	}
+	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", bad
 	}
@@ -205,9 +237,14 @@ func websiteHost(raw string) (string, error) {
 	return host, nil
 }
 
-// isDNSName accepts a dotted DNS name of letters, digits and hyphens.
+// isDNSName accepts a dotted DNS name of letters, digits and hyphens whose
+// top-level label is not all digits (RFC 3696: no TLD is; "www.00" is no
+// host).
 func isDNSName(h string) bool {
 	if len(h) > 253 || !strings.Contains(h, ".") {
+		return false
+	}
+	if tld := h[strings.LastIndexByte(h, '.')+1:]; strings.Trim(tld, "0123456789") == "" {
 		return false
 	}
 	for _, label := range strings.Split(h, ".") {
@@ -225,6 +262,9 @@ func isDNSName(h string) bool {
 
 // domainKey is the company domain used for dedupe: see PrepareLead.
 func domainKey(email, websiteHost string) (string, error) {
+	if db.IsSharedWebsiteHost(websiteHost) {
+		websiteHost = ""
+	}
 	for _, host := range []string{addrDomain(email), websiteHost} {
 		if host == "" {
 			continue

@@ -31,41 +31,56 @@ type OutreachEmail struct {
 
 type emailVariant struct{ subject, body string }
 
+// packNiche is a niche a pack is written for, with the plural noun phrase
+// the templates use for the businesses in it ("companies building developer
+// platforms"): a niche is named in many grammatical shapes ("developer
+// platform", "IT services", "revenue operations"), and only a phrase that
+// names the businesses reads well in every sentence.
+type packNiche struct{ name, businesses string }
+
 type templatePack struct {
 	name     string
-	niches   []string // the niches it is written for; the synthetic source draws from them
-	keywords []string // niche words that select it (PackFor)
+	niches   []packNiche // the niches it is written for; the synthetic source draws from them
+	keywords []string    // niche words that select it (PackFor)
 	variants []emailVariant
 }
 
 // outreachPacks are the five packs, in the order PackFor tries them. The
-// placeholders are {first_name}, {company}, {niche}, {sender}, {offer} and
-// {signature}. Read-only.
+// placeholders are {first_name}, {company}, {company's} (its possessive),
+// {niches} (the businesses of the
+// lead's niche, a plural noun phrase: NicheBusinesses), {sender}, {offer}
+// and {signature}; {Company} and {Sender} are the same at the start of a
+// sentence, where a neutral stand-in for a missing value is capitalised.
+// {niches} never starts a sentence (a niche such as "iOS apps" cannot be
+// capitalised safely). Read-only.
 var outreachPacks = []templatePack{
 	{
-		name:     PackAgency,
-		niches:   []string{"digital marketing agency", "branding studio", "performance marketing agency", "creative agency"},
+		name: PackAgency,
+		niches: []packNiche{
+			{"digital marketing agency", "digital marketing agencies"}, {"branding studio", "branding studios"},
+			{"performance marketing agency", "performance marketing agencies"}, {"creative agency", "creative agencies"},
+		},
 		keywords: []string{"agency", "marketing", "branding", "digital", "creative", "advertising"},
 		variants: []emailVariant{
 			{
-				subject: "More hands for {company}'s client work",
+				subject: "More hands for {company's} client work",
 				body: `Hi {first_name},
 
-Agencies like {company} usually hit the same wall: the client work is sold, but the research and the first drafts eat the week.
+Most {niches} hit the same wall, and {company} is probably no exception: the client work is sold, but the research and the first drafts eat the week.
 
-{sender} takes that layer off your team: {offer}. You brief us like a freelancer, we deliver under your brand, and your people keep the client relationship.
+{Sender} takes that layer off your desk: {offer}. You brief us like a freelancer, we deliver under your brand, and your people keep the client relationship.
 
 Would a short call next week be useful to see whether it fits how {company} works?
 
 {signature}`,
 			},
 			{
-				subject: "{company}: a research bench for your accounts",
+				subject: "A research bench for {company's} accounts",
 				body: `Hello {first_name},
 
-I came across {company} while looking at teams in {niche}, and wanted to ask one question: who does the background research before a pitch or a campaign?
+I came across {company} while looking at {niches}, and wanted to ask one question: who does the background research before a pitch or a campaign?
 
-If the answer is "whoever has time", we can help. {sender} offers {offer}, priced per piece, so you only pay for what a client is paying you for.
+If the answer is "whoever has time", we can help. {Sender} offers {offer}, priced per piece, so you only pay for what a client is paying you for.
 
 Happy to send a sample brief on one of your sectors if you reply to this note.
 
@@ -74,17 +89,20 @@ Happy to send a sample brief on one of your sectors if you reply to this note.
 		},
 	},
 	{
-		name:     PackSaaS,
-		niches:   []string{"B2B SaaS", "vertical software", "developer platform", "analytics software"},
+		name: PackSaaS,
+		niches: []packNiche{
+			{"B2B SaaS", "B2B SaaS companies"}, {"vertical software", "vertical software companies"},
+			{"developer platform", "companies building developer platforms"}, {"analytics software", "analytics software companies"},
+		},
 		keywords: []string{"saas", "software", "platform"},
 		variants: []emailVariant{
 			{
 				subject: "Market research for {company}, without hiring",
 				body: `Hi {first_name},
 
-Software teams in {niche} often know their product better than their market. Competitor moves, pricing changes and new segments tend to land on a product manager's evening.
+Many {niches} know their product better than their market: competitor moves, pricing changes and new segments tend to land on a product manager's evening.
 
-{sender} does that work on demand: {offer}. Each piece is a clear written deliverable your team can act on.
+{Sender} does that work for you: {offer}. Each piece is a clear written deliverable your team can act on.
 
 Is this a gap at {company} at the moment? A one-line reply is enough.
 
@@ -96,7 +114,7 @@ Is this a gap at {company} at the moment? A one-line reply is enough.
 
 When did {company} last write down how its competitors position themselves?
 
-We help companies in {niche} with {offer}. Most teams start with one competitive landscape review and decide from there.
+We help {niches} with {offer}. Most teams start with one competitive landscape review and decide from there.
 
 If that would help your next planning round, reply and I will send what we would need from you.
 
@@ -105,17 +123,20 @@ If that would help your next planning round, reply and I will send what we would
 		},
 	},
 	{
-		name:     PackConsulting,
-		niches:   []string{"management consulting", "strategy advisory", "IT consulting", "operations consultancy"},
+		name: PackConsulting,
+		niches: []packNiche{
+			{"management consulting", "management consulting firms"}, {"strategy advisory", "strategy advisory firms"},
+			{"IT consulting", "IT consulting firms"}, {"operations consultancy", "operations consultancies"},
+		},
 		keywords: []string{"consulting", "consultancy", "consultant", "advisory", "advisors", "strategy"},
 		variants: []emailVariant{
 			{
-				subject: "Background work for {company}'s engagements",
+				subject: "Background work for {company's} engagements",
 				body: `Hi {first_name},
 
-Consultants in {niche} bill for judgement, yet a large share of each engagement goes into gathering the facts first.
+Most {niches} bill for judgement, yet a large share of each engagement goes into gathering the facts first.
 
-{sender} prepares that groundwork for firms like {company}: {offer}. You get a structured brief to review instead of a blank page.
+{Sender} prepares that groundwork for firms like {company}: {offer}. You get a structured brief to review instead of a blank page.
 
 Would it be worth a quick call to see if this could support one of your current engagements?
 
@@ -125,7 +146,7 @@ Would it be worth a quick call to see if this could support one of your current 
 				subject: "A second pair of hands at {company}",
 				body: `Hello {first_name},
 
-A short note from {sender}. We work behind advisory firms, delivering {offer}.
+A short note from {sender}. We work behind {niches}, delivering {offer}.
 
 For a firm like {company}, that usually means faster proposals and better-prepared first meetings, without adding headcount.
 
@@ -136,17 +157,20 @@ If you have an engagement starting soon, reply and we can scope a first piece to
 		},
 	},
 	{
-		name:     PackRevOps,
-		niches:   []string{"revenue operations", "lead generation", "sales operations", "demand generation"},
+		name: PackRevOps,
+		niches: []packNiche{
+			{"revenue operations", "revenue operations teams"}, {"lead generation", "lead generation agencies"},
+			{"sales operations", "sales operations teams"}, {"demand generation", "demand generation teams"},
+		},
 		keywords: []string{"revops", "revenue", "sales ops", "sales operations", "lead gen", "demand gen"},
 		variants: []emailVariant{
 			{
 				subject: "Cleaner pipeline inputs for {company}",
 				body: `Hi {first_name},
 
-Teams in {niche} live and die by the quality of what goes into the pipeline: the lists, the research, the first message.
+Most {niches} live and die by the quality of what goes into the pipeline: the lists, the research, the first message.
 
-{sender} supplies those inputs: {offer}. {company} keeps the process; we do the legwork.
+{Sender} supplies those inputs: {offer}. You keep the process at {company}; we do the legwork.
 
 Would you be open to trying one lead list enrichment on a segment you are working this quarter?
 
@@ -156,7 +180,7 @@ Would you be open to trying one lead list enrichment on a segment you are workin
 				subject: "Outreach copy and research for {company}",
 				body: `Hello {first_name},
 
-I will keep this short. {sender} helps teams in {niche} with {offer}.
+I will keep this short. {Sender} helps {niches} with {offer}.
 
 If {company} has a segment it has not had time to research properly, we can turn it into an enriched list and a set of outreach drafts within days.
 
@@ -167,16 +191,19 @@ Reply with the segment and I will tell you what we can deliver.
 		},
 	},
 	{
-		name:   PackGeneral,
-		niches: []string{"accounting practice", "architecture firm", "recruitment firm", "logistics company", "IT services"},
+		name: PackGeneral,
+		niches: []packNiche{
+			{"accounting practice", "accounting practices"}, {"architecture firm", "architecture firms"},
+			{"recruitment firm", "recruitment firms"}, {"logistics company", "logistics companies"}, {"IT services", "IT services firms"},
+		},
 		variants: []emailVariant{
 			{
 				subject: "Research and writing help for {company}",
 				body: `Hi {first_name},
 
-I am writing from {sender}. We help small teams with {offer}.
+I am writing on behalf of {sender}. We help small teams with {offer}.
 
-Businesses in {niche} tell us the same thing: the work that would grow them — research, outreach, written material — is the work nobody has time for.
+Many {niches} tell us the same thing: the work that would grow them — research, outreach, written material — is the work nobody has time for.
 
 Would it be useful for {company} to hand some of that off? A short reply is all it takes to start.
 
@@ -188,7 +215,7 @@ Would it be useful for {company} to hand some of that off? A short reply is all 
 
 Is there a piece of research or writing that {company} has been putting off for a while?
 
-That is what {sender} is for: {offer}. You describe the need, we deliver a finished document.
+That is what {sender} is for: {offer}. You describe the need and we deliver a finished document, as we do for other {niches}.
 
 If something comes to mind, reply to this e-mail and I will come back with a scope and a price.
 
@@ -222,7 +249,11 @@ func PackNiches(pack string) []string {
 	if !ok {
 		return nil
 	}
-	return append([]string(nil), p.niches...)
+	names := make([]string, len(p.niches))
+	for i, n := range p.niches {
+		names[i] = n.name
+	}
+	return names
 }
 
 // PackVariants is how many subject/body variants a pack has (0 for an
@@ -260,13 +291,19 @@ func RenderOutreach(pack string, variant int, d OutreachData) (OutreachEmail, er
 	if variant < 0 || variant >= len(p.variants) {
 		return OutreachEmail{}, fmt.Errorf("templates: pack %s has no variant %d", pack, variant)
 	}
+	// Every value but the signature is one line of text: a newline or a run
+	// of spaces in the data never breaks a sentence.
+	company, sender := headerLine(d.Company), headerLine(d.SenderName)
 	r := strings.NewReplacer(
-		"{first_name}", nonEmptyOr(d.FirstName, "there"),
-		"{company}", nonEmptyOr(d.Company, "your company"),
-		"{niche}", nonEmptyOr(d.Niche, "your field"),
-		"{sender}", nonEmptyOr(d.SenderName, "our team"),
-		"{offer}", nonEmptyOr(strings.TrimRight(strings.TrimSpace(d.Offer), "."), "research and writing on demand"),
-		"{signature}", nonEmptyOr(d.Signature, nonEmptyOr(d.SenderName, "The team")),
+		"{first_name}", nonEmptyOr(headerLine(d.FirstName), "there"),
+		"{company}", nonEmptyOr(company, "your company"),
+		"{company's}", possessive(nonEmptyOr(company, "your company")),
+		"{Company}", nonEmptyOr(company, "Your company"),
+		"{niches}", NicheBusinesses(d.Niche),
+		"{sender}", nonEmptyOr(sender, "our team"),
+		"{Sender}", nonEmptyOr(sender, "Our team"),
+		"{offer}", nonEmptyOr(strings.TrimRight(headerLine(d.Offer), ". "), "research and writing on demand"),
+		"{signature}", nonEmptyOr(d.Signature, nonEmptyOr(sender, "The team")),
 	)
 	v := p.variants[variant]
 	return OutreachEmail{
@@ -296,6 +333,15 @@ func nonEmptyOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// possessive is "name's", or "name'" for a name that ends in s ("Zephyr
+// Works'").
+func possessive(name string) string {
+	if strings.HasSuffix(name, "s") || strings.HasSuffix(name, "S") {
+		return name + "'"
+	}
+	return name + "'s"
 }
 
 // headerLine keeps a header value on one line whatever the data held.

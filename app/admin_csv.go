@@ -166,7 +166,7 @@ var csvExports = []csvExport{
 			"attempts", "started_at", "lease_expires_at", "completed_at", "result", "last_error", "created_at", "updated_at"},
 		page: csvPage((*db.DB).TasksAfter, func(t db.Task) int64 { return t.ID }, func(t db.Task) []string {
 			return []string{csvInt(t.ID), csvInt(t.CustomerID), csvCell(t.Kind), csvCell(t.Description), csvCell(t.Status),
-				csvCell(t.Currency), csvMoney(t.RewardCents), csvMoney(t.CostCents), csvMoney(t.ProfitCents), strconv.Itoa(t.Attempts),
+				csvCell(t.Currency), csvMoney(t.Earned().Cents), csvMoney(t.CostCents), csvMoney(t.Profit().Cents), strconv.Itoa(t.Attempts),
 				csvOptTime(t.StartedAt), csvOptTime(t.LeaseExpiresAt), csvOptTime(t.CompletedAt), csvCell(t.Result), csvCell(t.LastError),
 				csvTime(t.CreatedAt), csvTime(t.UpdatedAt)}
 		}),

@@ -114,8 +114,8 @@ type apiTask struct {
 func apiTaskOf(t db.TaskRow) apiTask {
 	return apiTask{
 		ID: t.ID, CustomerID: t.CustomerID, Company: t.Company, Kind: t.Kind, Description: t.Description,
-		Status: t.Status, Reward: apiMoneyOf(t.RewardCents, t.Currency), Cost: apiMoneyOf(t.CostCents, t.Currency),
-		Profit: apiMoneyOf(t.ProfitCents, t.Currency), Attempts: t.Attempts,
+		Status: t.Status, Reward: apiMoneyOf(t.Earned().Cents, t.Currency), Cost: apiMoneyOf(t.CostCents, t.Currency),
+		Profit: apiMoneyOf(t.Profit().Cents, t.Currency), Attempts: t.Attempts, // a failed task earns nothing
 		LeaseExpiresAt: apiTimePtr(t.LeaseExpiresAt), StartedAt: apiTimePtr(t.StartedAt),
 		CompletedAt: apiTimePtr(t.CompletedAt), Result: t.Result, LastError: t.LastError,
 		CreatedAt: apiTime(t.CreatedAt), UpdatedAt: apiTime(t.UpdatedAt),

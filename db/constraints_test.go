@@ -74,7 +74,7 @@ func TestLeadConstraints(t *testing.T) {
 	ctx := context.Background()
 	d := mustOpen(t)
 	lead := func(email, domain string) error {
-		_, err := d.CreateLead(ctx, nil, NewLead{Email: email, DomainKey: domain, Company: "Co", Source: "test", Website: "https://co.example"})
+		_, err := d.CreateLead(ctx, nil, NewLead{Email: email, DomainKey: domain, Company: "Co", Source: "test"})
 		return err
 	}
 	if err := lead("Jane@Bakery.com", "Bakery.com"); err != nil {

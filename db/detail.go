@@ -135,8 +135,8 @@ func (d *DB) CustomerDetail(ctx context.Context, id int64) (*CustomerDetail, err
 		}
 	}
 	err = d.bun.NewRaw(`WITH work AS (
-			SELECT currency, SUM(reward_cents) AS reward, SUM(cost_cents) AS cost, SUM(profit_cents) AS profit
-			FROM tasks WHERE customer_id = ?0 AND status = 'done' GROUP BY currency),
+			SELECT currency, `+finishedWork+`
+			FROM tasks WHERE customer_id = ?0 AND status IN ('done', 'failed') GROUP BY currency),
 		paid AS (
 			SELECT currency, SUM(amount_cents) AS paid
 			FROM invoices WHERE customer_id = ?0 AND status = 'paid' GROUP BY currency),

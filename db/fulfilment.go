@@ -536,8 +536,10 @@ func (d *DB) SetInvoicePaymentLink(ctx context.Context, invoiceID int64, priceID
 	return affected(res) == 1, nil
 }
 
-// CustomerProfit is one customer's money in one currency: reward, cost and
-// profit of its done tasks, and what it has paid.
+// CustomerProfit is one customer's money in one currency: the reward of its
+// done tasks, the cost of its finished ones (done and failed: a failed
+// task earns nothing, but its attempts were paid for), the profit (reward -
+// cost), and what it has paid.
 type CustomerProfit struct {
 	CustomerID  int64  `bun:"customer_id"`
 	Company     string `bun:"company"`
@@ -557,12 +559,18 @@ type ProfitTotal struct {
 	PaidCents   int64  `bun:"paid_cents"`
 }
 
+// finishedWork sums, per currency, the finished tasks (the caller's FROM
+// tasks WHERE … AND): the reward of the done ones, the cost of done and
+// failed ones, and the difference.
+const finishedWork = `SUM(CASE WHEN status = 'done' THEN reward_cents ELSE 0 END) AS reward, SUM(cost_cents) AS cost,
+		SUM(CASE WHEN status = 'done' THEN reward_cents ELSE 0 END) - SUM(cost_cents) AS profit`
+
 // profitSources are the per customer and currency sums the profit figures
-// are built from: done work and paid invoices (refunded money is not
+// are built from: finished work and paid invoices (refunded money is not
 // revenue).
 const profitSources = `WITH work AS (
-		SELECT customer_id, currency, SUM(reward_cents) AS reward, SUM(cost_cents) AS cost, SUM(profit_cents) AS profit
-		FROM tasks WHERE status = 'done' GROUP BY customer_id, currency),
+		SELECT customer_id, currency, ` + finishedWork + `
+		FROM tasks WHERE status IN ('done', 'failed') GROUP BY customer_id, currency),
 	paid AS (
 		SELECT customer_id, currency, SUM(amount_cents) AS paid
 		FROM invoices WHERE status = 'paid' GROUP BY customer_id, currency),
@@ -575,9 +583,9 @@ const profitSources = `WITH work AS (
 		LEFT JOIN paid AS p ON p.customer_id = k.customer_id AND p.currency = k.currency)
 	`
 
-// ProfitByCustomer returns, for every customer with done work or payments,
-// one row per currency, by customer id. Per-task profit is the task's own
-// columns.
+// ProfitByCustomer returns, for every customer with finished work or
+// payments, one row per currency, by customer id. Per-task profit is
+// Task.Profit.
 func (d *DB) ProfitByCustomer(ctx context.Context) ([]CustomerProfit, error) {
 	var out []CustomerProfit
 	err := d.bun.NewRaw(profitSources+`SELECT m.customer_id, c.company, m.currency, m.reward AS reward_cents,
@@ -590,8 +598,8 @@ func (d *DB) ProfitByCustomer(ctx context.Context) ([]CustomerProfit, error) {
 	return out, nil
 }
 
-// ProfitTotals returns the reward, cost and profit of all done work and the
-// paid revenue, one row per currency, sorted by currency.
+// ProfitTotals returns the reward, cost and profit of all finished work and
+// the paid revenue, one row per currency, sorted by currency.
 func (d *DB) ProfitTotals(ctx context.Context) ([]ProfitTotal, error) {
 	var out []ProfitTotal
 	err := d.bun.NewRaw(profitSources+`SELECT currency, SUM(reward) AS reward_cents, SUM(cost) AS cost_cents,

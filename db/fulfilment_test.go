@@ -266,21 +266,26 @@ func TestProfitOnTheFixtureIsExact(t *testing.T) {
 	f := seed(t, d)
 	want := map[string]ProfitTotal{}
 	byCustomer := map[[2]any]CustomerProfit{}
+	// A done task adds its reward and cost; a failed one only its cost.
 	addWork := func(task *Task) {
+		reward := task.RewardCents
+		if task.Status == TaskFailed {
+			reward = 0
+		}
 		tot := want[task.Currency]
 		tot.Currency = task.Currency
-		tot.RewardCents += task.RewardCents
+		tot.RewardCents += reward
 		tot.CostCents += task.CostCents
-		tot.ProfitCents += task.RewardCents - task.CostCents
+		tot.ProfitCents += reward - task.CostCents
 		want[task.Currency] = tot
 		k := [2]any{task.CustomerID, task.Currency}
 		cp := byCustomer[k]
-		cp.RewardCents += task.RewardCents
+		cp.RewardCents += reward
 		cp.CostCents += task.CostCents
-		cp.ProfitCents += task.RewardCents - task.CostCents
+		cp.ProfitCents += reward - task.CostCents
 		byCustomer[k] = cp
 	}
-	for _, task := range append(append(slices.Clone(f.doneUSD), f.negative), f.doneEUR...) {
+	for _, task := range append(append(append(slices.Clone(f.doneUSD), f.negative), f.doneEUR...), f.failed...) {
 		addWork(task)
 	}
 	for _, inv := range f.invoices {
@@ -343,6 +348,10 @@ func TestProfitTotalsOnASeededRandomSetAreExact(t *testing.T) {
 		reward, cost := r.Int64N(100_000_00), r.Int64N(120_000_00)
 		task := newTask(i, customers[r.IntN(len(customers))].ID, status, cur, reward, cost)
 		insert(t, d.Bun(), task)
+		if status == TaskFailed { // earns nothing, but its attempts were paid for
+			want[cur].CostCents += cost
+			want[cur].ProfitCents -= cost
+		}
 		if status == TaskDone {
 			want[cur].RewardCents += reward
 			want[cur].CostCents += cost

@@ -124,7 +124,8 @@ func TestStatsEqualFullAggregates(t *testing.T) {
 		"Revenue":     {s.Revenue, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'paid' GROUP BY currency ORDER BY currency"},
 		"Outstanding": {s.Outstanding, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'open' GROUP BY currency ORDER BY currency"},
 		"Overdue":     {s.Overdue, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'open' AND due_at < ? GROUP BY currency ORDER BY currency"},
-		"Profit":      {s.Profit, "SELECT currency, SUM(profit_cents) FROM tasks WHERE status = 'done' GROUP BY currency ORDER BY currency"},
+		"Profit": {s.Profit, `SELECT currency, SUM(CASE WHEN status = 'done' THEN reward_cents ELSE 0 END) - SUM(cost_cents)
+			FROM tasks WHERE status IN ('done', 'failed') GROUP BY currency ORDER BY currency`},
 	} {
 		if want := full(c.want); !slices.Equal(c.got, want) {
 			t.Errorf("%s = %v, the rows say %v", name, c.got, want)

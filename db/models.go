@@ -84,6 +84,7 @@ type Lead struct {
 	DomainKey   *string    `bun:"domain_key"`
 	Niche       string     `bun:"niche,notnull"`
 	Website     string     `bun:"website,notnull"`
+	WebsiteKey  *string    `bun:"website_key"` // WebsiteKey(Website); NULL when it has none
 	Source      string     `bun:"source,notnull"`
 	Status      string     `bun:"status,notnull"`
 	DryRun      bool       `bun:"dry_run,notnull"`
@@ -159,11 +160,28 @@ type Task struct {
 // Reward is the task's price as money.
 func (t *Task) Reward() Money { return Money{Cents: t.RewardCents, Currency: t.Currency} }
 
+// Earned is the reward the task earns: its price, except for a failed task,
+// which delivered nothing and earns nothing (its price stays in
+// reward_cents, as the price it was sold at).
+func (t *Task) Earned() Money {
+	if t.Status == TaskFailed {
+		return Money{Currency: t.Currency}
+	}
+	return t.Reward()
+}
+
 // Cost is what executing the task really cost.
 func (t *Task) Cost() Money { return Money{Cents: t.CostCents, Currency: t.Currency} }
 
-// Profit is reward minus cost; it may be negative.
-func (t *Task) Profit() Money { return Money{Cents: t.ProfitCents, Currency: t.Currency} }
+// Profit is what the task earns less what it cost; it may be negative. A
+// failed task earns nothing, so its profit is minus what its attempts cost
+// (the stored profit_cents is always reward - cost, for every status).
+func (t *Task) Profit() Money {
+	if t.Status == TaskFailed {
+		return Money{Cents: -t.CostCents, Currency: t.Currency}
+	}
+	return Money{Cents: t.ProfitCents, Currency: t.Currency}
+}
 
 // Invoice bills a customer's finished tasks, one line per task.
 type Invoice struct {

@@ -86,6 +86,9 @@ var hotQueries = []hotQuery{
 	// Lead source.
 	{name: "lead by e-mail (dedupe)", sql: func(d *DB) string { return leadIDByEmailQuery(d.bun, "pat7@lead7.example").String() },
 		uses: []string{"sqlite_autoindex_leads_1"}},
+	{name: "duplicate lead (CreateLead)", sql: func(d *DB) string {
+		return duplicateLeadQuery(d.bun, "pat7@lead7.example", []string{"lead7.example", "shop.lead7.example"}).String()
+	}, uses: []string{"sqlite_autoindex_leads_1", "sqlite_autoindex_leads_2", "leads_website_key"}},
 	// Prospect simulator and onboarding.
 	{name: "ContactedAfter", sql: func(d *DB) string {
 		return contactedAfterQuery(d.bun, new([]Lead), planNow.Add(-2*time.Minute), planCursor, 200).String()

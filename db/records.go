@@ -2,11 +2,14 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/net/publicsuffix"
 )
 
 // NewLead is what a lead source, an import or an admin supplies for a lead.
@@ -17,19 +20,38 @@ type NewLead struct {
 	DomainKey string
 }
 
-// CreateLead stores a new lead. A duplicate e-mail or domain key is refused by
-// the unique indexes; the error then satisfies IsUniqueViolation.
+// CreateLead stores a new lead unless it duplicates one (lead_dedupe.go):
+// the same e-mail, company domain or website, or a company domain that is
+// the other's website. A duplicate gets a *DuplicateLeadError that says
+// why; IsUniqueViolation is true for it, as for a UNIQUE index that refused
+// the row. Pass the transaction the lead is created in as idb: the check
+// and the insert then see the same data.
 func (d *DB) CreateLead(ctx context.Context, idb bun.IDB, in NewLead) (*Lead, error) {
 	now := d.Now()
 	l := &Lead{
 		Name: in.Name, Company: in.Company, Website: in.Website, Niche: in.Niche,
 		Source: in.Source, Status: LeadNew, CreatedAt: now, UpdatedAt: now,
 	}
-	if e := strings.ToLower(strings.TrimSpace(in.Email)); e != "" {
-		l.Email = &e
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	if email != "" {
+		l.Email = &email
 	}
+	var keys []string
 	if k := strings.ToLower(strings.TrimSpace(in.DomainKey)); k != "" {
 		l.DomainKey = &k
+		keys = append(keys, k)
+	}
+	if w := WebsiteKey(in.Website); w != "" {
+		l.WebsiteKey = &w
+		keys = append(keys, w)
+		// The website's registrable domain is its company's domain too
+		// (shop.acme.com is Acme's, like bob@acme.com).
+		if reg, err := publicsuffix.EffectiveTLDPlusOne(w); err == nil && reg != w {
+			keys = append(keys, reg)
+		}
+	}
+	if err := duplicateLead(ctx, d.or(idb), email, slices.Compact(slices.Sorted(slices.Values(keys)))); err != nil {
+		return nil, err
 	}
 	if _, err := d.or(idb).NewInsert().Model(l).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store: unable to create lead %q: %w", in.Company, err)
@@ -64,14 +86,15 @@ func (d *DB) CreateCustomer(ctx context.Context, idb bun.IDB, in NewCustomer, ra
 
 // IsUniqueViolation reports whether err is SQLite refusing a duplicate.
 func IsUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	var dup *DuplicateLeadError
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || errors.As(err, &dup))
 }
 
 // IsConstraintViolation reports whether err is any SQLite constraint refusing
 // a row (UNIQUE, CHECK, FOREIGN KEY, NOT NULL, or a trigger's abort).
 func IsConstraintViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "constraint failed") ||
-		err != nil && strings.Contains(err.Error(), "never returns to open")
+		err != nil && strings.Contains(err.Error(), "never returns to open") || IsUniqueViolation(err)
 }
 
 // or returns idb, or the database itself when idb is nil, so that a write can

@@ -19,9 +19,9 @@ type Stats struct {
 	Revenue     Totals // paid invoices
 	Outstanding Totals // open invoices
 	Overdue     Totals // open invoices past their due date
-	Reward      Totals // done tasks
-	Cost        Totals // done tasks
-	Profit      Totals // done tasks: reward - cost
+	Reward      Totals // done tasks (a failed task earns nothing)
+	Cost        Totals // finished tasks: done and failed (failed attempts were paid for)
+	Profit      Totals // Reward - Cost
 	Unbilled    Totals // done tasks not yet on any invoice line
 
 	LeadsByStatus     map[string]int64
@@ -93,8 +93,8 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 			s.Outstanding = append(s.Outstanding, m)
 		case r.Metric == "tasks" && r.Label == TaskDone:
 			s.Reward = append(s.Reward, m)
-		case r.Metric == "task_cost" && r.Label == TaskDone:
-			s.Cost = append(s.Cost, m)
+		case r.Metric == "task_cost" && (r.Label == TaskDone || r.Label == TaskFailed):
+			s.Cost = addMoney(s.Cost, m)
 		case r.Metric == "unbilled":
 			s.Unbilled = append(s.Unbilled, m)
 		}
@@ -106,12 +106,26 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 	return s, nil
 }
 
-// subtract is a - b per currency, for currencies present in a (profit is
-// reward - cost of the same done tasks, so b never has a currency a lacks).
+// addMoney adds m to its currency's total in t, keeping t sorted by currency.
+func addMoney(t Totals, m Money) Totals {
+	i, found := slices.BinarySearchFunc(t, m.Currency, func(x Money, c string) int { return strings.Compare(x.Currency, c) })
+	if found {
+		t[i].Cents += m.Cents
+		return t
+	}
+	return slices.Insert(t, i, m)
+}
+
+// subtract is a - b per currency, over the currencies of either, sorted by
+// currency (cost may be in a currency no done task earned anything in: a
+// customer whose only tasks failed).
 func subtract(a, b Totals) Totals {
-	out := make(Totals, 0, len(a))
+	out := make(Totals, 0, len(a)+len(b))
 	for _, m := range a {
-		out = append(out, Money{Cents: m.Cents - b.In(m.Currency).Cents, Currency: m.Currency})
+		out = addMoney(out, m)
+	}
+	for _, m := range b {
+		out = addMoney(out, Money{Cents: -m.Cents, Currency: m.Currency})
 	}
 	return out
 }

@@ -45,10 +45,11 @@ func TestStatsSumsEveryRow(t *testing.T) {
 	assertTotals(t, "Overdue", s.Overdue, Totals{eur(3000), usd(8700)})
 	// Done usd: sum(500+100i, i=1..29) = 58000, + 1000; eur 2000+3000+4000+5000.
 	assertTotals(t, "Reward", s.Reward, Totals{eur(14000), usd(59000)})
-	// Done usd: sum(50i) = 21750, + 2500; eur 4 x 500.
-	assertTotals(t, "Cost", s.Cost, Totals{eur(2000), usd(24250)})
+	// Done usd: sum(50i) = 21750, + 2500, + failed 8 x 3333 (paid for, earning
+	// nothing); eur 4 x 500. Running and pending tasks count when they end.
+	assertTotals(t, "Cost", s.Cost, Totals{eur(2000), usd(24250 + 26664)})
 	// Includes the negative-profit task (-1500), never clamped.
-	assertTotals(t, "Profit", s.Profit, Totals{eur(12000), usd(34750)})
+	assertTotals(t, "Profit", s.Profit, Totals{eur(12000), usd(59000 - 50914)})
 	// u28 (3300) + u29 (3400); e4 (5000). Running, pending and failed rewards never count.
 	assertTotals(t, "Unbilled", s.Unbilled, Totals{eur(5000), usd(6700)})
 
