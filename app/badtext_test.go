@@ -158,3 +158,23 @@ func TestBadTextOnServerToServerEndpointsIsLeftToThem(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIRecordIDsAreWrittenPlainly: the API reads a record id as the
+// control room does (recordID), so "+1", "01" and " 1" name no record
+// rather than record 1.
+func TestAPIRecordIDsAreWrittenPlainly(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	f.signInAs(t, db.RoleAdmin)
+	for _, list := range []string{"leads", "customers", "tasks", "invoices"} {
+		if resp, body := f.apiCall(t, f.client, http.MethodGet, "/api/v1/"+list+"/1", ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /api/v1/%s/1 = %d %s", list, resp.StatusCode, body)
+		}
+		for _, id := range []string{"+1", "%2B1", "01", "%201", "1.0", "0x1", "0", "-1", "99999999999999999999"} {
+			resp, body := f.apiCall(t, f.client, http.MethodGet, "/api/v1/"+list+"/"+id, "")
+			if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no record") {
+				t.Errorf("GET /api/v1/%s/%s = %d %s, want 404", list, id, resp.StatusCode, body)
+			}
+		}
+	}
+}
