@@ -223,6 +223,7 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 			d.Agents, d.Autopilot = &hostileAgents{}, &hostileAgents{}
 			d.Links, d.Payments, d.Mailer, d.Events = links, links, mailer, bus
 			d.Live = NewHub(bus)
+			d.ClientIPHeader = "Fly-Client-IP" // as behind Fly's proxy: the header is read, junk in it too
 		})
 	h := &hostileFixture{fixture: f, handler: f.srv.Config.Handler, log: log}
 	f.seed(t)
@@ -493,6 +494,11 @@ func (h *hostileFixture) hostileCases(t *testing.T, routes map[string][]string) 
 				"odd Range":             {"Range": {"bytes=99999999999999999999-,0-0,-1"}},
 				"odd If-Modified-Since": {"If-Modified-Since": {"yesterday"}},
 				"10 KiB Accept":         {"Accept": {strings.Repeat("text/html;q=0.9,", 600)}},
+				"bearer not UTF-8":      {"Authorization": {"Bearer hsa_\xff\xfe"}},
+				"htmx not UTF-8":        {"Hx-Request": {"\xfftrue"}, "Hx-Current-Url": {"http://example.com/\xff"}},
+				"client IP not UTF-8":   {"Fly-Client-Ip": {"\xff\xfe"}},
+				"client IP junk":        {"Fly-Client-Ip": {"999.1.1.1, ::1, " + strings.Repeat("9", 1000)}},
+				"client IP v6":          {"Fly-Client-Ip": {"2001:db8::1"}},
 			} {
 				cross := strings.Contains(label, "foreign") || strings.Contains(label, "null") || strings.Contains(label, "cross-site")
 				both(hostileCase{label: "header " + label, method: m, target: realPath, header: hdr, ctype: formURLEncoded, body: []byte(rt.form.Encode()),
