@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 
-.PHONY: test deps check-format check-vet check-staticcheck check-templ check-assets unit build run generate clean
+.PHONY: test deps check-format check-vet check-staticcheck check-templ check-assets unit fuzz build run generate clean
 
 test: deps check-format check-templ check-vet check-staticcheck check-assets unit
 
@@ -51,6 +51,27 @@ check-assets:
 
 unit:
 	$(GO) test -count=1 ./...
+
+# fuzz runs every Go fuzz target of the module (found with go test -list,
+# so a new FuzzXxx is included without editing this file), one after
+# another, each for FUZZTIME; the first finding fails it (go test writes the
+# input to the package's testdata/fuzz/FuzzXxx/, where it then runs as part
+# of make test). FUZZPARALLEL bounds the fuzzing workers (go's default: one
+# per CPU). FUZZMINIMIZETIME bounds the minimisation of each new input: the
+# targets run a real store, and go's default (60s per input) would spend
+# most of a short run minimising. `make test` runs the seed corpora as
+# ordinary tests.
+FUZZTIME ?= 5m
+FUZZPARALLEL ?=
+FUZZMINIMIZETIME ?= 10s
+
+fuzz:
+	@targets=$$($(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2, names[i]; n = 0 }'); \
+	if [ -z "$$targets" ]; then echo "no fuzz targets found" >&2; exit 1; fi; \
+	echo "$$targets" | while read -r pkg name; do \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $(if $(FUZZPARALLEL),-parallel $(FUZZPARALLEL)) "$$pkg" || exit 1; \
+	done
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o hossagent .

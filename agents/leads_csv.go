@@ -96,10 +96,11 @@ func readLeadsCSV(r io.Reader) ([]csvRecord, error) {
 	if len(data) > MaxCSVBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidCSV, MaxCSVBytes)
 	}
-	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	cr.TrimLeadingSpace = true
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	if db.TextProblem(string(data)) != "" {
+		return nil, csvTextError(data)
+	}
+	cr := newCSVReader(data)
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("%w: no header row (%v)", ErrInvalidCSV, err)
@@ -128,6 +129,59 @@ func readLeadsCSV(r io.Reader) ([]csvRecord, error) {
 			recs = append(recs, csvRecord{line: line, cand: csvCandidate(cols, fields)})
 		}
 	}
+}
+
+func newCSVReader(data []byte) *csv.Reader {
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = true
+	cr.TrimLeadingSpace = true
+	return cr
+}
+
+// csvTextError says where a file that is not text (db.TextProblem: a NUL
+// byte, a control character, bytes that are not UTF-8) first goes wrong:
+// the line and the column, by the header's name for it when that is text.
+// Such a file is refused whole: it is almost always one saved in another
+// encoding (UTF-16, Latin-1) or not a CSV file at all, and importing the
+// rows that happen to be clean would be a half import nobody meant. No text
+// of the file is echoed.
+func csvTextError(data []byte) error {
+	const hint = "; save the file as CSV UTF-8 text"
+	cr := newCSVReader(data)
+	var header []string
+	for n := 0; ; n++ {
+		fields, err := cr.Read()
+		if err != nil {
+			if _, ok := errors.AsType[*csv.ParseError](err); ok {
+				continue // a malformed row: the scan of the bytes below names its line
+			}
+			break
+		}
+		if n == 0 {
+			header = fields
+		}
+		for i, f := range fields {
+			p := db.TextProblem(f)
+			if p == "" {
+				continue
+			}
+			line, _ := cr.FieldPos(i)
+			col := fmt.Sprintf("column %d", i+1)
+			if n > 0 && i < len(header) {
+				if name := strings.TrimSpace(header[i]); name != "" && db.TextProblem(name) == "" && len(name) <= 40 {
+					col = fmt.Sprintf("column %q", name)
+				}
+			}
+			return fmt.Errorf("%w: line %d, %s holds %s%s", ErrInvalidCSV, line, col, p, hint)
+		}
+	}
+	// The bad bytes are in no field the reader could read (a row it refused
+	// as malformed): name the line they are on.
+	if i, p := db.TextProblemAt(string(data)); p != "" {
+		return fmt.Errorf("%w: line %d holds %s%s", ErrInvalidCSV, bytes.Count(data[:i], []byte("\n"))+1, p, hint)
+	}
+	return fmt.Errorf("%w: the file is not UTF-8 text%s", ErrInvalidCSV, hint)
 }
 
 // csvHeader maps each known column to its index in the header.

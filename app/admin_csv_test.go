@@ -340,3 +340,47 @@ func TestControlRoomLinksRecordsExportsAndImport(t *testing.T) {
 		t.Errorf("import form missing or wrong")
 	}
 }
+
+// TestImportLeadsRefusesFilesThatAreNotText: a file holding a NUL byte, a
+// control character or bytes that are not UTF-8 (a UTF-16 or Latin-1
+// export) is refused whole with a 400 that names the line and the column;
+// nothing of it is stored, not even its clean rows, and nothing is a 500.
+func TestImportLeadsRefusesFilesThatAreNotText(t *testing.T) {
+	f := newFixture(t, nil)
+	f.signInAs(t, db.RoleAdmin)
+	good := "name,email,company\nAnn,ann@newco.example,NewCo\n"
+	cases := []struct {
+		name, file, says string
+	}{
+		{"NUL in a company", good + "Bob,bob@other.example,Oth\x00er\n", `line 3, column "company"`},
+		{"NUL in an e-mail", good + "Bob,bob\x00@other.example,Other\n", `line 3, column "email"`},
+		{"NUL in an ignored column", "name,email,notes\nAnn,ann@newco.example,a\x00b\n", `line 2, column "notes"`},
+		{"NUL in the header", "name,em\x00ail\nAnn,ann@newco.example\n", "line 1, column 2"},
+		{"Latin-1", good + "Jos\xe9,jose@other.example,Caf\xe9\n", `line 3, column "name"`},
+		{"UTF-16", "\xff\xfen\x00a\x00m\x00e\x00\n\x00", "line 1"},
+		{"control character", good + "Bob,bob@other.example,Other\x1b[31m\n", `line 3, column "company"`},
+		{"NUL in a malformed row", good + "Bob,\"bob@other.example,Oth\x00er\n", "line 3"},
+		{"NUL in a quoted multi-line field", good + "Bob,bob@other.example,\"Oth\ner\x00\"\n", `line 3, column "company"`},
+	}
+	for _, c := range cases {
+		resp, doc := f.upload(t, "file", "bad.csv", []byte(c.file), true)
+		msg := text(doc.Find(".result.bad"))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, c.says) || !strings.Contains(msg, "not imported") {
+			t.Errorf("%s: status %d, message %q; want 400 saying %q", c.name, resp.StatusCode, msg, c.says)
+		}
+		if strings.Contains(msg, "\x00") || strings.Contains(msg, "Oth") {
+			t.Errorf("%s: the message echoes the file: %q", c.name, msg)
+		}
+	}
+	if got := countLeads(t, f); got != 0 {
+		t.Errorf("refused files stored %d leads", got)
+	}
+	if strings.Contains(f.logs.String(), "level=ERROR") {
+		t.Errorf("a bad file was logged as a server error:\n%s", f.logs.String())
+	}
+	// Tabs, CRLF line ends and non-ASCII text are ordinary text.
+	resp, doc := f.upload(t, "file", "ok.csv", []byte("name,email,company\r\nJosé,jose@other.example,\"Café\tBar\"\r\n"), true)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(text(doc.Find("#import-report .result")), "1 created") {
+		t.Errorf("a clean file: status %d %q", resp.StatusCode, text(doc.Find("#import-report .result")))
+	}
+}

@@ -246,7 +246,7 @@ func TestInvoiceActionsRefuse(t *testing.T) {
 		{"missing reason", "/admin/invoices/1/mark-paid", "", http.StatusUnprocessableEntity, "at least 3 characters"},
 		{"blank reason", "/admin/invoices/1/void", " \t a \n", http.StatusUnprocessableEntity, "at least 3 characters"},
 		{"long reason", "/admin/invoices/1/mark-paid", strings.Repeat("é", 501), http.StatusUnprocessableEntity, "at most 500 characters, this one has 501"},
-		{"control character", "/admin/invoices/1/void", "bad\x00reason", http.StatusUnprocessableEntity, "plain text"},
+		{"control character", "/admin/invoices/1/void", "bad\x07reason", http.StatusBadRequest, `"reason" holds a control character`}, // refused at the edge (refuseBadText)
 		{"unknown invoice", "/admin/invoices/99/mark-paid", "who", http.StatusNotFound, "no invoice 99"},
 		{"bad id", "/admin/invoices/01/void", "who", http.StatusNotFound, "no such invoice"},
 	}

@@ -262,12 +262,13 @@ type apiRecord[T any] struct {
 }
 
 // serveAPIRecord answers a single-record endpoint: it reads {id}, fetches the
-// record with get and converts it with conv. A malformed id is as unknown
-// as a missing one.
+// record with get and converts it with conv. A malformed id ("+1", "01")
+// is as unknown as a missing one, as on the control room's pages
+// (recordID).
 func serveAPIRecord[D, T any](s *Server, w http.ResponseWriter, r *http.Request,
 	get func(context.Context, int64) (D, error), conv func(D) T) {
-	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	if err != nil || id < 1 {
+	id, ok := recordID(r)
+	if !ok {
 		writeAPIError(w, http.StatusNotFound, "There is no record with this id.")
 		return
 	}

@@ -1,13 +1,24 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/hossagent/hossagent/views"
 )
 
 // statusRecorder remembers what a handler wrote, for the request log and
@@ -122,4 +133,197 @@ func levelFor(status int) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// maxCheckedForm is the largest form body refuseBadText reads and checks:
+// the largest any handler accepts (the CSV import's). A larger body is
+// passed on unread, to be refused by its handler's own limit, so that each
+// route keeps its own 413 answer.
+const maxCheckedForm = maxImportBody
+
+// refuseBadText is the edge check of every request's text: each path
+// parameter, query parameter and url-encoded or multipart form field (names
+// and values; uploaded files are left to their handler) must be text
+// (textProblem). Anything else is answered 400 with a message naming the
+// field, before any handler or the store sees it: a JSON error under /api/,
+// an error page (or, for htmx, a result fragment) elsewhere.
+//
+// routes is the app's router, asked which route (and so which path
+// parameters) a request names. The server-to-server endpoints are exempt:
+// their senders (Stripe, the mail provider) cannot be asked to send other
+// text and would retry a refusal for days, so each cleans its text itself.
+func (s *Server) refuseBadText(routes *chi.Mux, serverToServer ...string) func(http.Handler) http.Handler {
+	exempt := map[string]bool{}
+	for _, p := range serverToServer {
+		exempt[p] = true
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			badPath := textProblem(r.URL.Path) != ""
+			form := formBodyKind(r)
+			if !badPath && r.URL.RawQuery == "" && form == "" {
+				next.ServeHTTP(w, r) // nothing to check: most page views and streams
+				return
+			}
+			rctx := chi.NewRouteContext()
+			pattern := routes.Find(rctx, r.Method, chiRoutePath(r))
+			if pattern != "" && exempt[r.Method+" "+pattern] {
+				next.ServeHTTP(w, r)
+				return
+			}
+			msg := ""
+			if badPath {
+				msg = pathTextProblem(r, rctx)
+			}
+			if msg == "" {
+				msg = valuesTextProblem("query parameter", r.URL.RawQuery)
+			}
+			if msg == "" && form != "" {
+				msg = formTextProblem(r, form)
+			}
+			if msg == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			s.refuseText(w, r, msg)
+		})
+	}
+}
+
+// refuseText answers a request refused by refuseBadText.
+func (s *Server) refuseText(w http.ResponseWriter, r *http.Request, msg string) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/api/"):
+		writeAPIError(w, http.StatusBadRequest, msg)
+	case isHXRequest(r):
+		s.render(w, r, http.StatusBadRequest, views.AdminActionResult("bad", msg))
+	default:
+		s.renderError(w, r, http.StatusBadRequest, "Bad request", msg)
+	}
+}
+
+// chiRoutePath is the path chi routes a request on: the raw path when the
+// URL has one (escapes that decoding would change), else the path.
+func chiRoutePath(r *http.Request) string {
+	if r.URL.RawPath != "" {
+		return r.URL.RawPath
+	}
+	return r.URL.Path
+}
+
+// pathTextProblem names the path parameter that is not text, or the address
+// as a whole when the bad part is no parameter (no route has it).
+func pathTextProblem(r *http.Request, rctx *chi.Context) string {
+	for i, key := range rctx.URLParams.Keys {
+		v := rctx.URLParams.Values[i]
+		if r.URL.RawPath != "" {
+			if u, err := url.PathUnescape(v); err == nil {
+				v = u
+			}
+		}
+		if p := textProblem(v); p != "" && key != "*" {
+			return "The {" + key + "} part of the address holds " + p + ", which is not allowed."
+		}
+	}
+	return "The address holds " + textProblem(r.URL.Path) + ", which is not allowed."
+}
+
+// valuesTextProblem checks url-encoded pairs (a query or a form body); the
+// first bad name or value, in name order, is named. Malformed pairs are
+// skipped, as every reader of the values skips them.
+func valuesTextProblem(what, encoded string) string {
+	if encoded == "" {
+		return ""
+	}
+	vals, _ := url.ParseQuery(encoded)
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
+		if msg := fieldTextProblem(what, name, vals[name]...); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// fieldTextProblem checks one field's name and values.
+func fieldTextProblem(what, name string, values ...string) string {
+	if p := textProblem(name); p != "" {
+		return "A " + what + " name holds " + p + ", which is not allowed."
+	}
+	for _, v := range values {
+		if p := textProblem(v); p != "" {
+			return "The " + what + " " + strconv.Quote(clipEcho(name, 40)) + " holds " + p + ", which is not allowed."
+		}
+	}
+	return ""
+}
+
+// Form body kinds formBodyKind tells apart.
+const (
+	formURLEncoded = "application/x-www-form-urlencoded"
+	formMultipart  = "multipart/form-data"
+)
+
+// formBodyKind is the media type of a request's form body, "" when the
+// request has none (or a body of another kind).
+func formBodyKind(r *http.Request) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != formURLEncoded && mt != formMultipart) {
+		return ""
+	}
+	return mt
+}
+
+// formTextProblem reads a form body (up to maxCheckedForm), checks it and
+// puts it back for the handler, which reads it with its own limits as if
+// nothing had read it before. A body the check cannot parse is the
+// handler's to refuse.
+func formTextProblem(r *http.Request, kind string) string {
+	body := r.Body
+	buf, err := io.ReadAll(io.LimitReader(body, maxCheckedForm+1))
+	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), body), body}
+	if err != nil || len(buf) > maxCheckedForm {
+		return "" // a failed read fails the handler's read too; an oversized body its limit
+	}
+	if kind == formURLEncoded {
+		return valuesTextProblem("form field", string(buf))
+	}
+	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if params["boundary"] == "" {
+		return ""
+	}
+	mr := multipart.NewReader(bytes.NewReader(buf), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return "" // the end, or a malformed body the handler refuses
+		}
+		name := part.FormName()
+		if file := part.FileName(); file != "" {
+			// The file's content is the handler's to check (the CSV
+			// import names the line and column); its name is text.
+			if msg := fieldTextProblem("form field", name); msg != "" {
+				return msg
+			}
+			if p := textProblem(file); p != "" {
+				return "The file name in " + strconv.Quote(clipEcho(name, 40)) + " holds " + p + ", which is not allowed."
+			}
+			continue
+		}
+		value, err := io.ReadAll(part)
+		if err != nil {
+			return ""
+		}
+		if msg := fieldTextProblem("form field", name, string(value)); msg != "" {
+			return msg
+		}
+	}
+}
+
+// readCloser is a request body read through r and closed through c.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

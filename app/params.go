@@ -32,3 +32,8 @@ func searchParam(r *http.Request, name string) string {
 // isHXRequest reports whether htmx sent the request (it then wants a
 // fragment to swap in place, not a redirect or a whole page).
 func isHXRequest(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// textProblem says why s is not text this app takes from a request, or ""
+// when it is (db.TextProblem): a NUL cannot be stored, a control character
+// cannot be shown, so such input is never meant.
+func textProblem(s string) string { return db.TextProblem(s) }

@@ -170,7 +170,11 @@ func (s *Server) Handler() http.Handler {
 			"POST /email/inbound/{secret}",
 			"POST /email/events",
 			"POST /unsubscribe/{token}",
-		))
+		),
+		// Every query, path and form value must be text (no NUL, control
+		// character or broken UTF-8), except where Stripe and the mail
+		// provider send it: those endpoints clean their own.
+		s.refuseBadText(r, "POST /stripe/webhook", "POST /email/inbound/{secret}", "POST /email/events"))
 
 	// Public: no session is read.
 	r.Get("/healthz", s.healthz)

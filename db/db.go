@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/migrate"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -140,7 +139,7 @@ func openDSN(path, dsn string, opts ...Option) (*DB, error) {
 	sqldb.SetMaxOpenConns(6)
 	sqldb.SetMaxIdleConns(6)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path, now: time.Now}
+	d := &DB{bun: bun.NewDB(sqldb, newDialect()), path: path, now: time.Now}
 	for _, o := range opts {
 		o(d)
 	}
