@@ -263,6 +263,18 @@ const invoiceCols = `SELECT id, COALESCE(number, '') AS number, status, currency
 	FROM invoices `
 
 // invoiceWhere reads the invoice the condition picks, or nil.
+// The webhook's lookups. Each repeats the "<> ”" of its partial index
+// (invoices_payment_link, stripe_events_payment_intent): SQLite uses a
+// partial index only when the query's WHERE implies the index's, and it does
+// not infer "<> ”" from "= ?". Without it each lookup reads every invoice or
+// every Stripe event ever received (db/queryplan_test.go checks the plans).
+const (
+	invoiceByLinkWhere          = "WHERE stripe_payment_link_id = ? AND stripe_payment_link_id <> '' ORDER BY id DESC LIMIT 1"
+	invoiceByPaymentIntentWhere = `WHERE id = (SELECT invoice_id FROM stripe_events
+		WHERE payment_intent_id = ? AND payment_intent_id <> '' AND invoice_id IS NOT NULL AND outcome IN (?) ORDER BY id DESC LIMIT 1)`
+	earlyRefundsSQL = `SELECT COUNT(*) FROM stripe_events WHERE payment_intent_id = ? AND payment_intent_id <> '' AND outcome = ?`
+)
+
 func invoiceWhere(ctx context.Context, tx bun.Tx, where string, args ...any) (*paymentInvoice, error) {
 	var inv paymentInvoice
 	err := tx.NewRaw(invoiceCols+where, args...).Scan(ctx, &inv)
@@ -294,7 +306,7 @@ func paymentInvoiceFor(ctx context.Context, tx bun.Tx, e PaymentEvent, install s
 // and invoice ids start at 1 in every database.
 func sessionInvoice(ctx context.Context, tx bun.Tx, e PaymentEvent, install string) (*paymentInvoice, setAside, error) {
 	if e.PaymentLinkID != "" {
-		inv, err := invoiceWhere(ctx, tx, "WHERE stripe_payment_link_id = ? ORDER BY id DESC LIMIT 1", e.PaymentLinkID)
+		inv, err := invoiceWhere(ctx, tx, invoiceByLinkWhere, e.PaymentLinkID)
 		if err != nil || inv != nil {
 			return inv, setAside{}, err
 		}
@@ -335,8 +347,7 @@ func refundInvoice(ctx context.Context, tx bun.Tx, e PaymentEvent) (*paymentInvo
 	if e.PaymentIntentID == "" {
 		return nil, setAside{OutcomeUnknownPayment, fmt.Sprintf("refunded charge %s names no PaymentIntent", e.ChargeID)}, nil
 	}
-	inv, err := invoiceWhere(ctx, tx, `WHERE id = (SELECT invoice_id FROM stripe_events
-		WHERE payment_intent_id = ? AND invoice_id IS NOT NULL AND outcome IN (?) ORDER BY id DESC LIMIT 1)`,
+	inv, err := invoiceWhere(ctx, tx, invoiceByPaymentIntentWhere,
 		e.PaymentIntentID, bun.List(paidOutcomes))
 	switch {
 	case err != nil || inv != nil:
@@ -430,7 +441,7 @@ func applySucceeded(ctx context.Context, tx bun.Tx, e PaymentEvent, inv *payment
 	out.Outcome = OutcomePaid
 	if e.PaymentIntentID != "" {
 		var early int
-		err := tx.NewRaw(`SELECT COUNT(*) FROM stripe_events WHERE payment_intent_id = ? AND outcome = ?`,
+		err := tx.NewRaw(earlyRefundsSQL,
 			e.PaymentIntentID, OutcomeRefundBeforePayment).Scan(ctx, &early)
 		if err != nil {
 			return err

@@ -111,10 +111,18 @@ var hotQueries = []hotQuery{
 		uses: []string{"unbilled_tasks_customer"}},
 	{name: "InvoicesNeedingPaymentLink", sql: raw(invoicesNeedingPaymentLinkSQL, 20),
 		scans: map[string]string{"i USING INDEX invoices_need_link": workingSet + ", " + boundedByLimit}, uses: []string{"invoices_need_link"}},
+	// The Stripe webhook: every event of every install sharing the account
+	// is recorded, so stripe_events grows fastest of all.
+	{name: "invoice by payment link (Stripe session)", sql: raw(invoiceCols+invoiceByLinkWhere, "plink_123"),
+		uses: []string{"invoices_payment_link"}},
+	{name: "invoice by PaymentIntent (Stripe refund)", sql: raw(invoiceCols+invoiceByPaymentIntentWhere, "pi_123", bun.List(paidOutcomes)),
+		uses: []string{"stripe_events_payment_intent"}},
+	{name: "refunds before payment (Stripe session)", sql: raw(earlyRefundsSQL, "pi_123", OutcomeRefundBeforePayment),
+		uses: []string{"stripe_events_payment_intent"}},
 }
 
 // bigTables are the tables that grow with the business's history.
-var bigTables = []string{"leads", "messages", "replies", "suppressions", "customers", "tasks", "invoices", "invoice_lines", "unbilled_tasks"}
+var bigTables = []string{"leads", "messages", "replies", "suppressions", "customers", "tasks", "invoices", "invoice_lines", "unbilled_tasks", "stripe_events"}
 
 // The plans are checked twice: as the app sees them (it never runs ANALYZE,
 // so the planner guesses) and with the statistics of the dataset.

@@ -639,11 +639,11 @@ func (p *seedPlanned) write(ctx context.Context, tx *sql.Tx) error {
 }
 
 func (p *seedPlanned) writeLeads(ctx context.Context, tx *sql.Tx) error {
-	b := newBatch(ctx, tx, "leads", "id", "name", "email", "company", "domain_key", "niche", "website", "source",
+	b := newBatch(ctx, tx, "leads", "id", "name", "email", "company", "domain_key", "niche", "website", "website_key", "source",
 		"status", "dry_run", "contacted_at", "responded_at", "converted_at", "created_at", "updated_at")
 	for i := range p.leads {
 		l := &p.leads[i]
-		err := b.add(l.id, l.first+" "+l.last, l.email, l.company, l.domain, l.niche, "https://"+l.domain, SeedSource,
+		err := b.add(l.id, l.first+" "+l.last, l.email, l.company, l.domain, l.niche, "https://"+l.domain, WebsiteKey("https://"+l.domain), SeedSource,
 			l.status, l.messageStatus == MessageDryRun, seedTimePtr(l.contacted), seedTimePtr(l.responded), seedTimePtr(l.converted),
 			seedTime(l.created), seedTime(l.updated()))
 		if err != nil {
