@@ -1,0 +1,41 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestAssetsServeFilesOnly: /assets/ serves the embedded files and nothing
+// else; a directory is no page (404), not a listing of what is in it.
+func TestAssetsServeFilesOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, path := range []string{"/assets/", "/assets/vendor/", "/assets/vendor", "/assets/css/", "/assets/css",
+		"/assets/.", "/assets/vendor/.", "/assets/vendor/../", "/assets//", "/assets/vendor/index.html", "/assets/nope.js"} {
+		resp, _, body := f.get(t, path)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		}
+		// A listing links the files by their bare names (href="noir.css");
+		// the 404 page's own links carry /assets/….
+		if strings.Contains(body, `href="htmx.min.js"`) || strings.Contains(body, `href="noir.css"`) || strings.Contains(body, "SHA256SUMS") || strings.Contains(body, `href="vendor/"`) {
+			t.Errorf("GET %s lists the directory:\n%s", path, body)
+		}
+		if cc := resp.Header.Get("Cache-Control"); strings.Contains(cc, "immutable") {
+			t.Errorf("GET %s: a 404 is cached for a year (%q)", path, cc)
+		}
+	}
+	for _, path := range []string{"/assets/vendor/htmx.min.js", "/assets/css/noir.css", "/assets/vendor/SHA256SUMS"} {
+		resp, _, body := f.get(t, path)
+		if resp.StatusCode != http.StatusOK || len(body) < 50 {
+			t.Errorf("GET %s = %d (%d bytes), want the file", path, resp.StatusCode, len(body))
+		}
+		if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("GET %s Cache-Control = %q", path, cc)
+		}
+	}
+	resp, _, _ := f.get(t, "/assets/css/noir.css")
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
+		t.Errorf("noir.css Content-Type = %q", ct)
+	}
+}
