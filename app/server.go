@@ -109,7 +109,7 @@ type Server struct {
 	assetVersion string
 
 	random         io.Reader       // session tokens
-	logins         *attemptLimiter // sign-in attempts per address and per e-mail
+	signIns        *signInLimiter  // failed sign-ins per address, per (address, account), per account (login_limits.go)
 	portalVisits   *attemptLimiter // portal pages and streams per client address
 	clientIPHeader string
 
@@ -143,7 +143,7 @@ func New(d Deps) *Server {
 		assetVersion: assets.Version(),
 
 		random:         rand.Reader,
-		logins:         newAttemptLimiter(loginRefillEvery, loginBurst, d.Now),
+		signIns:        newSignInLimiter(d.Now),
 		portalVisits:   newAttemptLimiter(portalRefillEach, portalBurst, d.Now),
 		clientIPHeader: d.ClientIPHeader,
 
