@@ -155,6 +155,7 @@ func New(d Deps) *Server {
 	}
 	if s.hub != nil {
 		s.hub.setAccessCheck(s.streamAccess)
+		s.hub.setStreamLimits(d.Config.LiveStreams)
 	}
 	return s
 }
