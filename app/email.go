@@ -61,7 +61,8 @@ type mailEndpoints struct {
 
 // newMailEndpoints prepares the mail endpoints from the dependencies. That
 // SendGrid events will be taken unverified is said at start by config.Load's
-// warnings, in the modes where SendGrid sends any.
+// warnings, in the modes where SendGrid sends any; in PRODUCTION, without a
+// key the endpoint is off (emailEvents).
 func newMailEndpoints(d Deps) *mailEndpoints {
 	m := &mailEndpoints{
 		mailer:    d.Mailer,
@@ -135,11 +136,19 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byt
 
 // emailEvents takes a batch of SendGrid events (POST /email/events). With a
 // verification key configured nothing is read before the signature checks
-// out. Hard bounces, complaints and unsubscribes suppress the address and
-// move its lead; every other event is ignored. SendGrid retries on any
-// non-2xx answer, which is what a 500 wants; applying an event again changes
-// nothing, so a retried or replayed batch is harmless.
+// out, and a batch signed more than agents.SendGridEventWindow from now (a
+// captured batch replayed) is refused. Without a key the endpoint is off in
+// PRODUCTION (404: one unsigned POST could suppress any address) and takes
+// unsigned batches elsewhere. Hard bounces, complaints and unsubscribes
+// suppress the address and move its lead; every other event is ignored.
+// SendGrid retries on any non-2xx answer, which is what a 500 wants;
+// applying an event again changes nothing, so a retried batch is harmless.
 func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
+	if s.mail.verifier == nil && s.mail.verifierErr == nil && s.cfg.IsProduction() {
+		s.log.Warn("sendgrid events refused: no SENDGRID_WEBHOOK_VERIFICATION_KEY in PRODUCTION")
+		s.notFound(w, r)
+		return
+	}
 	body, ok := readWebhookBody(w, r, maxEventsBody)
 	if !ok {
 		return
@@ -149,7 +158,12 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := s.mail.verifier; v != nil {
-		err := v.Verify(r.Header.Get(agents.SendGridSignatureHeader), r.Header.Get(agents.SendGridTimestampHeader), body)
+		err := v.Verify(r.Header.Get(agents.SendGridSignatureHeader), r.Header.Get(agents.SendGridTimestampHeader), body, s.now())
+		if errors.Is(err, agents.ErrEventStale) {
+			s.log.Warn("sendgrid events refused: stale signature timestamp (a replay?)", "err", err)
+			webhookReply(w, http.StatusForbidden, "stale timestamp")
+			return
+		}
 		if err != nil {
 			s.log.Warn("sendgrid events refused", "err", err)
 			webhookReply(w, http.StatusForbidden, "bad signature")
