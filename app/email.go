@@ -245,6 +245,12 @@ func (s *Server) emailInbound(w http.ResponseWriter, r *http.Request) {
 		webhookReply(w, http.StatusOK, "unknown sender")
 		return
 	}
+	if res.Duplicate {
+		// A retried or repeated delivery: 200, so SendGrid stops retrying.
+		s.log.Info("reply delivered again: already recorded", "lead", res.LeadID)
+		webhookReply(w, http.StatusOK, "duplicate: already recorded")
+		return
+	}
 	s.log.Info("reply received", "lead", res.LeadID, "responded", res.Responded)
 	s.publishDataChanged("lead "+strconv.FormatInt(res.LeadID, 10), "reply received")
 	webhookReply(w, http.StatusOK, "recorded")
@@ -277,7 +283,9 @@ func inboundReplyOf(form url.Values) (db.InboundReply, string) {
 	if c := form.Get("charsets"); c != "" {
 		_ = json.Unmarshal([]byte(c), &charsets) // unreadable: take every field as UTF-8
 	}
-	field := func(name string) string { return decodeCharset(form.Get(name), charsets[name]) }
+	// The sender cannot be asked to fix a reply: NUL bytes and invalid
+	// UTF-8 are cleaned, never refused (a refusal is retried for days).
+	field := func(name string) string { return cleanText(decodeCharset(form.Get(name), charsets[name])) }
 	from := strings.TrimSpace(field("from"))
 	if from == "" {
 		return db.InboundReply{}, "from is missing"
@@ -290,7 +298,39 @@ func inboundReplyOf(form url.Values) (db.InboundReply, string) {
 	if strings.TrimSpace(body) == "" {
 		body = field("html") // kept as text; every view escapes it
 	}
-	return db.InboundReply{FromAddr: addr, Subject: clipEcho(strings.TrimSpace(field("subject")), maxReplySubject), Body: body}, ""
+	return db.InboundReply{FromAddr: addr, Subject: clipEcho(strings.TrimSpace(field("subject")), maxReplySubject), Body: body,
+		MessageID: messageIDOf(field("headers"))}, ""
+}
+
+// maxMessageID bounds the Message-ID read: a header line is at most 998
+// characters (RFC 5322).
+const maxMessageID = 998
+
+// messageIDOf reads the Message-ID from the raw header block Inbound Parse
+// posts as "headers" (folded lines unfolded), or "" when there is none.
+func messageIDOf(headers string) string {
+	var id strings.Builder
+	in := false
+	for line := range strings.SplitSeq(headers, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case line == "":
+			return clipEcho(strings.TrimSpace(id.String()), maxMessageID) // the end of the header block
+		case line[0] == ' ' || line[0] == '\t':
+			if in {
+				id.WriteString(line)
+			}
+			continue
+		case in:
+			return clipEcho(strings.TrimSpace(id.String()), maxMessageID)
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Message-ID") {
+			in = true
+			id.WriteString(value)
+		}
+	}
+	return clipEcho(strings.TrimSpace(id.String()), maxMessageID)
 }
 
 // maxReplySubject bounds a stored subject, in runes.
