@@ -31,6 +31,13 @@ import (
 // per event: before a view hands out a render, and once a second for idle
 // views, the readers' sessions and portal links are checked in one batched
 // query (see Hub.check); a stream whose reader lost access ends.
+//
+// Streams are bounded too (config.LiveStreams): per client address for
+// the readers without a session (the public dashboard, portals), per
+// session for signed-in readers, and in all. A stream past its owner's
+// limit is refused with 429, past the total (or past maxViews) with 503,
+// each with Retry-After (refuseStream); a stream's slot is freed when it
+// ends.
 
 const (
 	heartbeatEvery = 15 * time.Second
@@ -200,10 +207,14 @@ func NewHub(bus *agents.Bus) *Hub {
 // keep their slots.
 func (h *Hub) setStreamLimits(l config.LiveStreams) {
 	def := config.DefaultLiveStreams()
-	for _, f := range []struct{ v, def *int }{{&l.PerAddress, &def.PerAddress}, {&l.PerSession, &def.PerSession}, {&l.Max, &def.Max}} {
-		if *f.v < 1 {
-			*f.v = *f.def
-		}
+	if l.PerAddress < 1 {
+		l.PerAddress = def.PerAddress
+	}
+	if l.PerSession < 1 {
+		l.PerSession = def.PerSession
+	}
+	if l.Max < 1 {
+		l.Max = def.Max
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
