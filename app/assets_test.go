@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,5 +38,33 @@ func TestAssetsServeFilesOnly(t *testing.T) {
 	resp, _, _ := f.get(t, "/assets/css/noir.css")
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
 		t.Errorf("noir.css Content-Type = %q", ct)
+	}
+}
+
+// TestAssetsAnswerOnlyGetAndHead: /assets/ serves files to GET and HEAD;
+// any other method is 405 with Allow, not the file.
+func TestAssetsAnswerOnlyGetAndHead(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace, "PROPFIND"} {
+		req, _ := http.NewRequest(m, f.srv.URL+"/assets/css/noir.css", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// (A method chi does not know, PROPFIND, is the router's own 405.)
+		if resp.StatusCode != http.StatusMethodNotAllowed || m != "PROPFIND" && resp.Header.Get("Allow") != "GET, HEAD" || strings.Contains(string(body), "font-family") {
+			t.Errorf("%s /assets/css/noir.css = %d (Allow %q), want 405 with Allow: GET, HEAD", m, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	req, _ := http.NewRequest(http.MethodHead, f.srv.URL+"/assets/css/noir.css", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 100 {
+		t.Errorf("HEAD = %d (length %d), want 200 with the file's length", resp.StatusCode, resp.ContentLength)
 	}
 }

@@ -228,9 +228,15 @@ func (s *Server) Handler() http.Handler {
 // directory, a path that is not in canonical form ("vendor/", "css/.",
 // "a//b", "x/../y") or a missing file is the plain 404 page, never a
 // listing of what is there (http.FileServerFS would list a directory and
-// redirect non-canonical paths to it).
+// redirect non-canonical paths to it), and only to GET and HEAD (405 with
+// Allow for any other method).
 func (s *Server) assetHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			s.renderError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Files here are read with GET.")
+			return
+		}
 		name, ok := strings.CutPrefix(r.URL.Path, "/assets/")
 		if !ok || !fs.ValidPath(name) || name == "." {
 			s.notFound(w, r)
