@@ -10,13 +10,17 @@ import (
 	"time"
 )
 
+// prodInboundSecret is an inbound secret PRODUCTION accepts (32 characters
+// or more).
+const prodInboundSecret = "inbound-0123456789abcdef-0123456789abcdef"
+
 // productionEnv is a PRODUCTION configuration that starts, plus extra.
 func productionEnv(extra map[string]string) map[string]string {
 	env := map[string]string{
 		"RELEASE_MODE":         "PRODUCTION",
-		"BASE_URL":             "https://ops.hossagent.test",
-		"EMAIL_FROM":           "outreach@mail.hossagent.test",
-		"EMAIL_INBOUND_SECRET": mailInboundSecret,
+		"BASE_URL":             "https://ops.hossagent.io",
+		"EMAIL_FROM":           "outreach@mail.hossagent.io",
+		"EMAIL_INBOUND_SECRET": prodInboundSecret,
 	}
 	maps.Copy(env, extra)
 	return env
@@ -34,8 +38,8 @@ func TestSendGridEventsUnsignedRefusedInProduction(t *testing.T) {
 	key, public := mailSigningKey(t)
 	ts := strconv.FormatInt(testNow.Unix(), 10)
 	signed := mailSign(t, key, ts, unsubscribeBatch)
-	smtp := map[string]string{"EMAIL_MODE": "SMTP", "SMTP_HOST": "smtp.mail.hossagent.test", "COMPANY_POSTAL_ADDRESS": "1 Main St, Springfield",
-		"LEAD_SOURCE": "search_api", "LEAD_SEARCH_API_URL": "https://leads.hossagent.test/search"}
+	smtp := map[string]string{"EMAIL_MODE": "SMTP", "SMTP_HOST": "smtp.mail.hossagent.io", "COMPANY_POSTAL_ADDRESS": "1 Main St, Springfield",
+		"LEAD_SOURCE": "search_api", "LEAD_SEARCH_API_URL": "https://leads.hossagent.io/search"}
 	withKey := map[string]string{"SENDGRID_WEBHOOK_VERIFICATION_KEY": public}
 	for name, env := range map[string]map[string]string{"DRY_RUN": nil, "SMTP": smtp} {
 		t.Run(name+" without a key", func(t *testing.T) {
