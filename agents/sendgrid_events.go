@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hossagent/hossagent/db"
 )
@@ -28,6 +30,17 @@ const (
 // ErrEventSignature means a SendGrid event batch is unsigned or its signature
 // does not verify against the configured key.
 var ErrEventSignature = errors.New("sendgrid: event batch signature missing or invalid")
+
+// ErrEventStale means a batch is signed, but its signature timestamp lies
+// more than SendGridEventWindow from now: a captured batch replayed, or a
+// clock far off.
+var ErrEventStale = errors.New("sendgrid: event batch timestamp outside the accepted window")
+
+// SendGridEventWindow is how far a batch's signature timestamp may lie from
+// now, either way. SendGrid signs each delivery (a retry too) when it sends
+// it, so a genuine batch is seconds old; the window allows for clock skew
+// and slow networks, and refuses a batch captured and replayed later.
+const SendGridEventWindow = 10 * time.Minute
 
 // SendGridEventVerifier checks the ECDSA signature SendGrid puts on each
 // event batch when "Signed Event Webhook Requests" is on: SHA-256 over the
@@ -64,12 +77,19 @@ func NewSendGridEventVerifier(verificationKey string) (*SendGridEventVerifier, e
 }
 
 // Verify checks signature (base64 of an ASN.1 DER ECDSA signature) over
-// timestamp ‖ body. It returns ErrEventSignature for a missing or wrong
-// signature. A signed batch may be replayed; that is harmless because
-// applying an event twice changes nothing.
-func (v *SendGridEventVerifier) Verify(signature, timestamp string, body []byte) error {
+// timestamp ‖ body, then that timestamp (Unix seconds, as SendGrid sends
+// it) lies within SendGridEventWindow of now. It returns ErrEventSignature
+// for a missing or wrong signature or an unreadable timestamp, and
+// ErrEventStale for a genuine but stale (or future) one. Within the window
+// a batch may still arrive twice (SendGrid retries); that is harmless
+// because applying an event twice changes nothing.
+func (v *SendGridEventVerifier) Verify(signature, timestamp string, body []byte, now time.Time) error {
 	if signature == "" || timestamp == "" {
 		return fmt.Errorf("%w: %s or %s header missing", ErrEventSignature, SendGridSignatureHeader, SendGridTimestampHeader)
+	}
+	sent, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
+	if err != nil || sent < 0 {
+		return fmt.Errorf("%w: %s is not a Unix time", ErrEventSignature, SendGridTimestampHeader)
 	}
 	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(signature))
 	if err != nil {
@@ -80,6 +100,12 @@ func (v *SendGridEventVerifier) Verify(signature, timestamp string, body []byte)
 	h.Write(body)
 	if !ecdsa.VerifyASN1(v.key, h.Sum(nil), sig) {
 		return ErrEventSignature
+	}
+	// Compared in whole seconds (sent may be far beyond what a time.Time
+	// holds); sent >= 0, so neither difference overflows.
+	window := int64(SendGridEventWindow / time.Second)
+	if age := now.Unix() - sent; age > window || -age > window {
+		return fmt.Errorf("%w: signed %d s before now (the window is %s either way)", ErrEventStale, age, SendGridEventWindow)
 	}
 	return nil
 }

@@ -10,7 +10,9 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hossagent/hossagent/db"
 )
@@ -48,8 +50,9 @@ func TestSendGridEventVerifier(t *testing.T) {
 	}
 	body := []byte(`[{"email":"a@acme.example","event":"bounce","type":"bounce"}]`)
 	const ts = "1764244800"
+	now := time.Unix(1764244800, 0)
 	good := signSendGrid(t, key, ts, body)
-	if err := v.Verify(good, ts, body); err != nil {
+	if err := v.Verify(good, ts, body, now); err != nil {
 		t.Fatalf("good signature refused: %v", err)
 	}
 	other, _ := sendGridKey(t, elliptic.P256())
@@ -62,9 +65,49 @@ func TestSendGridEventVerifier(t *testing.T) {
 		"not base64":        {"%%%", ts, string(body)},
 		"garbage":           {base64.StdEncoding.EncodeToString([]byte("not a signature")), ts, string(body)},
 	} {
-		if err := v.Verify(c.sig, c.ts, []byte(c.body)); !errors.Is(err, ErrEventSignature) {
+		if err := v.Verify(c.sig, c.ts, []byte(c.body), now); !errors.Is(err, ErrEventSignature) {
 			t.Errorf("%s: err = %v, want ErrEventSignature", name, err)
 		}
+	}
+	for name, c := range map[string]struct{ sig, ts string }{
+		"not a number": {signSendGrid(t, key, "soon", body), "soon"},
+		"negative":     {signSendGrid(t, key, "-1", body), "-1"},
+		"too large":    {signSendGrid(t, key, "99999999999999999999", body), "99999999999999999999"},
+	} {
+		if err := v.Verify(c.sig, c.ts, body, now); !errors.Is(err, ErrEventSignature) {
+			t.Errorf("timestamp %s: err = %v, want ErrEventSignature", name, err)
+		}
+	}
+}
+
+// A genuine signature on a batch signed more than SendGridEventWindow
+// before or after now is a replay (or a clock far off): ErrEventStale. At
+// the window's edge it is accepted.
+func TestSendGridEventVerifierRefusesStaleBatches(t *testing.T) {
+	key, public := sendGridKey(t, elliptic.P256())
+	v, err := NewSendGridEventVerifier(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`[{"email":"a@acme.example","event":"unsubscribe"}]`)
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for name, c := range map[string]struct {
+		offset time.Duration
+		stale  bool
+	}{
+		"now": {0, false}, "at the window, past": {-SendGridEventWindow, false}, "at the window, ahead": {SendGridEventWindow, false},
+		"a second past the window": {-SendGridEventWindow - time.Second, true}, "a second ahead of it": {SendGridEventWindow + time.Second, true},
+		"a year old": {-365 * 24 * time.Hour, true}, "a year ahead": {365 * 24 * time.Hour, true},
+	} {
+		ts := strconv.FormatInt(now.Add(c.offset).Unix(), 10)
+		err := v.Verify(signSendGrid(t, key, ts, body), ts, body, now)
+		if c.stale && !errors.Is(err, ErrEventStale) || !c.stale && err != nil {
+			t.Errorf("%s: err = %v, stale %v", name, err, c.stale)
+		}
+	}
+	ts := "0"
+	if err := v.Verify(signSendGrid(t, key, ts, body), ts, body, now); !errors.Is(err, ErrEventStale) {
+		t.Errorf("timestamp 0: %v", err)
 	}
 }
 

@@ -189,7 +189,7 @@ func BenchmarkFanout(b *testing.B) {
 			streams := make([]*stream, n)
 			for i := range streams {
 				var err error
-				if streams[i], _, err = s.hub.subscribe("bench", render, reader{anonymous: true}); err != nil {
+				if streams[i], _, err = s.hub.subscribe("bench", render, reader{anonymous: true}, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -61,7 +61,8 @@ type mailEndpoints struct {
 
 // newMailEndpoints prepares the mail endpoints from the dependencies. That
 // SendGrid events will be taken unverified is said at start by config.Load's
-// warnings, in the modes where SendGrid sends any.
+// warnings, in the modes where SendGrid sends any; in PRODUCTION, without a
+// key the endpoint is off (emailEvents).
 func newMailEndpoints(d Deps) *mailEndpoints {
 	m := &mailEndpoints{
 		mailer:    d.Mailer,
@@ -135,11 +136,19 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byt
 
 // emailEvents takes a batch of SendGrid events (POST /email/events). With a
 // verification key configured nothing is read before the signature checks
-// out. Hard bounces, complaints and unsubscribes suppress the address and
-// move its lead; every other event is ignored. SendGrid retries on any
-// non-2xx answer, which is what a 500 wants; applying an event again changes
-// nothing, so a retried or replayed batch is harmless.
+// out, and a batch signed more than agents.SendGridEventWindow from now (a
+// captured batch replayed) is refused. Without a key the endpoint is off in
+// PRODUCTION (404: one unsigned POST could suppress any address) and takes
+// unsigned batches elsewhere. Hard bounces, complaints and unsubscribes
+// suppress the address and move its lead; every other event is ignored.
+// SendGrid retries on any non-2xx answer, which is what a 500 wants;
+// applying an event again changes nothing, so a retried batch is harmless.
 func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
+	if s.mail.verifier == nil && s.mail.verifierErr == nil && s.cfg.IsProduction() {
+		s.log.Warn("sendgrid events refused: no SENDGRID_WEBHOOK_VERIFICATION_KEY in PRODUCTION")
+		s.notFound(w, r)
+		return
+	}
 	body, ok := readWebhookBody(w, r, maxEventsBody)
 	if !ok {
 		return
@@ -149,7 +158,12 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := s.mail.verifier; v != nil {
-		err := v.Verify(r.Header.Get(agents.SendGridSignatureHeader), r.Header.Get(agents.SendGridTimestampHeader), body)
+		err := v.Verify(r.Header.Get(agents.SendGridSignatureHeader), r.Header.Get(agents.SendGridTimestampHeader), body, s.now())
+		if errors.Is(err, agents.ErrEventStale) {
+			s.log.Warn("sendgrid events refused: stale signature timestamp (a replay?)", "err", err)
+			webhookReply(w, http.StatusForbidden, "stale timestamp")
+			return
+		}
 		if err != nil {
 			s.log.Warn("sendgrid events refused", "err", err)
 			webhookReply(w, http.StatusForbidden, "bad signature")
@@ -231,6 +245,12 @@ func (s *Server) emailInbound(w http.ResponseWriter, r *http.Request) {
 		webhookReply(w, http.StatusOK, "unknown sender")
 		return
 	}
+	if res.Duplicate {
+		// A retried or repeated delivery: 200, so SendGrid stops retrying.
+		s.log.Info("reply delivered again: already recorded", "lead", res.LeadID)
+		webhookReply(w, http.StatusOK, "duplicate: already recorded")
+		return
+	}
 	s.log.Info("reply received", "lead", res.LeadID, "responded", res.Responded)
 	s.publishDataChanged("lead "+strconv.FormatInt(res.LeadID, 10), "reply received")
 	webhookReply(w, http.StatusOK, "recorded")
@@ -263,7 +283,9 @@ func inboundReplyOf(form url.Values) (db.InboundReply, string) {
 	if c := form.Get("charsets"); c != "" {
 		_ = json.Unmarshal([]byte(c), &charsets) // unreadable: take every field as UTF-8
 	}
-	field := func(name string) string { return decodeCharset(form.Get(name), charsets[name]) }
+	// The sender cannot be asked to fix a reply: NUL bytes and invalid
+	// UTF-8 are cleaned, never refused (a refusal is retried for days).
+	field := func(name string) string { return cleanText(decodeCharset(form.Get(name), charsets[name])) }
 	from := strings.TrimSpace(field("from"))
 	if from == "" {
 		return db.InboundReply{}, "from is missing"
@@ -276,7 +298,39 @@ func inboundReplyOf(form url.Values) (db.InboundReply, string) {
 	if strings.TrimSpace(body) == "" {
 		body = field("html") // kept as text; every view escapes it
 	}
-	return db.InboundReply{FromAddr: addr, Subject: clipEcho(strings.TrimSpace(field("subject")), maxReplySubject), Body: body}, ""
+	return db.InboundReply{FromAddr: addr, Subject: clipEcho(strings.TrimSpace(field("subject")), maxReplySubject), Body: body,
+		MessageID: messageIDOf(field("headers"))}, ""
+}
+
+// maxMessageID bounds the Message-ID read: a header line is at most 998
+// characters (RFC 5322).
+const maxMessageID = 998
+
+// messageIDOf reads the Message-ID from the raw header block Inbound Parse
+// posts as "headers" (folded lines unfolded), or "" when there is none.
+func messageIDOf(headers string) string {
+	var id strings.Builder
+	in := false
+	for line := range strings.SplitSeq(headers, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case line == "":
+			return clipEcho(strings.TrimSpace(id.String()), maxMessageID) // the end of the header block
+		case line[0] == ' ' || line[0] == '\t':
+			if in {
+				id.WriteString(line)
+			}
+			continue
+		case in:
+			return clipEcho(strings.TrimSpace(id.String()), maxMessageID)
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Message-ID") {
+			in = true
+			id.WriteString(value)
+		}
+	}
+	return clipEcho(strings.TrimSpace(id.String()), maxMessageID)
 }
 
 // maxReplySubject bounds a stored subject, in runes.

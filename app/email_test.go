@@ -13,6 +13,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -298,7 +299,7 @@ func TestSendGridEventsSigned(t *testing.T) {
 	complained := m.lead(t, "s@spam.example", db.LeadContacted)
 	soft := m.lead(t, "soft@soft.example", db.LeadContacted)
 	body := []byte(mailEventBatch)
-	const ts = "1764244900"
+	ts := strconv.FormatInt(testNow.Unix(), 10) // the batch was signed just now
 
 	other, _ := mailSigningKey(t)
 	forged := mailSign(t, other, ts, body)
@@ -308,7 +309,7 @@ func TestSendGridEventsSigned(t *testing.T) {
 		"no signature":   nil,
 		"other key":      forged,
 		"no timestamp":   noTimestamp,
-		"other time":     mailSign(t, key, "1764244999", []byte("[]")),
+		"other time":     mailSign(t, key, strconv.FormatInt(testNow.Unix()+1, 10), []byte("[]")),
 		"altered body":   mailSign(t, key, ts, []byte(strings.Replace(mailEventBatch, "b@bounce", "x@bounce", 1))),
 		"not base64 sig": {agents.SendGridSignatureHeader: "!!!", agents.SendGridTimestampHeader: ts},
 	} {

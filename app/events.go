@@ -15,6 +15,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/app/config"
 )
 
 // Live updates, rendered once per audience. The Hub listens to the agents'
@@ -30,6 +31,13 @@ import (
 // per event: before a view hands out a render, and once a second for idle
 // views, the readers' sessions and portal links are checked in one batched
 // query (see Hub.check); a stream whose reader lost access ends.
+//
+// Streams are bounded too (config.LiveStreams): per client address for
+// the readers without a session (the public dashboard, portals), per
+// session for signed-in readers, and in all. A stream past its owner's
+// limit is refused with 429, past the total (or past maxViews) with 503,
+// each with Retry-After (refuseStream); a stream's slot is freed when it
+// ends.
 
 const (
 	heartbeatEvery = 15 * time.Second
@@ -62,8 +70,14 @@ const (
 	maxRetryGap = 5 * time.Second
 )
 
-// errTooManyViews refuses a stream that would open a view past maxViews.
-var errTooManyViews = errors.New("too many live views are open")
+// Why a stream is refused. The first two are about the client (429: it
+// holds too many already), the last two about the server (503: busy).
+var (
+	errStreamsPerAddress = errors.New("too many live streams from this address")
+	errStreamsPerSession = errors.New("too many live streams for this session")
+	errTooManyStreams    = errors.New("too many live streams are open")
+	errTooManyViews      = errors.New("too many live views are open")
+)
 
 // fragment is one live region: the id of its root element and its component.
 type fragment struct {
@@ -107,6 +121,12 @@ type Hub struct {
 	slots chan struct{}
 	// guarded by mu: how many views anonymous readers opened.
 	anonymousViews int
+	// guarded by mu: the stream limits (config.LiveStreams), the open
+	// streams per owner (a client address or a session, see streamOwner),
+	// and a test's hook run each time a stream lets go of its slot.
+	limits    config.LiveStreams
+	owners    map[string]int
+	onRelease func()
 }
 
 // liveView is one audience: its render, its streams, and the latest bytes.
@@ -131,6 +151,7 @@ type liveView struct {
 // stream is one open SSE response.
 type stream struct {
 	who   reader
+	owner string      // whose slot it holds (Hub.owners); "" for none
 	out   chan []byte // capacity 1: a slow stream gets the latest render only
 	ended chan struct{}
 	once  sync.Once
@@ -171,13 +192,48 @@ func (st *stream) deliver(update, full []byte, stampedFull func() []byte) {
 // NewHub starts a hub fed by the bus; it ends, closing every stream, when
 // the bus closes (at shutdown).
 func NewHub(bus *agents.Bus) *Hub {
-	h := &Hub{views: map[string]*liveView{}, done: make(chan struct{}), now: time.Now, slots: make(chan struct{}, renderSlots)}
+	h := &Hub{views: map[string]*liveView{}, done: make(chan struct{}), now: time.Now, slots: make(chan struct{}, renderSlots),
+		limits: config.DefaultLiveStreams(), owners: map[string]int{}}
 	// Subscribed before NewHub returns, so no event published after it is
 	// missed.
 	go h.run(bus, bus.Subscribe(256))
 	go h.sweep()
 	go h.refresh()
 	return h
+}
+
+// setStreamLimits sets the stream limits (the Server does, from its
+// configuration; a limit left at 0 keeps its default); streams already open
+// keep their slots.
+func (h *Hub) setStreamLimits(l config.LiveStreams) {
+	def := config.DefaultLiveStreams()
+	if l.PerAddress < 1 {
+		l.PerAddress = def.PerAddress
+	}
+	if l.PerSession < 1 {
+		l.PerSession = def.PerSession
+	}
+	if l.Max < 1 {
+		l.Max = def.Max
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.limits = l
+}
+
+// streamLimits are the stream limits in force.
+func (h *Hub) streamLimits() config.LiveStreams {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.limits
+}
+
+// setOnRelease installs a hook run (outside the hub's lock) each time a
+// stream ends and frees its slot; tests wait on it.
+func (h *Hub) setOnRelease(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onRelease = f
 }
 
 // setAccessCheck installs how readers are checked (the Server does, with
@@ -246,11 +302,26 @@ func (h *Hub) Renders() int64 { return h.renders.Load() }
 // subscribe adds a stream to the view key (created with render when it is
 // the first) and returns it with the view's latest render, or nil when the
 // view must render first (it is then woken, and the stream gets that render).
-// It refuses a new view past maxViews (or maxAnonymousViews).
-func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []byte, error) {
-	st := &stream{who: who, out: make(chan []byte, 1), ended: make(chan struct{})}
+// owner is whose slot the stream takes (streamOwner; "" takes none, for
+// the hub's own benchmarks). It refuses a stream past the owner's limit
+// (errStreamsPerAddress, errStreamsPerSession), past LiveStreams.Max
+// (errTooManyStreams), or one that would open a new view past maxViews (or
+// maxAnonymousViews).
+func (h *Hub) subscribe(key string, render fragments, who reader, owner string) (*stream, []byte, error) {
+	st := &stream{who: who, owner: owner, out: make(chan []byte, 1), ended: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if owner != "" {
+		if who.session != "" && h.owners[owner] >= h.limits.PerSession {
+			return nil, nil, errStreamsPerSession
+		}
+		if who.session == "" && h.owners[owner] >= h.limits.PerAddress {
+			return nil, nil, errStreamsPerAddress
+		}
+	}
+	if h.count.Load() >= int64(h.limits.Max) {
+		return nil, nil, errTooManyStreams
+	}
 	v, ok := h.views[key]
 	if !ok {
 		if len(h.views) >= maxViews || (who.anonymous && h.anonymousViews >= maxAnonymousViews) {
@@ -266,6 +337,9 @@ func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []by
 	}
 	v.streams[st] = struct{}{}
 	h.count.Add(1)
+	if owner != "" {
+		h.owners[owner]++
+	}
 	if v.last == nil {
 		st.needsFull.Store(true)
 		v.poke()
@@ -273,17 +347,33 @@ func (h *Hub) subscribe(key string, render fragments, who reader) (*stream, []by
 	return st, v.last, nil
 }
 
-// unsubscribe removes a stream; the last one out ends its view.
+// unsubscribe removes a stream and frees its slot; the last one out ends
+// its view.
 func (h *Hub) unsubscribe(key string, st *stream) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	released := h.release(key, st)
+	hook := h.onRelease
+	h.mu.Unlock()
+	if released && hook != nil {
+		hook()
+	}
+}
+
+// release is unsubscribe under h.mu; it reports whether st held a slot.
+func (h *Hub) release(key string, st *stream) bool {
 	v, ok := h.views[key]
 	if !ok {
-		return
+		return false
 	}
-	if _, ok := v.streams[st]; ok {
+	_, held := v.streams[st]
+	if held {
 		delete(v.streams, st)
 		h.count.Add(-1)
+		if st.owner != "" {
+			if h.owners[st.owner]--; h.owners[st.owner] <= 0 {
+				delete(h.owners, st.owner)
+			}
+		}
 	}
 	if len(v.streams) == 0 {
 		delete(h.views, key)
@@ -292,6 +382,7 @@ func (h *Hub) unsubscribe(key string, st *stream) {
 		}
 		close(v.wake) // ends serveView
 	}
+	return held
 }
 
 // serveView renders v each time it is woken, at most once per renderGap.
@@ -551,10 +642,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, key string,
 		http.Error(w, "live updates are not running", http.StatusServiceUnavailable)
 		return
 	}
-	st, first, err := s.hub.subscribe(key, s.logRenderErrors(render), who)
+	st, first, err := s.hub.subscribe(key, s.logRenderErrors(render), who, s.streamOwner(r, who))
 	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "live updates are busy: "+err.Error(), http.StatusServiceUnavailable)
+		s.refuseStream(w, r, err)
 		return
 	}
 	defer s.hub.unsubscribe(key, st)

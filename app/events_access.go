@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/hossagent/hossagent/db"
@@ -60,4 +62,44 @@ func sessionReader(r *http.Request, admin bool) reader {
 		return reader{anonymous: true}
 	}
 	return reader{session: db.HashToken(c.Value), admin: admin}
+}
+
+// streamOwner is whose slot a stream takes: its session when it has one
+// (LiveStreams.PerSession), else the client address it came from
+// (LiveStreams.PerAddress; an IPv6 /64 is one address), so one anonymous
+// machine cannot hold hundreds of public-dashboard or portal streams.
+// Signed-in streams count per session, not per address: an office of
+// operators behind one address is not one reader, and every session took a
+// password to make.
+func (s *Server) streamOwner(r *http.Request, who reader) string {
+	if who.session != "" {
+		return "session " + who.session
+	}
+	return "address " + clientKey(s.clientIP(r))
+}
+
+// Retry-After of a refused stream: a client over its own limit waits for
+// one of its streams to close; a busy server frees slots all the time.
+const (
+	retryStreamOverLimit = "30"
+	retryStreamBusy      = "5"
+)
+
+// refuseStream answers a stream the hub refused: 429 when the client holds
+// too many already (per address or per session), 503 when the server does
+// (every stream, or every view), each with Retry-After and a short text.
+func (s *Server) refuseStream(w http.ResponseWriter, r *http.Request, err error) {
+	limits := s.hub.streamLimits()
+	s.log.Warn("live stream refused", "route", routeOf(r), "remote", s.clientIP(r), "reason", err.Error())
+	switch {
+	case errors.Is(err, errStreamsPerAddress):
+		w.Header().Set("Retry-After", retryStreamOverLimit)
+		http.Error(w, fmt.Sprintf("Too many live streams from this address (%d are open, the most allowed). Close another tab of this site; this page updates again when you reload it.", limits.PerAddress), http.StatusTooManyRequests)
+	case errors.Is(err, errStreamsPerSession):
+		w.Header().Set("Retry-After", retryStreamOverLimit)
+		http.Error(w, fmt.Sprintf("Too many live streams for this session (%d are open, the most allowed). Close another tab of this site; this page updates again when you reload it.", limits.PerSession), http.StatusTooManyRequests)
+	default:
+		w.Header().Set("Retry-After", retryStreamBusy)
+		http.Error(w, "Live updates are busy: "+err.Error()+". Retrying shortly.", http.StatusServiceUnavailable)
+	}
 }

@@ -28,7 +28,8 @@ import (
 func TestOneEventRendersOncePerView(t *testing.T) {
 	bus := agents.NewBus()
 	var hub *Hub
-	f := newFixture(t, nil, func(d *Deps) { hub = NewHub(bus); d.Live = hub })
+	// One session holds all 40 streams here.
+	f := newFixture(t, map[string]string{"LIVE_STREAMS_PER_SESSION": "40"}, func(d *Deps) { hub = NewHub(bus); d.Live = hub })
 	f.seed(t)
 	f.signInAs(t, db.RoleAdmin)
 	paths := map[string]int{"/events/admin": 20, "/events/admin?q=northwind": 5, "/events/dashboard": 15}
@@ -218,7 +219,7 @@ func TestFailedRenderIsRetried(t *testing.T) {
 			return err
 		})}}, nil
 	}
-	st, _, err := hub.subscribe("retry", render, reader{anonymous: true})
+	st, _, err := hub.subscribe("retry", render, reader{anonymous: true}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,9 @@ func TestFailedRenderIsRetried(t *testing.T) {
 // new one is refused (503) while the views already open keep working.
 func TestLiveViewsAreBounded(t *testing.T) {
 	bus := agents.NewBus()
-	f := newFixture(t, map[string]string{"DASHBOARD_PUBLIC": "true"}, func(d *Deps) { d.Live = NewHub(bus) })
+	// Every stream here comes from one address (127.0.0.1): the limit per
+	// address is raised so that only the views' limit is tested.
+	f := newFixture(t, map[string]string{"DASHBOARD_PUBLIC": "true", "LIVE_STREAMS_PER_ADDRESS": "100"}, func(d *Deps) { d.Live = NewHub(bus) })
 	f.seed(t)
 	for i := range maxAnonymousViews {
 		_, msgs := openStream(t, http.DefaultClient, fmt.Sprintf("%s/events/dashboard?page=2-o%d", f.srv.URL, i+1))

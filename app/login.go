@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,15 +15,6 @@ import (
 	"github.com/hossagent/hossagent/views"
 )
 
-// Sign-in attempts allowed per client address and per e-mail: a burst of
-// loginBurst, refilled at loginBurst per minute. Both keys are needed: the
-// address stops one machine guessing many accounts, the e-mail stops many
-// machines guessing one account.
-const (
-	loginBurst       = 5
-	loginRefillEvery = time.Minute / loginBurst
-)
-
 // maxLoginForm bounds the sign-in form's body.
 const maxLoginForm = 16 << 10
 
@@ -30,7 +22,8 @@ const maxLoginForm = 16 << 10
 // message so the form does not reveal which accounts exist.
 const (
 	msgBadCredentials = "Wrong e-mail or password."
-	msgTooManyLogins  = "Too many sign-in attempts. Wait a minute, then try again."
+	msgTooManyLogins  = "Too many failed sign-ins. Wait a minute, then try again."
+	msgLoginCooldown  = "Too many failed sign-ins for this account from many places. This address may try again in a few minutes; an address that has not failed may sign in now."
 	msgBadLoginForm   = "The form could not be read. Try again."
 )
 
@@ -57,20 +50,29 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	p := views.LoginPage{Email: email, Next: safeNext(r.PostForm.Get("next"))}
 	ip := s.clientIP(r)
-	if !s.logins.allow("ip "+ip) || !s.logins.allow("email "+email) {
-		s.log.Warn("sign-in rate limited", "remote", ip)
-		w.Header().Set("Retry-After", "60")
+	attempt, wait, limit := s.signIns.begin(clientKey(ip), email)
+	if attempt == nil {
+		s.log.Warn("sign-in rate limited", "remote", ip, "limit", limit)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 		p.Error = msgTooManyLogins
+		if limit == limitAccountUnderAttack {
+			p.Error = msgLoginCooldown
+		}
 		s.renderLogin(w, r, http.StatusTooManyRequests, p)
 		return
 	}
 	u, err := s.store.Authenticate(r.Context(), email, r.PostForm.Get("password"))
 	if errors.Is(err, db.ErrBadCredentials) {
-		s.log.Warn("sign-in failed", "remote", ip)
+		audited := attempt.failed()
+		s.log.Warn("sign-in failed", "remote", ip, "audited", audited)
+		if audited {
+			s.audit(r, auditLoginFailed, "sign-in as "+cleanText(email), "wrong e-mail or password")
+		}
 		p.Error = msgBadCredentials
 		s.renderLogin(w, r, http.StatusUnauthorized, p)
 		return
 	}
+	attempt.succeeded() // or the store failed: not a guess either way
 	if err != nil {
 		s.fail(w, r, err)
 		return

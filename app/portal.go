@@ -108,7 +108,7 @@ const (
 // budget, it answers 429 with Retry-After and reports false.
 func (s *Server) allowPortalVisit(w http.ResponseWriter, r *http.Request) bool {
 	ip := s.clientIP(r)
-	if s.portalVisits.allow(portalClientKey(ip)) {
+	if s.portalVisits.allow(clientKey(ip)) {
 		return true
 	}
 	s.log.Warn("portal rate limited", "remote", ip)
@@ -118,10 +118,10 @@ func (s *Server) allowPortalVisit(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// portalClientKey is the bucket of a client address. An IPv6 client
-// usually holds a whole /64 and could walk through it, so the /64 is the
-// client there.
-func portalClientKey(ip string) string {
+// clientKey is the bucket of a client address (portal visits, sign-in
+// failures, live streams). An IPv6 client usually holds a whole /64 and
+// could walk through it, so the /64 is the client there.
+func clientKey(ip string) string {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil || addr.Unmap().Is4() {
 		return ip

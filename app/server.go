@@ -4,12 +4,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -107,7 +109,7 @@ type Server struct {
 	assetVersion string
 
 	random         io.Reader       // session tokens
-	logins         *attemptLimiter // sign-in attempts per address and per e-mail
+	signIns        *signInLimiter  // failed sign-ins per address, per (address, account), per account (login_limits.go)
 	portalVisits   *attemptLimiter // portal pages and streams per client address
 	clientIPHeader string
 
@@ -141,7 +143,7 @@ func New(d Deps) *Server {
 		assetVersion: assets.Version(),
 
 		random:         rand.Reader,
-		logins:         newAttemptLimiter(loginRefillEvery, loginBurst, d.Now),
+		signIns:        newSignInLimiter(d.Now),
 		portalVisits:   newAttemptLimiter(portalRefillEach, portalBurst, d.Now),
 		clientIPHeader: d.ClientIPHeader,
 
@@ -153,6 +155,7 @@ func New(d Deps) *Server {
 	}
 	if s.hub != nil {
 		s.hub.setAccessCheck(s.streamAccess)
+		s.hub.setStreamLimits(d.Config.LiveStreams)
 	}
 	return s
 }
@@ -221,11 +224,45 @@ func (s *Server) Handler() http.Handler {
 }
 
 // assetHandler serves the embedded assets. URLs carry a content hash
-// (?v=…), so every response may be cached for a year.
+// (?v=…), so every file may be cached for a year. It serves files only: a
+// directory, a path that is not in canonical form ("vendor/", "css/.",
+// "a//b", "x/../y") or a missing file is the plain 404 page, never a
+// listing of what is there (http.FileServerFS would list a directory and
+// redirect non-canonical paths to it), and only to GET and HEAD (405 with
+// Allow for any other method).
 func (s *Server) assetHandler() http.Handler {
-	files := http.StripPrefix("/assets/", http.FileServerFS(s.assets))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			s.renderError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Files here are read with GET.")
+			return
+		}
+		name, ok := strings.CutPrefix(r.URL.Path, "/assets/")
+		if !ok || !fs.ValidPath(name) || name == "." {
+			s.notFound(w, r)
+			return
+		}
+		f, err := s.assets.Open(name)
+		if err != nil {
+			s.notFound(w, r)
+			return
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil || !info.Mode().IsRegular() {
+			s.notFound(w, r)
+			return
+		}
+		content, ok := f.(io.ReadSeeker)
+		if !ok { // every embed.FS file seeks; another fs.FS (tests) may not
+			b, err := io.ReadAll(f)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			content = bytes.NewReader(b)
+		}
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		files.ServeHTTP(w, r)
+		http.ServeContent(w, r, info.Name(), info.ModTime(), content)
 	})
 }

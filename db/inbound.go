@@ -2,7 +2,10 @@ package db
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -181,6 +184,9 @@ func leadIDByEmail(ctx context.Context, idb bun.IDB, addr string) (int64, error)
 // InboundReply is an e-mail that arrived at the inbound endpoint.
 type InboundReply struct {
 	FromAddr, Subject, Body string
+	// MessageID is the message's Message-ID header ("" when it has none):
+	// a second delivery of the same message is stored once.
+	MessageID string
 }
 
 // InboundResult says what an inbound reply did.
@@ -190,14 +196,38 @@ type InboundResult struct {
 	LeadID int64
 	// Responded: the lead moved to responded with this reply.
 	Responded bool
+	// Duplicate: this message was stored before (the same Message-ID, or
+	// without one the same sender, subject and text); nothing changed.
+	Duplicate bool
+}
+
+// replyDedupeKey names the message a reply comes from: its Message-ID
+// (without the angle brackets and spaces around it), or, when it has none,
+// its sender, subject and text. Hashed, so the key is short whatever the
+// header or the text holds.
+func replyDedupeKey(addr string, in InboundReply) string {
+	id := strings.Trim(strings.TrimSpace(in.MessageID), "<> \t")
+	if id != "" {
+		sum := sha256.Sum256([]byte(id))
+		return "mid:" + hex.EncodeToString(sum[:])
+	}
+	h := sha256.New()
+	for _, part := range []string{addr, in.Subject, in.Body} {
+		// Each part's length first: no two different triples hash alike.
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(part))))
+		h.Write([]byte(part))
+	}
+	return "sum:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // RecordInboundReply stores a real (not simulated) reply from the lead whose
 // e-mail is the sender's, and moves that lead from new or contacted to
 // responded, in one transaction. A sender who is no lead is not stored: mail
-// from strangers never creates leads.
+// from strangers never creates leads. A message stored before (see
+// replyDedupeKey) is not stored again and changes nothing: Duplicate.
 func (d *DB) RecordInboundReply(ctx context.Context, in InboundReply) (InboundResult, error) {
 	addr := strings.ToLower(strings.TrimSpace(in.FromAddr))
+	key := replyDedupeKey(addr, in)
 	var out InboundResult
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		id, err := leadIDByEmail(ctx, tx, addr)
@@ -206,11 +236,16 @@ func (d *DB) RecordInboundReply(ctx context.Context, in InboundReply) (InboundRe
 		}
 		out.LeadID = id
 		now := d.Now()
-		r := &Reply{LeadID: id, FromAddr: addr, Subject: in.Subject, Body: in.Body, ReceivedAt: now}
-		if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
+		r := &Reply{LeadID: id, FromAddr: addr, Subject: in.Subject, Body: in.Body, ReceivedAt: now, DedupeKey: &key}
+		res, err := tx.NewInsert().Model(r).On("CONFLICT (lead_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING").Exec(ctx)
+		if err != nil {
 			return err
 		}
-		res, err := tx.NewUpdate().Model((*Lead)(nil)).
+		if n, _ := res.RowsAffected(); n == 0 {
+			out.Duplicate = true
+			return nil
+		}
+		res, err = tx.NewUpdate().Model((*Lead)(nil)).
 			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
 			Where("id = ? AND status IN (?)", id, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
 		if err != nil {

@@ -115,6 +115,10 @@ type Reply struct {
 	Body       string    `bun:"body,notnull"`
 	Simulated  bool      `bun:"simulated,notnull"`
 	ReceivedAt time.Time `bun:"received_at,notnull"`
+	// DedupeKey names the inbound message the reply was stored from
+	// (replyDedupeKey); nil for simulated replies and rows older than
+	// migration 0007.
+	DedupeKey *string `bun:"dedupe_key"`
 }
 
 // Customer is a lead that answered and was onboarded.

@@ -115,6 +115,28 @@ type Config struct {
 	Leads  Leads
 	Stripe Stripe
 	Exec   Executor
+
+	LiveStreams LiveStreams
+}
+
+// LiveStreams bounds the open live-update (SSE) streams: each holds a
+// connection, two goroutines and about 40 KB, and each view renders on
+// every change.
+type LiveStreams struct {
+	// PerAddress bounds the streams without a session (the public
+	// dashboard, client portals) from one client address; an IPv6 /64 is
+	// one address. LIVE_STREAMS_PER_ADDRESS, default 8.
+	PerAddress int
+	// PerSession bounds the streams of one signed-in session, from any
+	// address. LIVE_STREAMS_PER_SESSION, default 16.
+	PerSession int
+	// Max bounds every stream together. LIVE_STREAMS_MAX, default 10000.
+	Max int
+}
+
+// DefaultLiveStreams are the stream limits when none is set.
+func DefaultLiveStreams() LiveStreams {
+	return LiveStreams{PerAddress: 8, PerSession: 16, Max: 10_000}
 }
 
 // Email configures outreach.
@@ -403,6 +425,12 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	if r.err == nil && c.Exec.Kind == ExecOpenAI && c.Exec.OpenAIAPIKey == "" {
 		r.fail("OPENAI_API_KEY", "", "is required when TASK_EXECUTOR=openai")
 	}
+	live := DefaultLiveStreams()
+	c.LiveStreams = LiveStreams{
+		PerAddress: r.atLeastOne("LIVE_STREAMS_PER_ADDRESS", live.PerAddress),
+		PerSession: r.atLeastOne("LIVE_STREAMS_PER_SESSION", live.PerSession),
+		Max:        r.atLeastOne("LIVE_STREAMS_MAX", live.Max),
+	}
 	if r.err != nil {
 		return Config{}, nil, r.err
 	}
@@ -663,6 +691,17 @@ func (r *reader) count(name string, def int) int {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 1_000_000_000 {
 		r.fail(name, v, "want a whole number from 0 to 1000000000")
+		return def
+	}
+	return n
+}
+
+// atLeastOne is a count that must not be 0 (a limit of 0 would refuse
+// everything).
+func (r *reader) atLeastOne(name string, def int) int {
+	n := r.count(name, def)
+	if r.err == nil && n < 1 {
+		r.fail(name, r.getenv(name), "want a whole number from 1 to 1000000000")
 		return def
 	}
 	return n

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -91,9 +92,29 @@ func TestParseLine(t *testing.T) {
 // live stream and metrics: enough of HossAgent to drive the whole tool.
 func fakeApp(t *testing.T) *httptest.Server {
 	t.Helper()
+	return newFakeApp(t, 1000).srv
+}
+
+// fake is fakeApp with what its live streams saw: each sign-in is a new
+// session, and a session holds at most perSession streams (429 past it),
+// as HossAgent's LIVE_STREAMS_PER_SESSION.
+type fake struct {
+	srv        *httptest.Server
+	perSession int
+
+	mu       sync.Mutex
+	sessions int
+	open     map[string]int // open streams per session
+	most     int            // the most streams one session held at once
+	refused  int
+}
+
+func newFakeApp(t *testing.T, perSession int) *fake {
+	t.Helper()
+	f := &fake{perSession: perSession, open: map[string]int{}}
 	signedIn := func(r *http.Request) bool {
 		c, err := r.Cookie("hossagent_session")
-		return err == nil && c.Value == "s3cret"
+		return err == nil && strings.HasPrefix(c.Value, "s3cret-")
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<form>") })
@@ -102,7 +123,11 @@ func fakeApp(t *testing.T) *httptest.Server {
 			http.Error(w, "wrong", http.StatusUnauthorized)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: "hossagent_session", Value: "s3cret", Path: "/", HttpOnly: true})
+		f.mu.Lock()
+		f.sessions++
+		token := fmt.Sprintf("s3cret-%d", f.sessions)
+		f.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "hossagent_session", Value: token, Path: "/", HttpOnly: true})
 		http.Redirect(w, r, "/admin", http.StatusSeeOther)
 	})
 	page := func(status int) http.HandlerFunc {
@@ -127,12 +152,70 @@ func fakeApp(t *testing.T) *httptest.Server {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
+		c, _ := r.Cookie("hossagent_session")
+		f.mu.Lock()
+		if f.open[c.Value] >= f.perSession {
+			f.refused++
+			f.mu.Unlock()
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "Too many live streams for this session", http.StatusTooManyRequests)
+			return
+		}
+		f.open[c.Value]++
+		f.most = max(f.most, f.open[c.Value])
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.open[c.Value]--
+			f.mu.Unlock()
+		}()
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, ": published %d\ndata: x\n\n", time.Now().UnixNano())
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	return httptest.NewServer(mux)
+	f.srv = httptest.NewServer(mux)
+	return f
+}
+
+// The streams are spread over sessions of -streams-per-session each, so a
+// server's per-session limit holds; a tool asking for more per session
+// than the server allows reports the refusals.
+func TestStreamsSpreadOverSessions(t *testing.T) {
+	f := newFakeApp(t, 2)
+	defer f.srv.Close()
+	var out, errOut bytes.Buffer
+	args := []string{"-url", f.srv.URL, "-email", "ops@example.com", "-password", "pw", "-rps", "0", "-duration", "300ms",
+		"-sse-dashboard", "5", "-streams-per-session", "2", "-change-every", "0", "-rss-every", "0", "-json"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	sessions, most, refused := f.sessions, f.most, f.refused
+	f.mu.Unlock()
+	if sessions != 3 || most != 2 || refused != 0 || len(rep.SSE) != 1 || rep.SSE[0].Errors != 0 || rep.SSE[0].Connects != 5 {
+		t.Errorf("5 streams, 2 a session: %d sessions, at most %d streams on one, %d refused; report %+v", sessions, most, refused, rep.SSE)
+	}
+
+	g := newFakeApp(t, 2)
+	defer g.srv.Close()
+	out.Reset()
+	args = []string{"-url", g.srv.URL, "-email", "ops@example.com", "-password", "pw", "-rps", "0", "-duration", "300ms",
+		"-sse-dashboard", "3", "-streams-per-session", "3", "-change-every", "0", "-rss-every", "0", "-json"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	rep = Report{}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.SSE) != 1 || rep.SSE[0].Refused == 0 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "LIVE_STREAMS_PER_SESSION") {
+		t.Errorf("over the server's limit: SSE %+v, warnings %q", rep.SSE, rep.Warnings)
+	}
 }
 
 // Each request is timed, and a failure or a non-2xx answer is an error.

@@ -7,6 +7,13 @@
 //	go run ./app/loadgen -url http://127.0.0.1:8080 -email E -password P \
 //	    -sse-dashboard 200 -sse-admin 20 -rps 50 -duration 30s -change-every 1s
 //
+// The server holds at most LIVE_STREAMS_PER_SESSION streams per session
+// (16 unless set), so the tool signs in once per -streams-per-session
+// streams and spreads them over those sessions, as that many browsers
+// would. For thousands of streams, start the server with a higher
+// LIVE_STREAMS_PER_SESSION and pass the same -streams-per-session: each
+// sign-in costs the server a bcrypt.
+//
 // Live delays are the arrival time of each message minus the server's
 // ": published <unix-ns>" stamp on it, per client, so the tool and the
 // server should share a clock (the same machine). Standard library only.
@@ -38,6 +45,7 @@ func main() {
 type options struct {
 	url, email, password   string
 	sseDashboard, sseAdmin int
+	streamsPerSession      int
 	rps, concurrency       int
 	duration, timeout      time.Duration
 	weights, portal        string
@@ -59,6 +67,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.password, "password", os.Getenv("ADMIN_PASSWORD"), "admin password (default $ADMIN_PASSWORD)")
 	fs.IntVar(&o.sseDashboard, "sse-dashboard", 0, "live clients on /events/dashboard")
 	fs.IntVar(&o.sseAdmin, "sse-admin", 0, "live clients on /events/admin")
+	fs.IntVar(&o.streamsPerSession, "streams-per-session", 16, "live clients per signed-in session: the server's LIVE_STREAMS_PER_SESSION")
 	fs.IntVar(&o.rps, "rps", 20, "requests a second of mixed traffic (0: none)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "most requests in flight; one due beyond it is dropped")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to run")
@@ -80,8 +89,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.email == "" || o.password == "":
 		return o, errors.New("-email and -password are required (an admin account)")
-	case o.rps < 0 || o.sseDashboard < 0 || o.sseAdmin < 0 || o.concurrency < 1 || o.duration <= 0:
-		return o, errors.New("-rps and SSE counts must be >= 0, -concurrency >= 1, -duration > 0")
+	case o.rps < 0 || o.sseDashboard < 0 || o.sseAdmin < 0 || o.concurrency < 1 || o.duration <= 0 || o.streamsPerSession < 1:
+		return o, errors.New("-rps and SSE counts must be >= 0, -concurrency and -streams-per-session >= 1, -duration > 0")
 	}
 	return o, nil
 }
@@ -127,14 +136,22 @@ func load(ctx context.Context, o options, routes []*route) (*Report, error) {
 	if err := signIn(ctx, api, o.url, o.email, o.password); err != nil {
 		return nil, err
 	}
-	sse := newClient(newTransport(0), jar, 0) // streams last the whole run
+	// The streams' sessions: the API client's first, then one more sign-in
+	// per streamsPerSession streams.
+	sse, err := streamSessions(ctx, o, jar, streams)
+	if err != nil {
+		return nil, err
+	}
 	stats := []*streamStats{{path: "/events/dashboard", clients: o.sseDashboard}, {path: "/events/admin", clients: o.sseAdmin}}
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	var wg sync.WaitGroup
+	next := 0
 	for _, st := range stats {
 		for range st.clients {
-			wg.Go(func() { streamClient(runCtx, sse, o.url+st.path, st) })
+			c := sse[next/o.streamsPerSession]
+			next++
+			wg.Go(func() { streamClient(runCtx, c, o.url+st.path, st) })
 		}
 	}
 	watch, read := &rssWatch{}, rssSource(o, api, rep)
@@ -156,6 +173,34 @@ func load(ctx context.Context, o options, routes []*route) (*Report, error) {
 	}
 	fill(rep, routes, stats, change, watch, o.changeEvery > 0)
 	return rep, nil
+}
+
+// streamSessions returns one client per session the streams need
+// (ceil(streams / streamsPerSession)), each with its own cookie jar: the
+// first shares jar (already signed in), the others sign in, a few at a time.
+func streamSessions(ctx context.Context, o options, jar http.CookieJar, streams int) ([]*http.Client, error) {
+	n := max(1, (streams+o.streamsPerSession-1)/o.streamsPerSession)
+	clients := make([]*http.Client, n)
+	clients[0] = newClient(newTransport(0), jar, 0) // streams last the whole run
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	gate := make(chan struct{}, 4)
+	for i := 1; i < n; i++ {
+		clients[i] = newClient(newTransport(0), newJar(), 0)
+		wg.Go(func() {
+			gate <- struct{}{}
+			defer func() { <-gate }()
+			signer := newClient(newTransport(1), clients[i].Jar, o.timeout)
+			errs[i] = signIn(ctx, signer, o.url, o.email, o.password)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("signing in the streams' %d sessions: %w", n, err)
+		}
+	}
+	return clients, nil
 }
 
 // traffic fires the mixed requests until ctx ends.
@@ -188,6 +233,10 @@ func fill(rep *Report, routes []*route, stats []*streamStats, change *route, w *
 	for _, st := range stats {
 		if st.clients > 0 {
 			rep.SSE = append(rep.SSE, st.report())
+			if n := st.refused.Load(); n > 0 {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: the server refused %d stream connects (429/503, its live stream limits): "+
+					"raise LIVE_STREAMS_PER_SESSION (and -streams-per-session) or LIVE_STREAMS_MAX on the server", st.path, n))
+			}
 		}
 	}
 	if changes {

@@ -74,6 +74,7 @@ type SSEReport struct {
 	Clients    int     `json:"clients"`
 	Connects   int64   `json:"connects"`
 	Errors     int64   `json:"errors"`
+	Refused    int64   `json:"refused"` // of the errors, 429/503 answers (the server's stream limits)
 	Messages   int64   `json:"messages"`
 	Unstamped  int64   `json:"unstamped"`
 	Heartbeats int64   `json:"heartbeats"`

@@ -22,13 +22,14 @@ type streamStats struct {
 	path                                  string
 	clients                               int
 	connects, errors, messages, unstamped atomic.Int64
+	refused                               atomic.Int64 // 429 or 503: over the server's stream limits
 	heartbeats                            atomic.Int64
 	delays                                Sample
 }
 
 // report is the stats as they stand.
 func (s *streamStats) report() SSEReport {
-	return SSEReport{Path: s.path, Clients: s.clients, Connects: s.connects.Load(), Errors: s.errors.Load(),
+	return SSEReport{Path: s.path, Clients: s.clients, Connects: s.connects.Load(), Errors: s.errors.Load(), Refused: s.refused.Load(),
 		Messages: s.messages.Load(), Unstamped: s.unstamped.Load(), Heartbeats: s.heartbeats.Load(), Delay: s.delays.Summary()}
 }
 
@@ -129,6 +130,9 @@ func streamOnce(ctx context.Context, client *http.Client, url string, st *stream
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			st.refused.Add(1)
+		}
 		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
 	}
 	st.connects.Add(1)
