@@ -29,13 +29,15 @@ import (
 //     the attacker wants: from anywhere, a few wrong passwords a minute
 //     would keep the operator out for ever. When the bucket is empty the
 //     account is under attack from many addresses (credential stuffing, a
-//     botnet), and then an address may try it only when it has not failed
-//     on it itself within signInAttackCooldown. Each guessing address gets
-//     one guess per cooldown, K addresses 4K guesses an hour instead of
-//     K·signInPairBurst a minute, while the operator's own address, which
-//     has not been guessing, is checked as always and a correct password
-//     signs in. (The operator who mistypes during an attack waits out the
-//     cooldown on that address, or signs in from another one.)
+//     botnet), and then an address may try it only while it has failed on
+//     it fewer than signInAttackTries times within signInAttackCooldown. Each guessing address gets a few
+//     guesses and then one per cooldown, K addresses about 4K guesses an
+//     hour instead of K·signInPairBurst a minute, while the operator's own
+//     address, which has not been guessing, is checked as always and a
+//     correct password signs in. An attack that never ends (one guess every
+//     few minutes from rotating addresses) keeps the account "under attack"
+//     for good, so the operator who mistypes then still has
+//     signInAttackTries-1 more tries before waiting out the cooldown.
 //
 // No refusal reveals whether an account exists: the per-account bucket is
 // kept for any e-mail typed, known or not.
@@ -53,6 +55,7 @@ const (
 	signInAccountBurst   = 20
 	signInAccountRefill  = 3 * time.Minute
 	signInAttackCooldown = 15 * time.Minute
+	signInAttackTries    = 3
 	maxSignInKeys        = 100_000
 )
 
@@ -96,7 +99,7 @@ func newSignInLimiter(now func() time.Time) *signInLimiter {
 		address:      newTokenBuckets(signInAddressRefill, signInAddressBurst),
 		pair:         newTokenBuckets(signInPairRefill, signInPairBurst),
 		account:      newTokenBuckets(signInAccountRefill, signInAccountBurst),
-		cooldown:     newTokenBuckets(signInAttackCooldown, 1),
+		cooldown:     newTokenBuckets(signInAttackCooldown, signInAttackTries),
 		auditAddress: newTokenBuckets(signInAuditRefill, signInAuditBurst),
 		auditAll:     newTokenBuckets(signInAuditAllRefill, signInAuditAllBurst),
 	}
