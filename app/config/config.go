@@ -424,8 +424,14 @@ func (c *Config) checkSafety(r *reader) []string {
 	clearPassword := c.Email.Mode == EmailSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
 	shortInbound := c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < MinInboundSecretLen
 	if c.Email.SendGridVerificationKey == "" && c.Email.usesSendGridEvents() {
-		warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events accepts unsigned events, "+
-			"so anyone who knows the URL can suppress addresses; turn on Signed Event Webhook Requests in SendGrid and set the key")
+		if prod {
+			// PRODUCTION never takes unsigned events: the endpoint is off.
+			warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events is off (404) until SENDGRID_WEBHOOK_VERIFICATION_KEY is set, "+
+				"so SendGrid's bounces and complaints are not received and those addresses are not suppressed; turn on Signed Event Webhook Requests in SendGrid and set the key")
+		} else {
+			warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events accepts unsigned events, "+
+				"so anyone who knows the URL can suppress addresses; turn on Signed Event Webhook Requests in SendGrid and set the key")
+		}
 	}
 	if !prod {
 		if clearPassword {
