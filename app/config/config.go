@@ -271,8 +271,8 @@ func (e *Error) Error() string {
 }
 
 // shownValue is v as an error may show it for the variable name: nothing for
-// a secret, user info hidden for a URL (and for any "scheme://" in other
-// values).
+// a secret; for a URL, its user info hidden and its query and fragment
+// dropped; for any other value, the user info of a "scheme://" in it hidden.
 func shownValue(name, v string) (string, bool) {
 	if secretVars[name] && v != "" {
 		return "", true
@@ -280,39 +280,30 @@ func shownValue(name, v string) (string, bool) {
 	return hideUserInfo(v, urlVars[name]), false
 }
 
-// hideUserInfo replaces the user info of every "scheme://user:pw@host" in v
-// by "…". With bare set (a URL variable), a value without "://" has
-// everything before the last "@" of its first segment hidden as well, since
-// "user:pw@host" is a URL without its scheme.
-func hideUserInfo(v string, bare bool) string {
-	var b strings.Builder
-	rest := v
-	for {
-		i := strings.Index(rest, "://")
-		start := 0
-		switch {
-		case i >= 0:
-			start = i + 3
-		case !bare:
-			b.WriteString(rest)
-			return b.String()
-		}
-		b.WriteString(rest[:start])
-		rest = rest[start:]
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
-		}
-		if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
-			b.WriteString("…")
-			rest = rest[at:]
-		}
-		if i < 0 {
-			b.WriteString(rest)
-			return b.String()
-		}
-		bare = false
+// hideUserInfo replaces by "…" everything from the first "://" in v to its
+// last "@": user info may hold "/", "?" or "#" (a password such as "p/ss"),
+// and where the URL's authority ends cannot be told for sure, so all of it
+// is hidden. With url set (a URL variable), a value without "://" has
+// everything before its last "@" hidden ("user:pw@host" is a URL without
+// its scheme), and the query and fragment after the host are dropped (shown
+// as "?…" or "#…"): an API key may be in them.
+func hideUserInfo(v string, url bool) string {
+	head, rest := "", v
+	if i := strings.Index(v, "://"); i >= 0 {
+		head, rest = v[:i+3], v[i+3:]
+	} else if !url {
+		return v
 	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		head += "…"
+		rest = rest[at:]
+	}
+	if url {
+		if q := strings.IndexAny(rest, "?#"); q >= 0 {
+			rest = rest[:q+1] + "…"
+		}
+	}
+	return head + rest
 }
 
 // Load reads and validates the configuration through getenv (os.Getenv in
@@ -461,8 +452,14 @@ func (c *Config) checkSafety(r *reader) []string {
 	clearPassword := c.Email.Mode == EmailSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
 	shortInbound := c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < MinInboundSecretLen
 	if c.Email.SendGridVerificationKey == "" && c.Email.usesSendGridEvents() {
-		warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events accepts unsigned events, "+
-			"so anyone who knows the URL can suppress addresses; turn on Signed Event Webhook Requests in SendGrid and set the key")
+		if prod {
+			// PRODUCTION never takes unsigned events: the endpoint is off.
+			warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events is off (404) until SENDGRID_WEBHOOK_VERIFICATION_KEY is set, "+
+				"so SendGrid's bounces and complaints are not received and those addresses are not suppressed; turn on Signed Event Webhook Requests in SendGrid and set the key")
+		} else {
+			warnings = append(warnings, "SENDGRID_WEBHOOK_VERIFICATION_KEY is not set: POST /email/events accepts unsigned events, "+
+				"so anyone who knows the URL can suppress addresses; turn on Signed Event Webhook Requests in SendGrid and set the key")
+		}
 	}
 	if !prod {
 		if clearPassword {

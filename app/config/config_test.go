@@ -185,6 +185,11 @@ func TestInvalidValuesAreRefused(t *testing.T) {
 				if strings.Contains(msg, "hossuser") || strings.Contains(msg, "hunter2") || !strings.Contains(msg, "…@") {
 					t.Errorf("message %q shows the URL's user info", msg)
 				}
+			case strings.ContainsAny(v, "?#") && urlVars[tc.bad]:
+				q := v[strings.IndexAny(v, "?#"):]
+				if strings.Contains(msg, q) || !strings.Contains(msg, q[:1]+"…") {
+					t.Errorf("message %q shows the URL's query or fragment %q", msg, q)
+				}
 			case !strings.Contains(msg, strconv.Quote(v)):
 				t.Errorf("message %q does not show the value %q", msg, v)
 			}

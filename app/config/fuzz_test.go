@@ -33,11 +33,12 @@ func markSecret(v string) string {
 
 // fuzzEnv turns the fuzzer's text ("NAME=value" lines) and user info into an
 // environment: secret values marked, other values without the sentinel, the
-// user info (marked) put into every URL variable.
+// user info (marked) put into every URL variable, and every URL variable's
+// query and fragment marked.
 func fuzzEnv(text, userInfo string) map[string]string {
 	env := map[string]string{}
 	userInfo = strings.Map(func(r rune) rune {
-		if strings.ContainsRune("/?#@"+string(sentinel), r) {
+		if strings.ContainsRune("@"+string(sentinel), r) {
 			return -1
 		}
 		return r
@@ -58,6 +59,9 @@ func fuzzEnv(text, userInfo string) map[string]string {
 			} else {
 				value = markSecret(userInfo) + "@" + value
 			}
+		}
+		if q := urlQuery(value); urlVars[name] && q != "" {
+			value = value[:len(value)-len(q)] + markSecret(q)
 		}
 		env[name] = value
 	}
@@ -81,6 +85,13 @@ func FuzzConfigLoad(f *testing.F) {
 	f.Add("BASE_URL=https://user:pw@hoss.acme-corp.com", "")
 	f.Add("BASE_URL=https://hoss.acme-corp.com", "user:pw")
 	f.Add("RELEASE_MODE=PRODUCTION\nBASE_URL=http://hoss.acme-corp.com", "hossuser:hunter2")
+	f.Add("RELEASE_MODE=PRODUCTION\nBASE_URL=http://hoss.acme-corp.com", "user:p/ss")
+	f.Add("RELEASE_MODE=PRODUCTION\nBASE_URL=http://hoss.acme-corp.com", "user:p#ss")
+	f.Add("RELEASE_MODE=PRODUCTION\nBASE_URL=http://hoss.acme-corp.com", "user:p?ss")
+	f.Add("RELEASE_MODE=PRODUCTION\nBASE_URL=hoss.acme-corp.com", "user:p/ss")
+	f.Add("LEAD_SEARCH_API_URL=ftp://x/search?api_key=SECRET", "")
+	f.Add("LEAD_SEARCH_API_URL=ftp://x/search#api_key=SECRET", "")
+	f.Add("RELEASE_MODE=PRODUCTION\nBASE_URL=http://hoss.acme-corp.com/?api_key=SECRET", "user:p?ss")
 	f.Add("STRIPE_API_KEY="+long, "")
 	f.Add("ENABLE_STRIPE=true\nSTRIPE_API_KEY="+long, "")
 	f.Add("SMTP_FROM_EMAIL=sales@acme-corp.com\nSENDGRID_FROM_EMAIL=sales@acme-corp.com\nBIZDEV_SENDER_EMAIL=other@acme-corp.com", "")

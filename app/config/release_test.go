@@ -175,3 +175,43 @@ func TestSendGridKeyWarningOnlyWhereEventsAreUsed(t *testing.T) {
 		}
 	}
 }
+
+// Without a verification key, PRODUCTION turns POST /email/events off (404),
+// so the warning says bounces and complaints are not received; elsewhere the
+// endpoint takes unsigned events, and the warning says so.
+func TestSendGridKeyWarningSaysWhatTheEndpointDoes(t *testing.T) {
+	const key = "SENDGRID_WEBHOOK_VERIFICATION_KEY"
+	cases := []struct {
+		env       map[string]string
+		want, not []string
+	}{
+		{prodSMTP(map[string]string{"SMTP_HOST": "smtp.sendgrid.net"}),
+			[]string{"/email/events is off (404)", "until " + key + " is set", "bounces and complaints"}, []string{"accepts unsigned"}},
+		{prodSMTP(map[string]string{"SMTP_HOST": "smtp.sendgrid.net", "RELEASE_MODE": "STAGING"}),
+			[]string{"accepts unsigned events"}, []string{"404"}},
+		{map[string]string{"EMAIL_MODE": "SENDGRID", "SENDGRID_API_KEY": "SG.key"},
+			[]string{"accepts unsigned events"}, []string{"404"}},
+	}
+	for _, tc := range cases {
+		_, warnings, err := Load(envOf(tc.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		var w string
+		for _, x := range warnings {
+			if strings.Contains(x, key) {
+				w = x
+			}
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(w, s) {
+				t.Errorf("%s: warning %q does not say %q", tc.env["RELEASE_MODE"], w, s)
+			}
+		}
+		for _, s := range tc.not {
+			if strings.Contains(w, s) {
+				t.Errorf("%s: warning %q says %q", tc.env["RELEASE_MODE"], w, s)
+			}
+		}
+	}
+}

@@ -70,6 +70,14 @@ func TestNoErrorOrWarningShowsASecret(t *testing.T) {
 		"https://hossuser:hunter2hunter2@h.acme-corp.com/x?q=1",
 		"hossuser:hunter2hunter2@h.acme-corp.com",
 		"https://hossuser:hunter2hunter2@h.acme-corp.com:99999999/%zz",
+		// User info holding "/", "#" or "?": hidden up to the last "@".
+		"https://hossuser:hunter2/hunter2@h.acme-corp.com",
+		"https://hossuser:hunter2#hunter2@h.acme-corp.com",
+		"https://hossuser:hunter2?hunter2@h.acme-corp.com",
+		"hossuser:hunter2/hunter2@h.acme-corp.com",
+		// A key in a URL's query or fragment: not shown.
+		"ftp://x/search?api_key=" + key,
+		"https://h.acme-corp.com/search#" + key,
 		// Over 4096 characters, the user info beyond the part once shown.
 		"https://" + strings.Repeat("hossuser", 600) + ":hunter2hunter2@h.acme-corp.com",
 	}
@@ -115,13 +123,39 @@ func TestNoErrorOrWarningShowsASecret(t *testing.T) {
 	}
 }
 
+// urlQuery is the query and fragment of a URL variable's value v: what
+// follows the first "?" or "#" after its user info (up to the last "@"), or
+// after its scheme. None of it may be shown.
+func urlQuery(v string) string {
+	rest := v
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = rest[at+1:]
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		return rest[i+1:]
+	}
+	return ""
+}
+
 // leaked returns the part of value v of variable name that text shows and
-// must not: any 8 characters of a never-shown value, a short one whole, or
-// a URL's user info.
+// must not: any 8 characters of a never-shown value, a short one whole, a
+// URL's user info, or any 8 characters of a URL variable's query or fragment.
 func leaked(name, v, text string) string {
 	for _, userInfo := range []string{"hossuser", "hunter2"} {
 		if strings.Contains(v, userInfo) && strings.Contains(text, userInfo) && (strings.Contains(v, "://") || urlVars[name] || neverShown(name)) {
 			return userInfo
+		}
+	}
+	if urlVars[name] {
+		if q := urlQuery(v); len(q) >= 8 {
+			for i := 0; i+8 <= len(q); i++ {
+				if strings.Contains(text, q[i:i+8]) {
+					return q[i : i+8]
+				}
+			}
 		}
 	}
 	if !neverShown(name) {
@@ -143,4 +177,29 @@ func leaked(name, v, text string) string {
 		}
 	}
 	return ""
+}
+
+// A URL variable's value is shown as https://…@host/path: user info hidden
+// up to the last "@" (whatever it holds), query and fragment dropped. Other
+// values keep their text but the user info of a "scheme://" in them.
+func TestShownValueOfAURL(t *testing.T) {
+	cases := []struct{ name, v, want string }{
+		{"BASE_URL", "https://user:p/ss@host", "https://…@host"},
+		{"BASE_URL", "https://user:p#ss@host", "https://…@host"},
+		{"BASE_URL", "https://user:p?ss@host/path", "https://…@host/path"},
+		{"BASE_URL", "https://user:pw@host/path?api_key=SECRET#frag", "https://…@host/path?…"},
+		{"BASE_URL", "user:p/ss@host/x", "…@host/x"},
+		{"BASE_URL", "https://host/x#SECRET", "https://host/x#…"},
+		{"BASE_URL", "https://host/x", "https://host/x"},
+		{"LEAD_SEARCH_API_URL", "ftp://x/search?api_key=SECRET", "ftp://x/search?…"},
+		{"SENDGRID_API_BASE", "host:8080", "host:8080"},
+		{"TASK_EXECUTOR", "https://user:p/ss@host?q", "https://…@host?q"},
+		{"TASK_EXECUTOR", "a@b?c", "a@b?c"},
+	}
+	for _, tc := range cases {
+		got, hidden := shownValue(tc.name, tc.v)
+		if got != tc.want || hidden {
+			t.Errorf("%s=%q shown as %q (hidden %v), want %q", tc.name, tc.v, got, hidden, tc.want)
+		}
+	}
 }
