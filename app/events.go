@@ -74,7 +74,7 @@ const (
 // holds too many already), the last two about the server (503: busy).
 var (
 	errStreamsPerAddress = errors.New("too many live streams from this address")
-	errStreamsPerSession = errors.New("too many live streams for this session")
+	errStreamsPerUser    = errors.New("too many live streams for this account")
 	errTooManyStreams    = errors.New("too many live streams are open")
 	errTooManyViews      = errors.New("too many live views are open")
 )
@@ -121,8 +121,11 @@ type Hub struct {
 	slots chan struct{}
 	// guarded by mu: how many views anonymous readers opened.
 	anonymousViews int
+	// guarded by mu: open streams without a session (public dashboard,
+	// portals) that take an owner's slot; at most half of LiveStreams.Max.
+	sessionless int
 	// guarded by mu: the stream limits (config.LiveStreams), the open
-	// streams per owner (a client address or a session, see streamOwner),
+	// streams per owner (a client address or a user, see streamOwner),
 	// and a test's hook run each time a stream lets go of its slot.
 	limits    config.LiveStreams
 	owners    map[string]int
@@ -210,8 +213,8 @@ func (h *Hub) setStreamLimits(l config.LiveStreams) {
 	if l.PerAddress < 1 {
 		l.PerAddress = def.PerAddress
 	}
-	if l.PerSession < 1 {
-		l.PerSession = def.PerSession
+	if l.PerUser < 1 {
+		l.PerUser = def.PerUser
 	}
 	if l.Max < 1 {
 		l.Max = def.Max
@@ -304,7 +307,7 @@ func (h *Hub) Renders() int64 { return h.renders.Load() }
 // view must render first (it is then woken, and the stream gets that render).
 // owner is whose slot the stream takes (streamOwner; "" takes none, for
 // the hub's own benchmarks). It refuses a stream past the owner's limit
-// (errStreamsPerAddress, errStreamsPerSession), past LiveStreams.Max
+// (errStreamsPerAddress, errStreamsPerUser), past LiveStreams.Max
 // (errTooManyStreams), or one that would open a new view past maxViews (or
 // maxAnonymousViews).
 func (h *Hub) subscribe(key string, render fragments, who reader, owner string) (*stream, []byte, error) {
@@ -312,14 +315,17 @@ func (h *Hub) subscribe(key string, render fragments, who reader, owner string) 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if owner != "" {
-		if who.session != "" && h.owners[owner] >= h.limits.PerSession {
-			return nil, nil, errStreamsPerSession
+		if who.session != "" && h.owners[owner] >= h.limits.PerUser {
+			return nil, nil, errStreamsPerUser
 		}
 		if who.session == "" && h.owners[owner] >= h.limits.PerAddress {
 			return nil, nil, errStreamsPerAddress
 		}
 	}
 	if h.count.Load() >= int64(h.limits.Max) {
+		return nil, nil, errTooManyStreams
+	}
+	if who.session == "" && owner != "" && h.sessionless >= max(1, h.limits.Max/2) {
 		return nil, nil, errTooManyStreams
 	}
 	v, ok := h.views[key]
@@ -339,6 +345,9 @@ func (h *Hub) subscribe(key string, render fragments, who reader, owner string) 
 	h.count.Add(1)
 	if owner != "" {
 		h.owners[owner]++
+		if who.session == "" {
+			h.sessionless++
+		}
 	}
 	if v.last == nil {
 		st.needsFull.Store(true)
@@ -372,6 +381,9 @@ func (h *Hub) release(key string, st *stream) bool {
 		if st.owner != "" {
 			if h.owners[st.owner]--; h.owners[st.owner] <= 0 {
 				delete(h.owners, st.owner)
+			}
+			if st.who.session == "" {
+				h.sessionless--
 			}
 		}
 	}

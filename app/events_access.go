@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/hossagent/hossagent/db"
 )
@@ -64,16 +65,17 @@ func sessionReader(r *http.Request, admin bool) reader {
 	return reader{session: db.HashToken(c.Value), admin: admin}
 }
 
-// streamOwner is whose slot a stream takes: its session when it has one
-// (LiveStreams.PerSession), else the client address it came from
+// streamOwner is whose slot a stream takes: its user when signed in
+// (LiveStreams.PerUser), else the client address it came from
 // (LiveStreams.PerAddress; an IPv6 /64 is one address), so one anonymous
 // machine cannot hold hundreds of public-dashboard or portal streams.
-// Signed-in streams count per session, not per address: an office of
-// operators behind one address is not one reader, and every session took a
-// password to make.
+// Signed-in streams count per user, not per address (an office of operators
+// behind one address is not one reader) and not per session: a correct
+// password opens any number of sessions, so a viewer account could
+// otherwise hold every slot.
 func (s *Server) streamOwner(r *http.Request, who reader) string {
-	if who.session != "" {
-		return "session " + who.session
+	if u := userFrom(r.Context()); who.session != "" && u != nil {
+		return "user " + strconv.FormatInt(u.ID, 10)
 	}
 	return "address " + clientKey(s.clientIP(r))
 }
@@ -95,9 +97,9 @@ func (s *Server) refuseStream(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, errStreamsPerAddress):
 		w.Header().Set("Retry-After", retryStreamOverLimit)
 		http.Error(w, fmt.Sprintf("Too many live streams from this address (%d are open, the most allowed). Close another tab of this site; this page updates again when you reload it.", limits.PerAddress), http.StatusTooManyRequests)
-	case errors.Is(err, errStreamsPerSession):
+	case errors.Is(err, errStreamsPerUser):
 		w.Header().Set("Retry-After", retryStreamOverLimit)
-		http.Error(w, fmt.Sprintf("Too many live streams for this session (%d are open, the most allowed). Close another tab of this site; this page updates again when you reload it.", limits.PerSession), http.StatusTooManyRequests)
+		http.Error(w, fmt.Sprintf("Too many live streams for this account (%d are open, in all its sessions, the most allowed). Close another tab of this site; this page updates again when you reload it.", limits.PerUser), http.StatusTooManyRequests)
 	default:
 		w.Header().Set("Retry-After", retryStreamBusy)
 		http.Error(w, "Live updates are busy: "+err.Error()+". Retrying shortly.", http.StatusServiceUnavailable)

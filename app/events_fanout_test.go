@@ -29,7 +29,7 @@ func TestOneEventRendersOncePerView(t *testing.T) {
 	bus := agents.NewBus()
 	var hub *Hub
 	// One session holds all 40 streams here.
-	f := newFixture(t, map[string]string{"LIVE_STREAMS_PER_SESSION": "40"}, func(d *Deps) { hub = NewHub(bus); d.Live = hub })
+	f := newFixture(t, map[string]string{"LIVE_STREAMS_PER_USER": "40"}, func(d *Deps) { hub = NewHub(bus); d.Live = hub })
 	f.seed(t)
 	f.signInAs(t, db.RoleAdmin)
 	paths := map[string]int{"/events/admin": 20, "/events/admin?q=northwind": 5, "/events/dashboard": 15}

@@ -151,19 +151,20 @@ func TestLiveStreamsCappedPerAddress(t *testing.T) {
 	}
 }
 
-// TestLiveStreamsCappedPerSession: a signed-in session holds at most
-// LiveStreams.PerSession streams, from however many addresses; another
-// session of the same operator is counted on its own.
-func TestLiveStreamsCappedPerSession(t *testing.T) {
+// TestLiveStreamsCappedPerUser: a signed-in user holds at most
+// LiveStreams.PerUser streams, from however many addresses and sessions (a
+// correct password opens any number of sessions); another user is counted
+// on their own.
+func TestLiveStreamsCappedPerUser(t *testing.T) {
 	bus := agents.NewBus()
 	var hub *Hub
 	f := newFixture(t, nil, func(d *Deps) { hub = NewHub(bus); d.Live = hub; d.ClientIPHeader = testClientIPHeader })
 	f.seed(t)
 	released := releases(hub)
 	u := f.signInAs(t, db.RoleAdmin)
-	limit := hub.streamLimits().PerSession
+	limit := hub.streamLimits().PerUser
 	if limit != 16 {
-		t.Fatalf("default per-session limit = %d, want 16", limit)
+		t.Fatalf("default per-user limit = %d, want 16", limit)
 	}
 	var open []*liveStream
 	for i := range limit {
@@ -175,12 +176,17 @@ func TestLiveStreamsCappedPerSession(t *testing.T) {
 		open = append(open, st)
 	}
 	st, status, retry, body := f.tryStream(t, f.client, "/events/admin", "198.51.100.1")
-	if st != nil || status != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "Too many live streams for this session") {
-		t.Errorf("past the session's limit = %d (Retry-After %q) %q, want 429", status, retry, body)
+	if st != nil || status != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "Too many live streams for this account") {
+		t.Errorf("past the user's limit = %d (Retry-After %q) %q, want 429", status, retry, body)
 	}
-	other := f.signIn(t, u.Email)
+	again := f.signIn(t, u.Email)
+	if st, status, _, _ := f.tryStream(t, again, "/events/admin", "198.51.100.1"); st != nil || status != http.StatusTooManyRequests {
+		t.Errorf("another session of the same user = %d, want 429", status)
+	}
+	f.createUser(t, "second-admin@example.com", db.RoleAdmin)
+	other := f.signIn(t, "second-admin@example.com")
 	if st, status, _, _ := f.tryStream(t, other, "/events/admin", "198.51.100.1"); st == nil {
-		t.Errorf("another session = %d, want its stream", status)
+		t.Errorf("another user = %d, want their stream", status)
 	}
 	open[5].cancel()
 	waitRelease(t, released)
@@ -189,24 +195,36 @@ func TestLiveStreamsCappedPerSession(t *testing.T) {
 	}
 }
 
-// TestLiveStreamsCappedOverall: past LiveStreams.Max open streams, any
-// new one is refused with 503 and Retry-After until one closes.
+// TestLiveStreamsCappedOverall: streams without a session take at most
+// half of LiveStreams.Max, so anonymous readers never shut the operators
+// out; past Max any new stream is refused with 503 and Retry-After until
+// one closes.
 func TestLiveStreamsCappedOverall(t *testing.T) {
 	bus := agents.NewBus()
 	var hub *Hub
-	f := newFixture(t, map[string]string{"DASHBOARD_PUBLIC": "true", "LIVE_STREAMS_MAX": "3"},
+	f := newFixture(t, map[string]string{"DASHBOARD_PUBLIC": "true", "LIVE_STREAMS_MAX": "4"},
 		func(d *Deps) { hub = NewHub(bus); d.Live = hub; d.ClientIPHeader = testClientIPHeader })
 	f.seed(t)
 	released := releases(hub)
 	var open []*liveStream
-	for i := range 3 {
+	for i := range 2 {
 		st, status, _, _ := f.tryStream(t, http.DefaultClient, "/events/dashboard", fmt.Sprintf("192.0.2.%d", i+1))
 		if st == nil {
-			t.Fatalf("stream %d = %d", i+1, status)
+			t.Fatalf("anonymous stream %d = %d", i+1, status)
 		}
 		open = append(open, st)
 	}
 	st, status, retry, body := f.tryStream(t, http.DefaultClient, "/events/dashboard", "198.51.100.1")
+	if st != nil || status != http.StatusServiceUnavailable || retry == "" || !strings.Contains(body, "busy") {
+		t.Errorf("an anonymous stream past half the maximum = %d (Retry-After %q) %q, want 503", status, retry, body)
+	}
+	f.signInAs(t, db.RoleAdmin)
+	for i := range 2 {
+		if st, status, _, body := f.tryStream(t, f.client, "/events/admin", "198.51.100.9"); st == nil {
+			t.Fatalf("operator stream %d beside the anonymous ones = %d %s", i+1, status, body)
+		}
+	}
+	st, status, retry, body = f.tryStream(t, f.client, "/events/admin", "198.51.100.9")
 	if st != nil || status != http.StatusServiceUnavailable || retry == "" || !strings.Contains(body, "busy") {
 		t.Errorf("one stream past the maximum = %d (Retry-After %q) %q, want 503", status, retry, body)
 	}
@@ -215,7 +233,7 @@ func TestLiveStreamsCappedOverall(t *testing.T) {
 	if st, status, _, _ := f.tryStream(t, http.DefaultClient, "/events/dashboard", "198.51.100.1"); st == nil {
 		t.Errorf("after one stream closed = %d, want a stream", status)
 	}
-	if hub.Clients() != 3 {
-		t.Errorf("clients = %d, want 3", hub.Clients())
+	if hub.Clients() != 4 {
+		t.Errorf("clients = %d, want 4", hub.Clients())
 	}
 }

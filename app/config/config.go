@@ -127,16 +127,19 @@ type LiveStreams struct {
 	// dashboard, client portals) from one client address; an IPv6 /64 is
 	// one address. LIVE_STREAMS_PER_ADDRESS, default 8.
 	PerAddress int
-	// PerSession bounds the streams of one signed-in session, from any
-	// address. LIVE_STREAMS_PER_SESSION, default 16.
-	PerSession int
-	// Max bounds every stream together. LIVE_STREAMS_MAX, default 10000.
+	// PerUser bounds the streams of one signed-in user, over all their
+	// sessions and addresses. LIVE_STREAMS_PER_USER, default 16.
+	PerUser int
+	// Max bounds every stream together. LIVE_STREAMS_MAX, default 10000
+	// (fly.toml sets 300, below its proxy's hard_limit). Streams without a
+	// session take at most half of it, so anonymous readers filling the
+	// server never shut the operators' control room out.
 	Max int
 }
 
 // DefaultLiveStreams are the stream limits when none is set.
 func DefaultLiveStreams() LiveStreams {
-	return LiveStreams{PerAddress: 8, PerSession: 16, Max: 10_000}
+	return LiveStreams{PerAddress: 8, PerUser: 16, Max: 10_000}
 }
 
 // Email configures outreach.
@@ -419,7 +422,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	live := DefaultLiveStreams()
 	c.LiveStreams = LiveStreams{
 		PerAddress: r.atLeastOne("LIVE_STREAMS_PER_ADDRESS", live.PerAddress),
-		PerSession: r.atLeastOne("LIVE_STREAMS_PER_SESSION", live.PerSession),
+		PerUser:    r.atLeastOne("LIVE_STREAMS_PER_USER", live.PerUser),
 		Max:        r.atLeastOne("LIVE_STREAMS_MAX", live.Max),
 	}
 	if r.err != nil {

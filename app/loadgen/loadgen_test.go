@@ -97,7 +97,7 @@ func fakeApp(t *testing.T) *httptest.Server {
 
 // fake is fakeApp with what its live streams saw: each sign-in is a new
 // session, and a session holds at most perSession streams (429 past it),
-// as HossAgent's LIVE_STREAMS_PER_SESSION.
+// as HossAgent's LIVE_STREAMS_PER_USER.
 type fake struct {
 	srv        *httptest.Server
 	perSession int
@@ -213,7 +213,7 @@ func TestStreamsSpreadOverSessions(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.SSE) != 1 || rep.SSE[0].Refused == 0 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "LIVE_STREAMS_PER_SESSION") {
+	if len(rep.SSE) != 1 || rep.SSE[0].Refused == 0 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "LIVE_STREAMS_PER_USER") {
 		t.Errorf("over the server's limit: SSE %+v, warnings %q", rep.SSE, rep.Warnings)
 	}
 }

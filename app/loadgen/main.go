@@ -7,11 +7,12 @@
 //	go run ./app/loadgen -url http://127.0.0.1:8080 -email E -password P \
 //	    -sse-dashboard 200 -sse-admin 20 -rps 50 -duration 30s -change-every 1s
 //
-// The server holds at most LIVE_STREAMS_PER_SESSION streams per session
-// (16 unless set), so the tool signs in once per -streams-per-session
-// streams and spreads them over those sessions, as that many browsers
-// would. For thousands of streams, start the server with a higher
-// LIVE_STREAMS_PER_SESSION and pass the same -streams-per-session: each
+// The server holds at most LIVE_STREAMS_PER_USER streams per signed-in
+// user (16 unless set) and LIVE_STREAMS_MAX in all, so for thousands of
+// streams start the server with both above the number of streams (e.g.
+// LIVE_STREAMS_PER_USER=6000 LIVE_STREAMS_MAX=10000) and pass
+// -streams-per-session as high: the tool signs in once per
+// -streams-per-session streams, as that many browsers would, and each
 // sign-in costs the server a bcrypt.
 //
 // Live delays are the arrival time of each message minus the server's
@@ -45,7 +46,7 @@ func main() {
 type options struct {
 	url, email, password   string
 	sseDashboard, sseAdmin int
-	streamsPerSession      int
+	streamsPerUser         int
 	rps, concurrency       int
 	duration, timeout      time.Duration
 	weights, portal        string
@@ -67,7 +68,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.password, "password", os.Getenv("ADMIN_PASSWORD"), "admin password (default $ADMIN_PASSWORD)")
 	fs.IntVar(&o.sseDashboard, "sse-dashboard", 0, "live clients on /events/dashboard")
 	fs.IntVar(&o.sseAdmin, "sse-admin", 0, "live clients on /events/admin")
-	fs.IntVar(&o.streamsPerSession, "streams-per-session", 16, "live clients per signed-in session: the server's LIVE_STREAMS_PER_SESSION")
+	fs.IntVar(&o.streamsPerUser, "streams-per-session", 16, "live clients per signed-in session: the server's LIVE_STREAMS_PER_USER")
 	fs.IntVar(&o.rps, "rps", 20, "requests a second of mixed traffic (0: none)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "most requests in flight; one due beyond it is dropped")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to run")
@@ -89,7 +90,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.email == "" || o.password == "":
 		return o, errors.New("-email and -password are required (an admin account)")
-	case o.rps < 0 || o.sseDashboard < 0 || o.sseAdmin < 0 || o.concurrency < 1 || o.duration <= 0 || o.streamsPerSession < 1:
+	case o.rps < 0 || o.sseDashboard < 0 || o.sseAdmin < 0 || o.concurrency < 1 || o.duration <= 0 || o.streamsPerUser < 1:
 		return o, errors.New("-rps and SSE counts must be >= 0, -concurrency and -streams-per-session >= 1, -duration > 0")
 	}
 	return o, nil
@@ -137,7 +138,7 @@ func load(ctx context.Context, o options, routes []*route) (*Report, error) {
 		return nil, err
 	}
 	// The streams' sessions: the API client's first, then one more sign-in
-	// per streamsPerSession streams.
+	// per streamsPerUser streams.
 	sse, err := streamSessions(ctx, o, jar, streams)
 	if err != nil {
 		return nil, err
@@ -149,7 +150,7 @@ func load(ctx context.Context, o options, routes []*route) (*Report, error) {
 	next := 0
 	for _, st := range stats {
 		for range st.clients {
-			c := sse[next/o.streamsPerSession]
+			c := sse[next/o.streamsPerUser]
 			next++
 			wg.Go(func() { streamClient(runCtx, c, o.url+st.path, st) })
 		}
@@ -176,10 +177,10 @@ func load(ctx context.Context, o options, routes []*route) (*Report, error) {
 }
 
 // streamSessions returns one client per session the streams need
-// (ceil(streams / streamsPerSession)), each with its own cookie jar: the
+// (ceil(streams / streamsPerUser)), each with its own cookie jar: the
 // first shares jar (already signed in), the others sign in, a few at a time.
 func streamSessions(ctx context.Context, o options, jar http.CookieJar, streams int) ([]*http.Client, error) {
-	n := max(1, (streams+o.streamsPerSession-1)/o.streamsPerSession)
+	n := max(1, (streams+o.streamsPerUser-1)/o.streamsPerUser)
 	clients := make([]*http.Client, n)
 	clients[0] = newClient(newTransport(0), jar, 0) // streams last the whole run
 	errs := make([]error, n)
@@ -235,7 +236,7 @@ func fill(rep *Report, routes []*route, stats []*streamStats, change *route, w *
 			rep.SSE = append(rep.SSE, st.report())
 			if n := st.refused.Load(); n > 0 {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: the server refused %d stream connects (429/503, its live stream limits): "+
-					"raise LIVE_STREAMS_PER_SESSION (and -streams-per-session) or LIVE_STREAMS_MAX on the server", st.path, n))
+					"raise LIVE_STREAMS_PER_USER (and -streams-per-session) or LIVE_STREAMS_MAX on the server", st.path, n))
 			}
 		}
 	}
