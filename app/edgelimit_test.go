@@ -15,8 +15,8 @@ import (
 	"github.com/hossagent/hossagent/db"
 )
 
-// countingBody is a request body of n bytes of "a=aaaa…" that counts how
-// many of them anything read.
+// countingBody is a request body that counts how many of its bytes
+// anything read.
 type countingBody struct {
 	r    io.Reader
 	read int64
