@@ -496,7 +496,7 @@ func TestActionFormIsBounded(t *testing.T) {
 	f.signInAs(t, db.RoleAdmin)
 	big := url.Values{"per_cycle": {strings.Repeat("1", maxActionForm*2)}, "per_hour": {"1"}, "per_day": {"1"}}
 	status, result, _ := f.act(t, "/admin/outreach/caps", big)
-	if status != http.StatusBadRequest || !strings.Contains(result, "too large") {
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(result, "too large") {
 		t.Errorf("oversized form = %d %q", status, result)
 	}
 }

@@ -23,7 +23,7 @@ func (s *Server) adminCSVRoutes(r chi.Router) {
 	for _, e := range csvExports {
 		r.Get("/admin/export/"+e.name+".csv", s.exportCSV(e))
 	}
-	r.Post("/admin/import/leads", s.importLeads)
+	r.With(s.refuseBadFormText(maxImportBody)).Post("/admin/import/leads", s.importLeads) // its form text is checked after the sign-in
 }
 
 // csvExport is one table as CSV: its columns and how to read a page of rows

@@ -146,7 +146,7 @@ func TestResumeOutreachIsAnAdminSameOriginPOST(t *testing.T) {
 		t.Fatal("a refused request resumed outreach")
 	}
 	big := url.Values{"x": {strings.Repeat("1", maxActionForm*2)}}
-	if status, result, _ := f.act(t, path, big); status != http.StatusBadRequest || !strings.Contains(result, "too large") {
+	if status, result, _ := f.act(t, path, big); status != http.StatusRequestEntityTooLarge || !strings.Contains(result, "too large") {
 		t.Errorf("oversized form = %d %q", status, result)
 	}
 	if n := countRows(t, f.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'outreach.resume'"); n != 0 {

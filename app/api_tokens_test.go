@@ -155,8 +155,8 @@ func TestAPITokenNameValidated(t *testing.T) {
 	}
 	// An oversized body is refused without reading it all.
 	resp, _ = f.post(t, f.client, "/admin/api-tokens", url.Values{"name": {strings.Repeat("x", maxAPITokenForm*2)}}, map[string]string{"Origin": f.srv.URL, "HX-Request": "true"})
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("oversized form = %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized form = %d, want 413", resp.StatusCode)
 	}
 	if tokens, _, _ := f.store.ListAPITokens(context.Background(), db.ListQuery{}); len(tokens) != 0 {
 		t.Errorf("refused names stored %d tokens", len(tokens))

@@ -500,7 +500,9 @@ func TestLoginFormIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("oversized form = %d, want 400", resp.StatusCode)
+	// The edge check reads no more than the form's 16 KiB and refuses the
+	// rest as too large.
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized form = %d, want 413", resp.StatusCode)
 	}
 }

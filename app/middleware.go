@@ -135,18 +135,43 @@ func levelFor(status int) slog.Level {
 	return slog.LevelInfo
 }
 
-// maxCheckedForm is the largest form body refuseBadText reads and checks:
-// the largest any handler accepts (the CSV import's). A larger body is
-// passed on unread, to be refused by its handler's own limit, so that each
-// route keeps its own 413 answer.
-const maxCheckedForm = maxImportBody
+// Form bodies refuseBadText reads. It runs before the route's handler (and
+// before any sign-in check), so it reads no more of a body than the route
+// itself accepts: an anonymous request costs at most a route's own limit.
+const (
+	// defaultFormLimit bounds the form of every route not named in
+	// formLimit: the control room's actions, the unsubscribe page, API
+	// tokens and portal links read at most this much (maxActionForm,
+	// maxUnsubscribeForm, maxAPITokenForm, maxActionBody), and routes that
+	// read no form need no more.
+	defaultFormLimit = 4 << 10
+)
+
+// formLimit is how much of a form body the edge check of a route (a
+// "METHOD pattern" of the router) may read: the limit its handler applies.
+// byRoute means the route also checks its form's text itself, after the
+// sign-in (refuseBadFormText): the edge reads only defaultFormLimit of its
+// body, so the CSV import's megabyte is read only for an admin.
+func formLimit(route string) (limit int64, byRoute bool) {
+	switch route {
+	case "POST /admin/import/leads":
+		return maxImportBody, true
+	case "POST /login":
+		return maxLoginForm, false
+	case "POST /admin/invoices/{id}/mark-paid", "POST /admin/invoices/{id}/void", "POST /admin/invoices/{id}/regenerate-link":
+		return maxInvoiceActionForm, false
+	}
+	return defaultFormLimit, false
+}
 
 // refuseBadText is the edge check of every request's text: each path
 // parameter, query parameter and url-encoded or multipart form field (names
 // and values; uploaded files are left to their handler) must be text
 // (textProblem). Anything else is answered 400 with a message naming the
 // field, before any handler or the store sees it: a JSON error under /api/,
-// an error page (or, for htmx, a result fragment) elsewhere.
+// an error page (or, for htmx, a result fragment) elsewhere. A form body
+// larger than its route accepts (formLimit) is answered 413 once that much
+// of it is read, or at once when its declared length says so.
 //
 // routes is the app's router, asked which route (and so which path
 // parameters) a request names. The server-to-server endpoints are exempt:
@@ -178,27 +203,67 @@ func (s *Server) refuseBadText(routes *chi.Mux, serverToServer ...string) func(h
 			if msg == "" {
 				msg = valuesTextProblem("query parameter", r.URL.RawQuery)
 			}
-			if msg == "" && form != "" {
-				msg = formTextProblem(r, form)
-			}
-			if msg == "" {
-				next.ServeHTTP(w, r)
+			if msg != "" {
+				s.refuseText(w, r, http.StatusBadRequest, msg)
 				return
 			}
-			s.refuseText(w, r, msg)
+			limit, byRoute := formLimit(r.Method + " " + pattern)
+			if byRoute {
+				// A small form is checked here, signed in or not; a
+				// larger one is left, read this far, to the route's own
+				// check after its sign-in.
+				limit = defaultFormLimit
+			}
+			if form != "" {
+				msg, tooLarge := formTextProblem(w, r, form, limit)
+				switch {
+				case tooLarge && !byRoute:
+					s.refuseText(w, r, http.StatusRequestEntityTooLarge, formTooLarge(limit))
+					return
+				case msg != "":
+					s.refuseText(w, r, http.StatusBadRequest, msg)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }
 
+// refuseBadFormText is refuseBadText's form check for a route that checks
+// its own form (formLimit's byRoute), to be placed after the route's
+// sign-in check. A body over limit is passed on, read only that far, for
+// the handler's own limit to refuse with its own message.
+func (s *Server) refuseBadFormText(limit int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if form := formBodyKind(r); form != "" {
+				if msg, _ := formTextProblem(nil, r, form, limit); msg != "" {
+					s.refuseText(w, r, http.StatusBadRequest, msg)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// formTooLarge is the message of a form body refused for its size.
+func formTooLarge(limit int64) string {
+	return fmt.Sprintf("The form is too large: this address accepts at most %d KiB. Nothing was changed.", limit>>10)
+}
+
 // refuseText answers a request refused by refuseBadText.
-func (s *Server) refuseText(w http.ResponseWriter, r *http.Request, msg string) {
+func (s *Server) refuseText(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/api/"):
-		writeAPIError(w, http.StatusBadRequest, msg)
+		writeAPIError(w, status, msg)
 	case isHXRequest(r):
-		s.render(w, r, http.StatusBadRequest, views.AdminActionResult("bad", msg))
+		s.render(w, r, status, views.AdminActionResult("bad", msg))
+	case status == http.StatusRequestEntityTooLarge:
+		s.renderError(w, r, status, "Request too large", msg)
 	default:
-		s.renderError(w, r, http.StatusBadRequest, "Bad request", msg)
+		s.renderError(w, r, status, "Bad request", msg)
 	}
 }
 
@@ -276,17 +341,37 @@ func formBodyKind(r *http.Request) string {
 	return mt
 }
 
-// formTextProblem reads a form body (up to maxCheckedForm), checks it and
-// puts it back for the handler, which reads it with its own limits as if
-// nothing had read it before. A body the check cannot parse is the
-// handler's to refuse.
-func formTextProblem(r *http.Request, kind string) string {
-	body := r.Body
-	buf, err := io.ReadAll(io.LimitReader(body, maxCheckedForm+1))
-	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), body), body}
-	if err != nil || len(buf) > maxCheckedForm {
-		return "" // a failed read fails the handler's read too; an oversized body its limit
+// formTextProblem reads a form body (up to limit), checks it and puts it
+// back for the handler, which reads it with its own limits as if nothing
+// had read it before. A body the check cannot parse is the handler's to
+// refuse. tooLarge means the body holds more than limit bytes: then at most
+// limit+1 of them were read (none when its declared length says so), and
+// they are put back unchecked. With w, a body too large also tells the
+// server to close the connection after the answer rather than drain it.
+func formTextProblem(w http.ResponseWriter, r *http.Request, kind string, limit int64) (msg string, tooLarge bool) {
+	if r.ContentLength > limit {
+		if w != nil {
+			w.Header().Set("Connection", "close")
+		}
+		return "", true // its declared length: nothing need be read
 	}
+	body := r.Body
+	buf, err := io.ReadAll(io.LimitReader(body, limit+1))
+	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), body), body}
+	if int64(len(buf)) > limit {
+		if w != nil {
+			w.Header().Set("Connection", "close")
+		}
+		return "", true
+	}
+	if err != nil {
+		return "", false // a failed read fails the handler's read too
+	}
+	return formBytesTextProblem(r, kind, buf), false
+}
+
+// formBytesTextProblem checks a form body read whole into buf.
+func formBytesTextProblem(r *http.Request, kind string, buf []byte) string {
 	if kind == formURLEncoded {
 		return valuesTextProblem("form field", string(buf))
 	}

@@ -236,8 +236,8 @@ func TestUnsubscribeForgedTokenIs404(t *testing.T) {
 	}
 	// An oversized body is refused before anything is looked up.
 	big := url.Values{"List-Unsubscribe": {"One-Click"}, "pad": {strings.Repeat("x", maxUnsubscribeForm)}}
-	if status, _ := m.postForm(t, "/unsubscribe/"+good, big, nil); status != http.StatusBadRequest {
-		t.Errorf("oversized POST = %d, want 400", status)
+	if status, _ := m.postForm(t, "/unsubscribe/"+good, big, nil); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized POST = %d, want 413", status)
 	}
 	if len(m.suppressions(t)) != 0 {
 		t.Error("an oversized POST unsubscribed")
