@@ -799,7 +799,8 @@ func (r *reader) email(name, def string) string {
 		return def
 	}
 	at := strings.LastIndex(v, "@")
-	bad := at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>,;\"") || len(v) > 254 || !utf8.ValidString(v)
+	bad := at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>,;\"") || len(v) > 254 || !utf8.ValidString(v) ||
+		strings.IndexFunc(v, unicode.IsControl) >= 0 // net/mail takes C1 controls (U+0080–U+009F) in a UTF-8 local part
 	if !bad {
 		// The address the mailers will parse: exactly this, without a name.
 		a, err := netmail.ParseAddress(v)
