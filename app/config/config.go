@@ -756,6 +756,9 @@ func (r *reader) addr(name, def string) string {
 		return def
 	}
 	_, p, err := net.SplitHostPort(v)
+	if err == nil && (!utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0) {
+		err = fmt.Errorf("control characters or invalid UTF-8")
+	}
 	if err == nil {
 		var n int
 		n, err = strconv.Atoi(p)
