@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -215,10 +216,39 @@ func TestBillCustomerOnTheFixtureContinuesNumbering(t *testing.T) {
 	requireAllInvariants(t, d, fixedNow)
 }
 
+// The driver's own errors, from a scratch database: a second line for one
+// task is a double billing, a duplicate invoice number is not, and neither
+// is told apart by matching "UNIQUE constraint failed" in its text alone.
 func TestBillCustomerAlreadyBilledIsRecognised(t *testing.T) {
-	err := fmt.Errorf("wrapped: %w", errors.New("constraint failed: UNIQUE constraint failed: invoice_lines.task_id (2067)"))
-	if !isTaskBilledTwice(err) || isTaskBilledTwice(errors.New("UNIQUE constraint failed: invoices.number")) {
-		t.Error("isTaskBilledTwice does not tell a double billing from another unique violation")
+	scratch, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scratch.Close()
+	scratch.SetMaxOpenConns(1)
+	violation := func(table, column string) error {
+		t.Helper()
+		if _, err := scratch.Exec("CREATE TABLE " + table + " (" + column + " UNIQUE)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := scratch.Exec("INSERT INTO " + table + " VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := scratch.Exec("INSERT INTO " + table + " VALUES (1)")
+		if err == nil {
+			t.Fatalf("a duplicate %s.%s was taken", table, column)
+		}
+		return fmt.Errorf("wrapped: %w", err)
+	}
+	billedTwice, otherDuplicate := violation("invoice_lines", "task_id"), violation("invoices", "number")
+	if !IsUniqueViolation(billedTwice) || !IsConstraintViolation(billedTwice) || !isTaskBilledTwice(billedTwice) {
+		t.Errorf("a second line for one task (%v) is not recognised as a double billing", billedTwice)
+	}
+	if !IsUniqueViolation(otherDuplicate) || isTaskBilledTwice(otherDuplicate) {
+		t.Errorf("a duplicate invoice number (%v) is taken for a double billing", otherDuplicate)
+	}
+	if text := errors.New("UNIQUE constraint failed: invoice_lines.task_id"); IsUniqueViolation(text) || isTaskBilledTwice(text) {
+		t.Error("an error that only reads like SQLite's is taken for a unique violation")
 	}
 }
 
