@@ -19,8 +19,11 @@ var (
 	ErrStopped      = errors.New("agent is stopped")
 	ErrBackoff      = errors.New("agent is backing off after repeated crashes")
 	ErrBusy         = errors.New("agent is busy")
-	ErrPanicked     = errors.New("agent panicked while running the cycle")
-	ErrNotRunning   = errors.New("the agent engine is not running")
+	// ErrNoAnswer is ErrBusy after the request reached the mailbox: the
+	// agent took it (or is running a cycle) and did not answer in time.
+	ErrNoAnswer   = fmt.Errorf("%w: no answer", ErrBusy)
+	ErrPanicked   = errors.New("agent panicked while running the cycle")
+	ErrNotRunning = errors.New("the agent engine is not running")
 )
 
 // Supervision tunes the per-agent supervisors. Zero values take suture's
@@ -257,7 +260,7 @@ func (e *Engine) ask(ctx context.Context, s *slot, m message, timeout time.Durat
 	case r := <-m.reply:
 		return r, r.Err
 	case <-timer.C:
-		return RunResult{Agent: s.name}, fmt.Errorf("agent %s: %w: no answer within %s", s.name, ErrBusy, timeout)
+		return RunResult{Agent: s.name}, fmt.Errorf("agent %s: %w within %s", s.name, ErrNoAnswer, timeout)
 	case <-ctx.Done():
 		return RunResult{Agent: s.name}, ctx.Err()
 	}

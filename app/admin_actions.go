@@ -165,7 +165,7 @@ func (s *Server) runAnswer(name string, res agents.RunResult, err error) actionR
 		// The cycle ran and failed: the action itself worked, the card and
 		// the cycle log show the same error.
 		return actionResult{http.StatusOK, "bad", fmt.Sprintf("%s %s: %v", name, res.Outcome, err)}
-	case errors.Is(err, agents.ErrBusy) && strings.Contains(err.Error(), "no answer"):
+	case errors.Is(err, agents.ErrNoAnswer):
 		// The message is in the mailbox or the cycle is under way.
 		return actionAccepted(fmt.Sprintf("%s: running — see the cycle log.", name))
 	}
