@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"github.com/uptrace/bun"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,28 @@ func BenchmarkHotAggregates(b *testing.B) {
 		{"page+live/list count (keptCount)", func() error { _, err := d.keptCount(ctx, []string{LeadNew}, "metric = ?", "leads"); return err }},
 		{"page+live/EmailHealth (sent windows, keptCounts)", func() error { _, err := d.EmailHealth(ctx, now, 5); return err }},
 		{"page+live/StripeHealth (attention counts)", func() error { _, err := d.StripeHealth(ctx, 5); return err }},
+		{"page/CustomerDetail (profit of done and failed work)", func() error { _, err := d.CustomerDetail(ctx, 7); return err }},
+		{"webhook/lookups (link, PaymentIntent, refunds before payment)", func() error {
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				{invoiceCols + invoiceByLinkWhere, []any{"plink_123"}},
+				{invoiceCols + invoiceByPaymentIntentWhere, []any{"pi_123", bun.List(paidOutcomes)}},
+				{earlyRefundsSQL, []any{"pi_123", OutcomeRefundBeforePayment}},
+			} {
+				rows, err := d.bun.QueryContext(ctx, q.sql, q.args...)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+				}
+				if err := rows.Close(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"page+live/AgentRunSummaries", func() error { _, err := d.AgentRunSummaries(ctx); return err }},
 		{"page+live/ListCustomers (task_count per row)", func() error { _, _, err := d.ListCustomers(ctx, ListQuery{}); return err }},
 		{"page+live/ListInvoices (line_count per row)", func() error { _, _, err := d.ListInvoices(ctx, ListQuery{PerPage: 10}); return err }},
