@@ -2,16 +2,16 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
+
 	"golang.org/x/net/publicsuffix"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // NewLead is what a lead source, an import or an admin supplies for a lead.
@@ -61,69 +61,187 @@ func (d *DB) CreateLead(ctx context.Context, idb bun.IDB, in NewLead) (*Lead, er
 	return l, nil
 }
 
-// NewCustomer is what onboarding supplies for a customer.
-type NewCustomer struct {
-	Company, ContactEmail, Plan string
-	LeadID                      *int64
-}
-
-// CreateCustomer stores a customer with a fresh portal token drawn from
-// random and returns the plain token, which is never stored.
-func (d *DB) CreateCustomer(ctx context.Context, idb bun.IDB, in NewCustomer, random io.Reader) (*Customer, string, error) {
-	token, hash, err := NewToken(random)
+// AddLead is CreateLead in a transaction of its own (immediate: it holds
+// the write lock from its first statement), for a caller that stores one
+// lead at a time. The duplicate check and the insert run in it, so two
+// concurrent adds of the same lead cannot both create one. The error is
+// CreateLead's, unwrapped: a *DuplicateLeadError, or a constraint violation
+// IsUniqueViolation and IsConstraintViolation recognise.
+func (d *DB) AddLead(ctx context.Context, in NewLead) (*Lead, error) {
+	var l *Lead
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		l, err = d.CreateLead(ctx, tx, in)
+		return err
+	})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	now := d.Now()
-	c := &Customer{
-		Company: in.Company, ContactEmail: strings.ToLower(strings.TrimSpace(in.ContactEmail)),
-		Plan: in.Plan, LeadID: in.LeadID, Status: CustomerActive,
-		PortalTokenHash: hash, TokenCreatedAt: now, CreatedAt: now,
-	}
-	if _, err := d.or(idb).NewInsert().Model(c).Exec(ctx); err != nil {
-		return nil, "", fmt.Errorf("store: unable to create customer %q: %w", in.Company, err)
-	}
-	return c, token, nil
+	return l, nil
 }
 
-// IsUniqueViolation reports whether err is SQLite refusing a duplicate: a
-// UNIQUE index or a primary key, read from the driver's extended result
-// code (never from the error's text, which SQLite may word differently).
-func IsUniqueViolation(err error) bool {
-	var dup *DuplicateLeadError
-	if errors.As(err, &dup) {
-		return true
+// ListLeads returns a page of leads, newest first.
+func (d *DB) ListLeads(ctx context.Context, q ListQuery) ([]Lead, Page, error) {
+	q = q.normal()
+	var leads []Lead
+	l := list[Lead]{table: "leads", alias: "l", sortCol: "created_at",
+		query: func() *bun.SelectQuery { return d.bun.NewSelect().Model(&leads) },
+		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
+			if q.Status != "" {
+				sq = sq.Where("l.status = ?", q.Status)
+			}
+			return searchIndexed(sq, q.Search, ftsSource{idCol: "l.id", fts: "leads_fts",
+				likeCols: []string{"l.name", "l.email", "l.company", "l.niche", "l.website"}})
+		},
+		count: d.kept("leads", q.statuses()),
+		id:    func(l *Lead) int64 { return l.ID },
 	}
-	code, ok := sqliteCode(err)
-	return ok && (code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+	pg, err := l.fetch(ctx, d, q, &leads)
+	return leads, pg, err
 }
 
-// IsConstraintViolation reports whether err is any SQLite constraint refusing
-// a row (UNIQUE, CHECK, FOREIGN KEY, NOT NULL, or a trigger's RAISE(ABORT),
-// such as the guard that a paid invoice never returns to open): the primary
-// result code SQLITE_CONSTRAINT.
-func IsConstraintViolation(err error) bool {
-	if IsUniqueViolation(err) {
-		return true
-	}
-	code, ok := sqliteCode(err)
-	return ok && code&0xff == sqlite3.SQLITE_CONSTRAINT
+// newLeadsToContactWhere selects the new leads BizDev can write to. Its first
+// terms are the condition of the partial index leads_new_email (created_at,
+// id), so the oldest are read in order from an index that holds only new
+// leads with an address: the website-only leads, which stay new forever, are
+// never stepped over.
+const newLeadsToContactWhere = "l.status = 'new' AND l.email IS NOT NULL AND NOT " + liveMessageSQL
+
+// newLeadsToContactQuery is NewLeadsToContact's query (the query-plan test
+// explains it).
+func newLeadsToContactQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_new_email").Where(newLeadsToContactWhere, MaxSendAttempts).
+		OrderExpr("l.created_at, l.id").Limit(int64(limit))
 }
 
-// sqliteCode is the extended result code of the SQLite error in err's chain.
-func sqliteCode(err error) (int, bool) {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return 0, false
+// NewLeadsToContact returns up to limit new leads with an e-mail address and
+// no live message, oldest first.
+func (d *DB) NewLeadsToContact(ctx context.Context, limit int) ([]Lead, error) {
+	var leads []Lead
+	if limit <= 0 {
+		return leads, nil
 	}
-	return se.Code(), true
+	err := newLeadsToContactQuery(d.bun, &leads, limit).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to select leads to contact: %w", err)
+	}
+	return leads, nil
 }
 
-// or returns idb, or the database itself when idb is nil, so that a write can
-// join the caller's transaction or run on its own.
-func (d *DB) or(idb bun.IDB) bun.IDB {
-	if idb == nil {
-		return d.bun
+// ContactedWithoutReply returns up to limit leads with id above afterID that
+// are contacted, were contacted at or before contactedBy, and have no reply,
+// in id order (the caller pages with the last id).
+func (d *DB) ContactedWithoutReply(ctx context.Context, contactedBy time.Time, afterID int64, limit int) ([]Lead, error) {
+	var leads []Lead
+	err := d.bun.NewSelect().Model(&leads).
+		Where("l.status = ? AND l.contacted_at <= ? AND l.id > ?", LeadContacted, contactedBy.UTC(), afterID).
+		Where("NOT EXISTS (SELECT 1 FROM replies AS r WHERE r.lead_id = l.id)").
+		OrderExpr("l.id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to select contacted leads: %w", err)
 	}
-	return idb
+	return leads, nil
+}
+
+// LeadCursor is a position in the order of contact, (contacted_at, id). The
+// zero cursor is before every lead.
+type LeadCursor struct {
+	ContactedAt time.Time
+	ID          int64
+}
+
+// contactedAfterWhere selects contacted leads after a cursor (?1, ?2) and
+// contacted at or before ?0, without a reply. Its first term is the
+// condition of the partial index leads_contacted (contacted_at, id), so the
+// rows are a range of that index read in order from the cursor; each reply
+// check is a probe of replies_lead.
+const contactedAfterWhere = `l.status = 'contacted' AND l.contacted_at <= ?0
+	AND (l.contacted_at, l.id) > (?1, ?2)
+	AND NOT EXISTS (SELECT 1 FROM replies AS r WHERE r.lead_id = l.id)`
+
+// contactedAfterQuery is ContactedAfter's query.
+func contactedAfterQuery(idb bun.IDB, dst *[]Lead, contactedBy time.Time, after LeadCursor, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_contacted").
+		Where(contactedAfterWhere, contactedBy.UTC(), after.ContactedAt.UTC(), after.ID).
+		OrderExpr("l.contacted_at, l.id").Limit(int64(limit))
+}
+
+// ContactedAfter returns up to limit leads after cursor in the order of
+// contact that are contacted, were contacted at or before contactedBy, and
+// have no reply. The caller pages with the last lead's (ContactedAt, ID); a
+// caller that keeps its cursor between runs reads each lead once, as a lead
+// contacted later is always after it.
+func (d *DB) ContactedAfter(ctx context.Context, contactedBy time.Time, after LeadCursor, limit int) ([]Lead, error) {
+	var leads []Lead
+	if limit <= 0 {
+		return leads, nil
+	}
+	if err := contactedAfterQuery(d.bun, &leads, contactedBy, after, limit).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to select contacted leads: %w", err)
+	}
+	return leads, nil
+}
+
+// respondedLeadsQuery is RespondedLeads' query: the first rows of the
+// partial index leads_responded (responded_at, id), whose condition its
+// WHERE spells, read in order and stopped at limit.
+func respondedLeadsQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_responded").Where("l.status = 'responded'").
+		OrderExpr("l.responded_at, l.id").Limit(int64(limit))
+}
+
+// RespondedLeads returns up to limit leads waiting to be converted, the ones
+// that answered first first.
+func (d *DB) RespondedLeads(ctx context.Context, limit int) ([]Lead, error) {
+	var leads []Lead
+	err := respondedLeadsQuery(d.bun, &leads, limit).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to list responded leads: %w", err)
+	}
+	return leads, nil
+}
+
+// LeadIDByEmail is the id of the lead with e-mail addr (lower-cased by the
+// caller), or 0: one search of the UNIQUE index on leads.email. The lead
+// source asks it to name a duplicate.
+func (d *DB) LeadIDByEmail(ctx context.Context, addr string) (int64, error) {
+	id, err := leadIDByEmail(ctx, d.bun, addr)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to look up lead %s: %w", addr, err)
+	}
+	return id, nil
+}
+
+// leadIDByEmailQuery is leadIDByEmail's query.
+func leadIDByEmailQuery(idb bun.IDB, addr string) *bun.SelectQuery {
+	return idb.NewSelect().Model((*Lead)(nil)).Column("id").Where("email = ?", addr)
+}
+
+// leadIDByEmail is the id of the lead with e-mail addr (lower-cased), or 0.
+func leadIDByEmail(ctx context.Context, idb bun.IDB, addr string) (int64, error) {
+	var id int64
+	err := leadIDByEmailQuery(idb, addr).Scan(ctx, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+// setLead updates lead id with set, only while the lead is still new: a lead
+// that moved on (responded, converted, dead) is never pulled back.
+func setLead(ctx context.Context, idb bun.IDB, id int64, now time.Time, set string, args ...any) error {
+	_, err := idb.NewUpdate().Model((*Lead)(nil)).Set(set, args...).Set("updated_at = ?", now).
+		Where("id = ? AND status = ?", id, LeadNew).Exec(ctx)
+	return err
+}
+
+func setLeadStatus(ctx context.Context, tx bun.Tx, leadID int64, status string, now time.Time) error {
+	q := tx.NewUpdate().Model((*Lead)(nil)).
+		Set("status = ?", status).Set("updated_at = ?", now).
+		Where("id = ?", leadID)
+	if status == LeadConverted {
+		q = q.Set("converted_at = ?", now)
+	}
+	_, err := q.Exec(ctx)
+	return err
 }
