@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hossagent/hossagent/db"
-	"github.com/uptrace/bun"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -44,7 +43,8 @@ type LeadSourceOptions struct {
 
 // LeadSourceCycle stores the provider's candidates as new leads. Duplicates
 // (same e-mail, company domain or website: db.CreateLead) are found by
-// probes of the database's unique indexes in the insert's transaction,
+// probes of the database's unique indexes in the insert's transaction
+// (db.AddLead),
 // never by scanning rows, so concurrent runs cannot both create one.
 type LeadSourceCycle struct {
 	store    *db.DB
@@ -95,10 +95,7 @@ func addLead(ctx context.Context, store *db.DB, cand LeadCandidate, source strin
 	if err != nil {
 		return LeadOutcomeInvalid, err.Error(), nil
 	}
-	err = store.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		_, err := store.CreateLead(ctx, tx, in)
-		return err
-	})
+	_, err = store.AddLead(ctx, in)
 	var dup *db.DuplicateLeadError
 	switch {
 	case err == nil:
@@ -106,7 +103,7 @@ func addLead(ctx context.Context, store *db.DB, cand LeadCandidate, source strin
 	case errors.As(err, &dup):
 		return LeadOutcomeDuplicate, dup.Reason, nil
 	case db.IsUniqueViolation(err):
-		// The check in CreateLead runs in the insert's transaction, which
+		// The check in AddLead runs in the insert's transaction, which
 		// holds the write lock, so the indexes refusing the row is a
 		// safety net only.
 		return LeadOutcomeDuplicate, "a lead with this e-mail, company domain or website exists", nil

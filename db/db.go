@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
 	"github.com/uptrace/bun/migrate"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -189,8 +190,8 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Bun exposes the underlying bun handle to the packages that build their own
-// queries (agents) and to tests.
+// Bun exposes the underlying bun handle to tests. Code outside this package
+// goes through the store's methods and builds no queries of its own.
 func (d *DB) Bun() *bun.DB { return d.bun }
 
 // Now is the store's clock, in UTC.
@@ -209,4 +210,21 @@ func notFound(err error) error {
 		return ErrNotFound
 	}
 	return err
+}
+
+// or returns idb, or the database itself when idb is nil, so that a write can
+// join the caller's transaction or run on its own.
+func (d *DB) or(idb bun.IDB) bun.IDB {
+	if idb == nil {
+		return d.bun
+	}
+	return idb
+}
+
+func affected(res sql.Result) int {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0
+	}
+	return int(n)
 }

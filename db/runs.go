@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // Run outcomes in the cycle log.
@@ -133,4 +135,29 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// ListAgentRuns returns a page of the cycle log, newest first. Status filters
+// by outcome. A search reads the log (it has no full-text index; its count
+// is bounded).
+func (d *DB) ListAgentRuns(ctx context.Context, q ListQuery) ([]AgentRun, Page, error) {
+	q = q.normal()
+	var runs []AgentRun
+	l := list[AgentRun]{table: "agent_runs", alias: "r", sortCol: "started_at",
+		query: func() *bun.SelectQuery { return d.bun.NewSelect().Model(&runs) },
+		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
+			if q.Status != "" {
+				sq = sq.Where("r.outcome = ?", q.Status)
+			}
+			return searchWhere(sq, q.Search, "r.agent", "r.message")
+		},
+		// The agent_runs:NAME metrics form one range of the primary key.
+		count: func(ctx context.Context) (int, error) {
+			n, err := d.keptCount(ctx, q.statuses(), "metric >= 'agent_runs:' AND metric < 'agent_runs;'")
+			return int(n), err
+		},
+		id: func(r *AgentRun) int64 { return r.ID },
+	}
+	pg, err := l.fetch(ctx, d, q, &runs)
+	return runs, pg, err
 }

@@ -51,55 +51,6 @@ func outboxClaim(t *testing.T, d *DB, id int64, caps EmailCaps) Claim {
 	return c
 }
 
-func TestEmailCapsAreSeededOnceAndValidated(t *testing.T) {
-	ctx := context.Background()
-	d, _ := outboxStore(t)
-	caps, err := d.EmailCaps(ctx, EmailCaps{PerCycle: 10, PerHour: 50, PerDay: 200})
-	if err != nil || caps != (EmailCaps{10, 50, 200}) {
-		t.Fatalf("EmailCaps = %+v, %v", caps, err)
-	}
-	// Later defaults do not override what is stored.
-	if caps, _ = d.EmailCaps(ctx, EmailCaps{PerCycle: 1, PerHour: 1, PerDay: 1}); caps != (EmailCaps{10, 50, 200}) {
-		t.Fatalf("EmailCaps with other defaults = %+v", caps)
-	}
-	if err := d.SetEmailCaps(ctx, EmailCaps{PerCycle: 0, PerHour: 5, PerDay: 7}); err != nil {
-		t.Fatal(err)
-	}
-	if caps, _ = d.EmailCaps(ctx, EmailCaps{}); caps != (EmailCaps{0, 5, 7}) {
-		t.Fatalf("EmailCaps after SetEmailCaps = %+v", caps)
-	}
-	if err := d.SetEmailCaps(ctx, EmailCaps{PerCycle: -1}); err == nil {
-		t.Fatal("negative cap accepted")
-	}
-	if err := d.SetSetting(ctx, SettingEmailMaxPerHour, "lots"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.EmailCaps(ctx, EmailCaps{}); err == nil {
-		t.Fatal("a non-numeric stored cap was accepted")
-	}
-}
-
-func TestSettingOrInitStoresTheFirstValue(t *testing.T) {
-	ctx := context.Background()
-	d, _ := outboxStore(t)
-	calls := 0
-	init := func() (string, error) { calls++; return "first", nil }
-	for range 2 {
-		if v, err := d.SettingOrInit(ctx, "k", init); err != nil || v != "first" {
-			t.Fatalf("SettingOrInit = %q, %v", v, err)
-		}
-	}
-	if calls != 1 {
-		t.Fatalf("init called %d times", calls)
-	}
-	if _, err := d.SettingOrInit(ctx, "other", func() (string, error) { return "", errors.New("no entropy") }); err == nil {
-		t.Fatal("init error swallowed")
-	}
-	if v, _ := d.Setting(ctx, "other", "unset"); v != "unset" {
-		t.Fatalf("a failed init stored %q", v)
-	}
-}
-
 func TestQueueMessageOnlyForNewLeadsWithoutALiveMessage(t *testing.T) {
 	ctx := context.Background()
 	d, _ := outboxStore(t)
@@ -240,51 +191,5 @@ func TestFlagStaleSending(t *testing.T) {
 	}
 	if n, _ := d.PendingOutbox(ctx); n != 0 {
 		t.Fatalf("a stuck message counts as pending: %d", n)
-	}
-}
-
-func TestRecordReply(t *testing.T) {
-	ctx := context.Background()
-	d, _ := outboxStore(t)
-	l := outboxLead(t, d, "a@a.example", "a.example")
-	m := outboxQueue(t, d, l.ID)
-	sim := NewReply{LeadID: l.ID, FromAddr: "a@a.example", Subject: "Re: x", Body: "[SIMULATED REPLY] yes", Simulated: true}
-	if ok, err := d.RecordReply(ctx, sim); err != nil || ok {
-		t.Fatalf("simulated reply to a new lead = %v, %v", ok, err)
-	}
-	outboxClaim(t, d, m.ID, outboxRoomy)
-	if err := d.MarkSent(ctx, m.ID, "dry-run-1", true); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := d.LastSubject(ctx, l.ID); s != "Hello Co a@a.example" {
-		t.Fatalf("LastSubject = %q", s)
-	}
-	if leads, _ := d.ContactedWithoutReply(ctx, fixedNow, 0, 10); len(leads) != 1 {
-		t.Fatalf("ContactedWithoutReply = %v", leads)
-	}
-	if ok, err := d.RecordReply(ctx, sim); err != nil || !ok {
-		t.Fatalf("simulated reply = %v, %v", ok, err)
-	}
-	if ok, _ := d.RecordReply(ctx, sim); ok {
-		t.Fatal("second simulated reply stored")
-	}
-	if n := countRows(t, d, "SELECT COUNT(*) FROM leads WHERE id = ? AND status = 'responded' AND responded_at IS NOT NULL", l.ID); n != 1 {
-		t.Fatal("lead not responded")
-	}
-	if leads, _ := d.ContactedWithoutReply(ctx, fixedNow, 0, 10); len(leads) != 0 {
-		t.Fatalf("answered lead still offered: %v", leads)
-	}
-	// A real reply is always kept, and never moves a lead back.
-	if _, err := d.Bun().ExecContext(ctx, "UPDATE leads SET status = 'converted' WHERE id = ?", l.ID); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := d.RecordReply(ctx, NewReply{LeadID: l.ID, FromAddr: "a@a.example", Body: "thanks"}); err != nil || !ok {
-		t.Fatalf("real reply = %v, %v", ok, err)
-	}
-	if n := countRows(t, d, "SELECT COUNT(*) FROM leads WHERE id = ? AND status = 'converted'", l.ID); n != 1 {
-		t.Fatal("real reply moved a converted lead")
-	}
-	if _, err := d.RecordReply(ctx, NewReply{LeadID: 999}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("reply to a missing lead: %v", err)
 	}
 }

@@ -2,10 +2,7 @@ package db
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,9 +11,9 @@ import (
 )
 
 // What comes back from the outside after outreach: unsubscribe requests,
-// replies and the mail provider's events. Each is one transaction, and each
-// is idempotent: a prospect who clicks twice, or a provider that delivers an
-// event twice, changes nothing the second time.
+// replies (replies.go) and the mail provider's events. Each is one
+// transaction, and each is idempotent: a prospect who clicks twice, or a
+// provider that delivers an event twice, changes nothing the second time.
 
 // Suppression reasons (the suppressions.reason column).
 const (
@@ -155,108 +152,63 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 	return c, nil
 }
 
-// LeadIDByEmail is the id of the lead with e-mail addr (lower-cased by the
-// caller), or 0: one search of the UNIQUE index on leads.email. The lead
-// source asks it to name a duplicate.
-func (d *DB) LeadIDByEmail(ctx context.Context, addr string) (int64, error) {
-	id, err := leadIDByEmail(ctx, d.bun, addr)
-	if err != nil {
-		return 0, fmt.Errorf("store: unable to look up lead %s: %w", addr, err)
+// suppressionForSQL finds the oldest suppression of an address (?0) or of
+// any of a list of domains (?1). Each half is a search of the UNIQUE (kind,
+// value) index and the few rows found are sorted; one OR over both halves,
+// ordered by id with LIMIT 1, lets the planner walk the whole table in id
+// order instead.
+const suppressionForSQL = `SELECT reason FROM (
+		SELECT id, reason FROM suppressions WHERE kind = 'address' AND value = ?0
+		UNION ALL
+		SELECT id, reason FROM suppressions WHERE kind = 'domain' AND value IN (?1))
+	ORDER BY id LIMIT 1`
+
+// suppressionFor finds a suppression of addr, of its domain or any parent
+// domain (a suppressed acme.com covers mail.acme.com), or of the lead's
+// domain key.
+func suppressionFor(ctx context.Context, idb bun.IDB, addr string, domainKey *string) (string, bool, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	var domains []string
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		for d := addr[at+1:]; d != ""; {
+			domains = append(domains, d)
+			dot := strings.IndexByte(d, '.')
+			if dot < 0 {
+				break
+			}
+			d = d[dot+1:]
+		}
 	}
-	return id, nil
-}
-
-// leadIDByEmailQuery is leadIDByEmail's query.
-func leadIDByEmailQuery(idb bun.IDB, addr string) *bun.SelectQuery {
-	return idb.NewSelect().Model((*Lead)(nil)).Column("id").Where("email = ?", addr)
-}
-
-// leadIDByEmail is the id of the lead with e-mail addr (lower-cased), or 0.
-func leadIDByEmail(ctx context.Context, idb bun.IDB, addr string) (int64, error) {
-	var id int64
-	err := leadIDByEmailQuery(idb, addr).Scan(ctx, &id)
+	if domainKey != nil && *domainKey != "" {
+		domains = append(domains, *domainKey)
+	}
+	if len(domains) == 0 {
+		domains = append(domains, "")
+	}
+	var reason string
+	err := idb.NewRaw(suppressionForSQL, addr, bun.List(domains)).Scan(ctx, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return "", false, nil
 	}
-	return id, err
+	return reason, err == nil, err
 }
 
-// InboundReply is an e-mail that arrived at the inbound endpoint.
-type InboundReply struct {
-	FromAddr, Subject, Body string
-	// MessageID is the message's Message-ID header ("" when it has none):
-	// a second delivery of the same message is stored once.
-	MessageID string
-}
-
-// InboundResult says what an inbound reply did.
-type InboundResult struct {
-	// LeadID is the lead the sender is, 0 when no lead has the address
-	// (then nothing was stored).
-	LeadID int64
-	// Responded: the lead moved to responded with this reply.
-	Responded bool
-	// Duplicate: this message was stored before (the same Message-ID, or
-	// without one the same sender, subject and text); nothing changed.
-	Duplicate bool
-}
-
-// replyDedupeKey names the message a reply comes from: its Message-ID
-// (without the angle brackets and spaces around it), or, when it has none,
-// its sender, subject and text. Hashed, so the key is short whatever the
-// header or the text holds.
-func replyDedupeKey(addr string, in InboundReply) string {
-	id := strings.Trim(strings.TrimSpace(in.MessageID), "<> \t")
-	if id != "" {
-		sum := sha256.Sum256([]byte(id))
-		return "mid:" + hex.EncodeToString(sum[:])
-	}
-	h := sha256.New()
-	for _, part := range []string{addr, in.Subject, in.Body} {
-		// Each part's length first: no two different triples hash alike.
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(part))))
-		h.Write([]byte(part))
-	}
-	return "sum:" + hex.EncodeToString(h.Sum(nil))
-}
-
-// RecordInboundReply stores a real (not simulated) reply from the lead whose
-// e-mail is the sender's, and moves that lead from new or contacted to
-// responded, in one transaction. A sender who is no lead is not stored: mail
-// from strangers never creates leads. A message stored before (see
-// replyDedupeKey) is not stored again and changes nothing: Duplicate.
-func (d *DB) RecordInboundReply(ctx context.Context, in InboundReply) (InboundResult, error) {
-	addr := strings.ToLower(strings.TrimSpace(in.FromAddr))
-	key := replyDedupeKey(addr, in)
-	var out InboundResult
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		id, err := leadIDByEmail(ctx, tx, addr)
-		if err != nil || id == 0 {
-			return err
-		}
-		out.LeadID = id
-		now := d.Now()
-		r := &Reply{LeadID: id, FromAddr: addr, Subject: in.Subject, Body: in.Body, ReceivedAt: now, DedupeKey: &key}
-		res, err := tx.NewInsert().Model(r).On("CONFLICT (lead_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING").Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			out.Duplicate = true
-			return nil
-		}
-		res, err = tx.NewUpdate().Model((*Lead)(nil)).
-			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
-			Where("id = ? AND status IN (?)", id, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		out.Responded = n > 0
-		return nil
-	})
+// IsSuppressed reports whether mail to addr is suppressed, by address or by
+// its domain.
+func (d *DB) IsSuppressed(ctx context.Context, addr string) (bool, error) {
+	_, found, err := suppressionFor(ctx, d.bun, addr, nil)
 	if err != nil {
-		return InboundResult{}, fmt.Errorf("store: unable to record the reply from %s: %w", addr, err)
+		return false, fmt.Errorf("store: unable to check suppression of %s: %w", addr, err)
 	}
-	return out, nil
+	return found, nil
+}
+
+// AddSuppression stops mail to an address or a domain (kind "address" or
+// "domain"). Adding one that exists changes nothing.
+func (d *DB) AddSuppression(ctx context.Context, kind, value, reason, source string) error {
+	s := &Suppression{Kind: kind, Value: strings.ToLower(strings.TrimSpace(value)), Reason: reason, Source: source, CreatedAt: d.Now()}
+	if _, err := d.bun.NewInsert().Model(s).On("CONFLICT (kind, value) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("store: unable to suppress %s %s: %w", kind, value, err)
+	}
+	return nil
 }
