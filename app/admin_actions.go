@@ -39,33 +39,6 @@ const (
 	maxInterval = 24 * time.Hour
 )
 
-// adminActionRoutes registers the control room's POST actions.
-func (s *Server) adminActionRoutes(r chi.Router) {
-	post := func(pattern string, h http.HandlerFunc) {
-		// The catch-all /admin/* would answer other methods with a 404;
-		// registering them here first makes them a 405, and Post then takes
-		// POST over.
-		r.HandleFunc(pattern, s.actionMethodNotAllowed)
-		r.Post(pattern, h)
-	}
-	post("/admin/agents/{name}/run", s.agentRun)
-	post("/admin/agents/{name}/restart", s.agentRestart)
-	post("/admin/agents/{name}/stop", s.agentStop)
-	post("/admin/agents/{name}/start", s.agentStart)
-	if s.cfg.IsDevelopment() {
-		// Crash injection exists only in development: elsewhere the route
-		// is not there at all (404) and the button is not rendered.
-		post("/admin/agents/{name}/crash", s.agentCrash)
-	}
-	post("/admin/autopilot", s.autopilotSwitch)
-	post("/admin/autopilot/interval", s.autopilotInterval)
-	post("/admin/cycle", s.fullCycle)
-	post("/admin/outreach/requeue-dry-run", s.requeueDryRun)
-	post("/admin/outreach/caps", s.saveEmailCaps)
-	s.outreachRoutes(r) // admin_outreach.go: resume outreach after a pause
-	s.testMailRoutes(r) // admin_testmail.go: one test e-mail to the signed-in admin
-}
-
 // actionResult is what an action answers: the status of an htmx answer,
 // its colour (ok, warn, bad) and one readable sentence.
 type actionResult struct {
@@ -96,6 +69,20 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, res action
 		return
 	}
 	s.renderError(w, r, res.status, http.StatusText(res.status), res.text)
+}
+
+// postOnly lets only POST through to a control-room action and answers
+// any other method 405 (actionMethodNotAllowed). The actions are
+// registered for every method, so that the /admin/* catch-all does not
+// answer their other methods 404.
+func (s *Server) postOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			s.actionMethodNotAllowed(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) actionMethodNotAllowed(w http.ResponseWriter, r *http.Request) {

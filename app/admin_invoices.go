@@ -11,8 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
@@ -44,18 +42,6 @@ const (
 	maxLinksPerRequest = 10
 	linksBudget        = 25 * time.Second
 )
-
-// invoiceActionRoutes registers the invoice actions (admin only).
-func (s *Server) invoiceActionRoutes(r chi.Router) {
-	post := func(pattern string, h http.HandlerFunc) {
-		r.HandleFunc(pattern, s.actionMethodNotAllowed) // other methods: 405
-		r.Post(pattern, h)
-	}
-	post("/admin/invoices/{id}/mark-paid", s.markInvoicePaid)
-	post("/admin/invoices/{id}/void", s.voidInvoice)
-	post("/admin/invoices/{id}/regenerate-link", s.regenerateInvoiceLink)
-	post("/admin/invoices/regenerate-links", s.regenerateMissingLinks)
-}
 
 // invoiceClosing is what marking paid and voiding differ in.
 type invoiceClosing struct {

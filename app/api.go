@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
@@ -31,26 +29,15 @@ const (
 // bearerChallenge is the WWW-Authenticate value of every 401 (RFC 6750).
 const bearerChallenge = `Bearer realm="HossAgent API"`
 
-// apiRoutes registers the JSON API under /api/v1.
-func (s *Server) apiRoutes(r chi.Router) {
-	r.Use(s.apiAuth)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeAPIError(w, http.StatusNotFound, "There is nothing at this address.")
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET")
-		writeAPIError(w, http.StatusMethodNotAllowed, "The API is read-only: use GET.")
-	})
-	r.Get("/leads", s.apiLeads)
-	r.Get("/customers", s.apiCustomers)
-	r.Get("/tasks", s.apiTasks)
-	r.Get("/invoices", s.apiInvoices)
-	r.Get("/agents", s.apiAgents)
-	r.Get("/runs", s.apiRuns)
-	r.Get("/leads/{id}", s.apiLead)
-	r.Get("/customers/{id}", s.apiCustomer)
-	r.Get("/tasks/{id}", s.apiTask)
-	r.Get("/invoices/{id}", s.apiInvoice)
+// apiNotFound is the API's 404: JSON, like every API answer.
+func apiNotFound(w http.ResponseWriter, _ *http.Request) {
+	writeAPIError(w, http.StatusNotFound, "There is nothing at this address.")
+}
+
+// apiMethodNotAllowed is the API's 405: it serves GET only.
+func apiMethodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "GET")
+	writeAPIError(w, http.StatusMethodNotAllowed, "The API is read-only: use GET.")
 }
 
 // apiAuth lets through requests that carry a live API token, or else the

@@ -27,13 +27,6 @@ const (
 	msgAPITokenNotRevoked = "The token could not be revoked; the error was logged. Try again."
 )
 
-// apiTokenRoutes registers the admin pages that manage API tokens.
-func (s *Server) apiTokenRoutes(r chi.Router) {
-	r.Get("/admin/api-tokens", s.apiTokens)
-	r.Post("/admin/api-tokens", s.createAPIToken)
-	r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
-}
-
 // apiTokens lists the tokens with the form that creates one.
 func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) {
 	p, err := s.apiTokensData(r, cursorParam(r, "page"))

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
 )
@@ -21,11 +19,6 @@ import (
 // maxActionBody bounds the body of a button's POST: it carries no fields
 // the handlers read.
 const maxActionBody = 4 << 10
-
-func (s *Server) portalLinkRoutes(r chi.Router) {
-	r.Post("/admin/customers/{id}/portal/rotate", s.rotatePortalLink)
-	r.Post("/admin/customers/{id}/portal/revoke", s.revokePortalLink)
-}
 
 // rotatePortalLink issues a new portal link. The answer shows it: as the
 // panel for htmx, as the whole customer page otherwise (a redirect would
