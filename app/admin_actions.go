@@ -152,7 +152,7 @@ func (s *Server) runAnswer(name string, res agents.RunResult, err error) actionR
 		// The cycle ran and failed: the action itself worked, the card and
 		// the cycle log show the same error.
 		return actionResult{http.StatusOK, "bad", fmt.Sprintf("%s %s: %v", name, res.Outcome, err)}
-	case errors.Is(err, agents.ErrNoAnswer):
+	case codeOf(err) == codeRunning:
 		// The message is in the mailbox or the cycle is under way.
 		return actionAccepted(fmt.Sprintf("%s: running — see the cycle log.", name))
 	}
@@ -160,19 +160,29 @@ func (s *Server) runAnswer(name string, res agents.RunResult, err error) actionR
 }
 
 // agentRefusal explains why the engine refused an action.
+// Its status is the error's category (codeOf); the sentence names the
+// agent and what to do.
 func (s *Server) agentRefusal(name string, err error) actionResult {
-	switch {
-	case errors.Is(err, agents.ErrStopped):
-		return actionRefused(http.StatusConflict, name+" is stopped: start it first.")
-	case errors.Is(err, agents.ErrBackoff):
-		return actionRefused(http.StatusConflict, name+" is backing off after repeated crashes; it restarts by itself shortly.")
-	case errors.Is(err, agents.ErrBusy):
-		return actionRefused(http.StatusConflict, name+" is busy: its mailbox is full. Try again once the queued runs are done.")
-	case errors.Is(err, agents.ErrUnknownAgent):
-		return actionRefused(http.StatusNotFound, fmt.Sprintf("There is no agent named %q in the engine.", name))
+	status := errorStatus(err)
+	for _, why := range agentRefusals {
+		if errors.Is(err, why.err) {
+			return actionRefused(status, fmt.Sprintf(why.text, name))
+		}
 	}
 	s.log.Error("agent action failed", "agent", name, "err", err)
-	return actionRefused(http.StatusInternalServerError, name+": the action failed; the error is in the server log.")
+	return actionRefused(status, name+": the action failed; the error is in the server log.")
+}
+
+// agentRefusals word the engine's refusals, the agent's name in %s (%q
+// for an unknown one); the first that matches the error says it.
+var agentRefusals = []struct {
+	err  error
+	text string
+}{
+	{agents.ErrStopped, "%s is stopped: start it first."},
+	{agents.ErrBackoff, "%s is backing off after repeated crashes; it restarts by itself shortly."},
+	{agents.ErrBusy, "%s is busy: its mailbox is full. Try again once the queued runs are done."},
+	{agents.ErrUnknownAgent, "There is no agent named %q in the engine."},
 }
 
 // agentAction runs one engine call on the agent of the route.

@@ -225,8 +225,8 @@ func (s *Server) readImport(r *http.Request) (views.ImportReport, int) {
 	name := shortName(header.Filename)
 	rep, err := agents.ImportLeadsCSV(r.Context(), s.store, file, "csv_import", s.now())
 	switch {
-	case errors.Is(err, agents.ErrInvalidCSV):
-		return refuse(http.StatusBadRequest, "The file was not imported: "+err.Error()+".")
+	case codeOf(err) == codeInvalid: // what is wrong with the file, in its own words
+		return refuse(errorStatus(err), "The file was not imported: "+err.Error()+".")
 	case err != nil:
 		s.log.Error("csv import failed", "rows", len(rep.Rows), "err", err)
 		msg := fmt.Sprintf("The import stopped on a server error (logged) after %d rows; %d leads were created before it.", len(rep.Rows), rep.Created)

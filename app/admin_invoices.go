@@ -88,7 +88,7 @@ func (s *Server) closeInvoice(w http.ResponseWriter, r *http.Request, how invoic
 	var state *db.InvoiceStateError
 	switch {
 	case errors.As(err, &state):
-		s.invoiceAnswer(w, r, s.reloadInvoice(r, inv), http.StatusConflict, "bad",
+		s.invoiceAnswer(w, r, s.reloadInvoice(r, inv), errorStatus(err), "bad",
 			fmt.Sprintf("%s is %s: %s.", inv.NumberOrDraft(), state.Status, how.refuse), reason)
 		return
 	case err != nil:
@@ -142,7 +142,7 @@ func (s *Server) regenerateInvoiceLink(w http.ResponseWriter, r *http.Request) {
 	var state *db.InvoiceStateError
 	switch {
 	case errors.As(err, &state):
-		s.invoiceAnswer(w, r, inv, http.StatusConflict, "bad", linkRefusal(state), "")
+		s.invoiceAnswer(w, r, inv, errorStatus(err), "bad", linkRefusal(state), "")
 		return
 	case err != nil:
 		s.invoiceActionFailed(w, r, inv, err)
@@ -313,8 +313,8 @@ func (s *Server) invoiceForAction(w http.ResponseWriter, r *http.Request) (*db.I
 	}
 	inv, err := s.store.Invoice(r.Context(), id)
 	switch {
-	case errors.Is(err, db.ErrNotFound):
-		s.invoiceAnswer(w, r, nil, http.StatusNotFound, "bad", fmt.Sprintf("There is no invoice %d.", id), "")
+	case codeOf(err) == codeNotFound:
+		s.invoiceAnswer(w, r, nil, errorStatus(err), "bad", fmt.Sprintf("There is no invoice %d.", id), "")
 		return nil, false
 	case err != nil:
 		s.log.Error("invoice not read for an action", "invoice", id, "err", err)

@@ -31,7 +31,8 @@ const bearerChallenge = `Bearer realm="HossAgent API"`
 
 // apiNotFound is the API's 404: JSON, like every API answer.
 func apiNotFound(w http.ResponseWriter, _ *http.Request) {
-	writeAPIError(w, http.StatusNotFound, "There is nothing at this address.")
+	status, message := errorAnswer(codeNotFound)
+	writeAPIError(w, status, message)
 }
 
 // apiMethodNotAllowed is the API's 405: it serves GET only.
@@ -75,7 +76,7 @@ func (s *Server) apiBearer(w http.ResponseWriter, r *http.Request, header string
 		return
 	}
 	_, err := s.store.UseAPIToken(r.Context(), token, s.now())
-	if errors.Is(err, db.ErrNotFound) {
+	if codeOf(err) == codeNotFound { // no such token: the caller is not authenticated
 		s.log.Warn("API token refused", "remote", s.clientIP(r))
 		apiUnauthorized(w, "invalid_token", "The API token is unknown or revoked.")
 		return
@@ -101,15 +102,17 @@ func apiUnauthorized(w http.ResponseWriter, code, message string) {
 // apiFail is fail for the API: the error goes to the log, a plain message
 // to the client.
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, db.ErrNotFound) {
-		writeAPIError(w, http.StatusNotFound, "There is nothing at this address.")
-		return
-	}
-	if errors.Is(err, r.Context().Err()) {
+	code := codeOf(err)
+	switch {
+	case code == codeNotFound:
+	case errors.Is(err, r.Context().Err()):
 		return // the client went away
+	default:
+		s.log.Error("API request failed", "route", routeOf(r), "err", err)
+		code = codeInternal
 	}
-	s.log.Error("API request failed", "route", routeOf(r), "err", err)
-	writeAPIError(w, http.StatusInternalServerError, "The server hit an error and logged it. Try again in a moment.")
+	status, message := errorAnswer(code)
+	writeAPIError(w, status, message)
 }
 
 // apiError is the body of every API error.

@@ -112,8 +112,8 @@ func (s *Server) revokeAPIToken(w http.ResponseWriter, r *http.Request) {
 		t, revoked, err = s.store.RevokeAPIToken(r.Context(), id, s.now())
 	}
 	switch {
-	case errors.Is(err, db.ErrNotFound) && htmx:
-		s.render(w, r, http.StatusNotFound, views.APITokenRowError(msgAPITokenUnknown))
+	case codeOf(err) == codeNotFound && htmx:
+		s.render(w, r, errorStatus(err), views.APITokenRowError(msgAPITokenUnknown))
 		return
 	case err != nil && htmx && !errors.Is(err, r.Context().Err()):
 		s.log.Error("API token not revoked", "id", id, "err", err)

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -93,7 +92,7 @@ func (s *Server) readPortalActionForm(w http.ResponseWriter, r *http.Request, id
 // portalLinkFailed answers a failed action: a missing customer is the 404
 // page, anything else a readable message in the panel's place.
 func (s *Server) portalLinkFailed(w http.ResponseWriter, r *http.Request, id int64, err error) {
-	if !isHXRequest(r) || errors.Is(err, db.ErrNotFound) {
+	if !isHXRequest(r) || codeOf(err) == codeNotFound {
 		s.fail(w, r, err)
 		return
 	}
