@@ -39,33 +39,6 @@ const (
 	maxInterval = 24 * time.Hour
 )
 
-// adminActionRoutes registers the control room's POST actions.
-func (s *Server) adminActionRoutes(r chi.Router) {
-	post := func(pattern string, h http.HandlerFunc) {
-		// The catch-all /admin/* would answer other methods with a 404;
-		// registering them here first makes them a 405, and Post then takes
-		// POST over.
-		r.HandleFunc(pattern, s.actionMethodNotAllowed)
-		r.Post(pattern, h)
-	}
-	post("/admin/agents/{name}/run", s.agentRun)
-	post("/admin/agents/{name}/restart", s.agentRestart)
-	post("/admin/agents/{name}/stop", s.agentStop)
-	post("/admin/agents/{name}/start", s.agentStart)
-	if s.cfg.IsDevelopment() {
-		// Crash injection exists only in development: elsewhere the route
-		// is not there at all (404) and the button is not rendered.
-		post("/admin/agents/{name}/crash", s.agentCrash)
-	}
-	post("/admin/autopilot", s.autopilotSwitch)
-	post("/admin/autopilot/interval", s.autopilotInterval)
-	post("/admin/cycle", s.fullCycle)
-	post("/admin/outreach/requeue-dry-run", s.requeueDryRun)
-	post("/admin/outreach/caps", s.saveEmailCaps)
-	s.outreachRoutes(r) // admin_outreach.go: resume outreach after a pause
-	s.testMailRoutes(r) // admin_testmail.go: one test e-mail to the signed-in admin
-}
-
 // actionResult is what an action answers: the status of an htmx answer,
 // its colour (ok, warn, bad) and one readable sentence.
 type actionResult struct {
@@ -96,6 +69,20 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, res action
 		return
 	}
 	s.renderError(w, r, res.status, http.StatusText(res.status), res.text)
+}
+
+// postOnly lets only POST through to a control-room action and answers
+// any other method 405 (actionMethodNotAllowed). The actions are
+// registered for every method, so that the /admin/* catch-all does not
+// answer their other methods 404.
+func (s *Server) postOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			s.actionMethodNotAllowed(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) actionMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +152,7 @@ func (s *Server) runAnswer(name string, res agents.RunResult, err error) actionR
 		// The cycle ran and failed: the action itself worked, the card and
 		// the cycle log show the same error.
 		return actionResult{http.StatusOK, "bad", fmt.Sprintf("%s %s: %v", name, res.Outcome, err)}
-	case errors.Is(err, agents.ErrNoAnswer):
+	case codeOf(err) == codeRunning:
 		// The message is in the mailbox or the cycle is under way.
 		return actionAccepted(fmt.Sprintf("%s: running — see the cycle log.", name))
 	}
@@ -173,19 +160,29 @@ func (s *Server) runAnswer(name string, res agents.RunResult, err error) actionR
 }
 
 // agentRefusal explains why the engine refused an action.
+// Its status is the error's category (codeOf); the sentence names the
+// agent and what to do.
 func (s *Server) agentRefusal(name string, err error) actionResult {
-	switch {
-	case errors.Is(err, agents.ErrStopped):
-		return actionRefused(http.StatusConflict, name+" is stopped: start it first.")
-	case errors.Is(err, agents.ErrBackoff):
-		return actionRefused(http.StatusConflict, name+" is backing off after repeated crashes; it restarts by itself shortly.")
-	case errors.Is(err, agents.ErrBusy):
-		return actionRefused(http.StatusConflict, name+" is busy: its mailbox is full. Try again once the queued runs are done.")
-	case errors.Is(err, agents.ErrUnknownAgent):
-		return actionRefused(http.StatusNotFound, fmt.Sprintf("There is no agent named %q in the engine.", name))
+	status := errorStatus(err)
+	for _, why := range agentRefusals {
+		if errors.Is(err, why.err) {
+			return actionRefused(status, fmt.Sprintf(why.text, name))
+		}
 	}
 	s.log.Error("agent action failed", "agent", name, "err", err)
-	return actionRefused(http.StatusInternalServerError, name+": the action failed; the error is in the server log.")
+	return actionRefused(status, name+": the action failed; the error is in the server log.")
+}
+
+// agentRefusals word the engine's refusals, the agent's name in %s (%q
+// for an unknown one); the first that matches the error says it.
+var agentRefusals = []struct {
+	err  error
+	text string
+}{
+	{agents.ErrStopped, "%s is stopped: start it first."},
+	{agents.ErrBackoff, "%s is backing off after repeated crashes; it restarts by itself shortly."},
+	{agents.ErrBusy, "%s is busy: its mailbox is full. Try again once the queued runs are done."},
+	{agents.ErrUnknownAgent, "There is no agent named %q in the engine."},
 }
 
 // agentAction runs one engine call on the agent of the route.

@@ -7,24 +7,16 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
 )
-
-func (s *Server) adminCSVRoutes(r chi.Router) {
-	for _, e := range csvExports {
-		r.Get("/admin/export/"+e.name+".csv", s.exportCSV(e))
-	}
-	r.With(s.refuseBadFormText(maxImportBody)).Post("/admin/import/leads", s.importLeads) // its form text is checked after the sign-in
-}
 
 // csvExport is one table as CSV: its columns and how to read a page of rows
 // after a given id.
@@ -39,7 +31,14 @@ type csvExport struct {
 // anything is written, so a failing database still gets a proper error
 // page; a failure later aborts the response rather than end a file that
 // looks complete.
-func (s *Server) exportCSV(e csvExport) http.HandlerFunc {
+// The export is named by its table; a name that is no export is a
+// programming error, found when the router is built.
+func (s *Server) exportCSV(table string) http.HandlerFunc {
+	i := slices.IndexFunc(csvExports, func(e csvExport) bool { return e.name == table })
+	if i < 0 {
+		panic("app: no CSV export of table " + table)
+	}
+	e := csvExports[i]
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		rows, last, err := e.page(ctx, s.store, 0)
@@ -226,8 +225,8 @@ func (s *Server) readImport(r *http.Request) (views.ImportReport, int) {
 	name := shortName(header.Filename)
 	rep, err := agents.ImportLeadsCSV(r.Context(), s.store, file, "csv_import", s.now())
 	switch {
-	case errors.Is(err, agents.ErrInvalidCSV):
-		return refuse(http.StatusBadRequest, "The file was not imported: "+err.Error()+".")
+	case codeOf(err) == codeInvalid: // what is wrong with the file, in its own words
+		return refuse(errorStatus(err), "The file was not imported: "+err.Error()+".")
 	case err != nil:
 		s.log.Error("csv import failed", "rows", len(rep.Rows), "err", err)
 		msg := fmt.Sprintf("The import stopped on a server error (logged) after %d rows; %d leads were created before it.", len(rep.Rows), rep.Created)

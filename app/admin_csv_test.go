@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -148,21 +147,12 @@ func TestExportCSVHasEveryRowAndDefusesFormulas(t *testing.T) {
 	if _, ok := col["portal_token_hash"]; ok {
 		t.Errorf("the export carries the portal token hash")
 	}
-	if got := auditCount(t, f, "export csv"); got != 4 {
+	if got := f.auditCount(t, "export csv"); got != 4 {
 		t.Errorf("export audit entries = %d, want 4", got)
 	}
 	if resp, _, _ := f.get(t, "/admin/export/users.csv"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown export = %d", resp.StatusCode)
 	}
-}
-
-func auditCount(t *testing.T, f *fixture, action string) int {
-	t.Helper()
-	var n int
-	if err := f.store.Bun().NewRaw("SELECT COUNT(*) FROM audit_log WHERE action = ?", action).Scan(context.Background(), &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // upload posts a file as the import form does; htmx adds HX-Request.
@@ -182,29 +172,12 @@ func (f *fixture) upload(t *testing.T, field, name string, content []byte, htmx 
 	if err := mw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/admin/import/leads", &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Origin", f.srv.URL)
+	h := map[string]string{"Content-Type": mw.FormDataContentType(), "Origin": f.srv.URL}
 	if htmx {
-		req.Header.Set("HX-Request", "true")
+		h["HX-Request"] = "true"
 	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, doc
+	resp, raw := f.do(t, f.client, http.MethodPost, "/admin/import/leads", &body, h)
+	return resp, parseHTML(t, raw)
 }
 
 func countLeads(t *testing.T, f *fixture) int {
@@ -257,7 +230,7 @@ func TestImportLeadsCSVReportsEveryRow(t *testing.T) {
 	if got := countLeads(t, f); got != 5 {
 		t.Errorf("leads = %d, want 5", got)
 	}
-	if auditCount(t, f, "import leads") != 1 {
+	if f.auditCount(t, "import leads") != 1 {
 		t.Errorf("import not audited")
 	}
 
@@ -296,18 +269,12 @@ func TestImportLeadsRefusesBadFiles(t *testing.T) {
 	if got := countLeads(t, f); got != 0 {
 		t.Errorf("refused files stored %d leads", got)
 	}
-	if got := auditCount(t, f, "import leads refused"); got != len(cases) {
+	if got := f.auditCount(t, "import leads refused"); got != len(cases) {
 		t.Errorf("refusals audited = %d, want %d", got, len(cases))
 	}
 	// A page from another site cannot post an import.
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/admin/import/leads", strings.NewReader("x"))
-	req.Header.Set("Origin", "https://evil.example")
-	req.Header.Set("Content-Type", "text/plain")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := f.do(t, f.client, http.MethodPost, "/admin/import/leads", strings.NewReader("x"),
+		map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain"})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site import = %d, want 403", resp.StatusCode)
 	}

@@ -11,8 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
@@ -44,18 +42,6 @@ const (
 	maxLinksPerRequest = 10
 	linksBudget        = 25 * time.Second
 )
-
-// invoiceActionRoutes registers the invoice actions (admin only).
-func (s *Server) invoiceActionRoutes(r chi.Router) {
-	post := func(pattern string, h http.HandlerFunc) {
-		r.HandleFunc(pattern, s.actionMethodNotAllowed) // other methods: 405
-		r.Post(pattern, h)
-	}
-	post("/admin/invoices/{id}/mark-paid", s.markInvoicePaid)
-	post("/admin/invoices/{id}/void", s.voidInvoice)
-	post("/admin/invoices/{id}/regenerate-link", s.regenerateInvoiceLink)
-	post("/admin/invoices/regenerate-links", s.regenerateMissingLinks)
-}
 
 // invoiceClosing is what marking paid and voiding differ in.
 type invoiceClosing struct {
@@ -102,7 +88,7 @@ func (s *Server) closeInvoice(w http.ResponseWriter, r *http.Request, how invoic
 	var state *db.InvoiceStateError
 	switch {
 	case errors.As(err, &state):
-		s.invoiceAnswer(w, r, s.reloadInvoice(r, inv), http.StatusConflict, "bad",
+		s.invoiceAnswer(w, r, s.reloadInvoice(r, inv), errorStatus(err), "bad",
 			fmt.Sprintf("%s is %s: %s.", inv.NumberOrDraft(), state.Status, how.refuse), reason)
 		return
 	case err != nil:
@@ -156,7 +142,7 @@ func (s *Server) regenerateInvoiceLink(w http.ResponseWriter, r *http.Request) {
 	var state *db.InvoiceStateError
 	switch {
 	case errors.As(err, &state):
-		s.invoiceAnswer(w, r, inv, http.StatusConflict, "bad", linkRefusal(state), "")
+		s.invoiceAnswer(w, r, inv, errorStatus(err), "bad", linkRefusal(state), "")
 		return
 	case err != nil:
 		s.invoiceActionFailed(w, r, inv, err)
@@ -327,8 +313,8 @@ func (s *Server) invoiceForAction(w http.ResponseWriter, r *http.Request) (*db.I
 	}
 	inv, err := s.store.Invoice(r.Context(), id)
 	switch {
-	case errors.Is(err, db.ErrNotFound):
-		s.invoiceAnswer(w, r, nil, http.StatusNotFound, "bad", fmt.Sprintf("There is no invoice %d.", id), "")
+	case codeOf(err) == codeNotFound:
+		s.invoiceAnswer(w, r, nil, errorStatus(err), "bad", fmt.Sprintf("There is no invoice %d.", id), "")
 		return nil, false
 	case err != nil:
 		s.log.Error("invoice not read for an action", "invoice", id, "err", err)

@@ -5,22 +5,12 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/views"
 )
 
 // Outreach's circuit breaker in the control room: EMAIL_PAUSE_AFTER_ERRORS
 // consecutive provider errors pause outreach (BizDev queues and sends
 // nothing), and only an admin resumes it, once the cause is fixed.
-
-// outreachRoutes registers the outreach pause action, in the admin-only
-// group like every control-room action.
-func (s *Server) outreachRoutes(r chi.Router) {
-	const resume = "/admin/outreach/resume"
-	r.HandleFunc(resume, s.actionMethodNotAllowed)
-	r.Post(resume, s.resumeOutreach)
-}
 
 // outreachPanelData adds the pause state to the e-mail health panel.
 func (s *Server) outreachPanelData(ctx context.Context, p *views.EmailPanel) error {

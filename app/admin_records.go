@@ -11,18 +11,6 @@ import (
 	"github.com/hossagent/hossagent/views"
 )
 
-// adminRecordRoutes registers the record pages: details, activity, CSV.
-func (s *Server) adminRecordRoutes(r chi.Router) {
-	r.Get("/admin/leads/{id}", s.leadDetail)
-	r.Get("/admin/customers/{id}", s.customerDetail)
-	r.Get("/admin/tasks/{id}", s.taskDetail)
-	r.Get("/admin/invoices/{id}", s.invoiceDetail)
-	r.Get("/admin/activity", s.activity)
-	s.adminCSVRoutes(r)      // admin_csv.go: export and import
-	s.portalLinkRoutes(r)    // portal_links.go: rotate and revoke
-	s.invoiceActionRoutes(r) // admin_invoices.go: mark paid, void, payment links
-}
-
 // recordID reads the {id} of a record page: a positive decimal number,
 // written plainly. Anything else is no page at all.
 func recordID(r *http.Request) (int64, bool) {

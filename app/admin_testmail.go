@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/agents"
 )
 
@@ -24,12 +22,6 @@ const (
 	// testMailTimeout bounds the provider call.
 	testMailTimeout = 30 * time.Second
 )
-
-// testMailRoutes registers the test e-mail action (admin only).
-func (s *Server) testMailRoutes(r chi.Router) {
-	r.HandleFunc("/admin/outreach/test-mail", s.actionMethodNotAllowed)
-	r.Post("/admin/outreach/test-mail", s.sendTestMail)
-}
 
 // sendTestMail sends the test e-mail and says in place what the provider
 // answered: its message id, or its error.

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
@@ -31,26 +29,16 @@ const (
 // bearerChallenge is the WWW-Authenticate value of every 401 (RFC 6750).
 const bearerChallenge = `Bearer realm="HossAgent API"`
 
-// apiRoutes registers the JSON API under /api/v1.
-func (s *Server) apiRoutes(r chi.Router) {
-	r.Use(s.apiAuth)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeAPIError(w, http.StatusNotFound, "There is nothing at this address.")
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET")
-		writeAPIError(w, http.StatusMethodNotAllowed, "The API is read-only: use GET.")
-	})
-	r.Get("/leads", s.apiLeads)
-	r.Get("/customers", s.apiCustomers)
-	r.Get("/tasks", s.apiTasks)
-	r.Get("/invoices", s.apiInvoices)
-	r.Get("/agents", s.apiAgents)
-	r.Get("/runs", s.apiRuns)
-	r.Get("/leads/{id}", s.apiLead)
-	r.Get("/customers/{id}", s.apiCustomer)
-	r.Get("/tasks/{id}", s.apiTask)
-	r.Get("/invoices/{id}", s.apiInvoice)
+// apiNotFound is the API's 404: JSON, like every API answer.
+func apiNotFound(w http.ResponseWriter, _ *http.Request) {
+	status, message := errorAnswer(codeNotFound)
+	writeAPIError(w, status, message)
+}
+
+// apiMethodNotAllowed is the API's 405: it serves GET only.
+func apiMethodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "GET")
+	writeAPIError(w, http.StatusMethodNotAllowed, "The API is read-only: use GET.")
 }
 
 // apiAuth lets through requests that carry a live API token, or else the
@@ -88,7 +76,7 @@ func (s *Server) apiBearer(w http.ResponseWriter, r *http.Request, header string
 		return
 	}
 	_, err := s.store.UseAPIToken(r.Context(), token, s.now())
-	if errors.Is(err, db.ErrNotFound) {
+	if codeOf(err) == codeNotFound { // no such token: the caller is not authenticated
 		s.log.Warn("API token refused", "remote", s.clientIP(r))
 		apiUnauthorized(w, "invalid_token", "The API token is unknown or revoked.")
 		return
@@ -114,15 +102,17 @@ func apiUnauthorized(w http.ResponseWriter, code, message string) {
 // apiFail is fail for the API: the error goes to the log, a plain message
 // to the client.
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, db.ErrNotFound) {
-		writeAPIError(w, http.StatusNotFound, "There is nothing at this address.")
-		return
-	}
-	if errors.Is(err, r.Context().Err()) {
+	code := codeOf(err)
+	switch {
+	case code == codeNotFound:
+	case errors.Is(err, r.Context().Err()):
 		return // the client went away
+	default:
+		s.log.Error("API request failed", "route", routeOf(r), "err", err)
+		code = codeInternal
 	}
-	s.log.Error("API request failed", "route", routeOf(r), "err", err)
-	writeAPIError(w, http.StatusInternalServerError, "The server hit an error and logged it. Try again in a moment.")
+	status, message := errorAnswer(code)
+	writeAPIError(w, status, message)
 }
 
 // apiError is the body of every API error.

@@ -25,29 +25,6 @@ type apiPage struct {
 	Total   json.Number      `json:"total"`
 }
 
-// apiCall sends method path through c, with a bearer token when given, and
-// returns the answer and its body.
-func (f *fixture) apiCall(t *testing.T, c *http.Client, method, path, bearer string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
-
 // apiList GETs a list with a bearer token and decodes it; any status but
 // 200 fails the test.
 func (f *fixture) apiList(t *testing.T, path, bearer string) apiPage {

@@ -27,13 +27,6 @@ const (
 	msgAPITokenNotRevoked = "The token could not be revoked; the error was logged. Try again."
 )
 
-// apiTokenRoutes registers the admin pages that manage API tokens.
-func (s *Server) apiTokenRoutes(r chi.Router) {
-	r.Get("/admin/api-tokens", s.apiTokens)
-	r.Post("/admin/api-tokens", s.createAPIToken)
-	r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
-}
-
 // apiTokens lists the tokens with the form that creates one.
 func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) {
 	p, err := s.apiTokensData(r, cursorParam(r, "page"))
@@ -119,8 +112,8 @@ func (s *Server) revokeAPIToken(w http.ResponseWriter, r *http.Request) {
 		t, revoked, err = s.store.RevokeAPIToken(r.Context(), id, s.now())
 	}
 	switch {
-	case errors.Is(err, db.ErrNotFound) && htmx:
-		s.render(w, r, http.StatusNotFound, views.APITokenRowError(msgAPITokenUnknown))
+	case codeOf(err) == codeNotFound && htmx:
+		s.render(w, r, errorStatus(err), views.APITokenRowError(msgAPITokenUnknown))
 		return
 	case err != nil && htmx && !errors.Is(err, r.Context().Err()):
 		s.log.Error("API token not revoked", "id", id, "err", err)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,29 +12,6 @@ import (
 
 	"github.com/hossagent/hossagent/db"
 )
-
-// htmxPost is a POST as the htmx button sends it (same origin,
-// HX-Request); it returns the raw fragment.
-func (f *fixture) htmxPost(t *testing.T, path string, form url.Values) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", f.srv.URL)
-	req.Header.Set("HX-Request", "true")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
-}
 
 // mustFragment parses an htmx fragment; table rows are parsed inside a table,
 // where an HTML parser keeps them.

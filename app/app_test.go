@@ -4,66 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
-	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
 
 var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 const evil = "<script>alert(1)</script>"
-
-type fixture struct {
-	srv    *httptest.Server
-	store  *db.DB
-	logs   *bytes.Buffer
-	clock  *testClock
-	client *http.Client // anonymous until signIn replaces it
-	token  string       // the seeded customer's portal token
-}
-
-// openTestStore opens a migrated store on a fresh file, closed when the
-// test ends.
-func openTestStore(t *testing.T, opts ...db.Option) *db.DB {
-	t.Helper()
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	return store
-}
-
-// newFixture serves the real router over a fresh SQLite file. opts may add
-// dependencies (an agent engine, the live hub) before the server is built.
-func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixture {
-	t.Helper()
-	cfg, _, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{now: testNow}
-	store := openTestStore(t, db.WithClock(clock.Now))
-	logs := &bytes.Buffer{}
-	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now}
-	for _, o := range opts {
-		o(&deps)
-	}
-	s := New(deps)
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, logs: logs, clock: clock, client: newClient(t)}
-}
 
 // payOpenInvoices marks every open invoice paid straight in the database,
 // as a payment would, without publishing anything.
@@ -126,24 +81,6 @@ func (f *fixture) seed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func (f *fixture) get(t *testing.T, path string) (*http.Response, *goquery.Document, string) {
-	t.Helper()
-	resp, err := f.client.Get(f.srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, doc, string(body)
 }
 
 func text(s *goquery.Selection) string { return strings.Join(strings.Fields(s.Text()), " ") }

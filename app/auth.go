@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -46,7 +45,7 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 		}
 		u, err := s.store.SessionUser(r.Context(), db.HashToken(c.Value), s.now())
 		switch {
-		case errors.Is(err, db.ErrNotFound):
+		case codeOf(err) == codeNotFound: // the session ended
 			http.SetCookie(w, s.sessionCookie("", time.Time{}))
 			next.ServeHTTP(w, r)
 		case err != nil:

@@ -7,14 +7,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hossagent/hossagent/db"
@@ -39,17 +37,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-// newClient is a browser stand-in: it keeps cookies and does not follow
-// redirects, so tests see each 303.
-func newClient(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // createUser stores an operator with the cheapest bcrypt cost.
@@ -81,29 +68,6 @@ func (f *fixture) signInAs(t *testing.T, role string) *db.User {
 	u := f.createUser(t, role+"@hossagent.test", role)
 	f.client = f.signIn(t, u.Email)
 	return u
-}
-
-// post sends a form with extra headers and parses the answer.
-func (f *fixture) post(t *testing.T, c *http.Client, path string, form url.Values, header map[string]string) (*http.Response, *goquery.Document) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	doc, err := goquery.NewDocumentFromReader(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, doc
 }
 
 func sessionCookieOf(resp *http.Response) *http.Cookie {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/PuerkitoBio/goquery"
-
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -99,15 +97,7 @@ func TestBadTextInAFormIsRefused(t *testing.T) {
 	_ = mw.WriteField("per_hour", "1")
 	_ = mw.WriteField("per_day", "1")
 	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/admin/outreach/caps", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Origin", f.srv.URL)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := goquery.NewDocumentFromReader(resp.Body)
-	resp.Body.Close()
+	resp, doc := f.postRaw(t, f.client, "/admin/outreach/caps", mw.FormDataContentType(), body.Bytes())
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc.Find(".error-page p")), `"per_cycle"`) {
 		t.Errorf("multipart field with a NUL = %d %q, want 400 naming per_cycle", resp.StatusCode, text(doc.Find(".error-page p")))
 	}
@@ -125,14 +115,8 @@ func TestBadTextInAFormIsRefused(t *testing.T) {
 		if strings.HasSuffix(path, "/run") {
 			method = http.MethodPost
 		}
-		req, _ := http.NewRequest(method, f.srv.URL+path, nil)
-		req.Header.Set("Origin", f.srv.URL)
-		resp, err := f.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, _ := goquery.NewDocumentFromReader(resp.Body)
-		resp.Body.Close()
+		resp, raw := f.do(t, f.client, method, path, nil, map[string]string{"Origin": f.srv.URL})
+		doc := parseHTML(t, raw)
 		if msg := text(doc.Find(".error-page p")); resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, "{"+param+"}") {
 			t.Errorf("%s %s = %d %q, want 400 naming {%s}", method, path, resp.StatusCode, msg, param)
 		}

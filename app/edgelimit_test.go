@@ -149,24 +149,3 @@ func TestSignedInFormBodiesKeepTheirLimits(t *testing.T) {
 		t.Errorf("imported %d of the large file's 400 leads, want 400 (once, from the accepted form)", n)
 	}
 }
-
-// postRaw posts body with the given Content-Type from this origin.
-func (f *fixture) postRaw(t *testing.T, c *http.Client, path, ctype string, body []byte) (*http.Response, *goquery.Document) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Origin", f.srv.URL)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	doc, err := goquery.NewDocumentFromReader(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, doc
-}

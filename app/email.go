@@ -80,14 +80,6 @@ func newMailEndpoints(d Deps) *mailEndpoints {
 	return m
 }
 
-// emailRoutes registers the public mail endpoints.
-func (s *Server) emailRoutes(r chi.Router) {
-	r.Get("/unsubscribe/{token}", s.unsubscribePage)
-	r.Post("/unsubscribe/{token}", s.unsubscribe)
-	r.Post("/email/inbound/{secret}", s.emailInbound) // the secret in the path is the credential
-	r.Post("/email/events", s.emailEvents)            // verified by SendGrid's signature when a key is set
-}
-
 // unsubscribeTokens are the install's unsubscribe tokens: those main loaded,
 // or else loaded (the key created on the very first use) from the store.
 func (s *Server) unsubscribeTokens(ctx context.Context) (*agents.UnsubscribeTokens, error) {

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -62,14 +61,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.store.Authenticate(r.Context(), email, r.PostForm.Get("password"))
-	if errors.Is(err, db.ErrBadCredentials) {
+	if codeOf(err) == codeUnauthorized { // wrong e-mail or password
 		audited := attempt.failed()
 		s.log.Warn("sign-in failed", "remote", ip, "audited", audited)
 		if audited {
 			s.audit(r, auditLoginFailed, "sign-in as "+cleanText(email), "wrong e-mail or password")
 		}
 		p.Error = msgBadCredentials
-		s.renderLogin(w, r, http.StatusUnauthorized, p)
+		s.renderLogin(w, r, errorStatus(err), p)
 		return
 	}
 	attempt.succeeded() // or the store failed: not a guess either way

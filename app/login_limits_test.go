@@ -21,16 +21,6 @@ func (f *fixture) loginFrom(t *testing.T, ip, email, password string) (int, stri
 	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 
-// auditCount is how many audit entries have action.
-func (f *fixture) auditCount(t *testing.T, action string) int {
-	t.Helper()
-	n, err := f.store.Bun().NewSelect().Model((*db.AuditEntry)(nil)).Where("action = ?", action).Count(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int(n)
-}
-
 // TestSignInGuessesElsewhereDoNotLockOutTheAdmin: an attacker guessing the
 // admin's password from one address, then from many (credential stuffing),
 // is stopped, while the admin signing in from an address that has not been

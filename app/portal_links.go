@@ -1,12 +1,9 @@
 package app
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
@@ -21,11 +18,6 @@ import (
 // maxActionBody bounds the body of a button's POST: it carries no fields
 // the handlers read.
 const maxActionBody = 4 << 10
-
-func (s *Server) portalLinkRoutes(r chi.Router) {
-	r.Post("/admin/customers/{id}/portal/rotate", s.rotatePortalLink)
-	r.Post("/admin/customers/{id}/portal/revoke", s.revokePortalLink)
-}
 
 // rotatePortalLink issues a new portal link. The answer shows it: as the
 // panel for htmx, as the whole customer page otherwise (a redirect would
@@ -100,7 +92,7 @@ func (s *Server) readPortalActionForm(w http.ResponseWriter, r *http.Request, id
 // portalLinkFailed answers a failed action: a missing customer is the 404
 // page, anything else a readable message in the panel's place.
 func (s *Server) portalLinkFailed(w http.ResponseWriter, r *http.Request, id int64, err error) {
-	if !isHXRequest(r) || errors.Is(err, db.ErrNotFound) {
+	if !isHXRequest(r) || codeOf(err) == codeNotFound {
 		s.fail(w, r, err)
 		return
 	}

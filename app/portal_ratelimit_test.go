@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,27 +11,6 @@ import (
 // testClientIPHeader is the trusted proxy header the rate-limit tests set, so
 // one test client can speak for many addresses.
 const testClientIPHeader = "X-Test-Client-IP"
-
-// portalGet GETs path as the client at ip and returns the status, the
-// Retry-After header and the body.
-func (f *fixture) portalGet(t *testing.T, path, ip string) (int, string, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set(testClientIPHeader, ip)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
-}
 
 func TestPortalRateLimitedPerAddress(t *testing.T) {
 	f := newFixture(t, nil, func(d *Deps) { d.ClientIPHeader = testClientIPHeader })

@@ -160,7 +160,9 @@ func New(d Deps) *Server {
 	return s
 }
 
-// Handler returns the router with every route of the app.
+// Handler returns the router: every route of the app, one line each, with
+// the middleware each group of routes passes through. The handlers live in
+// one file per area; no route is registered anywhere else.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverPanics, s.logRequests, securityHeaders, s.pages.invalidateOnChange,
@@ -176,22 +178,41 @@ func (s *Server) Handler() http.Handler {
 		),
 		// Every query, path and form value must be text (no NUL, control
 		// character or broken UTF-8), except where Stripe and the mail
-		// provider send it: those endpoints clean their own.
+		// provider send it: those endpoints clean their own. Form bodies are
+		// read up to their route's limit (formLimit, middleware.go).
 		s.refuseBadText(r, "POST /stripe/webhook", "POST /email/inbound/{secret}", "POST /email/events"))
 
 	// Public: no session is read.
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Post("/stripe/webhook", s.stripeWebhook) // verified by its Stripe signature
-	s.emailRoutes(r)                           // email.go: unsubscribe links, inbound replies, SendGrid events
-	r.Handle("/assets/*", s.assetHandler())
-	r.Get("/portal/{token}", s.portal) // the token alone grants access
+	r.Get("/unsubscribe/{token}", s.unsubscribePage)
+	r.Post("/unsubscribe/{token}", s.unsubscribe)
+	r.Post("/email/inbound/{secret}", s.emailInbound) // the secret in the path is the credential
+	r.Post("/email/events", s.emailEvents)            // verified by SendGrid's signature when a key is set
+	r.Handle("/assets/*", s.assetHandler())           // GET and HEAD; other methods 405
+	r.Get("/portal/{token}", s.portal)                // the token alone grants access
 	r.Get("/events/portal/{token}", s.portalEvents)
 	r.Get("/paid", s.paid) // where Stripe sends a payer back
-	// The JSON API authenticates each request itself: an admin session or
-	// a bearer API token.
-	r.Route("/api/v1", s.apiRoutes)
-	r.With(s.apiAuth).Get("/metrics", s.metricsHandler().ServeHTTP) // metrics.go: Prometheus, same authentication as the API
+
+	// The JSON API authenticates each request itself (apiAuth): a bearer API
+	// token, or else an admin's session. Read-only; its errors are JSON.
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(s.apiAuth)
+		r.NotFound(apiNotFound)
+		r.MethodNotAllowed(apiMethodNotAllowed)
+		r.Get("/leads", s.apiLeads)
+		r.Get("/customers", s.apiCustomers)
+		r.Get("/tasks", s.apiTasks)
+		r.Get("/invoices", s.apiInvoices)
+		r.Get("/agents", s.apiAgents)
+		r.Get("/runs", s.apiRuns)
+		r.Get("/leads/{id}", s.apiLead)
+		r.Get("/customers/{id}", s.apiCustomer)
+		r.Get("/tasks/{id}", s.apiTask)
+		r.Get("/invoices/{id}", s.apiInvoice)
+	})
+	r.With(s.apiAuth).Get("/metrics", s.metricsHandler().ServeHTTP) // Prometheus, same authentication as the API
 
 	// Operator pages: the session cookie is read.
 	r.Group(func(r chi.Router) {
@@ -202,16 +223,60 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/", s.dashboard) // any operator; anyone when DASHBOARD_PUBLIC
 		r.Get("/events/dashboard", s.dashboardEvents)
 
-		// Admins only: the control room, every admin action and the JSON
-		// API belong in this group. The catch-alls keep paths that have
-		// no route yet behind the sign-in too.
+		// Admins only: the control room, its records and every admin
+		// action. The catch-all keeps paths that have no route behind the
+		// sign-in too (404 for an admin); a route's other methods also
+		// fall through to it (404), except the control room's actions.
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAdmin)
 			r.Get("/admin", s.admin)
 			r.Get("/events/admin", s.adminEvents)
-			s.adminActionRoutes(r) // admin_actions.go: agents, autopilot, outreach
-			s.adminRecordRoutes(r) // admin_records.go: detail pages, activity, CSV, portal links
-			s.apiTokenRoutes(r)    // api_tokens.go: create and revoke API tokens
+
+			// Records: detail pages, activity, CSV, portal links, API tokens.
+			r.Get("/admin/leads/{id}", s.leadDetail)
+			r.Get("/admin/customers/{id}", s.customerDetail)
+			r.Get("/admin/tasks/{id}", s.taskDetail)
+			r.Get("/admin/invoices/{id}", s.invoiceDetail)
+			r.Get("/admin/activity", s.activity)
+			r.Get("/admin/export/leads.csv", s.exportCSV("leads"))
+			r.Get("/admin/export/customers.csv", s.exportCSV("customers"))
+			r.Get("/admin/export/tasks.csv", s.exportCSV("tasks"))
+			r.Get("/admin/export/invoices.csv", s.exportCSV("invoices"))
+			r.With(s.refuseBadFormText(maxImportBody)).Post("/admin/import/leads", s.importLeads) // its form text is checked after the sign-in
+			r.Post("/admin/customers/{id}/portal/rotate", s.rotatePortalLink)
+			r.Post("/admin/customers/{id}/portal/revoke", s.revokePortalLink)
+			r.Get("/admin/api-tokens", s.apiTokens)
+			r.Post("/admin/api-tokens", s.createAPIToken)
+			r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
+
+			// The control room's actions (agents, autopilot, outreach,
+			// invoices): POST only. Each is registered for every method and
+			// postOnly answers any other with 405 and Allow: POST, where the
+			// catch-all would answer 404.
+			r.Group(func(r chi.Router) {
+				r.Use(s.postOnly)
+				r.HandleFunc("/admin/agents/{name}/run", s.agentRun)
+				r.HandleFunc("/admin/agents/{name}/restart", s.agentRestart)
+				r.HandleFunc("/admin/agents/{name}/stop", s.agentStop)
+				r.HandleFunc("/admin/agents/{name}/start", s.agentStart)
+				if s.cfg.IsDevelopment() {
+					// Crash injection exists only in development: elsewhere
+					// the route is not there at all (404) and the button is
+					// not rendered.
+					r.HandleFunc("/admin/agents/{name}/crash", s.agentCrash)
+				}
+				r.HandleFunc("/admin/autopilot", s.autopilotSwitch)
+				r.HandleFunc("/admin/autopilot/interval", s.autopilotInterval)
+				r.HandleFunc("/admin/cycle", s.fullCycle)
+				r.HandleFunc("/admin/outreach/requeue-dry-run", s.requeueDryRun)
+				r.HandleFunc("/admin/outreach/caps", s.saveEmailCaps)
+				r.HandleFunc("/admin/outreach/resume", s.resumeOutreach) // after a pause on provider errors
+				r.HandleFunc("/admin/outreach/test-mail", s.sendTestMail)
+				r.HandleFunc("/admin/invoices/{id}/mark-paid", s.markInvoicePaid)
+				r.HandleFunc("/admin/invoices/{id}/void", s.voidInvoice)
+				r.HandleFunc("/admin/invoices/{id}/regenerate-link", s.regenerateInvoiceLink)
+				r.HandleFunc("/admin/invoices/regenerate-links", s.regenerateMissingLinks)
+			})
 			r.HandleFunc("/admin/*", s.notFound)
 		})
 	})
