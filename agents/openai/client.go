@@ -109,10 +109,13 @@ func (e *Executor) send(ctx context.Context, body []byte) (*http.Response, error
 }
 
 // shouldRetry says whether an attempt that ended with res or err is worth
-// repeating: a transport error (timeout, dropped connection), or a 408,
-// 409, 429 or 5xx, unless the server's x-should-retry header says
-// otherwise.
+// repeating: a transport error (timeout, dropped connection) other than a
+// refused redirect, or a 408, 409, 429 or 5xx, unless the server's
+// x-should-retry header says otherwise.
 func shouldRetry(res *http.Response, err error) bool {
+	if errors.Is(err, errOtherOrigin) {
+		return false
+	}
 	if err != nil || res == nil {
 		return true
 	}

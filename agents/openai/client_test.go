@@ -317,17 +317,24 @@ func TestOpenAIExecutorJoinsTheBaseURL(t *testing.T) {
 		{"/", "/chat/completions"},
 		{"/openai/deployments/x/v1", "/openai/deployments/x/v1/chat/completions"},
 	} {
+		var mu sync.Mutex
 		var got string
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
 			got = r.Method + " " + r.URL.Path
+			mu.Unlock()
 			writeJSON(w, http.StatusOK, completionJSON("Joined.", 1, 1))
 		}))
 		e, err := New(Options{APIKey: fakeOpenAIKey, Model: "m", BaseURL: "  " + srv.URL + c.base + " "})
 		if err != nil {
 			t.Fatalf("New(%q): %v", c.base, err)
 		}
-		if _, err := e.Execute(context.Background(), openAITestInput); err != nil || got != "POST "+c.path {
-			t.Errorf("base %q: %q, %v; want POST %s", c.base, got, err, c.path)
+		_, err = e.Execute(context.Background(), openAITestInput)
+		mu.Lock()
+		seen := got
+		mu.Unlock()
+		if err != nil || seen != "POST "+c.path {
+			t.Errorf("base %q: %q, %v; want POST %s", c.base, seen, err, c.path)
 		}
 		srv.Close()
 	}
@@ -343,9 +350,12 @@ func TestOpenAIExecutorJoinsTheBaseURL(t *testing.T) {
 }
 
 func TestOpenAIExecutorSendsTheChatCompletionsRequest(t *testing.T) {
+	var mu sync.Mutex
 	var raw map[string]json.RawMessage
 	var header http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
 		header = r.Header.Clone()
 		if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
 			t.Errorf("request body: %v", err)
@@ -360,6 +370,8 @@ func TestOpenAIExecutorSendsTheChatCompletionsRequest(t *testing.T) {
 	if _, err := e.Execute(context.Background(), openAITestInput); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(raw) != 2 || string(raw["model"]) != `"gpt-4o-mini"` {
 		t.Errorf("request body keys %v, model %s; want exactly model and messages", keys(raw), raw["model"])
 	}
@@ -448,5 +460,40 @@ func TestOpenAIExecutorNotesAnAnswerCutAtTheOutputLimit(t *testing.T) {
 	want := Label("gpt-4o-mini") + "\n\nHalf a brief\n\n[The model stopped at its output limit; this deliverable may be incomplete.]\n"
 	if err != nil || out.Result != want {
 		t.Errorf("Execute = %q, %v; want %q", out.Result, err, want)
+	}
+}
+
+func TestOpenAIExecutorKeepsTheKeyOnTheAPIsOrigin(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		writeJSON(w, http.StatusOK, completionJSON("Stolen.", 1, 1))
+	}))
+	defer other.Close()
+	f := newFakeOpenAI(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v1/chat/completions", http.StatusTemporaryRedirect)
+	})
+	_, err := f.executor(nil).Execute(context.Background(), openAITestInput)
+	if err == nil || !strings.Contains(err.Error(), "redirected to another origin, which is refused (1 attempt)") || strings.Contains(err.Error(), fakeOpenAIKey) {
+		t.Errorf("error = %v, want the redirect refused", err)
+	}
+	if n := elsewhere.Load(); n != 0 || len(f.seen()) != 1 {
+		t.Errorf("%d requests reached the other origin, %d the API; want 0 and 1 (no retry)", n, len(f.seen()))
+	}
+
+	// Within the origin, a redirect is followed with the key and the body.
+	f = newFakeOpenAI(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			http.Redirect(w, r, "/v1/chat/completions", http.StatusPermanentRedirect)
+			return
+		}
+		writeJSON(w, http.StatusOK, completionJSON("Moved, same origin.", 1, 1))
+	})
+	out, err := f.executor(nil).Execute(context.Background(), openAITestInput)
+	if err != nil || !strings.Contains(out.Result, "Moved, same origin.") {
+		t.Errorf("Execute = %q, %v", out.Result, err)
+	}
+	if reqs := f.seen(); len(reqs) != 2 || reqs[1].Authorization != "Bearer "+fakeOpenAIKey || len(reqs[1].Messages) != 2 {
+		t.Errorf("redirected request: %+v", reqs)
 	}
 }

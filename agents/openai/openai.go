@@ -120,7 +120,7 @@ func New(opts Options) (*Executor, error) {
 	// answer's body included, and an attempt that runs out is a transport
 	// error, retried like a dropped connection.
 	e := &Executor{
-		url: endpoint, apiKey: opts.APIKey, model: opts.Model,
+		url: endpoint.String(), apiKey: opts.APIKey, model: opts.Model,
 		inCents: opts.InputCentsPerMTok, outCents: opts.OutputCentsPerMTok,
 		timeout: opts.Timeout, maxRetries: opts.MaxRetries, maxRetryDelay: max(opts.MaxRetryDelay, 0),
 		sleep: sleepContext, now: time.Now,
@@ -129,21 +129,44 @@ func New(opts Options) (*Executor, error) {
 		e.client = *opts.HTTPClient
 	}
 	e.client.Timeout = opts.Timeout
+	e.client.CheckRedirect = sameOrigin(endpoint, e.client.CheckRedirect)
 	return e, nil
 }
 
 // chatURL is the Chat Completions endpoint under the API root base: its
 // path joined with "chat/completions", whether or not it ends in a slash.
-func chatURL(base string) (string, error) {
+func chatURL(base string) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", errors.New("not an http(s) URL")
+		return nil, errors.New("not an http(s) URL")
 	}
 	u.Fragment, u.RawFragment = "", ""
-	return u.JoinPath("chat", "completions").String(), nil
+	return u.JoinPath("chat", "completions"), nil
+}
+
+// errOtherOrigin refuses a redirect away from the API's scheme and host,
+// which would carry the key (and the prompt) elsewhere. It is not retried.
+var errOtherOrigin = errors.New("the API redirected to another origin, which is refused")
+
+// sameOrigin is a redirect policy that follows redirects within endpoint's
+// scheme and host only, then applies next (the caller's policy, or the
+// default of at most 10 redirects when nil).
+func sameOrigin(endpoint *url.URL, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if !strings.EqualFold(req.URL.Scheme, endpoint.Scheme) || !strings.EqualFold(req.URL.Host, endpoint.Host) {
+			return errOtherOrigin
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // Name is "openai".
