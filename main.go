@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/openai"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
@@ -296,7 +297,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 
 	var executor agents.Executor = &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}
 	if cfg.Exec.Kind == config.ExecOpenAI {
-		llm, err := agents.NewOpenAIExecutor(agents.OpenAIOptions{
+		llm, err := openai.New(openai.Options{
 			APIKey: cfg.Exec.OpenAIAPIKey, BaseURL: cfg.Exec.OpenAIBaseURL, Model: cfg.Exec.OpenAIModel,
 			InputCentsPerMTok: cfg.Exec.OpenAIInputCentsPerMTok, OutputCentsPerMTok: cfg.Exec.OpenAIOutputCentsPerMTok,
 			Timeout: cfg.Exec.OpenAITimeout,
