@@ -97,6 +97,7 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 		LeadSource:        s.cfg.Leads.Source,
 		StripeEnabled:     s.cfg.Stripe.Enabled,
 		Search:            q.search,
+		SearchIndexed:     db.SearchUsesIndex(q.search),
 		AutopilotControls: s.autopilot != nil,
 	}
 	var err error
@@ -105,32 +106,46 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 			return p, err
 		}
 	}
-	if p.Stats, err = s.store.Stats(ctx); err != nil {
+	stats, err := s.store.Stats(ctx)
+	if err != nil {
 		return p, err
 	}
+	p.Stats = statsView(stats)
 	summaries, err := s.store.AgentRunSummaries(ctx)
 	if err != nil {
 		return p, err
 	}
 	p.Agents = s.agentCards(summaries)
-	if p.Runs, _, err = s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: 20}); err != nil {
+	runs, _, err := s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: 20})
+	if err != nil {
 		return p, err
 	}
-	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Search: q.search, Cursor: q.leads}); err != nil {
+	p.Runs = viewsOf(runs, agentRunView)
+	leads, leadsPage, err := s.store.ListLeads(ctx, db.ListQuery{Search: q.search, Cursor: q.leads})
+	if err != nil {
 		return p, err
 	}
-	if p.Customers, p.CustomersPage, err = s.store.ListCustomers(ctx, db.ListQuery{Search: q.search, Cursor: q.customers}); err != nil {
+	p.Leads, p.LeadsPage = viewsOf(leads, leadView), pageView(leadsPage)
+	customers, customersPage, err := s.store.ListCustomers(ctx, db.ListQuery{Search: q.search, Cursor: q.customers})
+	if err != nil {
 		return p, err
 	}
-	if p.Tasks, p.TasksPage, err = s.store.ListTasks(ctx, db.ListQuery{Search: q.search, Cursor: q.tasks}); err != nil {
+	p.Customers, p.CustomersPage = viewsOf(customers, customerRowView), pageView(customersPage)
+	tasks, tasksPage, err := s.store.ListTasks(ctx, db.ListQuery{Search: q.search, Cursor: q.tasks})
+	if err != nil {
 		return p, err
 	}
-	if p.Invoices, p.InvoicesPage, err = s.store.ListInvoices(ctx, db.ListQuery{Search: q.search, Cursor: q.invoices}); err != nil {
+	p.Tasks, p.TasksPage = viewsOf(tasks, taskRowView), pageView(tasksPage)
+	invoices, invoicesPage, err := s.store.ListInvoices(ctx, db.ListQuery{Search: q.search, Cursor: q.invoices})
+	if err != nil {
 		return p, err
 	}
-	if p.Audit, _, err = s.store.ListAudit(ctx, db.ListQuery{PerPage: 20}); err != nil {
+	p.Invoices, p.InvoicesPage = invoiceRowViews(invoices, meta.Now), pageView(invoicesPage)
+	audit, _, err := s.store.ListAudit(ctx, db.ListQuery{PerPage: 20})
+	if err != nil {
 		return p, err
 	}
+	p.Audit = viewsOf(audit, auditView)
 	if err = s.healthData(ctx, &p); err != nil {
 		return p, err
 	}
@@ -149,7 +164,11 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 	cards := make([]views.AgentCard, 0, len(agentTitles))
 	for _, a := range agentTitles {
 		sum := summaries[a.name]
-		card := views.AgentCard{Name: a.name, Title: a.title, State: agents.StateStopped, LastRun: sum.Last, Runs: sum.Runs, Failures: sum.Failures}
+		card := views.AgentCard{Name: a.name, Title: a.title, State: agents.StateStopped, Runs: sum.Runs, Failures: sum.Failures}
+		if sum.Last != nil {
+			last := agentRunView(*sum.Last)
+			card.LastRun = &last
+		}
 		if sum.Last != nil && (sum.Last.Outcome == db.RunFailed || sum.Last.Outcome == db.RunPanicked) {
 			card.LastError = sum.Last.Message
 		}

@@ -62,13 +62,16 @@ func emailCapDefaults(c config.Email) db.EmailCaps {
 func (s *Server) healthData(ctx context.Context, p *views.AdminPage) error {
 	now := s.now().UTC()
 	email := views.EmailPanel{Mode: s.cfg.Email.Mode}
-	var err error
-	if email.Caps, err = s.store.EmailCapsInEffect(ctx, emailCapDefaults(s.cfg.Email)); err != nil {
+	caps, err := s.store.EmailCapsInEffect(ctx, emailCapDefaults(s.cfg.Email))
+	if err != nil {
 		return err
 	}
-	if email.EmailHealth, err = s.store.EmailHealth(ctx, now, healthListLen); err != nil {
+	email.Caps = emailCapsView(caps)
+	health, err := s.store.EmailHealth(ctx, now, healthListLen)
+	if err != nil {
 		return err
 	}
+	email.EmailHealth = emailHealthView(health)
 	if err = s.outreachPanelData(ctx, &email); err != nil {
 		return err
 	}
@@ -85,9 +88,11 @@ func (s *Server) healthData(ctx context.Context, p *views.AdminPage) error {
 	p.LeadHealth = leads
 
 	stripe := views.StripePanel{Enabled: s.cfg.Stripe.Enabled, WebhookSecretSet: s.cfg.Stripe.WebhookSecret != ""}
-	if stripe.StripeHealth, err = s.store.StripeHealth(ctx, healthListLen); err != nil {
+	stripeHealth, err := s.store.StripeHealth(ctx, healthListLen)
+	if err != nil {
 		return err
 	}
+	stripe.StripeHealth = stripeHealthView(stripeHealth, p.Now)
 	p.StripeHealth = stripe
 	return nil
 }

@@ -350,7 +350,7 @@ func (s *Server) invoiceAnswer(w http.ResponseWriter, r *http.Request, inv *db.I
 	case isHXRequest(r) && inv == nil:
 		s.render(w, r, status, views.AdminActionResult(kind, text))
 	case isHXRequest(r):
-		p := views.InvoiceActionsFor(*inv)
+		p := views.InvoiceActionsFor(invoiceView(*inv, s.now()))
 		p.Result, p.ResultKind, p.Reason = text, kind, reason
 		s.render(w, r, status, views.InvoiceActions(p))
 	case status < http.StatusBadRequest && inv != nil:

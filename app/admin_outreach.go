@@ -18,7 +18,7 @@ func (s *Server) outreachPanelData(ctx context.Context, p *views.EmailPanel) err
 	if err != nil {
 		return err
 	}
-	p.Pause = pause
+	p.Pause = outreachPauseView(pause)
 	return nil
 }
 

@@ -38,7 +38,7 @@ func (s *Server) leadDetail(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.LeadDetail(views.LeadPage{Meta: s.metaFor(r, "Lead "+rec.Lead.Company), Record: *rec}))
+	s.render(w, r, http.StatusOK, views.LeadDetail(views.LeadPage{Meta: s.metaFor(r, "Lead "+rec.Lead.Company), Record: leadRecordView(*rec)}))
 }
 
 func (s *Server) customerDetail(w http.ResponseWriter, r *http.Request) {
@@ -63,13 +63,17 @@ func (s *Server) customerPage(r *http.Request, id int64) (views.CustomerPage, er
 	if err != nil {
 		return views.CustomerPage{}, err
 	}
-	p := views.CustomerPage{Meta: s.metaFor(r, "Customer "+rec.Customer.Company), Record: *rec, Portal: portalPanel(rec)}
-	if p.Tasks, p.TasksPage, err = s.store.ListCustomerTasks(ctx, id, db.ListQuery{Cursor: cursorParam(r, "tp")}); err != nil {
+	p := views.CustomerPage{Meta: s.metaFor(r, "Customer "+rec.Customer.Company), Record: customerRecordView(*rec), Portal: portalPanel(rec)}
+	tasks, tasksPage, err := s.store.ListCustomerTasks(ctx, id, db.ListQuery{Cursor: cursorParam(r, "tp")})
+	if err != nil {
 		return p, err
 	}
-	if p.Invoices, p.InvoicesPage, err = s.store.ListCustomerInvoices(ctx, id, db.ListQuery{Cursor: cursorParam(r, "ip")}); err != nil {
+	p.Tasks, p.TasksPage = viewsOf(tasks, taskRowView), pageView(tasksPage)
+	invoices, invoicesPage, err := s.store.ListCustomerInvoices(ctx, id, db.ListQuery{Cursor: cursorParam(r, "ip")})
+	if err != nil {
 		return p, err
 	}
+	p.Invoices, p.InvoicesPage = invoiceRowViews(invoices, p.Now), pageView(invoicesPage)
 	return p, nil
 }
 
@@ -79,7 +83,7 @@ func portalPanel(rec *db.CustomerDetail) views.PortalLinkPanel {
 		CustomerID:     rec.Customer.ID,
 		TokenCreatedAt: rec.Customer.TokenCreatedAt,
 		TokenRevokedAt: rec.Customer.TokenRevokedAt,
-		Actions:        rec.PortalActions,
+		Actions:        viewsOf(rec.PortalActions, auditView),
 	}
 }
 
@@ -94,7 +98,7 @@ func (s *Server) taskDetail(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.TaskDetail(views.TaskPage{Meta: s.metaFor(r, "Task "+strconv.FormatInt(id, 10)), Record: *rec}))
+	s.render(w, r, http.StatusOK, views.TaskDetail(views.TaskPage{Meta: s.metaFor(r, "Task "+strconv.FormatInt(id, 10)), Record: taskRecordView(*rec)}))
 }
 
 func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +112,8 @@ func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.InvoiceDetail(views.InvoicePage{Meta: s.metaFor(r, "Invoice "+rec.Invoice.NumberOrDraft()), Record: *rec}))
+	meta := s.metaFor(r, "Invoice "+rec.Invoice.NumberOrDraft())
+	s.render(w, r, http.StatusOK, views.InvoiceDetail(views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now)}))
 }
 
 // Activity windows, in hours.
@@ -128,7 +133,7 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, views.Activity(views.ActivityPage{
-		Meta: s.metaFor(r, "Activity"), Hours: hours, Problem: problem, Activity: a,
+		Meta: s.metaFor(r, "Activity"), Hours: hours, Problem: problem, Activity: activityView(a),
 	}))
 }
 

@@ -39,8 +39,8 @@ func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiTokensData(r *http.Request, page db.Cursor) (views.APITokensPage, error) {
 	p := views.APITokensPage{Meta: s.metaFor(r, "API tokens")}
-	var err error
-	p.Tokens, p.Page, err = s.store.ListAPITokens(r.Context(), db.ListQuery{Cursor: page, PerPage: apiTokensPerPage})
+	tokens, pg, err := s.store.ListAPITokens(r.Context(), db.ListQuery{Cursor: page, PerPage: apiTokensPerPage})
+	p.Tokens, p.Page = viewsOf(tokens, apiTokenView), pageView(pg)
 	return p, err
 }
 
@@ -129,7 +129,7 @@ func (s *Server) revokeAPIToken(w http.ResponseWriter, r *http.Request) {
 		res = views.APITokenRowResult{Class: "ok", Message: "Revoked."}
 	}
 	if htmx {
-		s.render(w, r, http.StatusOK, views.APITokenRow(*t, res))
+		s.render(w, r, http.StatusOK, views.APITokenRow(apiTokenView(*t), res))
 		return
 	}
 	http.Redirect(w, r, "/admin/api-tokens", http.StatusSeeOther)

@@ -73,19 +73,26 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 // dashboardData reads every figure and table of the dashboard.
 func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User, page db.Cursor) (views.DashboardPage, error) {
 	p := views.DashboardPage{Meta: meta, ShowAdmin: u != nil && u.Role == db.RoleAdmin}
-	var err error
-	if p.Stats, err = s.store.Stats(ctx); err != nil {
+	stats, err := s.store.Stats(ctx)
+	if err != nil {
 		return p, err
 	}
-	if p.RecentWork, _, err = s.store.ListTasks(ctx, db.ListQuery{Status: db.TaskDone, PerPage: 10}); err != nil {
+	p.Stats = statsView(stats)
+	work, _, err := s.store.ListTasks(ctx, db.ListQuery{Status: db.TaskDone, PerPage: 10})
+	if err != nil {
 		return p, err
 	}
-	if p.Invoices, _, err = s.store.ListInvoices(ctx, db.ListQuery{PerPage: 10}); err != nil {
+	p.RecentWork = viewsOf(work, taskRowView)
+	invoices, _, err := s.store.ListInvoices(ctx, db.ListQuery{PerPage: 10})
+	if err != nil {
 		return p, err
 	}
-	if p.Leads, p.LeadsPage, err = s.store.ListLeads(ctx, db.ListQuery{Cursor: page, PerPage: 15}); err != nil {
+	p.Invoices = invoiceRowViews(invoices, meta.Now)
+	leads, leadsPage, err := s.store.ListLeads(ctx, db.ListQuery{Cursor: page, PerPage: 15})
+	if err != nil {
 		return p, err
 	}
+	p.Leads, p.LeadsPage = viewsOf(leads, leadView), pageView(leadsPage)
 	if u == nil {
 		withoutPersonalData(&p)
 	}
@@ -103,7 +110,7 @@ func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User,
 func withoutPersonalData(p *views.DashboardPage) {
 	for i := range p.Leads {
 		l := &p.Leads[i]
-		l.Name, l.Email, l.Website, l.DomainKey = "", nil, "", nil
+		l.Name, l.Email, l.Website, l.DomainKey = "", "", "", nil
 		l.ContactedAt, l.RespondedAt, l.ConvertedAt = nil, nil, nil
 	}
 	for i := range p.RecentWork {

@@ -76,20 +76,27 @@ func (s *Server) portalEvents(w http.ResponseWriter, r *http.Request) {
 // portalData reads one client's account: summary, open invoices, payment
 // history and recent work.
 func (s *Server) portalData(ctx context.Context, meta views.Meta, c *db.Customer) (views.PortalPage, error) {
-	p := views.PortalPage{Meta: meta, Customer: *c}
-	var err error
-	if p.Summary, err = s.store.CustomerSummary(ctx, c.ID); err != nil {
+	p := views.PortalPage{Meta: meta, Customer: portalCustomerView(*c)}
+	summary, err := s.store.CustomerSummary(ctx, c.ID)
+	if err != nil {
 		return p, err
 	}
-	if p.Outstanding, _, err = s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Status: db.InvoiceOpen, PerPage: 50}); err != nil {
+	p.Summary = accountSummaryView(summary)
+	open, _, err := s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Status: db.InvoiceOpen, PerPage: 50})
+	if err != nil {
 		return p, err
 	}
-	if p.History, _, err = s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Statuses: []string{db.InvoicePaid, db.InvoiceRefunded}, PerPage: 50}); err != nil {
+	p.Outstanding = portalInvoiceViews(open, meta.Now)
+	history, _, err := s.store.ListCustomerInvoices(ctx, c.ID, db.ListQuery{Statuses: []string{db.InvoicePaid, db.InvoiceRefunded}, PerPage: 50})
+	if err != nil {
 		return p, err
 	}
-	if p.Work, _, err = s.store.ListCustomerTasks(ctx, c.ID, db.ListQuery{PerPage: 20}); err != nil {
+	p.History = portalInvoiceViews(history, meta.Now)
+	work, _, err := s.store.ListCustomerTasks(ctx, c.ID, db.ListQuery{PerPage: 20})
+	if err != nil {
 		return p, err
 	}
+	p.Work = viewsOf(work, portalTaskView)
 	return p, nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/a-h/templ"
-
-	"github.com/hossagent/hossagent/db"
 )
 
 // timeLayout shows every time in UTC with the zone spelled out, so an
@@ -83,7 +81,7 @@ func fmtDuration(d time.Duration) string {
 }
 
 // runDuration is how long a finished run took, or a dash while it runs.
-func runDuration(r db.AgentRun) string {
+func runDuration(r AgentRun) string {
 	if r.FinishedAt == nil {
 		return dash
 	}
@@ -95,22 +93,22 @@ func runDuration(r db.AgentRun) string {
 // statuses and the agent states).
 var badgeAliases = map[string]string{
 	// cycle log outcomes
-	"ok":       db.TaskDone,
-	"panicked": db.TaskFailed,
-	"skipped":  db.TaskPending,
+	"ok":       TaskDone,
+	"panicked": TaskFailed,
+	"skipped":  TaskPending,
 	// a run its process never finished (killed, crashed): it did not succeed
-	db.RunInterrupted: db.TaskFailed,
+	RunInterrupted: TaskFailed,
 	// customers
-	db.CustomerActive: db.TaskDone,
-	db.CustomerPaused: db.TaskPending,
-	db.CustomerClosed: "stopped",
+	CustomerActive: TaskDone,
+	CustomerPaused: TaskPending,
+	CustomerClosed: "stopped",
 	// outbox
-	db.MessageQueued:     db.TaskPending,
-	db.MessageSending:    db.TaskRunning,
-	db.MessageSent:       db.TaskDone,
-	db.MessageSuppressed: db.LeadUnsubscribed,
+	MessageQueued:     TaskPending,
+	MessageSending:    TaskRunning,
+	MessageSent:       TaskDone,
+	MessageSuppressed: LeadUnsubscribed,
 	// overdue is computed, never stored, but shown as a badge
-	"overdue": db.TaskFailed,
+	"overdue": TaskFailed,
 }
 
 // statusClass is the class list of a status badge: "badge paid". A status
@@ -222,14 +220,14 @@ func adminQuery(p AdminPage) url.Values {
 	if p.Search != "" {
 		v.Set(paramSearch, p.Search)
 	}
-	pages := map[string]db.Page{
+	pages := map[string]Page{
 		paramLeadsPage:     p.LeadsPage,
 		paramCustomersPage: p.CustomersPage,
 		paramTasksPage:     p.TasksPage,
 		paramInvoicesPage:  p.InvoicesPage,
 	}
 	for param, pg := range pages {
-		if c := pg.At.String(); c != "" {
+		if c := pg.At; c != "" {
 			v.Set(param, c)
 		}
 	}
@@ -251,7 +249,7 @@ func pageTitle(title string) string {
 }
 
 // nonZero reports whether any amount in t is not zero.
-func nonZero(t db.Totals) bool {
+func nonZero(t Totals) bool {
 	for _, m := range t {
 		if m.Cents != 0 {
 			return true
@@ -262,7 +260,7 @@ func nonZero(t db.Totals) bool {
 
 // signClass colours an amount: green when it is positive or zero, red when
 // it is negative. Each currency of a Totals is judged on its own.
-func signClass(m db.Money) string {
+func signClass(m Money) string {
 	if m.Cents < 0 {
 		return "bad"
 	}
@@ -271,9 +269,9 @@ func signClass(m db.Money) string {
 
 // totalsParts splits totals into the amounts shown, one per currency; an
 // empty total is a zero in the fallback currency.
-func totalsParts(t db.Totals, fallback string) []db.Money {
+func totalsParts(t Totals, fallback string) []Money {
 	if len(t) == 0 {
-		return []db.Money{{Currency: fallback}}
+		return []Money{{Currency: fallback}}
 	}
 	return t
 }
@@ -293,7 +291,7 @@ func orDash(s string) string {
 
 // taskLabel names a task in one line: its kind and the start of its
 // description.
-func taskLabel(t db.Task) string {
+func taskLabel(t Task) string {
 	if t.Description == "" {
 		return t.Kind
 	}
@@ -302,7 +300,7 @@ func taskLabel(t db.Task) string {
 
 // pageCount says how many rows a list holds: "1,234 in all", or "1,000+
 // matches" when a search stopped counting.
-func pageCount(pg db.Page) string {
+func pageCount(pg Page) string {
 	if pg.AtLeast {
 		return fmtCount(int64(pg.Total)) + "+ matches"
 	}
@@ -310,7 +308,7 @@ func pageCount(pg db.Page) string {
 }
 
 // invoiceDate is when an invoice was issued, or created while a draft.
-func invoiceDate(inv db.Invoice) string {
+func invoiceDate(inv Invoice) string {
 	if inv.IssuedAt != nil {
 		return fmtTime(*inv.IssuedAt)
 	}

@@ -3,11 +3,7 @@
 // portal. Views only format the data they are handed; they query nothing.
 package views
 
-import (
-	"time"
-
-	"github.com/hossagent/hossagent/db"
-)
+import "time"
 
 // Meta is what every full page needs from its handler.
 type Meta struct {
@@ -26,11 +22,11 @@ type Meta struct {
 // DashboardPage is the owner's dashboard at /.
 type DashboardPage struct {
 	Meta
-	Stats      db.Stats
-	RecentWork []db.TaskRow    // done tasks, newest completion first
-	Invoices   []db.InvoiceRow // newest first
-	Leads      []db.Lead       // newest first, one page
-	LeadsPage  db.Page
+	Stats      Stats
+	RecentWork []TaskRow    // done tasks, newest completion first
+	Invoices   []InvoiceRow // newest first
+	Leads      []Lead       // newest first, one page
+	LeadsPage  Page
 	ShowAdmin  bool // link to the control room
 }
 
@@ -40,7 +36,7 @@ type AgentCard struct {
 	Name      string // "lead_source", "bizdev", …
 	Title     string // "Lead source"
 	State     string // idle, running, backoff, crashed, stopped
-	LastRun   *db.AgentRun
+	LastRun   *AgentRun
 	Runs      int64
 	Failures  int64
 	Restarts  int64
@@ -61,19 +57,22 @@ type AdminPage struct {
 	EmailMode         string
 	LeadSource        string
 	StripeEnabled     bool
-	Stats             db.Stats
+	Stats             Stats
 	Agents            []AgentCard
-	Runs              []db.AgentRun // cycle log, newest first
-	Leads             []db.Lead
-	LeadsPage         db.Page
-	Customers         []db.CustomerRow
-	CustomersPage     db.Page
-	Tasks             []db.TaskRow
-	TasksPage         db.Page
-	Invoices          []db.InvoiceRow
-	InvoicesPage      db.Page
-	Audit             []db.AuditEntry
+	Runs              []AgentRun // cycle log, newest first
+	Leads             []Lead
+	LeadsPage         Page
+	Customers         []CustomerRow
+	CustomersPage     Page
+	Tasks             []TaskRow
+	TasksPage         Page
+	Invoices          []InvoiceRow
+	InvoicesPage      Page
+	Audit             []AuditEntry
 	Search            string // the current table search term
+	// SearchIndexed says the search is answered from the full-text index;
+	// a shorter term reads every row and its counts stop at SearchCountCap.
+	SearchIndexed bool
 	// AutopilotControls shows the autopilot switch, interval form and "run
 	// full cycle now" (a coordinator runs in this process).
 	AutopilotControls bool
@@ -85,11 +84,11 @@ type AdminPage struct {
 // PortalPage is a client's portal at /portal/{token}.
 type PortalPage struct {
 	Meta
-	Customer    db.Customer
-	Summary     db.AccountSummary
-	Outstanding []db.InvoiceRow // open invoices
-	History     []db.InvoiceRow // paid and refunded invoices
-	Work        []db.TaskRow    // newest first
+	Customer    PortalCustomer
+	Summary     AccountSummary
+	Outstanding []PortalInvoice // open invoices
+	History     []PortalInvoice // paid and refunded invoices
+	Work        []PortalTask    // newest first
 }
 
 // LoginPage is the sign-in form at /login.

@@ -4,16 +4,14 @@ import (
 	"strconv"
 
 	"github.com/a-h/templ"
-
-	"github.com/hossagent/hossagent/db"
 )
 
 // APITokensPage is the admin page of the JSON API's tokens at
 // /admin/api-tokens.
 type APITokensPage struct {
 	Meta
-	Tokens []db.APIToken // newest first, revoked ones included
-	Page   db.Page
+	Tokens []APIToken // newest first, revoked ones included
+	Page   Page
 	// Created is the token just made, shown once; nil otherwise.
 	Created *APITokenCreated
 	// Name and Error are the create form's last input and why it was
@@ -35,8 +33,8 @@ type APITokenRowResult struct {
 }
 
 // apiTokenStatus is a token's badge: live or revoked.
-func apiTokenStatus(t db.APIToken) string {
-	if t.Revoked() {
+func apiTokenStatus(t APIToken) string {
+	if t.Revoked {
 		return "revoked"
 	}
 	return "live"

@@ -6,25 +6,23 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-
-	"github.com/hossagent/hossagent/db"
 )
 
 // LeadPage is one lead at /admin/leads/{id}.
 type LeadPage struct {
 	Meta
-	Record db.LeadDetail
+	Record LeadRecord
 }
 
 // CustomerPage is one customer at /admin/customers/{id}, with its tasks and
 // invoices paged (tp, ip).
 type CustomerPage struct {
 	Meta
-	Record       db.CustomerDetail
-	Tasks        []db.TaskRow
-	TasksPage    db.Page
-	Invoices     []db.InvoiceRow
-	InvoicesPage db.Page
+	Record       CustomerRecord
+	Tasks        []TaskRow
+	TasksPage    Page
+	Invoices     []InvoiceRow
+	InvoicesPage Page
 	// Portal is the portal link panel, with a fresh link when the operator
 	// has just rotated it.
 	Portal PortalLinkPanel
@@ -37,7 +35,7 @@ type PortalLinkPanel struct {
 	CustomerID     int64
 	TokenCreatedAt time.Time
 	TokenRevokedAt *time.Time
-	Actions        []db.AuditEntry // latest rotations and revocations
+	Actions        []AuditEntry // latest rotations and revocations
 	NewLink        string
 	Result         string // what the last action did, "" on a plain view
 	ResultClass    string // ok or bad
@@ -46,13 +44,13 @@ type PortalLinkPanel struct {
 // TaskPage is one task at /admin/tasks/{id}.
 type TaskPage struct {
 	Meta
-	Record db.TaskDetail
+	Record TaskRecord
 }
 
 // InvoicePage is one invoice at /admin/invoices/{id}.
 type InvoicePage struct {
 	Meta
-	Record db.InvoiceDetail
+	Record InvoiceRecord
 }
 
 // ActivityPage is the activity summary at /admin/activity.
@@ -60,7 +58,7 @@ type ActivityPage struct {
 	Meta
 	Hours    int
 	Problem  string // why the asked-for window was not used, "" when it was
-	Activity db.Activity
+	Activity ActivitySummary
 }
 
 // ImportReport is what a CSV import of leads did, row by row.
@@ -148,25 +146,16 @@ func recordFlag(b bool) string {
 
 // recordMoney is cents of a currency, for people.
 func recordMoney(cents int64, currency string) string {
-	return db.Money{Cents: cents, Currency: currency}.String()
-}
-
-// shortHash shows the start of a stored hash: enough to tell two apart,
-// never the secret it stands for.
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return "sha256 " + h[:12] + "…"
-	}
-	return orDash(h)
+	return Money{Cents: cents, Currency: currency}.String()
 }
 
 // customerPageURL links to a page of a customer's tasks or invoices.
 func customerPageURL(p CustomerPage, param string) func(string) templ.SafeURL {
 	q := map[string][]string{}
-	if c := p.TasksPage.At.String(); c != "" {
+	if c := p.TasksPage.At; c != "" {
 		q["tp"] = []string{c}
 	}
-	if c := p.InvoicesPage.At.String(); c != "" {
+	if c := p.InvoicesPage.At; c != "" {
 		q["ip"] = []string{c}
 	}
 	path := fmt.Sprintf("/admin/customers/%d", p.Record.Customer.ID)
@@ -185,4 +174,4 @@ func activityURL(hours int) templ.SafeURL {
 }
 
 // emailOutcomes are the outbox statuses the activity page lists, in order.
-var emailOutcomes = db.MessageStatuses
+var emailOutcomes = MessageStatuses

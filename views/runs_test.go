@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hossagent/hossagent/db"
 )
 
 // An interrupted run shows as such in the cycle log, styled like a failure,
@@ -13,10 +11,10 @@ import (
 // and its note.
 func TestCycleLogShowsInterruptedRuns(t *testing.T) {
 	finished := now.Add(time.Hour)
-	runs := []db.AgentRun{
-		{ID: 2, Agent: "bizdev", Trigger: db.TriggerAutopilot, StartedAt: now, FinishedAt: &finished, Outcome: db.RunInterrupted,
+	runs := []AgentRun{
+		{Agent: "bizdev", Trigger: "autopilot", StartedAt: now, FinishedAt: &finished, Outcome: RunInterrupted,
 			Message: "interrupted: the process stopped (killed, crashed or lost power) before this run finished; closed at the next start"},
-		{ID: 1, Agent: "ops", Trigger: db.TriggerManual, StartedAt: now, FinishedAt: ptr(now.Add(2 * time.Second)), Outcome: db.RunOK},
+		{Agent: "ops", Trigger: "manual", StartedAt: now, FinishedAt: ptr(now.Add(2 * time.Second)), Outcome: RunOK},
 	}
 	doc, _ := render(t, AdminRuns(AdminPage{Runs: runs}))
 	rows := doc.Find("#admin-runs tbody tr")

@@ -10,8 +10,6 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
-
-	"github.com/hossagent/hossagent/db"
 )
 
 const evil = "<script>alert(1)</script>"
@@ -90,14 +88,14 @@ func TestLayoutHead(t *testing.T) {
 func TestDashboard(t *testing.T) {
 	p := DashboardPage{
 		Meta: meta(),
-		Stats: db.Stats{
-			Revenue:       db.Totals{{Cents: 1234, Currency: "usd"}},
-			Profit:        db.Totals{{Cents: -500, Currency: "eur"}, {Cents: 700, Currency: "usd"}},
-			TasksByStatus: map[string]int64{db.TaskDone: 3},
-			LeadsByStatus: map[string]int64{db.LeadNew: 7},
+		Stats: Stats{
+			Revenue:       Totals{{Cents: 1234, Currency: "usd"}},
+			Profit:        Totals{{Cents: -500, Currency: "eur"}, {Cents: 700, Currency: "usd"}},
+			TasksByStatus: map[string]int64{TaskDone: 3},
+			LeadsByStatus: map[string]int64{LeadNew: 7},
 		},
-		Leads:     []db.Lead{{Company: evil, Niche: "SaaS", Status: db.LeadNew}},
-		LeadsPage: db.Page{Number: 1, PerPage: 25, Total: 60, Next: db.Cursor{Page: 2, ID: 40}},
+		Leads:     []Lead{{Company: evil, Niche: "SaaS", Status: LeadNew}},
+		LeadsPage: Page{Number: 1, Pages: 3, Total: 60, HasNext: true, Next: "2-o40"},
 	}
 	doc, raw := render(t, Dashboard(p))
 	noRawScript(t, raw)
@@ -140,11 +138,11 @@ func TestDashboardRows(t *testing.T) {
 	p := DashboardPage{
 		Meta:      meta(),
 		ShowAdmin: true,
-		RecentWork: []db.TaskRow{{
-			Task:    db.Task{Kind: "report", Description: "weekly", Status: db.TaskDone, Currency: "usd", ProfitCents: 250, CompletedAt: ptr(now)},
+		RecentWork: []TaskRow{{
+			Task:    Task{Kind: "report", Description: "weekly", Status: TaskDone, Currency: "usd", Profit: Money{Cents: 250, Currency: "usd"}, CompletedAt: ptr(now)},
 			Company: "Acme",
 		}},
-		Invoices: []db.InvoiceRow{{Invoice: db.Invoice{Currency: "usd", AmountCents: 9900, Status: db.InvoiceDraft, CreatedAt: now}, Company: "Acme"}},
+		Invoices: []InvoiceRow{{Invoice: Invoice{Label: "DRAFT", Currency: "usd", Amount: Money{Cents: 9900, Currency: "usd"}, Status: InvoiceDraft, CreatedAt: now}, Company: "Acme"}},
 	}
 	doc, _ := render(t, Dashboard(p))
 	cells := doc.Find("#dash-work tbody tr").First().Find("td")
@@ -172,17 +170,17 @@ func TestAdmin(t *testing.T) {
 		AutopilotEnabled:  true,
 		AutopilotInterval: 5 * time.Minute,
 		EmailMode:         "DRY_RUN",
-		Stats:             db.Stats{Revenue: db.Totals{{Cents: 1234, Currency: "usd"}}},
+		Stats:             Stats{Revenue: Totals{{Cents: 1234, Currency: "usd"}}},
 		Agents: []AgentCard{{
 			Name: "bizdev", Title: "BizDev", State: "crashed", Failures: 2,
 			LastError: evil, Stack: "goroutine 1 [running]:\n" + evil,
-			LastRun: &db.AgentRun{Agent: "bizdev", StartedAt: now, Outcome: "panicked"},
+			LastRun: &AgentRun{Agent: "bizdev", StartedAt: now, Outcome: "panicked"},
 		}},
-		Runs:      []db.AgentRun{{Agent: "ops", Trigger: "autopilot", StartedAt: now, FinishedAt: ptr(now.Add(1500 * time.Millisecond)), Outcome: "ok", Message: evil}},
-		Customers: []db.CustomerRow{{Customer: db.Customer{Company: evil, Status: db.CustomerActive}, Billed: db.Totals{{Cents: 1234, Currency: "usd"}}, Paid: db.Totals{{Cents: 1000, Currency: "usd"}}}},
-		CustomersPage: db.Page{Number: 2, PerPage: 25, Total: 80,
-			At: db.Cursor{Page: 2, ID: 55}, Next: db.Cursor{Page: 3, ID: 30}, Prev: db.Cursor{Page: 1, ID: 54, Newer: true}},
-		LeadsPage: db.Page{Number: 1, PerPage: 25, Total: 30, Next: db.Cursor{Page: 2, ID: 10}},
+		Runs:      []AgentRun{{Agent: "ops", Trigger: "autopilot", StartedAt: now, FinishedAt: ptr(now.Add(1500 * time.Millisecond)), Outcome: "ok", Message: evil}},
+		Customers: []CustomerRow{{Company: evil, Status: CustomerActive, Billed: Totals{{Cents: 1234, Currency: "usd"}}, Paid: Totals{{Cents: 1000, Currency: "usd"}}}},
+		CustomersPage: Page{Number: 2, Pages: 4, Total: 80, HasPrev: true, HasNext: true,
+			At: "2-o55", Next: "3-o30", Prev: "1-n54"},
+		LeadsPage: Page{Number: 1, Pages: 2, Total: 30, HasNext: true, Next: "2-o10"},
 		Search:    search,
 	}
 	doc, raw := render(t, Admin(p))
@@ -251,23 +249,23 @@ func TestAdmin(t *testing.T) {
 
 func TestPortal(t *testing.T) {
 	due := now.Add(-48 * time.Hour)
-	inv := func(num, payURL string) db.InvoiceRow {
-		return db.InvoiceRow{Invoice: db.Invoice{Number: ptr(num), Currency: "usd", AmountCents: 1234, Status: db.InvoiceOpen, DueAt: &due, PaymentURL: payURL}}
+	inv := func(num, payURL string) PortalInvoice {
+		return PortalInvoice{Label: num, Amount: Money{Cents: 1234, Currency: "usd"}, Status: InvoiceOpen, Overdue: true, DueAt: &due, PaymentURL: payURL}
 	}
 	p := PortalPage{
 		Meta:     meta(),
-		Customer: db.Customer{Company: evil},
-		Summary: db.AccountSummary{
-			Invoiced: db.Totals{{Cents: 1234, Currency: "usd"}},
-			Overdue:  db.Totals{{Cents: 1234, Currency: "usd"}},
+		Customer: PortalCustomer{Company: evil},
+		Summary: AccountSummary{
+			Invoiced: Totals{{Cents: 1234, Currency: "usd"}},
+			Overdue:  Totals{{Cents: 1234, Currency: "usd"}},
 		},
-		Outstanding: []db.InvoiceRow{
+		Outstanding: []PortalInvoice{
 			inv("INV-1", "https://buy.stripe.com/test_123"),
 			inv("INV-2", "http://buy.stripe.com/test_123"),
 			inv("INV-3", "javascript:alert(1)"),
 			inv("INV-4", ""),
 		},
-		Work: []db.TaskRow{{Task: db.Task{Kind: "report", Status: db.TaskDone, CompletedAt: &now, Result: strings.Repeat("x", 400) + evil}}},
+		Work: []PortalTask{{Kind: "report", Status: TaskDone, CompletedAt: &now, Result: strings.Repeat("x", 400) + evil}},
 	}
 	doc, raw := render(t, Portal(p))
 	noRawScript(t, raw)
@@ -312,7 +310,7 @@ func TestPortal(t *testing.T) {
 }
 
 func TestPortalEmpty(t *testing.T) {
-	doc, _ := render(t, Portal(PortalPage{Meta: meta(), Customer: db.Customer{Company: "Acme"}}))
+	doc, _ := render(t, Portal(PortalPage{Meta: meta(), Customer: PortalCustomer{Company: "Acme"}}))
 	for _, id := range []string{"portal-outstanding", "portal-history", "portal-work"} {
 		if doc.Find("#"+id+" tbody tr.empty").Length() != 1 {
 			t.Errorf("#%s has no empty row", id)

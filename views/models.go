@@ -1,0 +1,496 @@
+package views
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// This file holds the view models: plain structs with the fields the pages
+// show, filled by the app from the store's rows (app/viewmodels.go). Views
+// never see a store row, so they link neither bun nor SQLite, and a page is
+// handed no secret it does not show: no password, session or API token
+// hash, and of a portal token only the prefix the customer page prints.
+// Business rules (what a failed task earns, when an invoice is overdue,
+// whether a token is revoked) are applied by the store's methods before the
+// figures reach a view model; views only format them.
+
+// Statuses the pages compare against or list. They equal the store's
+// (db.TaskDone, …); views/parity_test.go keeps them from drifting.
+const (
+	LeadNew          = "new"
+	LeadContacted    = "contacted"
+	LeadResponded    = "responded"
+	LeadConverted    = "converted"
+	LeadBounced      = "bounced"
+	LeadUnsubscribed = "unsubscribed"
+	LeadFailed       = "failed"
+	LeadDead         = "dead"
+
+	TaskPending = "pending"
+	TaskRunning = "running"
+	TaskDone    = "done"
+	TaskFailed  = "failed"
+
+	InvoiceDraft    = "draft"
+	InvoiceOpen     = "open"
+	InvoicePaid     = "paid"
+	InvoiceVoid     = "void"
+	InvoiceRefunded = "refunded"
+
+	CustomerActive = "active"
+	CustomerPaused = "paused"
+	CustomerClosed = "closed"
+
+	MessageQueued     = "queued"
+	MessageSending    = "sending"
+	MessageSent       = "sent"
+	MessageDryRun     = "dry_run"
+	MessageFailed     = "failed"
+	MessageSuppressed = "suppressed"
+
+	RunOK          = "ok"
+	RunInterrupted = "interrupted"
+
+	// AuditPortalRevoked is the audit action of a portal link revocation.
+	AuditPortalRevoked = "portal link revoked"
+)
+
+// SearchCountCap is where a search that reads every row stops counting.
+const SearchCountCap = 1000
+
+// LeadStatuses lists every lead status in display order.
+var LeadStatuses = []string{LeadNew, LeadContacted, LeadResponded, LeadConverted, LeadBounced, LeadUnsubscribed, LeadFailed, LeadDead}
+
+// MessageStatuses lists every outbox status in display order.
+var MessageStatuses = []string{MessageQueued, MessageSending, MessageSent, MessageDryRun, MessageFailed, MessageSuppressed}
+
+// Money is an amount in minor units (cents) of a currency, as the store
+// keeps it (db.Money); String formats it the same way.
+type Money struct {
+	Cents    int64
+	Currency string // ISO 4217, lower case ("usd")
+}
+
+// currencySymbols covers the currencies an operator is likely to bill in;
+// others are shown with their code.
+var currencySymbols = map[string]string{"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$"}
+
+// String formats the amount for people: "$1,234.50", "-$3.00", "12.00 CHF".
+func (m Money) String() string {
+	cents := m.Cents
+	sign := ""
+	if cents < 0 {
+		sign = "-"
+		cents = -cents
+	}
+	whole := fmtCount(cents / 100)
+	frac := cents % 100
+	if sym, ok := currencySymbols[strings.ToLower(m.Currency)]; ok {
+		return fmt.Sprintf("%s%s%s.%02d", sign, sym, whole, frac)
+	}
+	return fmt.Sprintf("%s%s.%02d %s", sign, whole, frac, strings.ToUpper(m.Currency))
+}
+
+// Totals is a sum of money that may span currencies, one entry per
+// currency, sorted by currency code.
+type Totals []Money
+
+// Format shows the totals joined with " + "; an empty total shows as zero
+// in the fallback currency.
+func (t Totals) Format(fallback string) string {
+	if len(t) == 0 {
+		return Money{Currency: fallback}.String()
+	}
+	parts := make([]string, len(t))
+	for i, m := range t {
+		parts[i] = m.String()
+	}
+	return strings.Join(parts, " + ")
+}
+
+// Page is where a page sits in its list, with the cursors of its
+// neighbours already in their URL form ("" for the first page).
+type Page struct {
+	Number, Pages, Total int
+	// AtLeast says Total is a lower bound: a search stopped counting.
+	AtLeast          bool
+	HasPrev, HasNext bool
+	At, Prev, Next   string
+}
+
+// Stats are the business's figures, for the dashboard and the control room.
+type Stats struct {
+	Revenue, Outstanding, Profit Totals
+
+	LeadsByStatus    map[string]int64
+	TasksByStatus    map[string]int64
+	InvoicesByStatus map[string]int64
+
+	Leads, Customers int64
+	ActiveLeads      int64 // leads still in the pipeline
+}
+
+// Lead is a prospect.
+type Lead struct {
+	ID          int64
+	Name        string
+	Email       string // "" when it has none
+	Company     string
+	DomainKey   *string
+	Niche       string
+	Website     string
+	Source      string
+	Status      string
+	DryRun      bool
+	ContactedAt *time.Time
+	RespondedAt *time.Time
+	ConvertedAt *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// LeadRef is a lead named on another record's page.
+type LeadRef struct {
+	ID      int64
+	Company string
+	Status  string
+}
+
+// Customer is a customer on its own record page. PortalToken is what the
+// page shows of the token's hash (ShortHash), never the hash itself.
+type Customer struct {
+	ID               int64
+	Company          string
+	ContactEmail     string
+	Plan             string
+	LeadID           *int64
+	Status           string
+	StripeCustomerID string
+	PortalToken      string
+	TokenCreatedAt   time.Time
+	TokenRevokedAt   *time.Time
+	CreatedAt        time.Time
+}
+
+// CustomerRef is a customer named on another record's page.
+type CustomerRef struct {
+	ID        int64
+	Company   string
+	Status    string
+	CreatedAt time.Time
+}
+
+// CustomerRow is a customer in the control room's list, with its money.
+type CustomerRow struct {
+	ID           int64
+	Company      string
+	ContactEmail string
+	Plan         string
+	Status       string
+	TaskCount    int64
+	Billed, Paid Totals
+}
+
+// Task is one piece of work. Reward is its price; Profit is what it earns
+// less what it cost (minus its cost for a failed task, which earns nothing).
+type Task struct {
+	ID                   int64
+	CustomerID           int64
+	Kind                 string
+	Description          string
+	Status               string
+	Currency             string
+	Reward, Cost, Profit Money
+	Attempts             int
+	LeaseExpiresAt       *time.Time
+	StartedAt            *time.Time
+	Result               string
+	LastError            string
+	CompletedAt          *time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+// TaskRow is a task with its customer's company.
+type TaskRow struct {
+	Task
+	Company string
+}
+
+// Invoice is a bill. Label is its number, or DRAFT before it is issued;
+// Overdue is whether it is open past its due date at the page's time.
+type Invoice struct {
+	ID                  int64
+	CustomerID          int64
+	Number              *string
+	Label               string
+	Currency            string
+	Amount              Money
+	Status              string
+	Overdue             bool
+	IssuedAt            *time.Time
+	DueAt               *time.Time
+	StripePriceID       string
+	StripePaymentLinkID string
+	PaymentURL          string
+	PaidAt              *time.Time
+	PayerEmail          string
+	PayerName           string
+	Flag                string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// InvoiceRow is an invoice with its customer's company and line count.
+type InvoiceRow struct {
+	Invoice
+	Company   string
+	LineCount int64
+}
+
+// AgentRun is one entry of the cycle log.
+type AgentRun struct {
+	Agent      string
+	Trigger    string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Outcome    string
+	Message    string
+}
+
+// AuditEntry is one admin action.
+type AuditEntry struct {
+	Actor      string
+	Action     string
+	Target     string
+	Detail     string
+	RemoteAddr string
+	CreatedAt  time.Time
+}
+
+// APIToken is a JSON API token as its list shows it: never its hash.
+type APIToken struct {
+	ID         int64
+	Name       string
+	CreatedBy  string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	Revoked    bool // it no longer opens the API
+}
+
+// Message is one outreach e-mail.
+type Message struct {
+	ID          int64
+	ToAddr      string
+	Template    string
+	Subject     string
+	Body        string
+	Status      string
+	ProviderID  string
+	Error       string
+	Attempts    int
+	NeedsReview bool
+	CreatedAt   time.Time
+	SentAt      *time.Time
+	UpdatedAt   time.Time
+}
+
+// Reply is an inbound answer to outreach.
+type Reply struct {
+	FromAddr   string
+	Subject    string
+	Body       string
+	Simulated  bool
+	ReceivedAt time.Time
+}
+
+// StripeEvent is a Stripe webhook event as recorded.
+type StripeEvent struct {
+	EventID    string
+	Type       string
+	Outcome    string
+	ReceivedAt time.Time
+}
+
+// SetAsideEvent is a Stripe event recorded without being applied, and why.
+type SetAsideEvent struct {
+	EventID    string
+	Type       string
+	Outcome    string
+	Detail     string
+	ReceivedAt time.Time
+}
+
+// TimelineEntry is one thing that happened to a record or a row around it;
+// Ref and RefID name the row it comes from.
+type TimelineEntry struct {
+	At     time.Time
+	Event  string
+	Detail string
+	Ref    string
+	RefID  int64
+}
+
+// Timeline is a record's history, newest first.
+type Timeline struct {
+	Entries []TimelineEntry
+	More    bool // older entries were left out
+}
+
+// LeadRecord is a lead with its outreach, replies and customer.
+type LeadRecord struct {
+	Lead         Lead
+	Customer     *CustomerRef // nil until the lead is converted
+	Messages     []Message
+	MessageCount int64
+	Replies      []Reply
+	ReplyCount   int64
+	Timeline     Timeline
+}
+
+// CustomerProfit is a customer's money in one currency.
+type CustomerProfit struct {
+	Currency                                       string
+	RewardCents, CostCents, ProfitCents, PaidCents int64
+}
+
+// CustomerRecord is a customer with its lead and money.
+type CustomerRecord struct {
+	Customer Customer
+	Lead     *LeadRef // nil for a customer an admin created by hand
+	Profit   []CustomerProfit
+	Timeline Timeline
+}
+
+// BilledLine is the invoice line that bills a task, with its invoice.
+type BilledLine struct {
+	ID            int64
+	InvoiceID     int64
+	Number        *string
+	InvoiceStatus string
+	Description   string
+	Amount        Money
+	CreatedAt     time.Time
+}
+
+// TaskRecord is a task with its customer and the line that bills it.
+type TaskRecord struct {
+	Task     Task
+	Customer CustomerRef
+	Line     *BilledLine // nil while unbilled
+	Timeline Timeline
+}
+
+// InvoiceLineRow is an invoice line with its task's kind and status.
+type InvoiceLineRow struct {
+	TaskID      int64
+	TaskKind    string
+	TaskStatus  string
+	Description string
+	AmountCents int64
+}
+
+// InvoiceRecord is an invoice with its customer, lines and Stripe events.
+type InvoiceRecord struct {
+	Invoice    Invoice
+	Customer   CustomerRef
+	Lines      []InvoiceLineRow
+	Events     []StripeEvent
+	EventCount int64
+	Timeline   Timeline
+}
+
+// ActivitySummary is what the business did in a window of time.
+type ActivitySummary struct {
+	Since, Until time.Time
+
+	LeadsCreated, LeadsContacted, LeadsResponded, LeadsConverted int64
+
+	EmailsByStatus map[string]int64
+	Emails         int64
+
+	TasksDone int64
+	Profit    Totals
+
+	InvoicesIssued int64
+	Issued         Totals
+	InvoicesPaid   int64
+	Revenue        Totals
+}
+
+// EmailCaps are the outreach sending limits.
+type EmailCaps struct {
+	PerCycle, PerHour, PerDay int
+}
+
+// OutreachPause is the state of the outreach circuit breaker.
+type OutreachPause struct {
+	Errors      int // consecutive provider errors
+	Paused      bool
+	PausedAt    time.Time
+	PausedAfter int
+}
+
+// EmailHealth is the outbox's recent figures.
+type EmailHealth struct {
+	SentLastHour int
+	SentLastDay  int
+	Outbox       map[string]int64
+	NeedsReview  int64
+	Suppressions int64
+	Failures     []Message // the newest failed messages
+}
+
+// StripeHealth is the payments side of the control room.
+type StripeHealth struct {
+	LastEvent     *StripeEvent // nil when no event ever arrived
+	MissingLinks  int64
+	Flagged       int64
+	FlaggedList   []InvoiceRow
+	SetAside      map[string]int64 // by outcome, in the store's window
+	SetAsideTotal int64
+	SetAsideList  []SetAsideEvent
+}
+
+// PortalCustomer is all the portal shows of its customer.
+type PortalCustomer struct {
+	Company string
+}
+
+// PortalInvoice is an invoice as its client sees it.
+type PortalInvoice struct {
+	Label      string // number, or DRAFT
+	Amount     Money
+	Status     string
+	Overdue    bool
+	PaymentURL string
+	IssuedAt   *time.Time
+	DueAt      *time.Time
+	PaidAt     *time.Time
+}
+
+// PortalTask is a task as its client sees it: no cost, no profit, no error.
+type PortalTask struct {
+	Kind        string
+	Description string
+	Status      string
+	Result      string
+	CompletedAt *time.Time
+}
+
+// AccountSummary is a customer's money at a glance, for the portal.
+type AccountSummary struct {
+	Invoiced, Paid, Outstanding, Overdue Totals
+	OpenCount                            int64
+}
+
+// ShortHash shows the start of a stored hash: enough to tell two apart,
+// never the secret it stands for.
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return "sha256 " + h[:12] + "…"
+	}
+	return orDash(h)
+}
