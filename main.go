@@ -323,8 +323,12 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
 			agents.Ops: ops, agents.Billing: billing,
 		},
+		RequireAll:          true, // an agent of agents.Registry without a cycle stops the start
 		AllowCrashInjection: cfg.IsDevelopment(),
 	})
+	if err := engine.Err(); err != nil {
+		return nil, nil, err
+	}
 	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{
 		Engine: engine, Store: store, Events: bus, Logger: log, Now: time.Now,
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
