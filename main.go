@@ -107,30 +107,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer store.Close()
 
-	// A crash may have left tasks running past their lease and messages in
-	// "sending": settle both before anything runs (invariant 6; a message
-	// whose fate is unknown is flagged, never resent).
-	if recovered, failed, err := store.RecoverExpiredLeases(ctx, time.Now(), agents.DefaultMaxAttempts); err != nil {
-		log.Error("cannot recover task leases", "err", err)
+	// A crash may have left tasks, outbox messages and cycle-log runs in
+	// flight: the agents settle them before anything runs (a failure is
+	// logged there).
+	if err := agents.RecoverAfterCrash(ctx, store, time.Now(), log); err != nil {
 		return 1
-	} else if recovered+failed > 0 {
-		log.Warn("tasks left running by a crash were recovered", "back_to_pending", recovered, "failed", failed)
-	}
-	// One process sends: at start, every message still "sending" lost its
-	// sender, so it is flagged at once.
-	if flagged, err := store.FlagStaleSending(ctx, 0); err != nil {
-		log.Error("cannot check the outbox", "err", err)
-		return 1
-	} else if flagged > 0 {
-		log.Warn("messages whose delivery is unknown after a crash were flagged for review", "messages", flagged)
-	}
-	// No agent runs yet: every cycle-log run still "running" was cut off
-	// with its process, and is closed as interrupted.
-	if closed, err := store.CloseInterruptedRuns(ctx); err != nil {
-		log.Error("cannot close the cycle log's interrupted runs", "err", err)
-		return 1
-	} else if closed > 0 {
-		log.Warn("cycle-log runs cut off by a crash were closed as interrupted", "runs", closed)
 	}
 
 	// Hashing the first admin's password takes a good part of a second: it
@@ -323,8 +304,12 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
 			agents.Ops: ops, agents.Billing: billing,
 		},
+		RequireAll:          true, // an agent of agents.Registry without a cycle stops the start
 		AllowCrashInjection: cfg.IsDevelopment(),
 	})
+	if err := engine.Err(); err != nil {
+		return nil, nil, err
+	}
 	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{
 		Engine: engine, Store: store, Events: bus, Logger: log, Now: time.Now,
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,

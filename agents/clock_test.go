@@ -5,7 +5,14 @@ import (
 	"time"
 )
 
-// fakeClock is the tests' clock: it moves only when a test advances it.
+// testEpoch is where the tests' clocks start unless a test needs another
+// instant: Monday 2 June 2025, 09:00 UTC.
+var testEpoch = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
+
+// newFakeClock is a fake clock stopped at testEpoch.
+func newFakeClock() *fakeClock { return &fakeClock{now: testEpoch} }
+
+// fakeClock is the tests' one clock: it moves only when a test advances it.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time

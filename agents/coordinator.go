@@ -53,7 +53,7 @@ type CoordinatorConfig struct {
 }
 
 // Coordinator is the actor that owns the autopilot: a ticker, a first tick
-// at start when enabled, the five stages in order, never two full cycles at
+// at start when enabled, the stages in Registry order, never two full cycles at
 // once (an overlapping tick is skipped and logged), and a failed stage never
 // stopping the stages after it.
 type Coordinator struct {
@@ -175,7 +175,7 @@ func (c *Coordinator) tick(ctx context.Context, trigger string) {
 	}()
 }
 
-// RunFullCycle runs the five stages now and waits for them. It refuses to
+// RunFullCycle runs every stage now and waits for them. It refuses to
 // start while another full cycle runs.
 func (c *Coordinator) RunFullCycle(ctx context.Context) ([]RunResult, error) {
 	if !c.running.CompareAndSwap(false, true) {
@@ -191,8 +191,9 @@ func (c *Coordinator) Running() bool { return c.running.Load() }
 // runStages asks each agent in pipeline order to run one cycle. A failed,
 // stopped or crashed stage is recorded and the next stage still runs.
 func (c *Coordinator) runStages(ctx context.Context, trigger string) []RunResult {
-	results := make([]RunResult, 0, len(Pipeline))
-	for _, name := range c.cfg.Engine.Names() {
+	names := c.cfg.Engine.Names() // the Registry's order
+	results := make([]RunResult, 0, len(names))
+	for _, name := range names {
 		if ctx.Err() != nil {
 			break
 		}

@@ -1,5 +1,6 @@
-// Package agents runs HossAgent's business: five long-lived actors (lead
-// source, BizDev, Onboarding, Ops, Billing) under a suture supervisor tree,
+// Package agents runs HossAgent's business: one long-lived actor per agent
+// of the Registry (lead source, BizDev, Onboarding, Ops, Billing) under a
+// suture supervisor tree,
 // a coordinator that sequences them on the autopilot, the cycles each one
 // runs against the store, and the adapters those cycles drive (mail, lead
 // sources, payments, task executors).
@@ -15,7 +16,7 @@ import (
 	"time"
 )
 
-// Agent names, as the cycle log and the admin know them, in autopilot order.
+// Agent names, as the cycle log, the routes and the events know them.
 const (
 	LeadSource = "lead_source"
 	BizDev     = "bizdev"
@@ -24,8 +25,44 @@ const (
 	Billing    = "billing"
 )
 
-// Pipeline is the autopilot's order of stages.
-var Pipeline = []string{LeadSource, BizDev, Onboarding, Ops, Billing}
+// Agent is one entry of the Registry.
+type Agent struct {
+	Name  string // as the cycle log, the routes and the events know it
+	Title string // as the control room's cards and buttons show it
+}
+
+// Registry is every agent, in autopilot order: the one list the engine (one
+// actor each, refusing an agent without a cycle), the coordinator (the order
+// of the stages), the control room's cards and its run buttons read. A new
+// agent is one line here and its cycle in the engine's Cycles.
+var Registry = []Agent{
+	{LeadSource, "Lead source"},
+	{BizDev, "BizDev"},
+	{Onboarding, "Onboarding"},
+	{Ops, "Ops"},
+	{Billing, "Billing"},
+}
+
+// Pipeline is the Registry's names: the autopilot's order of stages.
+var Pipeline = agentNames(Registry)
+
+// Lookup finds the agent of the Registry named name.
+func Lookup(name string) (Agent, bool) {
+	for _, a := range Registry {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Agent{}, false
+}
+
+func agentNames(list []Agent) []string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.Name
+	}
+	return out
+}
 
 // Counts is what a cycle did, by name ("created": 3, "duplicates": 1).
 type Counts map[string]int

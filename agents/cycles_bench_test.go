@@ -30,10 +30,6 @@ var benchSizes = []struct {
 	n    int
 }{{"1k", 1_000}, {"10k", 10_000}, {"100k", 100_000}}
 
-// benchNow is the benchmarks' clock; every background row is weeks older, so
-// the rolling e-mail caps start empty.
-var benchNow = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
-
 // benchSeed is the prospect simulator's seed in every dataset.
 const benchSeed = "00112233445566778899aabbccddeeff"
 
@@ -102,7 +98,7 @@ func benchCycle(b *testing.B, build func(*db.DB, Env) Cycle, check func(*testing
 			b.StopTimer()
 			for i := 0; i < b.N; i++ {
 				copyBenchFile(b, src, work)
-				clock := &fakeClock{now: benchNow}
+				clock := newFakeClock()
 				store, err := db.Open(ctx, work, db.WithClock(clock.Now))
 				if err != nil {
 					b.Fatalf("db.Open: %v", err)
@@ -174,12 +170,14 @@ func benchTS(base time.Time, secs string) string {
 func buildBenchDataset(b *testing.B, path string, n int) {
 	b.Helper()
 	ctx := context.Background()
-	store, err := db.Open(ctx, path, db.WithClock(func() time.Time { return benchNow }))
+	store, err := db.Open(ctx, path, db.WithClock(newFakeClock().Now))
 	if err != nil {
 		b.Fatalf("db.Open: %v", err)
 	}
 	defer store.Close()
-	base := benchNow.Add(-30 * 24 * time.Hour)
+	// Every background row is weeks older than the benchmarks' clock
+	// (testEpoch), so the rolling e-mail caps start empty.
+	base := testEpoch.Add(-30 * 24 * time.Hour)
 	created := benchTS(base, "i * 10")
 	contacted := benchTS(base, "i * 10 + 3600")
 	seq := func(count int) string {
@@ -280,7 +278,7 @@ func addBenchBatch(b *testing.B, store *db.DB, n int) {
 	id := int64(n)
 	lead := func(status string, contactedAgo time.Duration) int64 {
 		id++
-		at := benchNow.Add(-contactedAgo)
+		at := testEpoch.Add(-contactedAgo)
 		var contactedAt any
 		if status != db.LeadNew {
 			contactedAt = at
@@ -306,16 +304,16 @@ func addBenchBatch(b *testing.B, store *db.DB, n int) {
 	}
 	for range benchResponded {
 		l := lead(db.LeadContacted, 3*time.Hour)
-		exec("UPDATE leads SET status = 'responded', responded_at = ? WHERE id = ?", benchNow.Add(-2*time.Hour), l)
+		exec("UPDATE leads SET status = 'responded', responded_at = ? WHERE id = ?", testEpoch.Add(-2*time.Hour), l)
 	}
 	c := n / 10
 	for i := range benchPendingTasks {
 		exec(`INSERT INTO tasks (customer_id, kind, description, status, currency, reward_cents, profit_cents, created_at, updated_at)
 			VALUES (?, 'market_research', 'Market research brief', 'pending', 'usd', 15000, 15000, ?, ?)`,
-			i*c/benchPendingTasks+1, benchNow.Add(-time.Hour), benchNow.Add(-time.Hour))
+			i*c/benchPendingTasks+1, testEpoch.Add(-time.Hour), testEpoch.Add(-time.Hour))
 	}
 	for i := range benchBilledCusts {
-		done := benchNow.Add(-30 * time.Minute)
+		done := testEpoch.Add(-30 * time.Minute)
 		exec(`INSERT INTO tasks (customer_id, kind, description, status, currency, reward_cents, cost_cents, profit_cents,
 				attempts, started_at, result, completed_at, created_at, updated_at)
 			VALUES (?, 'market_research', 'Market research brief', 'done', 'usd', 15000, 100, 14900, 1, ?, 'delivered', ?, ?, ?)`,
@@ -360,7 +358,7 @@ func BenchmarkCycleLeadSourceWarm(b *testing.B) {
 		buildBenchDataset(b, path, size.n)
 		provider := &freshProvider{} // across the runs b.Run makes: every lead new
 		b.Run("rows="+size.name, func(b *testing.B) {
-			clock := &fakeClock{now: benchNow}
+			clock := newFakeClock()
 			store, err := db.Open(ctx, path, db.WithClock(clock.Now))
 			if err != nil {
 				b.Fatalf("db.Open: %v", err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +26,9 @@ var (
 	ErrNoAnswer   = fmt.Errorf("%w: no answer", ErrBusy)
 	ErrPanicked   = errors.New("agent panicked while running the cycle")
 	ErrNotRunning = errors.New("the agent engine is not running")
+	// ErrNoCycle refuses an engine that would leave an agent of the
+	// Registry without a cycle.
+	ErrNoCycle = errors.New("no cycle for the agent")
 )
 
 // Supervision tunes the per-agent supervisors. Zero values take suture's
@@ -52,6 +57,7 @@ type Engine struct {
 	crash  bool // development only: InjectPanic is allowed
 	mu     sync.Mutex
 	active bool
+	err    error // the config refused: Serve returns it at once
 }
 
 // EngineConfig is what New builds the engine from.
@@ -61,13 +67,21 @@ type EngineConfig struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	Spec   Supervision
-	// Cycles maps each agent name to its cycle, in Pipeline order.
+	// Cycles maps agents of the Registry to their cycles; the engine runs
+	// them in Registry order. A cycle for a name outside the Registry is
+	// refused (Err).
 	Cycles map[string]Cycle
+	// RequireAll refuses (Err) an agent of the Registry without a cycle, so
+	// that none is left out silently. Production sets it; tests that run
+	// one or two agents leave it off.
+	RequireAll bool
 	// AllowCrashInjection enables InjectPanic (RELEASE_MODE=DEVELOPMENT).
 	AllowCrashInjection bool
 }
 
-// NewEngine builds the tree; Serve starts it.
+// NewEngine builds the tree; Serve starts it. A config the engine refuses
+// (see EngineConfig.Cycles and RequireAll) gives an engine that runs no
+// agent: Err says why, and Serve returns that error at once.
 func NewEngine(c EngineConfig) *Engine {
 	if c.Spec.CycleTimeout == 0 {
 		c.Spec.CycleTimeout = 10 * time.Minute
@@ -83,10 +97,13 @@ func NewEngine(c EngineConfig) *Engine {
 		now: c.Now, spec: c.Spec, crash: c.AllowCrashInjection,
 	}
 	e.root = suture.New("hossagent", suture.Spec{EventHook: e.hook, Timeout: c.Spec.StopTimeout})
+	if e.err = checkCycles(c.Cycles, c.RequireAll); e.err != nil {
+		return e
+	}
 	for _, name := range Pipeline {
 		cycle, ok := c.Cycles[name]
 		if !ok {
-			continue
+			continue // not run by this engine: only without RequireAll
 		}
 		s := &slot{
 			name:    name,
@@ -111,11 +128,36 @@ func NewEngine(c EngineConfig) *Engine {
 	return e
 }
 
+// checkCycles holds cycles against the Registry: every cycle names one of
+// its agents, and with requireAll every agent has a cycle.
+func checkCycles(cycles map[string]Cycle, requireAll bool) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(cycles)) {
+		if _, ok := Lookup(name); !ok {
+			errs = append(errs, fmt.Errorf("agents: a cycle for %w %q: add it to agents.Registry", ErrUnknownAgent, name))
+		} else if cycles[name] == nil {
+			errs = append(errs, fmt.Errorf("agents: %w %q: its cycle is nil", ErrNoCycle, name))
+		}
+	}
+	for _, a := range Registry {
+		if _, ok := cycles[a.Name]; requireAll && !ok {
+			errs = append(errs, fmt.Errorf("agents: %w %q (%s): give it one in the engine's Cycles", ErrNoCycle, a.Name, a.Title))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Err is why the engine refused its config, or nil.
+func (e *Engine) Err() error { return e.err }
+
 // Add puts another service (the coordinator) under the root supervisor.
 func (e *Engine) Add(svc suture.Service) { e.root.Add(svc) }
 
 // Serve runs the tree until ctx ends; every agent starts idle.
 func (e *Engine) Serve(ctx context.Context) error {
+	if e.err != nil {
+		return e.err
+	}
 	e.setActive(true)
 	defer e.setActive(false)
 	err := e.root.Serve(ctx)

@@ -7,13 +7,9 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hossagent/hossagent/db"
 )
-
-// fulfilmentStart is where every fulfilment test's clock starts.
-var fulfilmentStart = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
 
 // fulfilmentRandom makes a seeded ChaCha8 stream safe to share between
 // goroutines.
@@ -79,7 +75,7 @@ type fulfilmentWorld struct {
 
 func newFulfilmentWorld(t *testing.T) *fulfilmentWorld {
 	t.Helper()
-	clock := &fakeClock{now: fulfilmentStart}
+	clock := newFakeClock()
 	ctx := context.Background()
 	store, err := db.Open(ctx, filepath.Join(t.TempDir(), db.FileName), db.WithClock(clock.Now))
 	if err != nil {

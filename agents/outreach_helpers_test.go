@@ -12,8 +12,9 @@ import (
 	"github.com/hossagent/hossagent/db"
 )
 
-// outreachStart is the time every outreach test starts at.
-var outreachStart = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
+// outreachStart is the time every outreach test starts at: the clock's
+// testEpoch.
+var outreachStart = testEpoch
 
 // outreachRand makes a seeded math/rand/v2 source safe for the concurrent
 // tests; it serves as both RandSource and the io.Reader of Env.Random.
@@ -87,7 +88,7 @@ func newOutreachRig(t *testing.T) *outreachRig {
 	t.Helper()
 	r := &outreachRig{
 		t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), db.FileName),
-		clock: &fakeClock{now: outreachStart}, rnd: newOutreachRand(7), events: &outreachEvents{},
+		clock: newFakeClock(), rnd: newOutreachRand(7), events: &outreachEvents{},
 	}
 	r.store = r.open()
 	return r

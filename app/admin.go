@@ -12,15 +12,6 @@ import (
 	"github.com/hossagent/hossagent/views"
 )
 
-// agentTitles names the five agents in pipeline order.
-var agentTitles = []struct{ name, title string }{
-	{agents.LeadSource, "Lead source"},
-	{agents.BizDev, "BizDev"},
-	{agents.Onboarding, "Onboarding"},
-	{agents.Ops, "Ops"},
-	{agents.Billing, "Billing"},
-}
-
 // admin renders the control room. Only admins reach it (requireAdmin).
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	meta := s.metaFor(r, "Control room")
@@ -152,8 +143,9 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 	return p, nil
 }
 
-// agentCards merges the live engine states (when the engine runs) with the
-// persisted cycle log, so cards survive a restart of the process.
+// agentCards is one card per agent of agents.Registry, in its order and
+// with its title: the live engine states (when the engine runs) merged with
+// the persisted cycle log, so cards survive a restart of the process.
 func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCard {
 	live := map[string]agents.AgentState{}
 	if s.agents != nil {
@@ -161,10 +153,10 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 			live[st.Name] = st
 		}
 	}
-	cards := make([]views.AgentCard, 0, len(agentTitles))
-	for _, a := range agentTitles {
-		sum := summaries[a.name]
-		card := views.AgentCard{Name: a.name, Title: a.title, State: agents.StateStopped, Runs: sum.Runs, Failures: sum.Failures}
+	cards := make([]views.AgentCard, 0, len(agents.Registry))
+	for _, a := range agents.Registry {
+		sum := summaries[a.Name]
+		card := views.AgentCard{Name: a.Name, Title: a.Title, State: agents.StateStopped, Runs: sum.Runs, Failures: sum.Failures}
 		if sum.Last != nil {
 			last := agentRunView(*sum.Last)
 			card.LastRun = &last
@@ -172,7 +164,7 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 		if sum.Last != nil && (sum.Last.Outcome == db.RunFailed || sum.Last.Outcome == db.RunPanicked) {
 			card.LastError = sum.Last.Message
 		}
-		if st, ok := live[a.name]; ok {
+		if st, ok := live[a.Name]; ok {
 			// Only an agent the engine runs gets buttons; crash injection
 			// exists in development alone.
 			card.Controls, card.CrashInjection = true, s.cfg.IsDevelopment()

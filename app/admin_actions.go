@@ -115,10 +115,7 @@ func (s *Server) agentOf(w http.ResponseWriter, r *http.Request) (string, bool) 
 	if unescaped, err := url.PathUnescape(name); err == nil {
 		name = unescaped // chi routes on the raw path when it has escapes
 	}
-	known := false
-	for _, a := range agentTitles {
-		known = known || a.name == name
-	}
+	_, known := agents.Lookup(name)
 	switch {
 	case !known:
 		s.answerAction(w, r, actionRefused(http.StatusNotFound, fmt.Sprintf("There is no agent named %q.", clipEcho(name, 40))))

@@ -308,8 +308,8 @@ type hostileAgents struct{}
 func (*hostileAgents) Ready(context.Context) error { return nil }
 func (*hostileAgents) States() []agents.AgentState {
 	var out []agents.AgentState
-	for _, a := range agentTitles {
-		out = append(out, agents.AgentState{Name: a.name, State: agents.StateIdle})
+	for _, a := range agents.Registry {
+		out = append(out, agents.AgentState{Name: a.Name, State: agents.StateIdle})
 	}
 	return out
 }
