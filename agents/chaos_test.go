@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -47,7 +48,7 @@ func TestInvariantsHoldAfterRandomTicksAndCrashes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long-running: 200 ticks")
 	}
-	clock := &fakeClock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "chaos.db"), db.WithClock(clock.Now))
 	if err != nil {

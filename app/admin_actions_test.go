@@ -17,6 +17,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -45,7 +46,7 @@ func newActionFixture(t *testing.T, o actionOptions) *actionFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: testNow}
+	clock := clocktest.New(testNow)
 	store := openTestStore(t, db.WithClock(clock.Now))
 	bus := agents.NewBus()
 	t.Cleanup(bus.Close)

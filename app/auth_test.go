@@ -9,35 +9,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/db"
 )
 
 // testPassword is every test operator's password.
 const testPassword = "correct horse battery staple"
 
-// testClock is a clock the tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// testClock is the tests' hand-moved clock, shared with the agents.
+type testClock = clocktest.Clock
 
 // createUser stores an operator with the cheapest bcrypt cost.
 func (f *fixture) createUser(t *testing.T, email, role string) *db.User {
@@ -224,7 +209,7 @@ func TestLoginRateLimited(t *testing.T) {
 }
 
 func TestAttemptLimiterKeysAndCleanup(t *testing.T) {
-	clock := &testClock{now: testNow}
+	clock := clocktest.New(testNow)
 	const burst = 5
 	l := newAttemptLimiter(time.Minute/burst, burst, clock.Now)
 	for range burst {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -53,7 +54,7 @@ func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixtu
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: testNow}
+	clock := clocktest.New(testNow)
 	store := openTestStore(t, db.WithClock(clock.Now))
 	logs := &bytes.Buffer{}
 	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now}

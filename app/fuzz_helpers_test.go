@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -38,7 +39,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clock := &testClock{now: testNow}
+	clock := clocktest.New(testNow)
 	store, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "fuzz.db"), db.WithClock(clock.Now))
 	if err != nil {
 		tb.Fatal(err)

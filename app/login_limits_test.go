@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -192,7 +193,7 @@ func TestFailedSignInsAreAuditedBounded(t *testing.T) {
 // holds), a correct one gives them back, and buckets that have refilled are
 // dropped, so memory follows recent failures only.
 func TestSignInLimiterHoldsAndForgets(t *testing.T) {
-	clock := &testClock{now: testNow}
+	clock := clocktest.New(testNow)
 	l := newSignInLimiter(clock.Now)
 	var inFlight []*signInAttempt
 	for i := range signInPairBurst {

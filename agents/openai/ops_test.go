@@ -12,29 +12,12 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/clocktest"
 	"github.com/hossagent/hossagent/db"
 )
 
 // The ops cycle's tests with this executor run on a real SQLite store, like
 // the agents package's fulfilment tests, through the agents API only.
-
-// opsClock is the tests' clock: it moves only when a test advances it.
-type opsClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *opsClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *opsClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // opsRandom makes a seeded ChaCha8 stream safe to share between goroutines.
 type opsRandom struct {
@@ -71,13 +54,13 @@ type fulfilmentWorld struct {
 	t     *testing.T
 	ctx   context.Context
 	store *db.DB
-	clock *opsClock
+	clock *clocktest.Clock
 	env   agents.Env
 }
 
 func newFulfilmentWorld(t *testing.T) *fulfilmentWorld {
 	t.Helper()
-	clock := &opsClock{now: time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	store, err := db.Open(ctx, filepath.Join(t.TempDir(), db.FileName), db.WithClock(clock.Now))
 	if err != nil {
