@@ -32,6 +32,7 @@ import (
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/agents/openai"
+	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
@@ -144,13 +145,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error("cannot set up e-mail", "err", err)
 		return 1
 	}
-	stripe, err := newStripe(ctx, cfg, store, log)
+	payments, err := newStripe(ctx, cfg, store, log)
 	if err != nil {
 		log.Error("cannot set up Stripe", "err", err)
 		return 1
 	}
 	search := newSearchAPI(cfg)
-	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, stripe, log)
+	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, payments, log)
 	if err != nil {
 		log.Error("cannot build the agents", "err", err)
 		return 1
@@ -161,9 +162,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { agentsDone <- engine.Serve(agentsCtx) }()
 
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
-		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: stripe.InstallID()}
-	if stripe != nil {
-		deps.Payments, deps.Links = stripe, stripe // never a typed nil in the interface
+		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
+		PaymentEvents: stripe.Webhook{}}
+	if payments != nil {
+		deps.Payments, deps.Links = payments, payments // never a typed nil in the interface
 	}
 	if search != nil {
 		deps.LeadSourceHealth = app.SearchAPIHealth(search)
@@ -255,7 +257,7 @@ func tuneGC(getenv func(string) string) {
 
 // buildAgents wires the five cycles to their adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *agents.SearchAPILeads, stripe *agents.StripePayments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *agents.SearchAPILeads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
 		return nil, nil, err
@@ -368,7 +370,7 @@ func newSearchAPI(cfg config.Config) *agents.SearchAPILeads {
 // newStripe is the Stripe client when ENABLE_STRIPE is on, else nil. Its
 // install id (drawn once, kept in settings) scopes idempotency keys, so two
 // installs on one Stripe account never share prices or links.
-func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.Logger) (*agents.StripePayments, error) {
+func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.Logger) (*stripe.Payments, error) {
 	if !cfg.Stripe.Enabled {
 		return nil, nil
 	}
@@ -379,7 +381,7 @@ func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return agents.NewStripePayments(agents.StripeOptions{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
+	return stripe.New(stripe.Options{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
 		Logger: log, InstallID: "hoss-" + install}), nil
 }
 
@@ -510,12 +512,12 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	defer store.Close()
-	stripe, err := newStripe(ctx, cfg, store, log)
+	payments, err := newStripe(ctx, cfg, store, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)
 		return 2
 	}
-	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, InstallID: stripe.InstallID(), Links: stripe, Logger: log, Now: time.Now}, stripe)
+	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, InstallID: payments.InstallID(), Links: payments, Logger: log, Now: time.Now}, payments)
 	fmt.Fprintln(stdout, report)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)
