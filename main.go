@@ -291,7 +291,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	// In development with synthetic leads and no real mail, nobody can
 	// answer: the prospect simulator plays a share of the prospects (its
 	// replies are labelled simulated) one autopilot interval after contact.
-	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == config.EmailDryRun {
+	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == agents.MailModeDryRun {
 		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute)})
 		onboarding = agents.Sequence(sim, onboarding)
 		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
@@ -344,11 +344,11 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 		}
 	}
 	switch cfg.Email.Mode {
-	case config.EmailSMTP:
+	case agents.MailModeSMTP:
 		return agents.NewSMTPMailer(agents.SMTPOptions{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
 			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
-	case config.EmailSendGrid:
+	case agents.MailModeSendGrid:
 		return agents.NewSendGridMailer(agents.SendGridOptions{APIKey: cfg.Email.SendGridAPIKey,
 			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
