@@ -32,6 +32,7 @@ import (
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/agents/openai"
+	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
@@ -125,13 +126,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error("cannot set up e-mail", "err", err)
 		return 1
 	}
-	stripe, err := newStripe(ctx, cfg, store, log)
+	payments, err := newStripe(ctx, cfg, store, log)
 	if err != nil {
 		log.Error("cannot set up Stripe", "err", err)
 		return 1
 	}
 	search := newSearchAPI(cfg)
-	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, stripe, log)
+	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, payments, log)
 	if err != nil {
 		log.Error("cannot build the agents", "err", err)
 		return 1
@@ -142,9 +143,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { agentsDone <- engine.Serve(agentsCtx) }()
 
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
-		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: stripe.InstallID()}
-	if stripe != nil {
-		deps.Payments, deps.Links = stripe, stripe // never a typed nil in the interface
+		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
+		PaymentEvents: stripe.Webhook{}}
+	if payments != nil {
+		deps.Payments, deps.Links = payments, payments // never a typed nil in the interface
 	}
 	if search != nil {
 		deps.LeadSourceHealth = app.SearchAPIHealth(search)
@@ -236,7 +238,7 @@ func tuneGC(getenv func(string) string) {
 
 // buildAgents wires the five cycles to their adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *agents.SearchAPILeads, stripe *agents.StripePayments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *agents.SearchAPILeads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
 		return nil, nil, err
@@ -270,7 +272,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	// In development with synthetic leads and no real mail, nobody can
 	// answer: the prospect simulator plays a share of the prospects (its
 	// replies are labelled simulated) one autopilot interval after contact.
-	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == config.EmailDryRun {
+	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == agents.MailModeDryRun {
 		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute)})
 		onboarding = agents.Sequence(sim, onboarding)
 		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
@@ -327,11 +329,11 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 		}
 	}
 	switch cfg.Email.Mode {
-	case config.EmailSMTP:
+	case agents.MailModeSMTP:
 		return agents.NewSMTPMailer(agents.SMTPOptions{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
 			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
-	case config.EmailSendGrid:
+	case agents.MailModeSendGrid:
 		return agents.NewSendGridMailer(agents.SendGridOptions{APIKey: cfg.Email.SendGridAPIKey,
 			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
@@ -353,7 +355,7 @@ func newSearchAPI(cfg config.Config) *agents.SearchAPILeads {
 // newStripe is the Stripe client when ENABLE_STRIPE is on, else nil. Its
 // install id (drawn once, kept in settings) scopes idempotency keys, so two
 // installs on one Stripe account never share prices or links.
-func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.Logger) (*agents.StripePayments, error) {
+func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.Logger) (*stripe.Payments, error) {
 	if !cfg.Stripe.Enabled {
 		return nil, nil
 	}
@@ -364,7 +366,7 @@ func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return agents.NewStripePayments(agents.StripeOptions{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
+	return stripe.New(stripe.Options{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
 		Logger: log, InstallID: "hoss-" + install}), nil
 }
 
@@ -495,12 +497,12 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	defer store.Close()
-	stripe, err := newStripe(ctx, cfg, store, log)
+	payments, err := newStripe(ctx, cfg, store, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)
 		return 2
 	}
-	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, InstallID: stripe.InstallID(), Links: stripe, Logger: log, Now: time.Now}, stripe)
+	report, err := agents.Reconcile(ctx, &agents.PaymentLedger{Store: store, InstallID: payments.InstallID(), Links: payments, Logger: log, Now: time.Now}, payments)
 	fmt.Fprintln(stdout, report)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)

@@ -3,10 +3,14 @@ package agents
 import (
 	"context"
 	"errors"
+	"net/http"
+	"time"
+
+	"github.com/hossagent/hossagent/db"
 )
 
 // PaymentLinks creates the hosted payment page of an invoice (a Stripe
-// Price and Payment Link in production).
+// Price and Payment Link in production: agents/stripe).
 type PaymentLinks interface {
 	// Enabled reports whether links can be created at all; billing skips
 	// the link step when they cannot.
@@ -52,3 +56,46 @@ func (DisabledPayments) Enabled() bool { return false }
 func (DisabledPayments) CreateLink(context.Context, LinkRequest) (Link, error) {
 	return Link{}, ErrPaymentsDisabled
 }
+
+// PaymentEvents verifies and reads the events a payment provider's webhook
+// delivers (agents/stripe.Webhook).
+type PaymentEvents interface {
+	// Read checks the signature h carries for payload against secret and
+	// its timestamp against now, then reads the event. An error refuses the
+	// delivery: ErrPaymentEventUnsigned, ErrPaymentEventSignature,
+	// ErrPaymentEventStale, a *PaymentEventVersionError, or another for a
+	// signed delivery that is not an event at all.
+	Read(h http.Header, payload []byte, secret string, now time.Time) (SignedPaymentEvent, error)
+}
+
+// SignedPaymentEvent is a webhook event whose signature verified.
+type SignedPaymentEvent struct {
+	ID, Type string // the provider's event id and type; ID may be ""
+	// Payment is what the event means for an invoice, when Err is nil.
+	Payment db.PaymentEvent
+	// Err says why the event cannot be read as a payment: no id, or an
+	// object that cannot be read. A signed event with an id is recorded as
+	// unprocessable (PaymentLedger.Unreadable) rather than refused.
+	Err error
+}
+
+// Refusals of a payment webhook delivery (PaymentEvents.Read).
+var (
+	ErrPaymentEventUnsigned  = errors.New("payment webhook: the delivery is not signed")
+	ErrPaymentEventSignature = errors.New("payment webhook: the signature does not match the secret")
+	ErrPaymentEventStale     = errors.New("payment webhook: the signature's timestamp lies outside the tolerance")
+)
+
+// PaymentEventVersionError is a signed event in another API version than
+// the one the provider's adapter reads: the webhook endpoint must be
+// recreated in that version.
+type PaymentEventVersionError struct {
+	EventID, Version, Want string
+	Err                    error
+}
+
+func (e *PaymentEventVersionError) Error() string {
+	return "payment webhook: event " + e.EventID + " is in API version " + e.Version + ", not " + e.Want + ": " + e.Err.Error()
+}
+
+func (e *PaymentEventVersionError) Unwrap() error { return e.Err }

@@ -7,12 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-
 	"github.com/hossagent/hossagent/db"
 )
 
-// LinkDeactivator turns payment links off (*StripePayments).
+// LinkDeactivator turns payment links off (*stripe.Payments).
 type LinkDeactivator interface {
 	DeactivateLink(ctx context.Context, linkID string) error
 }
@@ -23,7 +21,7 @@ type LinkDeactivator interface {
 // invoice's link is deactivated and the live views are told.
 type PaymentLedger struct {
 	Store *db.DB
-	// InstallID is this install's id ("hoss-…", StripePayments.InstallID):
+	// InstallID is this install's id ("hoss-…", stripe.Payments.InstallID):
 	// a session not paid through an invoice's own link applies only when
 	// its metadata names it. "" (ENABLE_STRIPE off, so no id was drawn)
 	// applies only sessions of an invoice's own link; the others are
@@ -117,11 +115,32 @@ func (l *PaymentLedger) report(ctx context.Context, e db.PaymentEvent, out db.Pa
 	return out
 }
 
-// StripeSessions is what reconcile asks of Stripe (*StripePayments).
-type StripeSessions interface {
+// PaymentSessions is what reconcile asks of the payment provider
+// (*stripe.Payments).
+type PaymentSessions interface {
 	LinkDeactivator
-	CompletedSessions(ctx context.Context, paymentLinkID string) ([]*stripe.CheckoutSession, error)
+	// CompletedSessions lists the complete checkout sessions of a payment
+	// link, newest first.
+	CompletedSessions(ctx context.Context, paymentLinkID string) ([]CheckoutSession, error)
 }
+
+// CheckoutSession is one checkout session of a payment link, as reconcile
+// reads it.
+type CheckoutSession struct {
+	ID string
+	// Complete is a session whose checkout is over (Stripe's status
+	// "complete"); Paid is one whose payment has cleared (payment_status
+	// "paid").
+	Complete, Paid bool
+	// Payment is what the session says about its invoice: the invoice and
+	// install its metadata name, the payment link, the PaymentIntent, the
+	// amount and the payer. EventID, Type and Kind are reconcile's to set.
+	Payment db.PaymentEvent
+}
+
+// reconcileEventType is the event type a session applied by reconcile is
+// recorded under: the one its lost webhook would have had.
+const reconcileEventType = "checkout.session.completed"
 
 // ReconcileReport is what a reconcile run found.
 type ReconcileReport struct {
@@ -154,7 +173,7 @@ const reconcilePage = 100
 // payment has not cleared is left for its async_payment_succeeded event. The
 // error is for a store that cannot be read; Stripe's failures are per
 // invoice, in the report.
-func Reconcile(ctx context.Context, ledger *PaymentLedger, sessions StripeSessions) (ReconcileReport, error) {
+func Reconcile(ctx context.Context, ledger *PaymentLedger, sessions PaymentSessions) (ReconcileReport, error) {
 	var r ReconcileReport
 	var after int64
 	for {
@@ -178,20 +197,21 @@ func Reconcile(ctx context.Context, ledger *PaymentLedger, sessions StripeSessio
 	}
 }
 
-func reconcileInvoice(ctx context.Context, ledger *PaymentLedger, sessions StripeSessions, inv db.LinkedInvoice, r *ReconcileReport) error {
+func reconcileInvoice(ctx context.Context, ledger *PaymentLedger, sessions PaymentSessions, inv db.LinkedInvoice, r *ReconcileReport) error {
 	found, err := sessions.CompletedSessions(ctx, inv.PaymentLinkID)
 	if err != nil {
 		return err
 	}
 	for _, cs := range found {
-		if cs.Status != stripe.CheckoutSessionStatusComplete {
+		if !cs.Complete {
 			continue
 		}
-		if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
+		if !cs.Paid {
 			r.Pending++
 			continue
 		}
-		e := sessionEvent("reconcile:"+cs.ID, string(stripe.EventTypeCheckoutSessionCompleted), db.PaymentSucceeded, cs)
+		e := cs.Payment
+		e.EventID, e.Type, e.Kind = "reconcile:"+cs.ID, reconcileEventType, db.PaymentSucceeded
 		// The link was asked about for this invoice: a session without
 		// metadata or link id still belongs to it.
 		if e.InvoiceID == 0 {

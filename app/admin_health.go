@@ -115,7 +115,7 @@ func (s *Server) requeueDryRun(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case n == 0:
 		out = actionDone("No lead was contacted in DRY_RUN: nothing to re-queue.")
-	case s.cfg.Email.Mode == config.EmailDryRun:
+	case s.cfg.Email.Mode == agents.MailModeDryRun:
 		out.kind = "warn"
 		out.text += " Outbound is still DRY_RUN, so they will be dry-run again."
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/hossagent/hossagent/agents/clocktest"
+	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -57,7 +58,10 @@ func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixtu
 	clock := clocktest.New(testNow)
 	store := openTestStore(t, db.WithClock(clock.Now))
 	logs := &bytes.Buffer{}
-	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now}
+	// The adapters main wires whatever the configuration: Stripe's webhook
+	// reader.
+	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now,
+		PaymentEvents: stripe.Webhook{}}
 	for _, o := range opts {
 		o(&deps)
 	}

@@ -50,17 +50,20 @@ type Deps struct {
 	// provider); nil for the other sources.
 	LeadSourceHealth func() LeadSourceStatus
 	// Payments deactivates the payment link of an invoice the Stripe
-	// webhook marked paid (*agents.StripePayments); nil (never a nil
+	// webhook marked paid (*stripe.Payments); nil (never a nil
 	// pointer) leaves it to the link's own one-payment restriction.
 	Payments agents.LinkDeactivator
+	// PaymentEvents verifies and reads the Stripe webhook's events
+	// (stripe.Webhook); nil answers 503, as without STRIPE_WEBHOOK_SECRET.
+	PaymentEvents agents.PaymentEvents
 	// StripeInstallID is this install's id as its payment links' metadata
-	// carry it (agents.StripePayments.InstallID): the webhook applies a
+	// carry it (stripe.Payments.InstallID): the webhook applies a
 	// session not paid through an invoice's own link only when its metadata
 	// names this install. "" when Stripe is off: then only sessions of an
 	// invoice's own link apply.
 	StripeInstallID string
 	// Links creates the payment links an admin regenerates for open
-	// invoices without one (the billing cycle's *agents.StripePayments);
+	// invoices without one (the billing cycle's *stripe.Payments);
 	// nil, or one not Enabled, answers "Stripe is off".
 	Links agents.PaymentLinks
 	// Events is the agents' event bus: the webhook tells it when money
@@ -115,6 +118,7 @@ type Server struct {
 
 	leadSourceHealth func() LeadSourceStatus
 	payments         *agents.PaymentLedger // the Stripe webhook applies events through it
+	paymentEvents    agents.PaymentEvents  // the Stripe webhook verifies and reads events with it
 	links            agents.PaymentLinks   // admin_invoices.go: missing payment links
 	mail             *mailEndpoints        // unsubscribe, inbound mail, SendGrid events, test e-mail (email.go)
 	// runWait is how long a manual agent run may hold its request before it
@@ -149,6 +153,7 @@ func New(d Deps) *Server {
 
 		leadSourceHealth: d.LeadSourceHealth,
 		payments:         &agents.PaymentLedger{Store: d.Store, InstallID: d.StripeInstallID, Links: d.Payments, Events: d.Events, Logger: d.Logger, Now: d.Now},
+		paymentEvents:    d.PaymentEvents,
 		links:            d.Links,
 		mail:             newMailEndpoints(d),
 		runWait:          defaultRunWait,

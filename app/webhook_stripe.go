@@ -5,12 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
-
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
@@ -24,8 +18,8 @@ const maxWebhookBody = 64 << 10
 // only caller that can sign them, so nothing is trusted before the signature
 // has been checked against STRIPE_WEBHOOK_SECRET and its timestamp against
 // the server's clock: more than 300 s away, before or after, is refused (an
-// older one is a replay; stripe-go checks only age, so a header signed for a
-// far future time would otherwise be replayable until then). A valid
+// older one is a replay; Deps.PaymentEvents, agents/stripe.Webhook, checks
+// both). A valid
 // signature proves only that some Stripe account sent the event: the ledger
 // applies it only when it provably belongs to this install, and records the
 // rest as set aside. The answer tells Stripe what to do next:
@@ -45,6 +39,11 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		webhookReply(w, http.StatusServiceUnavailable, "webhook signing secret not configured")
 		return
 	}
+	if s.paymentEvents == nil {
+		s.log.Warn("stripe webhook refused: no reader of Stripe's events was wired (Deps.PaymentEvents)")
+		webhookReply(w, http.StatusServiceUnavailable, "webhook not configured")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
@@ -55,22 +54,21 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		webhookReply(w, http.StatusBadRequest, "unreadable body")
 		return
 	}
-	ev, err := verifyStripeEvent(body, r.Header.Get("Stripe-Signature"), secret, s.now())
+	ev, err := s.paymentEvents.Read(r.Header, body, secret, s.now())
 	if err != nil {
-		s.refuseStripeEvent(w, body, err)
+		s.refuseStripeEvent(w, err)
 		return
 	}
 	var out db.PaymentOutcome
-	e, err := agents.PaymentEventFromStripe(&ev)
 	switch {
-	case err != nil && ev.ID == "":
+	case ev.Err != nil && ev.ID == "":
 		s.log.Warn("stripe webhook refused: signed event without an id", "type", ev.Type)
 		webhookReply(w, http.StatusBadRequest, "event without an id")
 		return
-	case err != nil:
-		out, err = s.payments.Unreadable(r.Context(), ev.ID, string(ev.Type), err)
+	case ev.Err != nil:
+		out, err = s.payments.Unreadable(r.Context(), ev.ID, ev.Type, ev.Err)
 	default:
-		out, err = s.payments.Apply(r.Context(), e)
+		out, err = s.payments.Apply(r.Context(), ev.Payment)
 	}
 	if err != nil {
 		s.log.Error("stripe webhook: event not applied, Stripe will retry", "event", ev.ID, "type", ev.Type, "err", err)
@@ -84,73 +82,27 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	webhookReply(w, http.StatusOK, out.Outcome)
 }
 
-// webhookTolerance is how far a signature's timestamp may lie from the
-// server's clock, in either direction (Stripe's own default).
-const webhookTolerance = webhook.DefaultTolerance
-
-// verifyStripeEvent checks header's signature of payload against secret,
-// then its timestamp against now, then reads the event (in stripe-go's API
-// version). The signature is checked first, so the timestamp it covers can
-// be trusted.
-func verifyStripeEvent(payload []byte, header, secret string, now time.Time) (stripe.Event, error) {
-	if err := webhook.ValidatePayloadIgnoringTolerance(payload, header, secret); err != nil {
-		return stripe.Event{}, err
-	}
-	at, ok := signatureTime(header)
-	if !ok {
-		return stripe.Event{}, webhook.ErrInvalidHeader
-	}
-	if d := now.Sub(at); d > webhookTolerance || d < -webhookTolerance {
-		return stripe.Event{}, webhook.ErrTooOld
-	}
-	return webhook.ConstructEventWithOptions(payload, header, secret, webhook.ConstructEventOptions{IgnoreTolerance: true})
-}
-
-// signatureTime is the t= of a Stripe-Signature header, read as stripe-go
-// reads it (the last t= wins), which is the time the valid signature covers.
-func signatureTime(header string) (time.Time, bool) {
-	var at time.Time
-	ok := false
-	for pair := range strings.SplitSeq(header, ",") {
-		k, v, found := strings.Cut(pair, "=")
-		if !found || k != "t" {
-			continue
-		}
-		sec, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return time.Time{}, false
-		}
-		at, ok = time.Unix(sec, 0), true
-	}
-	return at, ok
-}
-
 // refuseStripeEvent answers an event that failed verification, saying in
 // the log why. An event in another API version passed the signature check:
 // that is the operator's configuration, not an attack, and the log says
 // how to fix it.
-func (s *Server) refuseStripeEvent(w http.ResponseWriter, body []byte, err error) {
+func (s *Server) refuseStripeEvent(w http.ResponseWriter, err error) {
+	var version *agents.PaymentEventVersionError
 	switch {
-	case errors.Is(err, webhook.ErrNotSigned):
+	case errors.Is(err, agents.ErrPaymentEventUnsigned):
 		s.log.Warn("stripe webhook refused: no Stripe-Signature header")
 		webhookReply(w, http.StatusBadRequest, "unsigned")
-	case errors.Is(err, webhook.ErrInvalidHeader), errors.Is(err, webhook.ErrNoValidSignature):
+	case errors.Is(err, agents.ErrPaymentEventSignature):
 		s.log.Warn("stripe webhook refused: signature does not match STRIPE_WEBHOOK_SECRET", "err", err)
 		webhookReply(w, http.StatusBadRequest, "bad signature")
-	case errors.Is(err, webhook.ErrTooOld):
+	case errors.Is(err, agents.ErrPaymentEventStale):
 		s.log.Warn("stripe webhook refused: signature timestamp outside the 300 s tolerance, before or after this server's clock (a replay, or a wrong clock)")
 		webhookReply(w, http.StatusBadRequest, "timestamp outside tolerance")
+	case errors.As(err, &version):
+		s.log.Error("stripe webhook refused: event in another API version; recreate the webhook endpoint in Stripe with API version "+
+			version.Want+" (the version stripe-go v76 reads)", "event", version.EventID, "event_api_version", version.Version)
+		webhookReply(w, http.StatusBadRequest, "API version "+version.Version+" not supported; use "+version.Want)
 	default:
-		var head struct {
-			ID         string `json:"id"`
-			APIVersion string `json:"api_version"`
-		}
-		if json.Unmarshal(body, &head) == nil && head.APIVersion != stripe.APIVersion {
-			s.log.Error("stripe webhook refused: event in another API version; recreate the webhook endpoint in Stripe with API version "+
-				stripe.APIVersion+" (the version stripe-go v76 reads)", "event", head.ID, "event_api_version", head.APIVersion)
-			webhookReply(w, http.StatusBadRequest, "API version "+head.APIVersion+" not supported; use "+stripe.APIVersion)
-			return
-		}
 		s.log.Warn("stripe webhook refused: signed but unreadable", "err", err)
 		webhookReply(w, http.StatusBadRequest, "unreadable event")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/uptrace/bun"
 
+	stripeadapter "github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -81,7 +82,7 @@ func newWebhookFuzz(f *testing.F) *webhookFuzz {
 		f.Fatal(err)
 	}
 	h := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now: func() time.Time { return testNow }, StripeInstallID: rigInstall}).Handler()
+		Now: func() time.Time { return testNow }, StripeInstallID: rigInstall, PaymentEvents: stripeadapter.Webhook{}}).Handler()
 	return &webhookFuzz{store: store, handler: h, now: testNow, customer: c.ID}
 }
 

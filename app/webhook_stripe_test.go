@@ -24,6 +24,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/hossagent/hossagent/agents"
+	stripeadapter "github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -81,7 +82,7 @@ func startWebhookStripeMock(t *testing.T) string {
 // stripeRecordingLinks deactivates links through the real Stripe adapter and
 // remembers which.
 type stripeRecordingLinks struct {
-	stripe *agents.StripePayments
+	stripe *stripeadapter.Payments
 	mu     sync.Mutex
 	ids    []string
 	errs   []error
@@ -136,7 +137,7 @@ type webhookRig struct {
 func newWebhookRig(t *testing.T, stripeURL string) *webhookRig {
 	t.Helper()
 	rig := &webhookRig{events: &stripeBusEvents{}}
-	rig.links = &stripeRecordingLinks{stripe: agents.NewStripePayments(agents.StripeOptions{APIKey: "sk_test_123", APIBase: stripeURL})}
+	rig.links = &stripeRecordingLinks{stripe: stripeadapter.New(stripeadapter.Options{APIKey: "sk_test_123", APIBase: stripeURL})}
 	rig.f = newFixture(t, map[string]string{"STRIPE_WEBHOOK_SECRET": stripeTestSecret}, func(d *Deps) {
 		d.Events, d.StripeInstallID = rig.events, rigInstall
 		if stripeURL != "" {
@@ -474,7 +475,7 @@ func TestStripeWebhookAnswers500OnlyForTransientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := New(Deps{Config: cfg, Store: rig.f.store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: rig.f.clock.Now,
-		StripeInstallID: rigInstall}).Handler()
+		StripeInstallID: rigInstall, PaymentEvents: stripeadapter.Webhook{}}).Handler()
 	payload := stripeEventPayload(t, "evt_paid", "checkout.session.completed", stripe.APIVersion, rig.paidSession("cs_1"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hossagent/hossagent/agents"
 )
 
 // Release modes.
@@ -23,13 +25,6 @@ const (
 	Development = "DEVELOPMENT"
 	Staging     = "STAGING"
 	Production  = "PRODUCTION"
-)
-
-// E-mail modes.
-const (
-	EmailDryRun   = "DRY_RUN"
-	EmailSMTP     = "SMTP"
-	EmailSendGrid = "SENDGRID"
 )
 
 // Lead sources and task executors.
@@ -338,7 +333,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	c.AdminPassword = r.password("ADMIN_PASSWORD")
 
 	c.Email = Email{
-		Mode:                    r.oneOf("EMAIL_MODE", EmailDryRun, EmailDryRun, EmailSMTP, EmailSendGrid),
+		Mode:                    r.oneOf("EMAIL_MODE", agents.MailModeDryRun, agents.MailModeDryRun, agents.MailModeSMTP, agents.MailModeSendGrid),
 		MaxPerCycle:             r.count("MAX_EMAILS_PER_CYCLE", 10),
 		MaxPerHour:              r.count("MAX_EMAILS_PER_HOUR", 50),
 		MaxPerDay:               r.count("MAX_EMAILS_PER_DAY", 200),
@@ -447,12 +442,12 @@ func (c *Config) checkSafety(r *reader) []string {
 			return nil
 		}
 		warnings = append(warnings, fmt.Sprintf("EMAIL_MODE=%s but %s is not set: falling back to DRY_RUN, no e-mail will leave this machine", c.Email.Mode, missing))
-		c.Email.Mode = EmailDryRun
+		c.Email.Mode = agents.MailModeDryRun
 	}
-	realMail := c.Email.Mode != EmailDryRun
+	realMail := c.Email.Mode != agents.MailModeDryRun
 	// SMTP_TLS=none sends the password in clear text; on the same host
 	// nobody can read it on the way.
-	clearPassword := c.Email.Mode == EmailSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
+	clearPassword := c.Email.Mode == agents.MailModeSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
 	shortInbound := c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < MinInboundSecretLen
 	if c.Email.SendGridVerificationKey == "" && c.Email.usesSendGridEvents() {
 		if prod {
@@ -480,7 +475,7 @@ func (c *Config) checkSafety(r *reader) []string {
 		r.fail("COMPANY_POSTAL_ADDRESS", "", "is required in PRODUCTION when EMAIL_MODE is "+c.Email.Mode)
 	case realMail && c.Leads.Source == LeadSynthetic:
 		r.fail("LEAD_SOURCE", LeadSynthetic, "synthetic leads must not be mailed for real: use search_api, or EMAIL_MODE=DRY_RUN, in PRODUCTION")
-	case c.Email.Mode == EmailSendGrid && c.Email.SendGridVerificationKey == "":
+	case c.Email.Mode == agents.MailModeSendGrid && c.Email.SendGridVerificationKey == "":
 		r.fail("SENDGRID_WEBHOOK_VERIFICATION_KEY", "", "is required in PRODUCTION when EMAIL_MODE=SENDGRID (unsigned bounce events could suppress anyone)")
 	case realMail && reservedDomain(c.Email.From):
 		r.fail("EMAIL_FROM", c.Email.From, "want an address of your own domain in PRODUCTION: this one is at a reserved example domain (the placeholder sender, .example, .test, .invalid, .localhost, example.com …)")
@@ -501,11 +496,11 @@ func (c *Config) checkSafety(r *reader) []string {
 // missingCredentials names the first credential a real e-mail mode lacks.
 func (e Email) missingCredentials() string {
 	switch e.Mode {
-	case EmailSMTP:
+	case agents.MailModeSMTP:
 		if e.SMTPHost == "" {
 			return "SMTP_HOST"
 		}
-	case EmailSendGrid:
+	case agents.MailModeSendGrid:
 		if e.SendGridAPIKey == "" {
 			return "SENDGRID_API_KEY"
 		}
@@ -522,9 +517,9 @@ const sendGridSMTPHost = "smtp.sendgrid.net"
 // In DRY_RUN, or SendGrid's sandbox, no mail leaves, so no event is due.
 func (e Email) usesSendGridEvents() bool {
 	switch e.Mode {
-	case EmailSendGrid:
+	case agents.MailModeSendGrid:
 		return !e.SendGridSandbox
-	case EmailSMTP:
+	case agents.MailModeSMTP:
 		return strings.EqualFold(strings.TrimSuffix(e.SMTPHost, "."), sendGridSMTPHost)
 	}
 	return false

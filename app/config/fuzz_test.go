@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hossagent/hossagent/agents"
 )
 
 // sentinel marks every character pair of a secret (and of a URL's user info)
@@ -153,7 +155,7 @@ func checkInvariants(t *testing.T, c Config) {
 	}
 	oneOf("ReleaseMode", c.ReleaseMode, Development, Staging, Production)
 	oneOf("LogFormat", c.LogFormat, LogText, LogJSON)
-	oneOf("Email.Mode", c.Email.Mode, EmailDryRun, EmailSMTP, EmailSendGrid)
+	oneOf("Email.Mode", c.Email.Mode, agents.MailModeDryRun, agents.MailModeSMTP, agents.MailModeSendGrid)
 	oneOf("Email.SMTPTLS", c.Email.SMTPTLS, "starttls", "tls", "none")
 	oneOf("Leads.Source", c.Leads.Source, LeadSynthetic, LeadSearchAPI)
 	oneOf("Exec.Kind", c.Exec.Kind, ExecBuiltin, ExecOpenAI)
@@ -226,7 +228,7 @@ func checkInvariants(t *testing.T, c Config) {
 		fail("bounds: company %d..%d, amounts %d..%d", c.Leads.MinCompanySize, c.Leads.MaxCompanySize, c.Stripe.MinAmountCents, c.Stripe.MaxAmountCents)
 	}
 	switch {
-	case c.Email.Mode == EmailSMTP && c.Email.SMTPHost == "", c.Email.Mode == EmailSendGrid && c.Email.SendGridAPIKey == "",
+	case c.Email.Mode == agents.MailModeSMTP && c.Email.SMTPHost == "", c.Email.Mode == agents.MailModeSendGrid && c.Email.SendGridAPIKey == "",
 		c.Leads.Source == LeadSearchAPI && c.Leads.SearchAPIURL == "", c.Stripe.Enabled && c.Stripe.APIKey == "",
 		c.Exec.Kind == ExecOpenAI && c.Exec.OpenAIAPIKey == "":
 		fail("a mode without its credential: %+v", c)
@@ -235,7 +237,7 @@ func checkInvariants(t *testing.T, c Config) {
 	if !c.IsProduction() {
 		return
 	}
-	realMail := c.Email.Mode != EmailDryRun
+	realMail := c.Email.Mode != agents.MailModeDryRun
 	host := strings.TrimSuffix(strings.ToLower(strings.Trim(c.Email.SMTPHost, "[]")), ".")
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || strings.HasSuffix(host, ".localhost") || ip != nil && ip.IsLoopback()
@@ -244,9 +246,9 @@ func checkInvariants(t *testing.T, c Config) {
 		fail("PRODUCTION with base %s, Stripe base %q", c.BaseURL, c.Stripe.APIBase)
 	case c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < 32:
 		fail("PRODUCTION with a %d-character inbound secret", utf8.RuneCountInString(c.Email.InboundSecret))
-	case c.Email.Mode == EmailSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !loopback:
+	case c.Email.Mode == agents.MailModeSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !loopback:
 		fail("PRODUCTION sends the SMTP password in clear text to %q", c.Email.SMTPHost)
-	case realMail && (c.Email.PostalAddress == "" || c.Leads.Source == LeadSynthetic || c.Email.Mode == EmailSendGrid && c.Email.SendGridVerificationKey == ""):
+	case realMail && (c.Email.PostalAddress == "" || c.Leads.Source == LeadSynthetic || c.Email.Mode == agents.MailModeSendGrid && c.Email.SendGridVerificationKey == ""):
 		fail("PRODUCTION real mail without its safeguards: %+v", c.Email)
 	case realMail && (exampleDomain(c.Email.From) || c.Email.ReplyTo != "" && exampleDomain(c.Email.ReplyTo)):
 		fail("PRODUCTION real mail from %q, Reply-To %q", c.Email.From, c.Email.ReplyTo)

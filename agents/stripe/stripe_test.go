@@ -1,4 +1,4 @@
-package agents
+package stripe
 
 import (
 	"bufio"
@@ -17,8 +17,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stripe/stripe-go/v76"
+	stripeapi "github.com/stripe/stripe-go/v76"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -184,10 +185,10 @@ func (r *stripeRecorder) all() []stripeCall {
 	return append([]stripeCall(nil), r.calls...)
 }
 
-// newTestStripe is a StripePayments talking to base through a recorder.
-func newTestStripe(base string) (*StripePayments, *stripeRecorder) {
+// newTestStripe is a Payments talking to base through a recorder.
+func newTestStripe(base string) (*Payments, *stripeRecorder) {
 	rec := &stripeRecorder{}
-	return NewStripePayments(StripeOptions{APIKey: "sk_test_123", APIBase: base, HTTPClient: &http.Client{Transport: rec}}), rec
+	return New(Options{APIKey: "sk_test_123", APIBase: base, HTTPClient: &http.Client{Transport: rec}}), rec
 }
 
 func wantForm(t *testing.T, call stripeCall, want map[string]string) {
@@ -201,7 +202,7 @@ func wantForm(t *testing.T, call stripeCall, want map[string]string) {
 
 func TestStripeCreateLinkAgainstStripeMock(t *testing.T) {
 	payments, rec := newTestStripe(needStripeMock(t))
-	link, err := payments.CreateLink(context.Background(), LinkRequest{
+	link, err := payments.CreateLink(context.Background(), agents.LinkRequest{
 		InvoiceID: 7, Number: "INV-000007", AmountCents: 12500, Currency: "eur", CustomerEmail: "billing@client.example",
 		IdempotencyKey: "invoice-7-link", ReturnURL: "https://hossagent.example/paid",
 	})
@@ -216,7 +217,7 @@ func TestStripeCreateLinkAgainstStripeMock(t *testing.T) {
 		t.Fatalf("calls = %+v", calls)
 	}
 	for _, c := range calls {
-		if c.Method != http.MethodPost || c.Version != stripe.APIVersion {
+		if c.Method != http.MethodPost || c.Version != stripeapi.APIVersion {
 			t.Errorf("call %s %s with version %q", c.Method, c.Path, c.Version)
 		}
 	}
@@ -238,12 +239,12 @@ func TestStripeCreateLinkErrors(t *testing.T) {
 	base := needStripeMock(t)
 	payments, rec := newTestStripe(base)
 	ctx := context.Background()
-	good := LinkRequest{InvoiceID: 3, Number: "INV-000003", AmountCents: 500, Currency: "usd"}
-	for _, bad := range []func(*LinkRequest){
-		func(r *LinkRequest) { r.InvoiceID = 0 },
-		func(r *LinkRequest) { r.AmountCents = 0 },
-		func(r *LinkRequest) { r.Currency = "dollars" },
-		func(r *LinkRequest) { r.Number = "" },
+	good := agents.LinkRequest{InvoiceID: 3, Number: "INV-000003", AmountCents: 500, Currency: "usd"}
+	for _, bad := range []func(*agents.LinkRequest){
+		func(r *agents.LinkRequest) { r.InvoiceID = 0 },
+		func(r *agents.LinkRequest) { r.AmountCents = 0 },
+		func(r *agents.LinkRequest) { r.Currency = "dollars" },
+		func(r *agents.LinkRequest) { r.Number = "" },
 	} {
 		req := good
 		bad(&req)
@@ -256,9 +257,9 @@ func TestStripeCreateLinkErrors(t *testing.T) {
 	}
 
 	// Stripe refusing the key is an error naming the invoice.
-	refused := NewStripePayments(StripeOptions{APIKey: "not-a-key", APIBase: base})
+	refused := New(Options{APIKey: "not-a-key", APIBase: base})
 	_, err := refused.CreateLink(ctx, good)
-	var stripeErr *stripe.Error
+	var stripeErr *stripeapi.Error
 	if err == nil || !errors.As(err, &stripeErr) || stripeErr.HTTPStatusCode != http.StatusUnauthorized || !strings.Contains(err.Error(), "invoice 3") {
 		t.Fatalf("CreateLink with a bad key: %v", err)
 	}
@@ -287,13 +288,13 @@ func TestStripeDeactivateAndListSessions(t *testing.T) {
 
 func TestBillingCreatesLinksThroughStripeMock(t *testing.T) {
 	payments, rec := newTestStripe(needStripeMock(t))
-	w := newFulfilmentWorld(t)
+	w := newWorld(t)
 	c := w.customer(1)
-	w.task(c.ID, db.TaskDone, 15000, 100)
-	w.task(c.ID, db.TaskDone, 9900, 100)
+	w.doneTask(c.ID, 15000, 100)
+	w.doneTask(c.ID, 9900, 100)
 
-	counts := w.run(w.billing(payments, BillingOptions{BaseURL: "https://hossagent.example/"}))
-	wantFulfilmentCounts(t, counts, Counts{"invoiced": 1, "links": 1, "link_failed": 0})
+	counts := w.run(w.billing(payments, agents.BillingOptions{BaseURL: "https://hossagent.example/"}))
+	wantCounts(t, counts, agents.Counts{"invoiced": 1, "links": 1, "link_failed": 0})
 	invs := w.invoices()
 	if len(invs) != 1 {
 		t.Fatalf("invoices = %d", len(invs))
@@ -315,7 +316,7 @@ func TestBillingCreatesLinksThroughStripeMock(t *testing.T) {
 		t.Errorf("link idempotency key = %q", calls[1].IdempotencyKey)
 	}
 	// The next cycle finds nothing left to link.
-	wantFulfilmentCounts(t, w.run(w.billing(payments, BillingOptions{})), Counts{"invoiced": 0, "links": 0})
+	wantCounts(t, w.run(w.billing(payments, agents.BillingOptions{})), agents.Counts{"invoiced": 0, "links": 0})
 	if n := len(rec.all()); n != 2 {
 		t.Errorf("Stripe calls after a second cycle = %d, want 2", n)
 	}
@@ -323,23 +324,23 @@ func TestBillingCreatesLinksThroughStripeMock(t *testing.T) {
 
 // stripeEvent builds a Stripe event of type around object, as Stripe sends
 // it in API version 2023-10-16.
-func stripeEvent(t *testing.T, id, typ string, object map[string]any) *stripe.Event {
+func stripeEvent(t *testing.T, id, typ string, object map[string]any) *stripeapi.Event {
 	t.Helper()
 	raw, err := json.Marshal(map[string]any{
-		"id": id, "object": "event", "api_version": stripe.APIVersion, "type": typ, "created": 1700000000,
+		"id": id, "object": "event", "api_version": stripeapi.APIVersion, "type": typ, "created": 1700000000,
 		"data": map[string]any{"object": object},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev stripe.Event
+	var ev stripeapi.Event
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
 	return &ev
 }
 
-func TestPaymentEventFromStripe(t *testing.T) {
+func TestPaymentEvent(t *testing.T) {
 	session := func(paymentStatus string) map[string]any {
 		return map[string]any{
 			"id": "cs_1", "object": "checkout.session", "status": "complete", "payment_status": paymentStatus,
@@ -369,7 +370,7 @@ func TestPaymentEventFromStripe(t *testing.T) {
 		{"customer.created", map[string]any{"id": "cus_1", "object": "customer"},
 			db.PaymentEvent{EventID: "evt_1", Type: "customer.created", Kind: db.PaymentOther}},
 	} {
-		got, err := PaymentEventFromStripe(stripeEvent(t, "evt_1", c.typ, c.object))
+		got, err := PaymentEvent(stripeEvent(t, "evt_1", c.typ, c.object))
 		if err != nil {
 			t.Errorf("%s: %v", c.typ, err)
 			continue
@@ -381,10 +382,10 @@ func TestPaymentEventFromStripe(t *testing.T) {
 	// Metadata that is not an invoice id is ignored, not trusted.
 	odd := session("paid")
 	odd["metadata"] = map[string]string{"invoice_id": "7; DROP TABLE invoices"}
-	if got, _ := PaymentEventFromStripe(stripeEvent(t, "evt_2", "checkout.session.completed", odd)); got.InvoiceID != 0 {
+	if got, _ := PaymentEvent(stripeEvent(t, "evt_2", "checkout.session.completed", odd)); got.InvoiceID != 0 {
 		t.Errorf("odd metadata gave invoice %d", got.InvoiceID)
 	}
-	if _, err := PaymentEventFromStripe(stripeEvent(t, "", "checkout.session.completed", session("paid"))); err == nil {
+	if _, err := PaymentEvent(stripeEvent(t, "", "checkout.session.completed", session("paid"))); err == nil {
 		t.Error("an event without an id was accepted")
 	}
 }

@@ -1,4 +1,8 @@
-package agents
+// Package stripe is HossAgent's Stripe adapter, on stripe-go's narrow
+// clients (prices, payment links, checkout sessions, webhooks): the
+// agents.PaymentLinks that bill through Stripe, the sessions reconcile asks
+// about, and the reader of Stripe's webhook events (webhook.go).
+package stripe
 
 import (
 	"context"
@@ -10,14 +14,17 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	stripeapi "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/checkout/session"
+	"github.com/stripe/stripe-go/v76/paymentlink"
+	"github.com/stripe/stripe-go/v76/price"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
 
-// StripeOptions configure the Stripe adapter.
-type StripeOptions struct {
+// Options configure the Stripe adapter.
+type Options struct {
 	APIKey string // STRIPE_API_KEY
 	// APIBase replaces https://api.stripe.com (STRIPE_API_BASE): stripe-mock
 	// in tests.
@@ -32,49 +39,50 @@ type StripeOptions struct {
 	InstallID string
 }
 
-// StripePayments is the payment provider when ENABLE_STRIPE is on: a Price
-// and a Payment Link per invoice, through its own stripe-go client (never
-// the package-level stripe.Key, so two instances, or a test beside
+// Payments is the payment provider when ENABLE_STRIPE is on: a Price and a
+// Payment Link per invoice, through its own stripe-go clients and backend
+// (never the package-level stripeapi.Key, so two instances, or a test beside
 // production code, never share credentials or endpoints).
-type StripePayments struct {
-	api     *client.API
-	install string
+type Payments struct {
+	prices   price.Client
+	links    paymentlink.Client
+	sessions session.Client
+	install  string
 }
 
 // stripeTimeout bounds one HTTP exchange with Stripe; stripe-go retries a
 // failed one twice, with the same idempotency key.
 const stripeTimeout = 30 * time.Second
 
-// NewStripePayments builds the adapter.
-func NewStripePayments(opts StripeOptions) *StripePayments {
+// New builds the adapter. Prices, payment links and checkout sessions are
+// all on Stripe's API backend, which the three clients share.
+func New(opts Options) *Payments {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: stripeTimeout}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	// GetBackendWithConfig fills in the config it is given, so each
-	// backend gets its own.
-	backend := func(kind stripe.SupportedBackend) stripe.Backend {
-		cfg := &stripe.BackendConfig{HTTPClient: opts.HTTPClient, LeveledLogger: stripeLogger{opts.Logger}}
-		if opts.APIBase != "" {
-			cfg.URL = stripe.String(opts.APIBase)
-		}
-		return stripe.GetBackendWithConfig(kind, cfg)
+	cfg := &stripeapi.BackendConfig{HTTPClient: opts.HTTPClient, LeveledLogger: stripeLogger{opts.Logger}}
+	if opts.APIBase != "" {
+		cfg.URL = stripeapi.String(opts.APIBase)
 	}
-	backends := &stripe.Backends{
-		API: backend(stripe.APIBackend), Connect: backend(stripe.ConnectBackend), Uploads: backend(stripe.UploadsBackend),
+	backend := stripeapi.GetBackendWithConfig(stripeapi.APIBackend, cfg)
+	return &Payments{
+		prices:   price.Client{B: backend, Key: opts.APIKey},
+		links:    paymentlink.Client{B: backend, Key: opts.APIKey},
+		sessions: session.Client{B: backend, Key: opts.APIKey},
+		install:  opts.InstallID,
 	}
-	return &StripePayments{api: client.New(opts.APIKey, backends), install: opts.InstallID}
 }
 
 // Enabled is true: links are created.
-func (p *StripePayments) Enabled() bool { return true }
+func (p *Payments) Enabled() bool { return true }
 
 // InstallID is this install's id as its links' metadata carry it
 // (hossagent_install), which the payment ledger requires of a session not
 // paid through an invoice's own link; "" for a nil adapter (Stripe off).
-func (p *StripePayments) InstallID() string {
+func (p *Payments) InstallID() string {
 	if p == nil {
 		return ""
 	}
@@ -88,9 +96,9 @@ func (p *StripePayments) InstallID() string {
 // accepts one completed payment and then deactivates itself, and the payer
 // is sent back to ReturnURL. Both calls use idempotency keys derived from the
 // invoice id, so a retry within Stripe's 24 hours returns the same objects.
-func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link, error) {
-	if err := req.validate(); err != nil {
-		return Link{}, fmt.Errorf("stripe: invoice %d: %w", req.InvoiceID, err)
+func (p *Payments) CreateLink(ctx context.Context, req agents.LinkRequest) (agents.Link, error) {
+	if err := validate(req); err != nil {
+		return agents.Link{}, fmt.Errorf("stripe: invoice %d: %w", req.InvoiceID, err)
 	}
 	invoiceID := strconv.FormatInt(req.InvoiceID, 10)
 	metadata := map[string]string{"invoice_id": invoiceID, "invoice_number": req.Number}
@@ -98,35 +106,35 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 		metadata[installKey] = p.install
 	}
 
-	priceParams := &stripe.PriceParams{
-		Currency:    stripe.String(req.Currency),
-		UnitAmount:  stripe.Int64(req.AmountCents),
-		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Invoice " + req.Number)},
+	priceParams := &stripeapi.PriceParams{
+		Currency:    stripeapi.String(req.Currency),
+		UnitAmount:  stripeapi.Int64(req.AmountCents),
+		ProductData: &stripeapi.PriceProductDataParams{Name: stripeapi.String("Invoice " + req.Number)},
 	}
 	priceParams.Context = ctx
 	priceParams.Metadata = metadata
 	priceParams.SetIdempotencyKey(p.idempotencyKey(fmt.Sprintf("invoice-%d-price", req.InvoiceID)))
-	price, err := p.api.Prices.New(priceParams)
+	price, err := p.prices.New(priceParams)
 	if err != nil {
-		return Link{}, fmt.Errorf("stripe: unable to create the price of invoice %d: %w", req.InvoiceID, err)
+		return agents.Link{}, fmt.Errorf("stripe: unable to create the price of invoice %d: %w", req.InvoiceID, err)
 	}
 
-	linkParams := &stripe.PaymentLinkParams{
-		LineItems: []*stripe.PaymentLinkLineItemParams{{Price: stripe.String(price.ID), Quantity: stripe.Int64(1)}},
+	linkParams := &stripeapi.PaymentLinkParams{
+		LineItems: []*stripeapi.PaymentLinkLineItemParams{{Price: stripeapi.String(price.ID), Quantity: stripeapi.Int64(1)}},
 		// One payment per invoice: Stripe deactivates the link after the
 		// first completed session, even if our deactivation call fails.
-		Restrictions: &stripe.PaymentLinkRestrictionsParams{
-			CompletedSessions: &stripe.PaymentLinkRestrictionsCompletedSessionsParams{Limit: stripe.Int64(1)},
+		Restrictions: &stripeapi.PaymentLinkRestrictionsParams{
+			CompletedSessions: &stripeapi.PaymentLinkRestrictionsCompletedSessionsParams{Limit: stripeapi.Int64(1)},
 		},
-		InactiveMessage:   stripe.String("Invoice " + req.Number + " has been paid or can no longer be paid online."),
-		PaymentIntentData: &stripe.PaymentLinkPaymentIntentDataParams{Metadata: metadata},
+		InactiveMessage:   stripeapi.String("Invoice " + req.Number + " has been paid or can no longer be paid online."),
+		PaymentIntentData: &stripeapi.PaymentLinkPaymentIntentDataParams{Metadata: metadata},
 	}
 	linkParams.Context = ctx
 	linkParams.Metadata = metadata
 	if req.ReturnURL != "" {
-		linkParams.AfterCompletion = &stripe.PaymentLinkAfterCompletionParams{
-			Type:     stripe.String(string(stripe.PaymentLinkAfterCompletionTypeRedirect)),
-			Redirect: &stripe.PaymentLinkAfterCompletionRedirectParams{URL: stripe.String(req.ReturnURL)},
+		linkParams.AfterCompletion = &stripeapi.PaymentLinkAfterCompletionParams{
+			Type:     stripeapi.String(string(stripeapi.PaymentLinkAfterCompletionTypeRedirect)),
+			Redirect: &stripeapi.PaymentLinkAfterCompletionRedirectParams{URL: stripeapi.String(req.ReturnURL)},
 		}
 	}
 	key := req.IdempotencyKey
@@ -134,11 +142,11 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 		key = fmt.Sprintf("invoice-%d-link", req.InvoiceID)
 	}
 	linkParams.SetIdempotencyKey(p.idempotencyKey(key))
-	link, err := p.api.PaymentLinks.New(linkParams)
+	link, err := p.links.New(linkParams)
 	if err != nil {
-		return Link{}, fmt.Errorf("stripe: unable to create the payment link of invoice %d: %w", req.InvoiceID, err)
+		return agents.Link{}, fmt.Errorf("stripe: unable to create the payment link of invoice %d: %w", req.InvoiceID, err)
 	}
-	return Link{PriceID: price.ID, PaymentLinkID: link.ID, URL: link.URL}, nil
+	return agents.Link{PriceID: price.ID, PaymentLinkID: link.ID, URL: link.URL}, nil
 }
 
 // installKey is the metadata key naming the install that created a link;
@@ -146,14 +154,14 @@ func (p *StripePayments) CreateLink(ctx context.Context, req LinkRequest) (Link,
 const installKey = "hossagent_install"
 
 // idempotencyKey scopes a key to this installation.
-func (p *StripePayments) idempotencyKey(key string) string {
+func (p *Payments) idempotencyKey(key string) string {
 	if p.install == "" {
 		return key
 	}
 	return p.install + "-" + key
 }
 
-func (req LinkRequest) validate() error {
+func validate(req agents.LinkRequest) error {
 	switch {
 	case req.InvoiceID <= 0:
 		return errors.New("no invoice id")
@@ -169,10 +177,10 @@ func (req LinkRequest) validate() error {
 
 // DeactivateLink turns a payment link off, so nobody can pay a settled
 // invoice again. Deactivating an inactive link is harmless.
-func (p *StripePayments) DeactivateLink(ctx context.Context, linkID string) error {
-	params := &stripe.PaymentLinkParams{Active: stripe.Bool(false)}
+func (p *Payments) DeactivateLink(ctx context.Context, linkID string) error {
+	params := &stripeapi.PaymentLinkParams{Active: stripeapi.Bool(false)}
 	params.Context = ctx
-	if _, err := p.api.PaymentLinks.Update(linkID, params); err != nil {
+	if _, err := p.links.Update(linkID, params); err != nil {
 		return fmt.Errorf("stripe: unable to deactivate payment link %s: %w", linkID, err)
 	}
 	return nil
@@ -183,15 +191,21 @@ func (p *StripePayments) DeactivateLink(ctx context.Context, linkID string) erro
 const maxSessionsPerLink = 20
 
 // CompletedSessions lists the complete Checkout Sessions of a payment link,
-// newest first.
-func (p *StripePayments) CompletedSessions(ctx context.Context, linkID string) ([]*stripe.CheckoutSession, error) {
-	params := &stripe.CheckoutSessionListParams{PaymentLink: stripe.String(linkID), Status: stripe.String(string(stripe.CheckoutSessionStatusComplete))}
+// newest first, as reconcile reads them.
+func (p *Payments) CompletedSessions(ctx context.Context, linkID string) ([]agents.CheckoutSession, error) {
+	params := &stripeapi.CheckoutSessionListParams{PaymentLink: stripeapi.String(linkID), Status: stripeapi.String(string(stripeapi.CheckoutSessionStatusComplete))}
 	params.Context = ctx
-	params.Limit = stripe.Int64(maxSessionsPerLink)
-	var out []*stripe.CheckoutSession
-	it := p.api.CheckoutSessions.List(params)
+	params.Limit = stripeapi.Int64(maxSessionsPerLink)
+	var out []agents.CheckoutSession
+	it := p.sessions.List(params)
 	for len(out) < maxSessionsPerLink && it.Next() {
-		out = append(out, it.CheckoutSession())
+		cs := it.CheckoutSession()
+		out = append(out, agents.CheckoutSession{
+			ID:       cs.ID,
+			Complete: cs.Status == stripeapi.CheckoutSessionStatusComplete,
+			Paid:     cs.PaymentStatus == stripeapi.CheckoutSessionPaymentStatusPaid,
+			Payment:  sessionFacts(cs),
+		})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("stripe: unable to list the sessions of payment link %s: %w", linkID, err)
@@ -199,23 +213,23 @@ func (p *StripePayments) CompletedSessions(ctx context.Context, linkID string) (
 	return out, nil
 }
 
-// PaymentEventFromStripe translates a verified Stripe event into what it
-// means for an invoice. Types HossAgent does not act on become PaymentOther,
-// which the store records and ignores.
-func PaymentEventFromStripe(ev *stripe.Event) (db.PaymentEvent, error) {
+// PaymentEvent translates a verified Stripe event into what it means for an
+// invoice. Types HossAgent does not act on become PaymentOther, which the
+// store records and ignores.
+func PaymentEvent(ev *stripeapi.Event) (db.PaymentEvent, error) {
 	if ev.ID == "" {
 		return db.PaymentEvent{}, errors.New("stripe: the event has no id")
 	}
 	var kind string
 	switch ev.Type {
-	case stripe.EventTypeCheckoutSessionCompleted:
+	case stripeapi.EventTypeCheckoutSessionCompleted:
 		kind = "" // decided by the session's payment_status
-	case stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
+	case stripeapi.EventTypeCheckoutSessionAsyncPaymentSucceeded:
 		kind = db.PaymentSucceeded
-	case stripe.EventTypeCheckoutSessionAsyncPaymentFailed:
+	case stripeapi.EventTypeCheckoutSessionAsyncPaymentFailed:
 		kind = db.PaymentFailed
-	case stripe.EventTypeChargeRefunded:
-		var ch stripe.Charge
+	case stripeapi.EventTypeChargeRefunded:
+		var ch stripeapi.Charge
 		if err := decodeObject(ev, &ch); err != nil {
 			return db.PaymentEvent{}, err
 		}
@@ -223,14 +237,14 @@ func PaymentEventFromStripe(ev *stripe.Event) (db.PaymentEvent, error) {
 	default:
 		return db.PaymentEvent{EventID: ev.ID, Type: string(ev.Type), Kind: db.PaymentOther}, nil
 	}
-	var cs stripe.CheckoutSession
+	var cs stripeapi.CheckoutSession
 	if err := decodeObject(ev, &cs); err != nil {
 		return db.PaymentEvent{}, err
 	}
 	return sessionEvent(ev.ID, string(ev.Type), kind, &cs), nil
 }
 
-func decodeObject(ev *stripe.Event, into any) error {
+func decodeObject(ev *stripeapi.Event, into any) error {
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return fmt.Errorf("stripe: event %s (%s) has no object", ev.ID, ev.Type)
 	}
@@ -243,15 +257,24 @@ func decodeObject(ev *stripe.Event, into any) error {
 // sessionEvent reads a Checkout Session. An empty kind means: paid only
 // when the session says payment_status "paid" (a complete session paid by
 // a delayed method is "unpaid" until async_payment_succeeded).
-func sessionEvent(eventID, eventType, kind string, cs *stripe.CheckoutSession) db.PaymentEvent {
+func sessionEvent(eventID, eventType, kind string, cs *stripeapi.CheckoutSession) db.PaymentEvent {
 	if kind == "" {
 		kind = db.PaymentPending
-		if cs.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid {
+		if cs.PaymentStatus == stripeapi.CheckoutSessionPaymentStatusPaid {
 			kind = db.PaymentSucceeded
 		}
 	}
+	e := sessionFacts(cs)
+	e.EventID, e.Type, e.Kind = eventID, eventType, kind
+	return e
+}
+
+// sessionFacts is what a Checkout Session says about its invoice: the
+// invoice and install its metadata name, the amount, the link, the
+// PaymentIntent and the payer. The event id, type and kind are the caller's.
+func sessionFacts(cs *stripeapi.CheckoutSession) db.PaymentEvent {
 	e := db.PaymentEvent{
-		EventID: eventID, Type: eventType, Kind: kind, InvoiceID: metadataInvoiceID(cs.Metadata), Install: cs.Metadata[installKey],
+		InvoiceID: metadataInvoiceID(cs.Metadata), Install: cs.Metadata[installKey],
 		SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: string(cs.Currency),
 	}
 	if cs.PaymentLink != nil {
@@ -269,9 +292,9 @@ func sessionEvent(eventID, eventType, kind string, cs *stripe.CheckoutSession) d
 // refundEvent reads a refunded charge. Its metadata is not read: anyone
 // with the account can write a charge's metadata, so the store finds the
 // invoice only by the PaymentIntent its paying event recorded.
-func refundEvent(eventID string, ch *stripe.Charge) db.PaymentEvent {
+func refundEvent(eventID string, ch *stripeapi.Charge) db.PaymentEvent {
 	e := db.PaymentEvent{
-		EventID: eventID, Type: string(stripe.EventTypeChargeRefunded), Kind: db.PaymentRefunded,
+		EventID: eventID, Type: string(stripeapi.EventTypeChargeRefunded), Kind: db.PaymentRefunded,
 		ChargeID: ch.ID, Currency: string(ch.Currency), RefundedCents: ch.AmountRefunded, FullyRefunded: ch.Refunded,
 	}
 	if ch.PaymentIntent != nil {
