@@ -32,6 +32,7 @@ import (
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/agents/openai"
+	"github.com/hossagent/hossagent/agents/searchapi"
 	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
@@ -238,7 +239,7 @@ func tuneGC(getenv func(string) string) {
 
 // buildAgents wires the five cycles to their adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *agents.SearchAPILeads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
 		return nil, nil, err
@@ -342,11 +343,11 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 }
 
 // newSearchAPI is the lead search API client when LEAD_SOURCE=search_api.
-func newSearchAPI(cfg config.Config) *agents.SearchAPILeads {
+func newSearchAPI(cfg config.Config) *searchapi.Leads {
 	if cfg.Leads.Source != config.LeadSearchAPI {
 		return nil
 	}
-	return agents.NewSearchAPILeads(agents.Env{Now: time.Now}, agents.SearchAPIOptions{
+	return searchapi.New(agents.Env{Now: time.Now}, searchapi.Options{
 		URL: cfg.Leads.SearchAPIURL, Key: cfg.Leads.SearchAPIKey, Niche: cfg.Leads.Niche, Geography: cfg.Leads.Geography,
 		MinCompanySize: cfg.Leads.MinCompanySize, MaxCompanySize: cfg.Leads.MaxCompanySize,
 	})

@@ -113,8 +113,8 @@ func addLead(ctx context.Context, store *db.DB, cand LeadCandidate, source strin
 	return "", "", err
 }
 
-// maxLeadField bounds every text field of a lead.
-const maxLeadField = 300
+// MaxLeadField bounds every text field of a lead.
+const MaxLeadField = 300
 
 // PrepareLead checks and normalises a candidate into the lead to store: the
 // e-mail lower-cased and syntax-checked, the website's host checked, and the
@@ -135,12 +135,12 @@ const maxLeadField = 300
 // but their own syntax.
 func PrepareLead(c LeadCandidate, source string) (db.NewLead, error) {
 	in := db.NewLead{
-		Name: cleanText(c.Name), Company: cleanText(c.Company),
-		Website: strings.TrimSpace(c.Website), Niche: cleanText(c.Niche), Source: source,
+		Name: CleanText(c.Name), Company: CleanText(c.Company),
+		Website: strings.TrimSpace(c.Website), Niche: CleanText(c.Niche), Source: source,
 	}
 	for _, f := range []string{in.Name, in.Company, in.Website, in.Niche, c.Email} {
-		if len(f) > maxLeadField {
-			return in, fmt.Errorf("a field is longer than %d characters", maxLeadField)
+		if len(f) > MaxLeadField {
+			return in, fmt.Errorf("a field is longer than %d characters", MaxLeadField)
 		}
 	}
 	email, err := normalizeEmail(c.Email)
@@ -169,9 +169,9 @@ func PrepareLead(c LeadCandidate, source string) (db.NewLead, error) {
 	return in, nil
 }
 
-// cleanText makes a name-like field one line of valid text: invalid UTF-8
+// CleanText makes a name-like field one line of valid text: invalid UTF-8
 // becomes U+FFFD, control characters go, white space runs become one space.
-func cleanText(s string) string {
+func CleanText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		switch {
@@ -270,7 +270,7 @@ func domainKey(email, websiteHost string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s has no registrable domain", host)
 		}
-		if !isFreeMail(key) {
+		if !IsFreeMail(key) {
 			return key, nil
 		}
 	}
@@ -284,9 +284,9 @@ func addrDomain(email string) string {
 	return ""
 }
 
-// isFreeMail reports whether a registrable domain belongs to a free-mail
+// IsFreeMail reports whether a registrable domain belongs to a free-mail
 // provider, whose users are individuals, not one company.
-func isFreeMail(domain string) bool {
+func IsFreeMail(domain string) bool {
 	switch domain {
 	case "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "msn.com",
 		"yahoo.com", "yahoo.co.uk", "ymail.com", "rocketmail.com", "icloud.com", "me.com", "mac.com", "aol.com",

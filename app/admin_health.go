@@ -31,7 +31,7 @@ type LeadSourceStatus struct {
 	LastSuccess time.Time // zero when it never answered usefully
 }
 
-// SearchAPIReporter is the part of *agents.SearchAPILeads the health panel
+// SearchAPIReporter is the part of *searchapi.Leads the health panel
 // reads.
 type SearchAPIReporter interface {
 	Query() string
@@ -40,7 +40,7 @@ type SearchAPIReporter interface {
 }
 
 // SearchAPIHealth turns the search API provider into Deps.LeadSourceHealth.
-// Call it only when LEAD_SOURCE=search_api: a nil *agents.SearchAPILeads in
+// Call it only when LEAD_SOURCE=search_api: a nil *searchapi.Leads in
 // the interface is not a nil interface and would panic when read.
 func SearchAPIHealth(p SearchAPIReporter) func() LeadSourceStatus {
 	if p == nil {

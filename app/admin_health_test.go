@@ -12,7 +12,7 @@ import (
 	"github.com/hossagent/hossagent/db"
 )
 
-// fakeSearchAPI stands in for *agents.SearchAPILeads.
+// fakeSearchAPI stands in for *searchapi.Leads.
 type fakeSearchAPI struct {
 	err         string
 	errAt, okAt time.Time

@@ -1,4 +1,4 @@
-package agents
+package searchapi
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"golang.org/x/net/publicsuffix"
 )
@@ -57,7 +58,7 @@ func searchResponseSeeds() [][]byte {
 // lead check after it. Whatever the body, nothing panics, and either the
 // parse fails with a short, printable error, or every candidate's fields
 // are valid text of bounded length and every one the check accepts is a
-// valid lead: valid UTF-8, no control character, at most maxLeadField
+// valid lead: valid UTF-8, no control character, at most agents.MaxLeadField
 // bytes, an e-mail net/mail parses to itself, a website that is an http(s)
 // URL, a registrable company domain, and a website key that is the URL's
 // host.
@@ -87,9 +88,9 @@ func checkSearchBody(t *testing.T, body []byte) {
 				t.Fatalf("%s %q: not trimmed or too long", name, v)
 			}
 		}
-		in, err := PrepareLead(c, "search_api")
+		in, err := agents.PrepareLead(c, "search_api")
 		if err != nil {
-			checkMessage(t, "lead check error", err.Error(), 2*maxLeadField)
+			checkMessage(t, "lead check error", err.Error(), 2*agents.MaxLeadField)
 			continue
 		}
 		checkPreparedLead(t, c, in)
@@ -137,10 +138,10 @@ func checkMessage(t *testing.T, what, msg string, n int) {
 	}
 }
 
-func checkPreparedLead(t *testing.T, c LeadCandidate, in db.NewLead) {
+func checkPreparedLead(t *testing.T, c agents.LeadCandidate, in db.NewLead) {
 	t.Helper()
 	for what, v := range map[string]string{"name": in.Name, "company": in.Company, "niche": in.Niche, "email": in.Email, "website": in.Website, "domain key": in.DomainKey} {
-		checkText(t, what, v, maxLeadField)
+		checkText(t, what, v, agents.MaxLeadField)
 	}
 	if in.Company == "" || (in.Email == "" && in.Website == "") {
 		t.Fatalf("lead %+v from %+v: no company, or neither e-mail nor website", in, c)
@@ -173,7 +174,7 @@ func checkPreparedLead(t *testing.T, c LeadCandidate, in db.NewLead) {
 		}
 	}
 	if in.DomainKey != "" {
-		if reg, err := publicsuffix.EffectiveTLDPlusOne(in.DomainKey); err != nil || reg != in.DomainKey || isFreeMail(in.DomainKey) {
+		if reg, err := publicsuffix.EffectiveTLDPlusOne(in.DomainKey); err != nil || reg != in.DomainKey || agents.IsFreeMail(in.DomainKey) {
 			t.Fatalf("domain key %q is not a registrable company domain (%q, %v)", in.DomainKey, reg, err)
 		}
 	}
@@ -190,7 +191,7 @@ func TestSearchResponseSeedsExercise(t *testing.T) {
 			continue
 		}
 		for _, c := range cands {
-			if _, err := PrepareLead(c, "search_api"); err != nil {
+			if _, err := agents.PrepareLead(c, "search_api"); err != nil {
 				invalid++
 			} else {
 				leads++

@@ -1,4 +1,7 @@
-package agents
+// Package searchapi is HossAgent's lead search API adapter: the
+// agents.LeadProvider that asks an external search API for prospects
+// (LEAD_SOURCE=search_api) and reports its health to the admin panel.
+package searchapi
 
 import (
 	"bytes"
@@ -14,11 +17,13 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hossagent/hossagent/agents"
 )
 
-// SearchAPIOptions configure the search API lead provider (LEAD_SEARCH_API_*
-// and LEAD_* settings).
-type SearchAPIOptions struct {
+// Options configure the search API lead provider (LEAD_SEARCH_API_* and
+// LEAD_* settings).
+type Options struct {
 	URL, Key         string
 	Niche, Geography string
 	MinCompanySize   int // 0: no lower bound
@@ -27,7 +32,7 @@ type SearchAPIOptions struct {
 	Timeout time.Duration
 	// Client makes the requests; nil means a plain http.Client.
 	Client *http.Client
-	// Sleep waits between attempts; nil means SleepContext. Tests pass a
+	// Sleep waits between attempts; nil means agents.SleepContext. Tests pass a
 	// recorder so that they never sleep.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -39,14 +44,14 @@ const (
 	searchAPIMaxBody      = 1 << 20 // 1 MiB
 )
 
-// SearchAPILeads asks an external search API for prospects:
+// Leads asks an external search API for prospects:
 // GET URL?query=…&limit=… with a bearer key. The response is a JSON array or
 // {"results": [...]}, and each item is read leniently. Network errors, 5xx
 // and 429 answers are retried with exponential backoff; the last error is
 // kept for the admin's health panel. Safe for concurrent use.
-type SearchAPILeads struct {
-	env  Env
-	opts SearchAPIOptions
+type Leads struct {
+	env  agents.Env
+	opts Options
 
 	mu          sync.Mutex
 	lastErr     string
@@ -54,9 +59,9 @@ type SearchAPILeads struct {
 	lastSuccess time.Time
 }
 
-// NewSearchAPILeads returns the search API provider. env supplies the clock
-// that stamps its errors.
-func NewSearchAPILeads(env Env, opts SearchAPIOptions) *SearchAPILeads {
+// New returns the search API provider. env supplies the clock that stamps
+// its errors.
+func New(env agents.Env, opts Options) *Leads {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
@@ -64,25 +69,25 @@ func NewSearchAPILeads(env Env, opts SearchAPIOptions) *SearchAPILeads {
 		opts.Client = &http.Client{}
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = SleepContext
+		opts.Sleep = agents.SleepContext
 	}
-	return &SearchAPILeads{env: env, opts: opts}
+	return &Leads{env: env, opts: opts}
 }
 
 // Name is "search_api", the lead source recorded on its leads.
-func (s *SearchAPILeads) Name() string { return "search_api" }
+func (s *Leads) Name() string { return "search_api" }
 
 // LastError is the latest failure and when it happened ("" and the zero
 // time when there was none). It is kept after a later success, which
 // LastSuccess tells apart.
-func (s *SearchAPILeads) LastError() (string, time.Time) {
+func (s *Leads) LastError() (string, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastErr, s.lastErrAt
 }
 
 // LastSuccess is when the API last answered usefully.
-func (s *SearchAPILeads) LastSuccess() time.Time {
+func (s *Leads) LastSuccess() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastSuccess
@@ -90,7 +95,7 @@ func (s *SearchAPILeads) LastSuccess() time.Time {
 
 // Query is the search phrase sent to the API: the niche, "in <geography>"
 // when set, and a company-size phrase ("10-50 employees").
-func (s *SearchAPILeads) Query() string {
+func (s *Leads) Query() string {
 	parts := []string{strings.TrimSpace(s.opts.Niche)}
 	if g := strings.TrimSpace(s.opts.Geography); g != "" {
 		parts = append(parts, "in "+g)
@@ -108,13 +113,13 @@ func (s *SearchAPILeads) Query() string {
 }
 
 // Candidates asks the API for up to n prospects.
-func (s *SearchAPILeads) Candidates(ctx context.Context, n int) ([]LeadCandidate, error) {
+func (s *Leads) Candidates(ctx context.Context, n int) ([]agents.LeadCandidate, error) {
 	if n <= 0 {
 		return nil, nil
 	}
 	body, err := s.fetch(ctx, n)
 	if err == nil {
-		var cands []LeadCandidate
+		var cands []agents.LeadCandidate
 		if cands, err = parseSearchResults(body, n); err == nil {
 			s.mu.Lock()
 			s.lastSuccess = s.now()
@@ -122,7 +127,7 @@ func (s *SearchAPILeads) Candidates(ctx context.Context, n int) ([]LeadCandidate
 			for i := range cands {
 				// The API was asked about the configured niche; an item
 				// that does not say otherwise belongs to it.
-				cands[i].Niche = nonEmptyOr(cands[i].Niche, s.opts.Niche)
+				cands[i].Niche = orDefault(cands[i].Niche, s.opts.Niche)
 			}
 			return cands, nil
 		}
@@ -133,7 +138,15 @@ func (s *SearchAPILeads) Candidates(ctx context.Context, n int) ([]LeadCandidate
 	return nil, err
 }
 
-func (s *SearchAPILeads) now() time.Time {
+// orDefault is s trimmed, or def when s is blank.
+func orDefault(s, def string) string {
+	if s = strings.TrimSpace(s); s == "" {
+		return def
+	}
+	return s
+}
+
+func (s *Leads) now() time.Time {
 	if s.env.Now == nil {
 		return time.Time{}
 	}
@@ -148,7 +161,7 @@ func (e retryableError) Unwrap() error { return e.err }
 
 // fetch makes up to three attempts and returns the body of the first
 // successful answer.
-func (s *SearchAPILeads) fetch(ctx context.Context, n int) ([]byte, error) {
+func (s *Leads) fetch(ctx context.Context, n int) ([]byte, error) {
 	backoff := searchAPIFirstBackoff
 	for attempt := 1; ; attempt++ {
 		body, err := s.attempt(ctx, n)
@@ -167,7 +180,7 @@ func (s *SearchAPILeads) fetch(ctx context.Context, n int) ([]byte, error) {
 }
 
 // attempt makes one request under its own timeout.
-func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
+func (s *Leads) attempt(ctx context.Context, n int) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	u, err := url.Parse(s.opts.URL)
@@ -218,7 +231,7 @@ func (s *SearchAPILeads) attempt(ctx context.Context, n int) ([]byte, error) {
 // (it is logged and shown in the health panel), at most 200 bytes and an
 // ellipsis.
 func searchSnippet(b []byte) string {
-	return truncateText(cleanText(string(b[:min(len(b), 4*200)])), 200)
+	return truncateText(agents.CleanText(string(b[:min(len(b), 4*200)])), 200)
 }
 
 // truncateText cuts s to at most n bytes on a character boundary, marking
@@ -235,15 +248,15 @@ func truncateText(s string, n int) string {
 }
 
 // maxSearchField bounds a field read from an answer. Longer ones are cut
-// (and then refused by PrepareLead, whose limit is lower): a 1 MiB company
-// name is never carried further.
+// (and then refused by agents.PrepareLead, whose limit is lower): a 1 MiB
+// company name is never carried further.
 const maxSearchField = 1024
 
 // parseSearchResults reads a JSON array of items, or an object holding them
 // under "results", and returns the first limit candidates (all when limit
 // is 0 or less): an answer of a million tiny items costs no more than the
 // leads asked for. An item that is not an object is skipped.
-func parseSearchResults(body []byte, limit int) ([]LeadCandidate, error) {
+func parseSearchResults(body []byte, limit int) ([]agents.LeadCandidate, error) {
 	body = bytes.TrimSpace(body)
 	var items []json.RawMessage
 	switch {
@@ -269,7 +282,7 @@ func parseSearchResults(body []byte, limit int) ([]LeadCandidate, error) {
 	if limit <= 0 || limit > len(items) {
 		limit = len(items)
 	}
-	cands := make([]LeadCandidate, 0, limit)
+	cands := make([]agents.LeadCandidate, 0, limit)
 	for _, raw := range items {
 		if len(cands) == limit {
 			break
@@ -278,7 +291,7 @@ func parseSearchResults(body []byte, limit int) ([]LeadCandidate, error) {
 		if json.Unmarshal(raw, &it) != nil || it == nil {
 			continue
 		}
-		cands = append(cands, LeadCandidate{
+		cands = append(cands, agents.LeadCandidate{
 			Company: searchField(it, true, "company_name", "company"),
 			Name:    searchField(it, true, "contact_name", "contact"),
 			Email:   searchField(it, false, "email"),
@@ -292,15 +305,16 @@ func parseSearchResults(body []byte, limit int) ([]LeadCandidate, error) {
 // searchField is the first of keys that holds a non-empty string, trimmed
 // and at most maxSearchField bytes; other types (numbers, null, objects)
 // are ignored rather than failing the batch. A name-like field (clean) is
-// made one line of valid text without control characters (cleanText); an
-// e-mail or a website is left as it came, for PrepareLead to refuse when it
-// is not one: cleaning an address could turn it into someone else's.
+// made one line of valid text without control characters
+// (agents.CleanText); an e-mail or a website is left as it came, for
+// agents.PrepareLead to refuse when it is not one: cleaning an address could
+// turn it into someone else's.
 func searchField(item map[string]json.RawMessage, clean bool, keys ...string) string {
 	for _, k := range keys {
 		var v string
 		if raw, ok := item[k]; ok && json.Unmarshal(raw, &v) == nil {
 			if clean {
-				v = cleanText(v)
+				v = agents.CleanText(v)
 			}
 			if v = strings.TrimSpace(v); v != "" {
 				return strings.TrimSpace(truncateText(v, maxSearchField))
