@@ -33,6 +33,7 @@ import (
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/agents/openai"
 	"github.com/hossagent/hossagent/agents/searchapi"
+	"github.com/hossagent/hossagent/agents/smtp"
 	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
@@ -331,7 +332,7 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 	}
 	switch cfg.Email.Mode {
 	case agents.MailModeSMTP:
-		return agents.NewSMTPMailer(agents.SMTPOptions{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
+		return smtp.New(smtp.Options{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
 			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	case agents.MailModeSendGrid:

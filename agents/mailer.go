@@ -44,6 +44,50 @@ type Mailer interface {
 	Send(ctx context.Context, m OutgoingMail) (providerID string, err error)
 }
 
+// MailError is a provider's refusal of a message, or a failure to reach it.
+// Permanent means the provider will not take this message as it is (an SMTP
+// 5xx reply, an HTTP 4xx answer); otherwise trying again later may work.
+// BizDev retries both within MaxSendAttempts: a permanent error for one
+// message may be a passing misconfiguration of the account.
+type MailError struct {
+	Provider  string // "smtp" or "sendgrid"
+	Permanent bool
+	// Unknown is set when the message may have been accepted: the body was
+	// handed over and the provider's answer never came (a timeout or a
+	// dropped connection at that moment). Such a message is never retried.
+	Unknown bool
+	// Code is the SMTP reply code or the HTTP status; 0 when the provider
+	// never answered (network, TLS, timeout).
+	Code int
+	Err  error
+}
+
+func (e *MailError) Error() string {
+	kind := "temporary"
+	if e.Permanent {
+		kind = "permanent"
+	}
+	if e.Code != 0 {
+		kind += " " + strconv.Itoa(e.Code)
+	}
+	return e.Provider + ": " + kind + " error: " + e.Err.Error()
+}
+
+func (e *MailError) Unwrap() error { return e.Err }
+
+// IsPermanentMailError reports whether err holds a permanent refusal.
+func IsPermanentMailError(err error) bool {
+	var me *MailError
+	return errors.As(err, &me) && me.Permanent
+}
+
+// IsUnknownMailOutcome reports whether err leaves open whether the provider
+// accepted the message.
+func IsUnknownMailOutcome(err error) bool {
+	var me *MailError
+	return errors.As(err, &me) && me.Unknown
+}
+
 // DryRunMailer accepts every message and sends nothing: the whole pipeline
 // runs, the wire stays silent. Safe for concurrent use.
 type DryRunMailer struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/hossagent/hossagent/agents"
+	smtpmailer "github.com/hossagent/hossagent/agents/smtp"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -177,7 +178,7 @@ func (s *inboxSession) Data(r io.Reader) error {
 
 // startSMTPInbox serves an inbox until the test ends; it returns the
 // inbox and an SMTP mailer pointed at it.
-func startSMTPInbox(t *testing.T) (*smtpInbox, *agents.SMTPMailer) {
+func startSMTPInbox(t *testing.T) (*smtpInbox, *smtpmailer.Mailer) {
 	t.Helper()
 	inbox := &smtpInbox{}
 	server := smtp.NewServer(inbox)
@@ -190,7 +191,7 @@ func startSMTPInbox(t *testing.T) (*smtpInbox, *agents.SMTPMailer) {
 	}
 	go func() { _ = server.Serve(ln) }()
 	t.Cleanup(func() { _ = server.Close() })
-	mailer, err := agents.NewSMTPMailer(agents.SMTPOptions{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: agents.SMTPNoTLS,
+	mailer, err := smtpmailer.New(smtpmailer.Options{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: smtpmailer.NoTLS,
 		From: "outreach@hossagent.example"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
-package agents
+package smtp
 
 import (
 	"bytes"
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/hossagent/hossagent/agents"
 )
 
 // A mail from no outbox message (the test e-mail) gets a Message-ID of its
@@ -13,10 +15,10 @@ import (
 func TestSMTPMessageIDs(t *testing.T) {
 	sink, _ := startSMTPSink(t, sinkOptions{})
 	random := bytes.NewReader(append(bytes.Repeat([]byte{0xab}, 16), bytes.Repeat([]byte{0x01}, 16)...))
-	m := sink.mailer(t, SMTPOptions{Random: random})
+	m := sink.mailer(t, Options{Random: random})
 	ctx := context.Background()
 	var ids []string
-	for _, out := range []OutgoingMail{testMail("a@x.example", 0), testMail("a@x.example", 0), testMail("b@x.example", 7), testMail("b@x.example", 7)} {
+	for _, out := range []agents.OutgoingMail{testMail("a@x.example", 0), testMail("a@x.example", 0), testMail("b@x.example", 7), testMail("b@x.example", 7)} {
 		id, err := m.Send(ctx, out)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,6 @@
-package agents
+// Package smtp is HossAgent's SMTP adapter on go-mail: the agents.Mailer
+// for EMAIL_MODE=SMTP.
+package smtp
 
 import (
 	"context"
@@ -16,31 +18,33 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail"
+
+	"github.com/hossagent/hossagent/agents"
 )
 
 // SMTP transport security, as SMTP_TLS names it.
 const (
-	// SMTPStartTLS upgrades the connection with STARTTLS and refuses a
+	// StartTLS upgrades the connection with STARTTLS and refuses a
 	// server that does not offer it (port 587).
-	SMTPStartTLS = "starttls"
-	// SMTPImplicitTLS speaks TLS from the first byte (port 465).
-	SMTPImplicitTLS = "tls"
-	// SMTPNoTLS sends in the clear: for a relay on the same host or a test
+	StartTLS = "starttls"
+	// ImplicitTLS speaks TLS from the first byte (port 465).
+	ImplicitTLS = "tls"
+	// NoTLS sends in the clear: for a relay on the same host or a test
 	// server only, since credentials travel in plain text too.
-	SMTPNoTLS = "none"
+	NoTLS = "none"
 )
 
-// defaultSMTPTimeout bounds one connection: dial, handshake, the whole
+// defaultTimeout bounds one connection: dial, handshake, the whole
 // exchange.
-const defaultSMTPTimeout = 30 * time.Second
+const defaultTimeout = 30 * time.Second
 
-// SMTPOptions configure the SMTP mailer (the SMTP_* settings).
-type SMTPOptions struct {
+// Options configure the SMTP mailer (the SMTP_* settings).
+type Options struct {
 	Host string
 	// Port defaults to 587 for starttls, 465 for tls and 25 for none.
 	Port               int
 	Username, Password string // auth is used when Username is set
-	// TLS is SMTPStartTLS (the default), SMTPImplicitTLS or SMTPNoTLS.
+	// TLS is StartTLS (the default), ImplicitTLS or NoTLS.
 	TLS string
 	// From and FromName are the sender for a message that names none.
 	From, FromName string
@@ -59,27 +63,26 @@ type SMTPOptions struct {
 	Random io.Reader
 }
 
-// SMTPMailer sends each message over its own SMTP connection through
+// Mailer sends each message over its own SMTP connection through
 // go-mail. One connection per message keeps the outcome of each message
 // unambiguous, and BizDev sends at most a few a minute. Safe for
 // concurrent use.
-type SMTPMailer struct {
-	opts SMTPOptions
+type Mailer struct {
+	opts Options
 }
 
-// NewSMTPMailer checks the options and returns the mailer for
-// EMAIL_MODE=SMTP.
-func NewSMTPMailer(opts SMTPOptions) (*SMTPMailer, error) {
+// New checks the options and returns the mailer for EMAIL_MODE=SMTP.
+func New(opts Options) (*Mailer, error) {
 	opts.Host = strings.TrimSpace(opts.Host)
 	opts.TLS = strings.ToLower(strings.TrimSpace(opts.TLS))
 	if opts.TLS == "" {
-		opts.TLS = SMTPStartTLS
+		opts.TLS = StartTLS
 	}
 	if opts.Port == 0 {
-		opts.Port = map[string]int{SMTPStartTLS: 587, SMTPImplicitTLS: 465, SMTPNoTLS: 25}[opts.TLS]
+		opts.Port = map[string]int{StartTLS: 587, ImplicitTLS: 465, NoTLS: 25}[opts.TLS]
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = defaultSMTPTimeout
+		opts.Timeout = defaultTimeout
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -90,7 +93,7 @@ func NewSMTPMailer(opts SMTPOptions) (*SMTPMailer, error) {
 	switch {
 	case opts.Host == "":
 		return nil, errors.New("smtp: no host")
-	case opts.TLS != SMTPStartTLS && opts.TLS != SMTPImplicitTLS && opts.TLS != SMTPNoTLS:
+	case opts.TLS != StartTLS && opts.TLS != ImplicitTLS && opts.TLS != NoTLS:
 		return nil, fmt.Errorf("smtp: TLS mode %q: want starttls, tls or none", opts.TLS)
 	case opts.Port < 1 || opts.Port > 65535:
 		return nil, fmt.Errorf("smtp: port %d out of range", opts.Port)
@@ -105,11 +108,11 @@ func NewSMTPMailer(opts SMTPOptions) (*SMTPMailer, error) {
 			return nil, fmt.Errorf("smtp: Reply-To %q: %w", opts.ReplyTo, err)
 		}
 	}
-	return &SMTPMailer{opts: opts}, nil
+	return &Mailer{opts: opts}, nil
 }
 
 // Mode is SMTP.
-func (m *SMTPMailer) Mode() string { return MailModeSMTP }
+func (m *Mailer) Mode() string { return agents.MailModeSMTP }
 
 // Send delivers one message and returns its Message-ID, which is derived
 // from the outbox id: a retry of the same outbox message carries the same
@@ -117,13 +120,13 @@ func (m *SMTPMailer) Mode() string { return MailModeSMTP }
 // The message counts as sent once the server accepted its DATA; a failure
 // after that (RSET, QUIT) does not make it fail, so it is never sent twice.
 // Cancelling ctx aborts the exchange at once.
-func (m *SMTPMailer) Send(ctx context.Context, out OutgoingMail) (string, error) {
+func (m *Mailer) Send(ctx context.Context, out agents.OutgoingMail) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	msg, id, err := m.message(out)
 	if err != nil {
-		return "", &MailError{Provider: "smtp", Permanent: true, Err: err}
+		return "", &agents.MailError{Provider: "smtp", Permanent: true, Err: err}
 	}
 	var stop func() bool
 	defer func() {
@@ -133,11 +136,11 @@ func (m *SMTPMailer) Send(ctx context.Context, out OutgoingMail) (string, error)
 	}()
 	client, err := mail.NewClient(m.opts.Host, m.clientOptions(ctx, &stop)...)
 	if err != nil {
-		return "", &MailError{Provider: "smtp", Permanent: true, Err: err}
+		return "", &agents.MailError{Provider: "smtp", Permanent: true, Err: err}
 	}
 	conn, err := client.DialToSMTPClientWithContext(ctx)
 	if err != nil {
-		return "", smtpError(err)
+		return "", mailError(err)
 	}
 	defer func() { _ = client.CloseWithSMTPClient(conn) }()
 	err = client.SendWithSMTPClient(conn, msg)
@@ -147,13 +150,13 @@ func (m *SMTPMailer) Send(ctx context.Context, out OutgoingMail) (string, error)
 	if err == nil {
 		err = errors.New("the server did not confirm the message")
 	}
-	return "", smtpError(err)
+	return "", mailError(err)
 }
 
 // clientOptions configure go-mail for one send. The connection is dialled
 // here, not by go-mail, so that cancelling ctx can close it mid-exchange;
 // *stop unregisters that once the send is over.
-func (m *SMTPMailer) clientOptions(ctx context.Context, stop *func() bool) []mail.Option {
+func (m *Mailer) clientOptions(ctx context.Context, stop *func() bool) []mail.Option {
 	tlsConfig := m.tlsConfig()
 	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
 		raw, err := (&net.Dialer{}).DialContext(dctx, network, addr)
@@ -161,7 +164,7 @@ func (m *SMTPMailer) clientOptions(ctx context.Context, stop *func() bool) []mai
 			return nil, err
 		}
 		*stop = context.AfterFunc(ctx, func() { _ = raw.Close() })
-		if m.opts.TLS != SMTPImplicitTLS {
+		if m.opts.TLS != ImplicitTLS {
 			return raw, nil
 		}
 		conn := tls.Client(raw, tlsConfig)
@@ -178,11 +181,11 @@ func (m *SMTPMailer) clientOptions(ctx context.Context, stop *func() bool) []mai
 		mail.WithTLSConfig(tlsConfig),
 	}
 	switch m.opts.TLS {
-	case SMTPStartTLS:
+	case StartTLS:
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
-	case SMTPImplicitTLS:
+	case ImplicitTLS:
 		opts = append(opts, mail.WithSSL())
-	case SMTPNoTLS:
+	case NoTLS:
 		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
 	}
 	if m.opts.Username == "" {
@@ -191,13 +194,13 @@ func (m *SMTPMailer) clientOptions(ctx context.Context, stop *func() bool) []mai
 	// The strongest mechanism the server offers from this list; PLAIN and
 	// LOGIN travel in the clear only where the operator chose no TLS.
 	mechs := []mail.SMTPAuthType{mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1, mail.SMTPAuthCramMD5, mail.SMTPAuthPlain, mail.SMTPAuthLogin}
-	if m.opts.TLS == SMTPNoTLS {
+	if m.opts.TLS == NoTLS {
 		mechs = []mail.SMTPAuthType{mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1, mail.SMTPAuthCramMD5, mail.SMTPAuthPlainNoEnc, mail.SMTPAuthLoginNoEnc}
 	}
 	return append(opts, mail.WithUsername(m.opts.Username), mail.WithPassword(m.opts.Password), mail.WithOpportunisticSMTPAuth(mechs...))
 }
 
-func (m *SMTPMailer) tlsConfig() *tls.Config {
+func (m *Mailer) tlsConfig() *tls.Config {
 	if m.opts.TLSConfig == nil {
 		return &tls.Config{ServerName: m.opts.Host, MinVersion: tls.VersionTLS12}
 	}
@@ -211,7 +214,7 @@ func (m *SMTPMailer) tlsConfig() *tls.Config {
 // message builds the MIME message: plain text, the sender, the recipient,
 // the Reply-To, the subject, a Message-ID from the outbox id and every extra
 // header.
-func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
+func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
 	from, fromName := out.From, out.FromName
 	if from == "" {
 		from, fromName = m.opts.From, m.opts.FromName
@@ -251,7 +254,7 @@ func (m *SMTPMailer) message(out OutgoingMail) (*mail.Msg, string, error) {
 // (outboxID 0: the test e-mail) gets "hossagent.<32 random hex
 // digits>@<domain>", its own: a receiving server that sees a Message-ID
 // again may drop the message as a duplicate.
-func (m *SMTPMailer) messageID(outboxID int64, from string) (string, error) {
+func (m *Mailer) messageID(outboxID int64, from string) (string, error) {
 	domain := "hossagent.invalid"
 	if at := strings.LastIndexByte(from, '@'); at >= 0 && at < len(from)-1 {
 		domain = strings.ToLower(from[at+1:])
@@ -266,46 +269,9 @@ func (m *SMTPMailer) messageID(outboxID int64, from string) (string, error) {
 	return "hossagent." + hex.EncodeToString(b[:]) + "@" + domain, nil
 }
 
-// MailError is a provider's refusal of a message, or a failure to reach it.
-// Permanent means the provider will not take this message as it is (an SMTP
-// 5xx reply, an HTTP 4xx answer); otherwise trying again later may work.
-// BizDev retries both within MaxSendAttempts: a permanent error for one
-// message may be a passing misconfiguration of the account.
-type MailError struct {
-	Provider  string // "smtp" or "sendgrid"
-	Permanent bool
-	// Unknown is set when the message may have been accepted: the body was
-	// handed over and the provider's answer never came (a timeout or a
-	// dropped connection at that moment). Such a message is never retried.
-	Unknown bool
-	// Code is the SMTP reply code or the HTTP status; 0 when the provider
-	// never answered (network, TLS, timeout).
-	Code int
-	Err  error
-}
-
-func (e *MailError) Error() string {
-	kind := "temporary"
-	if e.Permanent {
-		kind = "permanent"
-	}
-	if e.Code != 0 {
-		kind += " " + strconv.Itoa(e.Code)
-	}
-	return e.Provider + ": " + kind + " error: " + e.Err.Error()
-}
-
-func (e *MailError) Unwrap() error { return e.Err }
-
-// IsPermanentMailError reports whether err holds a permanent refusal.
-func IsPermanentMailError(err error) bool {
-	var me *MailError
-	return errors.As(err, &me) && me.Permanent
-}
-
-// smtpError classifies an SMTP failure by its reply code: 5xx is permanent,
+// mailError classifies an SMTP failure by its reply code: 5xx is permanent,
 // 4xx and failures without a reply (network, TLS, timeout) are temporary.
-func smtpError(err error) error {
+func mailError(err error) error {
 	code := 0
 	var se *mail.SendError
 	var te *textproto.Error
@@ -318,12 +284,5 @@ func smtpError(err error) error {
 	// The body went out and no reply code came back: the server may have
 	// queued the message.
 	unknown := code == 0 && se != nil && se.Reason == mail.ErrSMTPDataClose
-	return &MailError{Provider: "smtp", Permanent: code >= 500 && code < 600, Unknown: unknown, Code: code, Err: err}
-}
-
-// IsUnknownMailOutcome reports whether err leaves open whether the provider
-// accepted the message.
-func IsUnknownMailOutcome(err error) bool {
-	var me *MailError
-	return errors.As(err, &me) && me.Unknown
+	return &agents.MailError{Provider: "smtp", Permanent: code >= 500 && code < 600, Unknown: unknown, Code: code, Err: err}
 }

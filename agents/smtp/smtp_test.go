@@ -1,4 +1,4 @@
-package agents
+package smtp
 
 import (
 	"bytes"
@@ -24,8 +24,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -45,8 +46,8 @@ type smtpSink struct {
 
 // sinkOptions shape the server.
 type sinkOptions struct {
-	// TLS is SMTPNoTLS (plain, no STARTTLS offered), SMTPStartTLS (plain,
-	// STARTTLS offered) or SMTPImplicitTLS (TLS from the first byte).
+	// TLS is NoTLS (plain, no STARTTLS offered), StartTLS (plain,
+	// STARTTLS offered) or ImplicitTLS (TLS from the first byte).
 	TLS string
 	// User and Pass, when set, make AUTH PLAIN required before MAIL.
 	User, Pass string
@@ -71,16 +72,16 @@ type sinkMail struct {
 func startSMTPSink(t *testing.T, o sinkOptions) (*smtpSink, *tls.Config) {
 	t.Helper()
 	if o.TLS == "" {
-		o.TLS = SMTPNoTLS
+		o.TLS = NoTLS
 	}
 	s := &smtpSink{opts: o, entered: make(chan struct{}, 16), release: make(chan struct{})}
 	cert, roots := selfSignedCert(t)
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	server := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+	server := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return &sinkSession{sink: s, conn: c}, nil
 	}))
 	server.Domain = "sink.test"
-	server.AllowInsecureAuth = o.TLS == SMTPNoTLS
+	server.AllowInsecureAuth = o.TLS == NoTLS
 	server.ErrorLog = log.New(io.Discard, "", 0)
 	server.ReadTimeout, server.WriteTimeout = 10*time.Second, 10*time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -88,9 +89,9 @@ func startSMTPSink(t *testing.T, o sinkOptions) (*smtpSink, *tls.Config) {
 		t.Fatal(err)
 	}
 	switch o.TLS {
-	case SMTPStartTLS:
+	case StartTLS:
 		server.TLSConfig = serverTLS
-	case SMTPImplicitTLS:
+	case ImplicitTLS:
 		ln = tls.NewListener(ln, serverTLS)
 	}
 	s.host, s.port = "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
@@ -101,13 +102,13 @@ func startSMTPSink(t *testing.T, o sinkOptions) (*smtpSink, *tls.Config) {
 }
 
 // mailer is an SMTP mailer pointed at the sink.
-func (s *smtpSink) mailer(t *testing.T, o SMTPOptions) *SMTPMailer {
+func (s *smtpSink) mailer(t *testing.T, o Options) *Mailer {
 	t.Helper()
 	o.Host, o.Port = s.host, s.port
 	if o.TLS == "" {
-		o.TLS = SMTPNoTLS
+		o.TLS = NoTLS
 	}
-	m, err := NewSMTPMailer(o)
+	m, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func (s *smtpSink) byRecipient() map[string]int {
 // sinkSession is one SMTP session of the sink.
 type sinkSession struct {
 	sink     *smtpSink
-	conn     *smtp.Conn
+	conn     *gosmtp.Conn
 	authUser string
 	from     string
 	to       []string
@@ -157,22 +158,22 @@ func (x *sinkSession) AuthMechanisms() []string {
 func (x *sinkSession) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error {
 		if user != x.sink.opts.User || pass != x.sink.opts.Pass {
-			return smtp.ErrAuthFailed
+			return gosmtp.ErrAuthFailed
 		}
 		x.authUser = user
 		return nil
 	}), nil
 }
 
-func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+func (x *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
 	if x.sink.opts.User != "" && x.authUser == "" {
-		return smtp.ErrAuthRequired
+		return gosmtp.ErrAuthRequired
 	}
 	x.from = from
 	return nil
 }
 
-func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (x *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	x.sink.mu.Lock()
 	x.sink.rcpts++
 	n := x.sink.rcpts
@@ -194,7 +195,7 @@ func (x *sinkSession) Data(r io.Reader) error {
 	if x.sink.opts.Hold {
 		x.sink.entered <- struct{}{}
 		<-x.sink.release
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "held, then dropped"}
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "held, then dropped"}
 	}
 	_, isTLS := x.conn.TLSConnectionState()
 	x.sink.mu.Lock()
@@ -255,8 +256,8 @@ func parseSinkMail(t *testing.T, m sinkMail) parsedMail {
 	return parsedMail{Header: msg.Header, Body: strings.ReplaceAll(string(b), "\r\n", "\n")}
 }
 
-func testMail(to string, id int64) OutgoingMail {
-	return OutgoingMail{
+func testMail(to string, id int64) agents.OutgoingMail {
+	return agents.OutgoingMail{
 		To: to, From: "outreach@hossagent.example", FromName: "Hoss Research", Subject: "A note for Delta",
 		Body: "Hi Dana,\n\nHello there.\n", OutboxID: id,
 		Headers: map[string]string{
@@ -270,8 +271,8 @@ func TestSMTPMailerDeliversOutreachWithUnsubscribeHeadersAndFooter(t *testing.T)
 	r := newOutreachRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{})
 	l := r.addLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
-	mailer := sink.mailer(t, SMTPOptions{Now: r.clock.Now})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), Counts{"queued": 1, "sent": 1, "failed": 0})
+	mailer := sink.mailer(t, Options{Now: r.clock.Now})
+	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 1, "sent": 1, "failed": 0})
 
 	got := sink.messages()
 	if len(got) != 1 {
@@ -306,7 +307,7 @@ func TestSMTPMailerDeliversOutreachWithUnsubscribeHeadersAndFooter(t *testing.T)
 		t.Errorf("Content-Type = %q, want plain text", ct)
 	}
 
-	tokens, err := LoadUnsubscribeTokens(r.ctx, r.store, r.rnd)
+	tokens, err := agents.LoadUnsubscribeTokens(r.ctx, r.store, r.rnd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +334,8 @@ func TestSMTPMailerSetsReplyToOnOutreach(t *testing.T) {
 	r := newOutreachRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{})
 	r.addLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
-	mailer := sink.mailer(t, SMTPOptions{Now: r.clock.Now, ReplyTo: "replies@reply.acme-corp.com"})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), Counts{"queued": 1, "sent": 1, "failed": 0})
+	mailer := sink.mailer(t, Options{Now: r.clock.Now, ReplyTo: "replies@reply.acme-corp.com"})
+	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 1, "sent": 1, "failed": 0})
 	got := sink.messages()
 	if len(got) != 1 {
 		t.Fatalf("the server received %d messages, want 1", len(got))
@@ -347,13 +348,13 @@ func TestSMTPMailerSetsReplyToOnOutreach(t *testing.T) {
 		t.Errorf("From = %q: Reply-To must not change the sender", p.Header.Get("From"))
 	}
 
-	if _, err := sink.mailer(t, SMTPOptions{}).Send(r.ctx, testMail("b@alpha.example", 2)); err != nil {
+	if _, err := sink.mailer(t, Options{}).Send(r.ctx, testMail("b@alpha.example", 2)); err != nil {
 		t.Fatal(err)
 	}
 	if rt := parseSinkMail(t, sink.messages()[1]).Header.Get("Reply-To"); rt != "" {
 		t.Errorf("Reply-To = %q without EMAIL_REPLY_TO, want none", rt)
 	}
-	if _, err := NewSMTPMailer(SMTPOptions{Host: "mx.example", ReplyTo: "not an address"}); err == nil {
+	if _, err := New(Options{Host: "mx.example", ReplyTo: "not an address"}); err == nil {
 		t.Error("a malformed Reply-To was accepted")
 	}
 }
@@ -361,7 +362,7 @@ func TestSMTPMailerSetsReplyToOnOutreach(t *testing.T) {
 func TestSMTPMailerAuthOnAPlainTestServer(t *testing.T) {
 	sink, _ := startSMTPSink(t, sinkOptions{User: "hoss", Pass: "s3cret-pass"})
 	ctx := context.Background()
-	id, err := sink.mailer(t, SMTPOptions{Username: "hoss", Password: "s3cret-pass"}).Send(ctx, testMail("a@alpha.example", 7))
+	id, err := sink.mailer(t, Options{Username: "hoss", Password: "s3cret-pass"}).Send(ctx, testMail("a@alpha.example", 7))
 	if err != nil || id != "hossagent.outbox.7@hossagent.example" {
 		t.Fatalf("Send = %q, %v", id, err)
 	}
@@ -369,12 +370,12 @@ func TestSMTPMailerAuthOnAPlainTestServer(t *testing.T) {
 		t.Fatalf("received %+v, want one message from the authenticated user", got)
 	}
 
-	_, err = sink.mailer(t, SMTPOptions{Username: "hoss", Password: "wrong"}).Send(ctx, testMail("b@alpha.example", 8))
-	var me *MailError
+	_, err = sink.mailer(t, Options{Username: "hoss", Password: "wrong"}).Send(ctx, testMail("b@alpha.example", 8))
+	var me *agents.MailError
 	if !errors.As(err, &me) || !me.Permanent || me.Code != 535 || !strings.Contains(err.Error(), "permanent 535") {
 		t.Fatalf("wrong password: %v, want a permanent 535", err)
 	}
-	_, err = sink.mailer(t, SMTPOptions{}).Send(ctx, testMail("c@alpha.example", 9))
+	_, err = sink.mailer(t, Options{}).Send(ctx, testMail("c@alpha.example", 9))
 	if !errors.As(err, &me) || !me.Permanent || me.Code != 502 {
 		t.Fatalf("no credentials: %v, want a permanent 502", err)
 	}
@@ -384,9 +385,9 @@ func TestSMTPMailerAuthOnAPlainTestServer(t *testing.T) {
 }
 
 func TestSMTPMailerSTARTTLSIsRequired(t *testing.T) {
-	sink, clientTLS := startSMTPSink(t, sinkOptions{TLS: SMTPStartTLS, User: "hoss", Pass: "s3cret-pass"})
+	sink, clientTLS := startSMTPSink(t, sinkOptions{TLS: StartTLS, User: "hoss", Pass: "s3cret-pass"})
 	ctx := context.Background()
-	m := sink.mailer(t, SMTPOptions{TLS: SMTPStartTLS, Username: "hoss", Password: "s3cret-pass", TLSConfig: clientTLS})
+	m := sink.mailer(t, Options{TLS: StartTLS, Username: "hoss", Password: "s3cret-pass", TLSConfig: clientTLS})
 	if _, err := m.Send(ctx, testMail("a@alpha.example", 1)); err != nil {
 		t.Fatalf("Send over STARTTLS: %v", err)
 	}
@@ -396,16 +397,16 @@ func TestSMTPMailerSTARTTLSIsRequired(t *testing.T) {
 
 	// A certificate the client does not trust: nothing is sent, and the
 	// failure is temporary (no SMTP reply code).
-	untrusted := sink.mailer(t, SMTPOptions{TLS: SMTPStartTLS, Username: "hoss", Password: "s3cret-pass"})
+	untrusted := sink.mailer(t, Options{TLS: StartTLS, Username: "hoss", Password: "s3cret-pass"})
 	_, err := untrusted.Send(ctx, testMail("b@alpha.example", 2))
-	var me *MailError
+	var me *agents.MailError
 	if !errors.As(err, &me) || me.Permanent || me.Code != 0 || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("untrusted certificate: %v", err)
 	}
 
 	// A server without STARTTLS is refused before any credential is sent.
 	plain, _ := startSMTPSink(t, sinkOptions{})
-	_, err = plain.mailer(t, SMTPOptions{TLS: SMTPStartTLS, Username: "hoss", Password: "s3cret-pass", TLSConfig: clientTLS}).
+	_, err = plain.mailer(t, Options{TLS: StartTLS, Username: "hoss", Password: "s3cret-pass", TLSConfig: clientTLS}).
 		Send(ctx, testMail("c@alpha.example", 3))
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("server without STARTTLS: %v", err)
@@ -416,8 +417,8 @@ func TestSMTPMailerSTARTTLSIsRequired(t *testing.T) {
 }
 
 func TestSMTPMailerImplicitTLS(t *testing.T) {
-	sink, clientTLS := startSMTPSink(t, sinkOptions{TLS: SMTPImplicitTLS, User: "hoss", Pass: "s3cret-pass"})
-	m := sink.mailer(t, SMTPOptions{TLS: SMTPImplicitTLS, Username: "hoss", Password: "s3cret-pass", TLSConfig: clientTLS})
+	sink, clientTLS := startSMTPSink(t, sinkOptions{TLS: ImplicitTLS, User: "hoss", Pass: "s3cret-pass"})
+	m := sink.mailer(t, Options{TLS: ImplicitTLS, Username: "hoss", Password: "s3cret-pass", TLSConfig: clientTLS})
 	if _, err := m.Send(context.Background(), testMail("a@alpha.example", 1)); err != nil {
 		t.Fatalf("Send over implicit TLS: %v", err)
 	}
@@ -431,7 +432,7 @@ func TestSMTPMailerCancelAbortsTheExchange(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := sink.mailer(t, SMTPOptions{Timeout: time.Minute}).Send(ctx, testMail("a@alpha.example", 1))
+		_, err := sink.mailer(t, Options{Timeout: time.Minute}).Send(ctx, testMail("a@alpha.example", 1))
 		done <- err
 	}()
 	<-sink.entered // the server has the message and has not answered
@@ -439,28 +440,28 @@ func TestSMTPMailerCancelAbortsTheExchange(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("Send succeeded after its context was cancelled mid-exchange")
 	}
-	if _, err := sink.mailer(t, SMTPOptions{}).Send(ctx, testMail("b@alpha.example", 2)); !errors.Is(err, context.Canceled) {
+	if _, err := sink.mailer(t, Options{}).Send(ctx, testMail("b@alpha.example", 2)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Send with a cancelled context = %v", err)
 	}
 }
 
 func TestNewSMTPMailerChecksItsOptions(t *testing.T) {
-	for _, o := range []SMTPOptions{{}, {Host: "mx.example", TLS: "ssl"}, {Host: "mx.example", Port: 70000}, {Host: "mx.example", From: "not an address"}} {
-		if _, err := NewSMTPMailer(o); err == nil {
-			t.Errorf("NewSMTPMailer(%+v) accepted", o)
+	for _, o := range []Options{{}, {Host: "mx.example", TLS: "ssl"}, {Host: "mx.example", Port: 70000}, {Host: "mx.example", From: "not an address"}} {
+		if _, err := New(o); err == nil {
+			t.Errorf("New(%+v) accepted", o)
 		}
 	}
-	for tlsMode, port := range map[string]int{"": 587, SMTPStartTLS: 587, SMTPImplicitTLS: 465, SMTPNoTLS: 25} {
-		m, err := NewSMTPMailer(SMTPOptions{Host: "mx.example", TLS: tlsMode})
-		if err != nil || m.opts.Port != port || m.Mode() != MailModeSMTP {
+	for tlsMode, port := range map[string]int{"": 587, StartTLS: 587, ImplicitTLS: 465, NoTLS: 25} {
+		m, err := New(Options{Host: "mx.example", TLS: tlsMode})
+		if err != nil || m.opts.Port != port || m.Mode() != agents.MailModeSMTP {
 			t.Errorf("TLS %q: port %d, err %v; want %d", tlsMode, m.opts.Port, err, port)
 		}
 	}
 	// A header that would smuggle another header in is refused, permanently.
-	m, _ := NewSMTPMailer(SMTPOptions{Host: "127.0.0.1", Port: 1, TLS: SMTPNoTLS})
+	m, _ := New(Options{Host: "127.0.0.1", Port: 1, TLS: NoTLS})
 	bad := testMail("a@alpha.example", 1)
 	bad.Headers["X-Evil"] = "x\r\nBcc: victim@example.com"
-	if _, err := m.Send(context.Background(), bad); !IsPermanentMailError(err) {
+	if _, err := m.Send(context.Background(), bad); !agents.IsPermanentMailError(err) {
 		t.Fatalf("header injection: %v, want a permanent refusal", err)
 	}
 }
@@ -469,13 +470,13 @@ func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T
 	r := newOutreachRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{RcptErr: func(_ string, n int) error {
 		if n == 1 {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
 		}
 		return nil
 	}})
 	l := r.addLead("", "flaky@co.example", "Co", "")
-	mailer := sink.mailer(t, SMTPOptions{Now: r.clock.Now})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), Counts{"queued": 1, "failed": 1, "sent": 0})
+	mailer := sink.mailer(t, Options{Now: r.clock.Now})
+	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 1, "failed": 1, "sent": 0})
 	ms := r.messages(l.ID)
 	if len(ms) != 1 || ms[0].Status != db.MessageFailed || ms[0].Attempts != 1 ||
 		!strings.Contains(ms[0].Error, "permanent 550") || !strings.Contains(ms[0].Error, "mailbox unavailable") {
@@ -484,8 +485,8 @@ func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T
 	if len(sink.messages()) != 0 {
 		t.Fatal("a refused message was recorded as received")
 	}
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), Counts{"queued": 0, "failed": 0, "sent": 1})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), Counts{"queued": 0, "sent": 0})
+	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 0, "failed": 0, "sent": 1})
+	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 0, "sent": 0})
 	if got := sink.byRecipient(); got["flaky@co.example"] != 1 || len(got) != 1 {
 		t.Fatalf("received %v, want flaky@co.example once", got)
 	}
@@ -495,11 +496,11 @@ func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T
 
 	// A 4xx is temporary.
 	busy, _ := startSMTPSink(t, sinkOptions{RcptErr: func(string, int) error {
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	}})
-	_, err := busy.mailer(t, SMTPOptions{}).Send(r.ctx, testMail("a@alpha.example", 1))
-	var me *MailError
-	if !errors.As(err, &me) || me.Permanent || me.Code != 451 || IsPermanentMailError(err) {
+	_, err := busy.mailer(t, Options{}).Send(r.ctx, testMail("a@alpha.example", 1))
+	var me *agents.MailError
+	if !errors.As(err, &me) || me.Permanent || me.Code != 451 || agents.IsPermanentMailError(err) {
 		t.Fatalf("451: %v, want a temporary error", err)
 	}
 }
@@ -507,12 +508,12 @@ func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T
 // crashingMailer sends through the real mailer, then "crashes" before BizDev
 // can record the provider's acceptance.
 type crashingMailer struct {
-	Mailer
+	agents.Mailer
 	crash func(ctx context.Context) error
 	once  sync.Once
 }
 
-func (c *crashingMailer) Send(ctx context.Context, m OutgoingMail) (string, error) {
+func (c *crashingMailer) Send(ctx context.Context, m agents.OutgoingMail) (string, error) {
 	id, err := c.Mailer.Send(ctx, m)
 	if err != nil {
 		return "", err
@@ -542,7 +543,7 @@ func TestSMTPCrashBetweenSendingAndSentNeverDeliversTwice(t *testing.T) {
 			sink, _ := startSMTPSink(t, sinkOptions{})
 			first := r.addLead("", "first@one.example", "One", "")
 			second := r.addLead("", "second@two.example", "Two", "")
-			real := sink.mailer(t, SMTPOptions{Now: r.clock.Now})
+			real := sink.mailer(t, Options{Now: r.clock.Now})
 			ctx, cancel := context.WithCancel(r.ctx)
 			defer cancel()
 			crashing := &crashingMailer{Mailer: real, crash: tc.crash(r, cancel)}
@@ -561,10 +562,10 @@ func TestSMTPCrashBetweenSendingAndSentNeverDeliversTwice(t *testing.T) {
 			if ms := r.messages(first.ID); len(ms) != 1 || ms[0].Status != db.MessageSending || ms[0].NeedsReview {
 				t.Fatalf("after the crash: %+v", ms)
 			}
-			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), Counts{"sent": 1, "needs_review": 0, "queued": 0})
-			r.clock.Advance(StaleSendingAfter + time.Second)
-			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), Counts{"sent": 0, "needs_review": 1, "queued": 0})
-			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), Counts{"sent": 0, "needs_review": 0, "queued": 0})
+			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 1, "needs_review": 0, "queued": 0})
+			r.clock.Advance(agents.StaleSendingAfter + time.Second)
+			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 0, "needs_review": 1, "queued": 0})
+			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 0, "needs_review": 0, "queued": 0})
 
 			if got := sink.byRecipient(); got["first@one.example"] != 1 || got["second@two.example"] != 1 || len(got) != 2 {
 				t.Fatalf("the server received %v, want each lead exactly once", got)
@@ -581,7 +582,7 @@ func TestSMTPCrashBetweenSendingAndSentNeverDeliversTwice(t *testing.T) {
 
 // runRecovering runs a cycle and turns a panic into an error, as the
 // agent's supervisor would.
-func runRecovering(ctx context.Context, c Cycle) (err error) {
+func runRecovering(ctx context.Context, c agents.Cycle) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
@@ -596,14 +597,14 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 	sink, _ := startSMTPSink(t, sinkOptions{})
 	opts := bizdevOpts(&outreachSleeps{})
 	opts.MaxPerHour = 3
-	bus := NewBus()
+	bus := agents.NewBus()
 	t.Cleanup(bus.Close)
 	events := bus.Subscribe(10000)
-	engine := NewEngine(EngineConfig{Store: r.store, Events: bus, Logger: quietLogger(), Now: time.Now, Cycles: map[string]Cycle{
-		LeadSource: NewLeadSourceCycle(r.store, r.env(), NewSyntheticLeads(r.rnd), LeadSourceOptions{MaxPerCycle: 5}),
-		BizDev:     r.bizdev(sink.mailer(t, SMTPOptions{Now: r.clock.Now}), opts),
+	engine := agents.NewEngine(agents.EngineConfig{Store: r.store, Events: bus, Logger: quietLogger(), Now: time.Now, Cycles: map[string]agents.Cycle{
+		agents.LeadSource: agents.NewLeadSourceCycle(r.store, r.env(), agents.NewSyntheticLeads(r.rnd), agents.LeadSourceOptions{MaxPerCycle: 5}),
+		agents.BizDev:     r.bizdev(sink.mailer(t, Options{Now: r.clock.Now}), opts),
 	}})
-	coordinator := NewCoordinator(CoordinatorConfig{Engine: engine, Store: r.store, Events: bus, Logger: quietLogger(),
+	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: engine, Store: r.store, Events: bus, Logger: quietLogger(),
 		Now: time.Now, Ticker: func(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }, Interval: time.Hour})
 	engine.Add(coordinator)
 	ctx, cancel := context.WithCancel(r.ctx)
@@ -611,12 +612,12 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 	go func() { served <- engine.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-served })
 	for idle := map[string]bool{}; len(idle) < 2; {
-		if ev := <-events.C; ev.Kind == EventAgentState && ev.State.State == StateIdle {
+		if ev := <-events.C; ev.Kind == agents.EventAgentState && ev.State.State == agents.StateIdle {
 			idle[ev.Agent] = true
 		}
 	}
 
-	bizdevCounts := func() Counts {
+	bizdevCounts := func() agents.Counts {
 		t.Helper()
 		results, err := coordinator.RunFullCycle(r.ctx)
 		if err != nil {
@@ -626,24 +627,24 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 			if res.Err != nil {
 				t.Fatalf("stage %s: %v", res.Agent, res.Err)
 			}
-			if res.Agent == BizDev {
+			if res.Agent == agents.BizDev {
 				return res.Counts
 			}
 		}
 		t.Fatal("no BizDev stage ran")
 		return nil
 	}
-	wantOutreachCounts(t, bizdevCounts(), Counts{"queued": 5, "sent": 3, "capped": 2})
+	wantOutreachCounts(t, bizdevCounts(), agents.Counts{"queued": 5, "sent": 3, "capped": 2})
 	if got := sink.byRecipient(); len(got) != 3 {
 		t.Fatalf("after the first cycle the server received %v, want 3 recipients", got)
 	}
 	r.clock.Advance(30 * time.Minute)
-	wantOutreachCounts(t, bizdevCounts(), Counts{"sent": 0})
+	wantOutreachCounts(t, bizdevCounts(), agents.Counts{"sent": 0})
 	if n := len(sink.messages()); n != 3 {
 		t.Fatalf("within the same hour the server received %d messages, want still 3", n)
 	}
 	r.clock.Advance(31 * time.Minute)
-	wantOutreachCounts(t, bizdevCounts(), Counts{"sent": 3})
+	wantOutreachCounts(t, bizdevCounts(), agents.Counts{"sent": 3})
 	got := sink.byRecipient()
 	if len(got) != 6 || len(sink.messages()) != 6 {
 		t.Fatalf("after the next hour the server received %v, want 6 recipients", got)
