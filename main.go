@@ -238,7 +238,7 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
-// buildAgents wires the five cycles to their adapters and puts them, with
+// buildAgents wires every agent of agents.Registry to its adapters and puts them, with
 // the coordinator, under one supervisor tree.
 func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
@@ -308,7 +308,6 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
 			agents.Ops: ops, agents.Billing: billing,
 		},
-		RequireAll:          true, // an agent of agents.Registry without a cycle stops the start
 		AllowCrashInjection: cfg.IsDevelopment(),
 	})
 	if err := engine.Err(); err != nil {

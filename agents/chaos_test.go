@@ -75,7 +75,7 @@ func TestInvariantsHoldAfterRandomTicksAndCrashes(t *testing.T) {
 		cycles[name] = &chaos{rnd: rand.New(rand.NewPCG(uint64(len(name)), 99)), share: 0.08, inner: c, name: name, count: &crashes}
 	}
 	engine := NewEngine(EngineConfig{Store: store, Events: bus, Logger: quietLogger(), Now: clock.Now,
-		Spec: Supervision{FailureThreshold: 1e6}, Cycles: cycles})
+		Spec: Supervision{FailureThreshold: 1e6}, Cycles: cycles, Partial: true})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- engine.Serve(runCtx) }()

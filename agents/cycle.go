@@ -1,9 +1,11 @@
 // Package agents runs HossAgent's business: one long-lived actor per agent
 // of the Registry (lead source, BizDev, Onboarding, Ops, Billing) under a
-// suture supervisor tree,
-// a coordinator that sequences them on the autopilot, the cycles each one
-// runs against the store, and the adapters those cycles drive (mail, lead
-// sources, payments, task executors).
+// suture supervisor tree, a coordinator that sequences them on the
+// autopilot, and the cycles each one runs against the store. It defines the
+// ports those cycles drive (Mailer, LeadProvider, Executor, PaymentLinks,
+// PaymentEvents) with their dependency-free implementations; the vendor
+// adapters live in the sub-packages smtp, sendgrid, searchapi, stripe and
+// openai, which only main imports.
 //
 // agents imports db and never app.
 package agents

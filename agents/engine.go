@@ -71,16 +71,16 @@ type EngineConfig struct {
 	// them in Registry order. A cycle for a name outside the Registry is
 	// refused (Err).
 	Cycles map[string]Cycle
-	// RequireAll refuses (Err) an agent of the Registry without a cycle, so
-	// that none is left out silently. Production sets it; tests that run
-	// one or two agents leave it off.
-	RequireAll bool
+	// Partial runs only the cycles given, for tests that run one or two
+	// agents. Without it (as main runs the app) an agent of the Registry
+	// without a cycle is refused (Err), so that none is left out silently.
+	Partial bool
 	// AllowCrashInjection enables InjectPanic (RELEASE_MODE=DEVELOPMENT).
 	AllowCrashInjection bool
 }
 
 // NewEngine builds the tree; Serve starts it. A config the engine refuses
-// (see EngineConfig.Cycles and RequireAll) gives an engine that runs no
+// (see EngineConfig.Cycles and Partial) gives an engine that runs no
 // agent: Err says why, and Serve returns that error at once.
 func NewEngine(c EngineConfig) *Engine {
 	if c.Spec.CycleTimeout == 0 {
@@ -97,13 +97,13 @@ func NewEngine(c EngineConfig) *Engine {
 		now: c.Now, spec: c.Spec, crash: c.AllowCrashInjection,
 	}
 	e.root = suture.New("hossagent", suture.Spec{EventHook: e.hook, Timeout: c.Spec.StopTimeout})
-	if e.err = checkCycles(c.Cycles, c.RequireAll); e.err != nil {
+	if e.err = checkCycles(c.Cycles, !c.Partial); e.err != nil {
 		return e
 	}
 	for _, name := range Pipeline {
 		cycle, ok := c.Cycles[name]
 		if !ok {
-			continue // not run by this engine: only without RequireAll
+			continue // not run by this engine: only when Partial
 		}
 		s := &slot{
 			name:    name,

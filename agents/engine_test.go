@@ -40,7 +40,7 @@ func startTree(t *testing.T, cycles map[string]Cycle, spec Supervision) *testTre
 	bus := NewBus()
 	events := bus.Subscribe(10000)
 	e := NewEngine(EngineConfig{Store: store, Events: bus, Logger: quietLogger(), Now: time.Now,
-		Spec: spec, Cycles: cycles, AllowCrashInjection: true})
+		Spec: spec, Cycles: cycles, Partial: true, AllowCrashInjection: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Serve(ctx) }()

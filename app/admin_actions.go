@@ -156,18 +156,18 @@ func (s *Server) runAnswer(name string, res agents.RunResult, err error) actionR
 	return s.agentRefusal(name, err)
 }
 
-// agentRefusal explains why the engine refused an action.
-// Its status is the error's category (codeOf); the sentence names the
-// agent and what to do.
+// agentRefusal explains why the engine refused an action. A known refusal's
+// status is its sentinel's category (codeOf), not that of whatever wraps it,
+// so a refusal is never answered with a 2xx or a store error's status; the
+// sentence names the agent and what to do. Anything else is a 500.
 func (s *Server) agentRefusal(name string, err error) actionResult {
-	status := errorStatus(err)
 	for _, why := range agentRefusals {
 		if errors.Is(err, why.err) {
-			return actionRefused(status, fmt.Sprintf(why.text, name))
+			return actionRefused(errorStatus(why.err), fmt.Sprintf(why.text, name))
 		}
 	}
 	s.log.Error("agent action failed", "agent", name, "err", err)
-	return actionRefused(status, name+": the action failed; the error is in the server log.")
+	return actionRefused(http.StatusInternalServerError, name+": the action failed; the error is in the server log.")
 }
 
 // agentRefusals word the engine's refusals, the agent's name in %s (%q
@@ -316,8 +316,8 @@ func parseInterval(v string) (time.Duration, string) {
 	return d, ""
 }
 
-// fullCycle starts the five stages in the background and answers at once;
-// the cycle log and the cards follow it live. Should another cycle slip in
+// fullCycle starts every agent of the pipeline in the background and
+// answers at once; the cycle log and the cards follow it live. Should another cycle slip in
 // between the check and the start, the coordinator refuses the second one
 // itself (ErrCycleRunning), and a cycle runs either way.
 func (s *Server) fullCycle(w http.ResponseWriter, r *http.Request) {

@@ -55,7 +55,7 @@ func newActionFixture(t *testing.T, o actionOptions) *actionFixture {
 	f := &actionFixture{}
 	if o.cycles != nil {
 		f.engine = agents.NewEngine(agents.EngineConfig{Store: store, Events: bus, Logger: quiet, Now: time.Now,
-			Cycles: o.cycles, AllowCrashInjection: cfg.IsDevelopment()})
+			Cycles: o.cycles, Partial: true, AllowCrashInjection: cfg.IsDevelopment()})
 		coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: f.engine, Store: store, Events: bus, Logger: quiet,
 			Now: time.Now, Ticker: neverTicks, Enabled: false, Interval: 5 * time.Minute})
 		f.engine.Add(coordinator)

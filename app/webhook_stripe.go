@@ -19,9 +19,8 @@ const maxWebhookBody = 64 << 10
 // has been checked against STRIPE_WEBHOOK_SECRET and its timestamp against
 // the server's clock: more than 300 s away, before or after, is refused (an
 // older one is a replay; Deps.PaymentEvents, agents/stripe.Webhook, checks
-// both). A valid
-// signature proves only that some Stripe account sent the event: the ledger
-// applies it only when it provably belongs to this install, and records the
+// both). A valid signature proves only that some Stripe account sent the
+// event: the ledger applies it only when it provably belongs to this install, and records the
 // rest as set aside. The answer tells Stripe what to do next:
 //   - 2xx: delivered (applied, a duplicate, set aside, or a type HossAgent
 //     ignores), and also an event that can never be applied (its object

@@ -659,3 +659,18 @@ func countStripeEvents(t *testing.T, rig *webhookRig) int64 {
 	}
 	return n
 }
+
+// A server wired without a reader of Stripe's events (Deps.PaymentEvents
+// nil) refuses every delivery with 503, so Stripe retries, and applies
+// nothing, even one that is correctly signed.
+func TestStripeWebhookWithoutAReaderIsUnavailable(t *testing.T) {
+	f := newFixture(t, map[string]string{"STRIPE_WEBHOOK_SECRET": stripeTestSecret}, func(d *Deps) { d.PaymentEvents = nil })
+	payload := []byte(`{"id":"evt_1","object":"event","type":"checkout.session.completed"}`)
+	resp, _ := f.postRaw(t, f.client, "/stripe/webhook", "application/json", payload)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if !strings.Contains(f.logs.String(), "no reader of Stripe's events was wired") {
+		t.Errorf("the refusal is not logged: %s", f.logs.String())
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-
 	"github.com/uptrace/bun/migrate"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )

@@ -603,7 +603,7 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 	engine := agents.NewEngine(agents.EngineConfig{Store: r.store, Events: bus, Logger: quietLogger(), Now: time.Now, Cycles: map[string]agents.Cycle{
 		agents.LeadSource: agents.NewLeadSourceCycle(r.store, r.env(), agents.NewSyntheticLeads(r.rnd), agents.LeadSourceOptions{MaxPerCycle: 5}),
 		agents.BizDev:     r.bizdev(sink.mailer(t, Options{Now: r.clock.Now}), opts),
-	}})
+	}, Partial: true})
 	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: engine, Store: r.store, Events: bus, Logger: quietLogger(),
 		Now: time.Now, Ticker: func(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }, Interval: time.Hour})
 	engine.Add(coordinator)
