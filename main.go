@@ -33,6 +33,7 @@ import (
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/agents/openai"
 	"github.com/hossagent/hossagent/agents/searchapi"
+	"github.com/hossagent/hossagent/agents/sendgrid"
 	"github.com/hossagent/hossagent/agents/smtp"
 	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
@@ -146,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
 		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
-		PaymentEvents: stripe.Webhook{}}
+		PaymentEvents: stripe.Webhook{}, MailEvents: sendgrid.Events{}}
 	if payments != nil {
 		deps.Payments, deps.Links = payments, payments // never a typed nil in the interface
 	}
@@ -325,7 +326,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 // verification key that cannot be read stops the start too.
 func newMailer(cfg config.Config) (agents.Mailer, error) {
 	if k := cfg.Email.SendGridVerificationKey; k != "" {
-		if _, err := agents.NewSendGridEventVerifier(k); err != nil {
+		if _, err := sendgrid.NewEventVerifier(k); err != nil {
 			return nil, fmt.Errorf("SENDGRID_WEBHOOK_VERIFICATION_KEY: %w", err)
 		}
 	}
@@ -335,7 +336,7 @@ func newMailer(cfg config.Config) (agents.Mailer, error) {
 			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	case agents.MailModeSendGrid:
-		return agents.NewSendGridMailer(agents.SendGridOptions{APIKey: cfg.Email.SendGridAPIKey,
+		return sendgrid.NewMailer(sendgrid.Options{APIKey: cfg.Email.SendGridAPIKey,
 			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
 			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
 	}

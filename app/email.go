@@ -46,10 +46,14 @@ type mailEndpoints struct {
 	mailer agents.Mailer
 	events agents.Publisher
 
+	// eventReader verifies and reads the provider's event batches
+	// (Deps.MailEvents); nil turns /email/events off, as in PRODUCTION
+	// without a key.
+	eventReader agents.MailEvents
 	// verifier checks SendGrid's event signatures; nil when no key is
 	// configured. verifierErr is set when a key is configured but
 	// unreadable: then every event is refused, never accepted unchecked.
-	verifier    *agents.SendGridEventVerifier
+	verifier    agents.MailEventVerifier
 	verifierErr error
 
 	// testMails allows one test e-mail a minute per admin.
@@ -65,16 +69,17 @@ type mailEndpoints struct {
 // key the endpoint is off (emailEvents).
 func newMailEndpoints(d Deps) *mailEndpoints {
 	m := &mailEndpoints{
-		mailer:    d.Mailer,
-		events:    d.Events,
-		tokens:    d.Unsubscribe,
-		testMails: newAttemptLimiter(testMailEvery, 1, d.Now),
+		mailer:      d.Mailer,
+		events:      d.Events,
+		tokens:      d.Unsubscribe,
+		testMails:   newAttemptLimiter(testMailEvery, 1, d.Now),
+		eventReader: d.MailEvents,
 	}
 	key := d.Config.Email.SendGridVerificationKey
-	if key == "" {
+	if key == "" || m.eventReader == nil {
 		return m
 	}
-	if m.verifier, m.verifierErr = agents.NewSendGridEventVerifier(key); m.verifierErr != nil {
+	if m.verifier, m.verifierErr = m.eventReader.Verifier(key); m.verifierErr != nil {
 		d.Logger.Error("SENDGRID_WEBHOOK_VERIFICATION_KEY is unreadable: every SendGrid event will be refused", "err", m.verifierErr)
 	}
 	return m
@@ -128,14 +133,20 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byt
 
 // emailEvents takes a batch of SendGrid events (POST /email/events). With a
 // verification key configured nothing is read before the signature checks
-// out, and a batch signed more than agents.SendGridEventWindow from now (a
-// captured batch replayed) is refused. Without a key the endpoint is off in
-// PRODUCTION (404: one unsigned POST could suppress any address) and takes
-// unsigned batches elsewhere. Hard bounces, complaints and unsubscribes
+// out, and a batch signed more than the provider's window from now
+// (agents/sendgrid.EventWindow: a captured batch replayed) is refused.
+// Without a key the endpoint is off in PRODUCTION (404: one unsigned POST
+// could suppress any address) and takes unsigned batches elsewhere; without
+// a reader of the events (Deps.MailEvents) it is off everywhere (404). Hard bounces, complaints and unsubscribes
 // suppress the address and move its lead; every other event is ignored.
 // SendGrid retries on any non-2xx answer, which is what a 500 wants;
 // applying an event again changes nothing, so a retried batch is harmless.
 func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
+	if s.mail.eventReader == nil {
+		s.log.Warn("sendgrid events refused: no reader of mail events was wired (Deps.MailEvents)")
+		s.notFound(w, r)
+		return
+	}
 	if s.mail.verifier == nil && s.mail.verifierErr == nil && s.cfg.IsProduction() {
 		s.log.Warn("sendgrid events refused: no SENDGRID_WEBHOOK_VERIFICATION_KEY in PRODUCTION")
 		s.notFound(w, r)
@@ -150,7 +161,7 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := s.mail.verifier; v != nil {
-		err := v.Verify(r.Header.Get(agents.SendGridSignatureHeader), r.Header.Get(agents.SendGridTimestampHeader), body, s.now())
+		err := v.VerifyRequest(r.Header, body, s.now())
 		if errors.Is(err, agents.ErrEventStale) {
 			s.log.Warn("sendgrid events refused: stale signature timestamp (a replay?)", "err", err)
 			webhookReply(w, http.StatusForbidden, "stale timestamp")
@@ -162,7 +173,7 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	events, err := agents.ParseSendGridEvents(body)
+	events, err := s.mail.eventReader.Parse(body)
 	if err != nil {
 		s.log.Warn("sendgrid events refused: malformed batch", "err", err)
 		webhookReply(w, http.StatusBadRequest, "malformed JSON")

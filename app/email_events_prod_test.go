@@ -82,7 +82,7 @@ func TestSendGridEventsUnsignedRefusedInProduction(t *testing.T) {
 }
 
 // TestSendGridEventsReplayRefused: a signed batch whose signature
-// timestamp is more than sendGridEventWindow from the server's clock, in
+// timestamp is more than sendgrid.EventWindow from the server's clock, in
 // the past (a captured batch replayed) or in the future, is refused and
 // changes nothing; within the window it applies.
 func TestSendGridEventsReplayRefused(t *testing.T) {

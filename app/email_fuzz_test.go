@@ -23,7 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/sendgrid"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -74,7 +74,7 @@ func newMailFuzzServer(f *testing.F, env map[string]string, leads ...string) *ma
 	}
 	// No log: formatting a request's duration takes other paths each time.
 	// A panic still shows, as the 500 recoverPanics answers.
-	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.DiscardHandler), Now: mailFuzzNow})
+	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.DiscardHandler), Now: mailFuzzNow, MailEvents: sendgrid.Events{}})
 	return &mailFuzzServer{handler: s.Handler(), store: store}
 }
 
@@ -258,7 +258,7 @@ func (s *mailFuzzSigner) headers(t *testing.T, timestamp string, body []byte) ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]string{agents.SendGridSignatureHeader: base64.StdEncoding.EncodeToString(sig), agents.SendGridTimestampHeader: timestamp}
+	return map[string]string{sendgrid.SignatureHeader: base64.StdEncoding.EncodeToString(sig), sendgrid.TimestampHeader: timestamp}
 }
 
 // FuzzEmailEvents posts event batches to /email/events of three servers:
@@ -276,7 +276,7 @@ func FuzzEmailEvents(f *testing.F) {
 	keyed := newMailFuzzServer(f, prod, leads...)
 	keyless := newMailFuzzServer(f, productionEnv(nil), leads...)
 	dev := newMailFuzzServer(f, nil, leads...)
-	window := int64(agents.SendGridEventWindow / time.Second)
+	window := int64(sendgrid.EventWindow / time.Second)
 
 	f.Add([]byte(mailEventBatch), int64(0), true)
 	f.Add(unsubscribeBatch, int64(0), false)          // unsigned

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/sendgrid"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -278,8 +279,8 @@ func mailSign(t *testing.T, key *ecdsa.PrivateKey, timestamp string, body []byte
 		t.Fatal(err)
 	}
 	return map[string]string{
-		agents.SendGridSignatureHeader: base64.StdEncoding.EncodeToString(sig),
-		agents.SendGridTimestampHeader: timestamp,
+		sendgrid.SignatureHeader: base64.StdEncoding.EncodeToString(sig),
+		sendgrid.TimestampHeader: timestamp,
 	}
 }
 
@@ -304,14 +305,14 @@ func TestSendGridEventsSigned(t *testing.T) {
 	other, _ := mailSigningKey(t)
 	forged := mailSign(t, other, ts, body)
 	noTimestamp := mailSign(t, key, ts, body)
-	delete(noTimestamp, agents.SendGridTimestampHeader)
+	delete(noTimestamp, sendgrid.TimestampHeader)
 	for name, h := range map[string]map[string]string{
 		"no signature":   nil,
 		"other key":      forged,
 		"no timestamp":   noTimestamp,
 		"other time":     mailSign(t, key, strconv.FormatInt(testNow.Unix()+1, 10), []byte("[]")),
 		"altered body":   mailSign(t, key, ts, []byte(strings.Replace(mailEventBatch, "b@bounce", "x@bounce", 1))),
-		"not base64 sig": {agents.SendGridSignatureHeader: "!!!", agents.SendGridTimestampHeader: ts},
+		"not base64 sig": {sendgrid.SignatureHeader: "!!!", sendgrid.TimestampHeader: ts},
 	} {
 		if status, answer := m.postRaw(t, "/email/events", "application/json", body, h); status != http.StatusForbidden {
 			t.Errorf("%s = %d %s, want 403", name, status, answer)
@@ -381,6 +382,20 @@ func TestSendGridEventsWithoutKey(t *testing.T) {
 		if status, _ := m.postRaw(t, "/email/events", "application/json", []byte(bad), nil); status != http.StatusBadRequest {
 			t.Errorf("%q = %d, want 400", bad, status)
 		}
+	}
+}
+
+// Without a reader of the provider's events (Deps.MailEvents nil) the
+// endpoint is off, as in PRODUCTION without a key: 404, nothing applied.
+func TestSendGridEventsWithoutReaderAreOff(t *testing.T) {
+	m := newMailRig(t, nil, func(d *Deps) { d.MailEvents = nil })
+	m.lead(t, "u@unsub.example", db.LeadContacted)
+	body := []byte(`[{"email":"u@unsub.example","event":"unsubscribe"}]`)
+	if status, answer := m.postRaw(t, "/email/events", "application/json", body, nil); status != http.StatusNotFound {
+		t.Errorf("events without a reader = %d %s, want 404", status, answer)
+	}
+	if len(m.suppressions(t)) != 0 {
+		t.Error("an event was applied without a reader")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/hossagent/hossagent/agents/clocktest"
+	"github.com/hossagent/hossagent/agents/sendgrid"
 	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
@@ -59,9 +60,9 @@ func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixtu
 	store := openTestStore(t, db.WithClock(clock.Now))
 	logs := &bytes.Buffer{}
 	// The adapters main wires whatever the configuration: Stripe's webhook
-	// reader.
+	// reader and SendGrid's event webhook reader.
 	deps := Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now,
-		PaymentEvents: stripe.Webhook{}}
+		PaymentEvents: stripe.Webhook{}, MailEvents: sendgrid.Events{}}
 	for _, o := range opts {
 		o(&deps)
 	}

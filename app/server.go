@@ -75,6 +75,10 @@ type Deps struct {
 	// Unsubscribe checks the tokens of unsubscribe links
 	// (agents.LoadUnsubscribeTokens); nil loads them from Store on first use.
 	Unsubscribe *agents.UnsubscribeTokens
+	// MailEvents verifies and reads the batches of SendGrid's event webhook
+	// (sendgrid.Events), with SENDGRID_WEBHOOK_VERIFICATION_KEY; nil turns
+	// /email/events off (404), as in PRODUCTION without a key.
+	MailEvents agents.MailEvents
 }
 
 // AgentControl is what the web layer asks of the agent engine: states for

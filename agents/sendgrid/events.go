@@ -1,4 +1,4 @@
-package agents
+package sendgrid
 
 import (
 	"crypto/ecdsa"
@@ -10,51 +10,63 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
 
 // SendGrid's Event Webhook: the signature that proves SendGrid sent a batch,
 // and the events in it that change whom outreach may write to.
 
+// Events is SendGrid's event webhook as agents.MailEvents: its verifier
+// reads SENDGRID_WEBHOOK_VERIFICATION_KEY, and its batches are read by
+// ParseEvents.
+type Events struct{}
+
+var _ agents.MailEvents = Events{}
+
+// Verifier reads the verification key (NewEventVerifier).
+func (Events) Verifier(key string) (agents.MailEventVerifier, error) {
+	v, err := NewEventVerifier(key)
+	if err != nil {
+		return nil, err // never a typed nil in the interface
+	}
+	return v, nil
+}
+
+// Parse reads a batch (ParseEvents).
+func (Events) Parse(body []byte) ([]agents.MailEvent, error) { return ParseEvents(body) }
+
 // Headers of a signed SendGrid event batch.
 const (
-	SendGridSignatureHeader = "X-Twilio-Email-Event-Webhook-Signature"
-	SendGridTimestampHeader = "X-Twilio-Email-Event-Webhook-Timestamp"
+	SignatureHeader = "X-Twilio-Email-Event-Webhook-Signature"
+	TimestampHeader = "X-Twilio-Email-Event-Webhook-Timestamp"
 )
 
-// ErrEventSignature means a SendGrid event batch is unsigned or its signature
-// does not verify against the configured key.
-var ErrEventSignature = errors.New("sendgrid: event batch signature missing or invalid")
-
-// ErrEventStale means a batch is signed, but its signature timestamp lies
-// more than SendGridEventWindow from now: a captured batch replayed, or a
-// clock far off.
-var ErrEventStale = errors.New("sendgrid: event batch timestamp outside the accepted window")
-
-// SendGridEventWindow is how far a batch's signature timestamp may lie from
+// EventWindow is how far a batch's signature timestamp may lie from
 // now, either way. SendGrid signs each delivery (a retry too) when it sends
 // it, so a genuine batch is seconds old; the window allows for clock skew
 // and slow networks, and refuses a batch captured and replayed later.
-const SendGridEventWindow = 10 * time.Minute
+const EventWindow = 10 * time.Minute
 
-// SendGridEventVerifier checks the ECDSA signature SendGrid puts on each
+// EventVerifier checks the ECDSA signature SendGrid puts on each
 // event batch when "Signed Event Webhook Requests" is on: SHA-256 over the
 // timestamp header followed by the raw body, signed with SendGrid's P-256
 // key, whose public half the operator copies into
 // SENDGRID_WEBHOOK_VERIFICATION_KEY.
-type SendGridEventVerifier struct {
+type EventVerifier struct {
 	key *ecdsa.PublicKey
 }
 
-// NewSendGridEventVerifier reads the verification key as SendGrid shows it:
+// NewEventVerifier reads the verification key as SendGrid shows it:
 // base64 of the DER SubjectPublicKeyInfo (a PEM block is accepted too). Only
 // an ECDSA P-256 key is accepted: it is what SendGrid signs with.
-func NewSendGridEventVerifier(verificationKey string) (*SendGridEventVerifier, error) {
+func NewEventVerifier(verificationKey string) (*EventVerifier, error) {
 	s := strings.TrimSpace(verificationKey)
 	var der []byte
 	if block, _ := pem.Decode([]byte(s)); block != nil {
@@ -73,59 +85,47 @@ func NewSendGridEventVerifier(verificationKey string) (*SendGridEventVerifier, e
 	if !ok || key.Curve != elliptic.P256() {
 		return nil, errors.New("sendgrid: the verification key is not an ECDSA P-256 key")
 	}
-	return &SendGridEventVerifier{key: key}, nil
+	return &EventVerifier{key: key}, nil
 }
 
 // Verify checks signature (base64 of an ASN.1 DER ECDSA signature) over
 // timestamp ‖ body, then that timestamp (Unix seconds, as SendGrid sends
-// it) lies within SendGridEventWindow of now. It returns ErrEventSignature
+// it) lies within EventWindow of now. It returns agents.ErrEventSignature
 // for a missing or wrong signature or an unreadable timestamp, and
-// ErrEventStale for a genuine but stale (or future) one. Within the window
-// a batch may still arrive twice (SendGrid retries); that is harmless
+// agents.ErrEventStale for a genuine but stale (or future) one. Within the
+// window a batch may still arrive twice (SendGrid retries); that is harmless
 // because applying an event twice changes nothing.
-func (v *SendGridEventVerifier) Verify(signature, timestamp string, body []byte, now time.Time) error {
+func (v *EventVerifier) Verify(signature, timestamp string, body []byte, now time.Time) error {
 	if signature == "" || timestamp == "" {
-		return fmt.Errorf("%w: %s or %s header missing", ErrEventSignature, SendGridSignatureHeader, SendGridTimestampHeader)
+		return fmt.Errorf("%w: %s or %s header missing", agents.ErrEventSignature, SignatureHeader, TimestampHeader)
 	}
 	sent, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
 	if err != nil || sent < 0 {
-		return fmt.Errorf("%w: %s is not a Unix time", ErrEventSignature, SendGridTimestampHeader)
+		return fmt.Errorf("%w: %s is not a Unix time", agents.ErrEventSignature, TimestampHeader)
 	}
 	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(signature))
 	if err != nil {
-		return fmt.Errorf("%w: signature is not base64", ErrEventSignature)
+		return fmt.Errorf("%w: signature is not base64", agents.ErrEventSignature)
 	}
 	h := sha256.New()
 	h.Write([]byte(timestamp))
 	h.Write(body)
 	if !ecdsa.VerifyASN1(v.key, h.Sum(nil), sig) {
-		return ErrEventSignature
+		return agents.ErrEventSignature
 	}
 	// Compared in whole seconds (sent may be far beyond what a time.Time
 	// holds); sent >= 0, so neither difference overflows.
-	window := int64(SendGridEventWindow / time.Second)
+	window := int64(EventWindow / time.Second)
 	if age := now.Unix() - sent; age > window || -age > window {
-		return fmt.Errorf("%w: signed %d s before now (the window is %s either way)", ErrEventStale, age, SendGridEventWindow)
+		return fmt.Errorf("%w: signed %d s before now (the window is %s either way)", agents.ErrEventStale, age, EventWindow)
 	}
 	return nil
 }
 
-// MailEvent is one event of a provider's batch, read for what outreach must
-// do about it.
-type MailEvent struct {
-	// Kind is the event name as the provider sent it ("bounce", "dropped").
-	Kind string
-	// Address is the recipient, lower-cased; "" when the event named none
-	// or an unreadable one.
-	Address string
-	// Suppress is the suppression reason the event calls for
-	// (db.SuppressBounced, db.SuppressComplaint, db.SuppressUnsubscribed), or "" when
-	// the event changes nothing (delivered, opened, a soft bounce, …).
-	Suppress string
-	// ID is the provider's event id (sg_event_id), for the log.
-	ID string
-	// Detail is the provider's reason or bounce type, for the log.
-	Detail string
+// VerifyRequest is Verify with the signature and timestamp read from the
+// request's SignatureHeader and TimestampHeader (agents.MailEventVerifier).
+func (v *EventVerifier) VerifyRequest(header http.Header, body []byte, now time.Time) error {
+	return v.Verify(header.Get(SignatureHeader), header.Get(TimestampHeader), body, now)
 }
 
 // sendGridEvent is the part of a SendGrid event HossAgent reads.
@@ -137,16 +137,16 @@ type sendGridEvent struct {
 	EventID string `json:"sg_event_id"`
 }
 
-// ParseSendGridEvents reads a batch (a JSON array of events). An event that
+// ParseEvents reads a batch (a JSON array of events). An event that
 // is not an object is an error; unknown event names and fields are not.
-func ParseSendGridEvents(body []byte) ([]MailEvent, error) {
+func ParseEvents(body []byte) ([]agents.MailEvent, error) {
 	var raw []sendGridEvent
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("sendgrid: the event batch is not a JSON array of events: %w", err)
 	}
-	events := make([]MailEvent, 0, len(raw))
+	events := make([]agents.MailEvent, 0, len(raw))
 	for _, e := range raw {
-		ev := MailEvent{Kind: e.Event, ID: e.EventID, Detail: e.Type, Address: eventAddress(e.Email)}
+		ev := agents.MailEvent{Kind: e.Event, ID: e.EventID, Detail: e.Type, Address: eventAddress(e.Email)}
 		if e.Event == "dropped" {
 			ev.Detail = e.Reason
 		}

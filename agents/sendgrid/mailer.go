@@ -1,4 +1,7 @@
-package agents
+// Package sendgrid is HossAgent's SendGrid adapter: the agents.Mailer that
+// sends through SendGrid's v3 Mail Send API (EMAIL_MODE=SENDGRID), and the
+// agents.MailEvents that verifies and reads its Event Webhook (events.go).
+package sendgrid
 
 import (
 	"bytes"
@@ -14,10 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hossagent/hossagent/agents"
 )
 
-// DefaultSendGridAPIBase is SendGrid's API.
-const DefaultSendGridAPIBase = "https://api.sendgrid.com"
+// DefaultAPIBase is SendGrid's API.
+const DefaultAPIBase = "https://api.sendgrid.com"
 
 const (
 	// sendGridTimeout bounds one request when no client is given, and every
@@ -31,10 +36,10 @@ const (
 	maxSendGridResponse = 64 << 10
 )
 
-// SendGridOptions configure the SendGrid mailer (the SENDGRID_* settings).
-type SendGridOptions struct {
+// Options configure the SendGrid mailer (the SENDGRID_* settings).
+type Options struct {
 	APIKey string
-	// APIBase is SendGrid's URL, DefaultSendGridAPIBase when empty; tests
+	// APIBase is SendGrid's URL, DefaultAPIBase when empty; tests
 	// point it at a fake.
 	APIBase string
 	// Sandbox asks SendGrid to validate each message without delivering it.
@@ -51,24 +56,24 @@ type SendGridOptions struct {
 	Timeout time.Duration
 }
 
-// SendGridMailer sends through SendGrid's v3 Mail Send API. Safe for
+// Mailer sends through SendGrid's v3 Mail Send API. Safe for
 // concurrent use.
-type SendGridMailer struct {
-	opts     SendGridOptions
+type Mailer struct {
+	opts     Options
 	endpoint string
 	// replyTo is opts.ReplyTo parsed; nil sends no Reply-To. SendGrid
 	// refuses Reply-To among the headers: it is a field of its own.
 	replyTo *sendGridAddress
 }
 
-// NewSendGridMailer checks the options and returns the mailer for
+// NewMailer checks the options and returns the mailer for
 // EMAIL_MODE=SENDGRID.
-func NewSendGridMailer(opts SendGridOptions) (*SendGridMailer, error) {
+func NewMailer(opts Options) (*Mailer, error) {
 	if strings.TrimSpace(opts.APIKey) == "" {
 		return nil, errors.New("sendgrid: no API key")
 	}
 	if opts.APIBase == "" {
-		opts.APIBase = DefaultSendGridAPIBase
+		opts.APIBase = DefaultAPIBase
 	}
 	base, err := url.Parse(strings.TrimRight(opts.APIBase, "/"))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
@@ -88,17 +93,17 @@ func NewSendGridMailer(opts SendGridOptions) (*SendGridMailer, error) {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: opts.Timeout}
 	}
-	return &SendGridMailer{opts: opts, endpoint: base.String() + "/v3/mail/send", replyTo: replyTo}, nil
+	return &Mailer{opts: opts, endpoint: base.String() + "/v3/mail/send", replyTo: replyTo}, nil
 }
 
 // Mode is SENDGRID; in sandbox mode it is DRY_RUN, because SendGrid accepts
 // the messages and delivers none: BizDev records them as dry-run, and the
 // re-queue action sends them for real once the sandbox is off.
-func (m *SendGridMailer) Mode() string {
+func (m *Mailer) Mode() string {
 	if m.opts.Sandbox {
-		return MailModeDryRun
+		return agents.MailModeDryRun
 	}
-	return MailModeSendGrid
+	return agents.MailModeSendGrid
 }
 
 // The Mail Send request, as SendGrid's v3 API defines it.
@@ -147,26 +152,26 @@ type (
 	}
 )
 
-// SendGridOutboxArg is the custom argument that carries the outbox id; the
+// OutboxArg is the custom argument that carries the outbox id; the
 // event webhook hands it back with every event of the message.
-const SendGridOutboxArg = "outbox_id"
+const OutboxArg = "outbox_id"
 
 // Send posts one message and returns SendGrid's message id (the
-// X-Message-Id header). An answer other than 2xx is a MailError carrying
+// X-Message-Id header). An answer other than 2xx is an agents.MailError carrying
 // SendGrid's own error messages.
-func (m *SendGridMailer) Send(ctx context.Context, out OutgoingMail) (string, error) {
+func (m *Mailer) Send(ctx context.Context, out agents.OutgoingMail) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	body, err := m.request(out)
 	if err != nil {
-		return "", &MailError{Provider: "sendgrid", Permanent: true, Err: err}
+		return "", &agents.MailError{Provider: "sendgrid", Permanent: true, Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return "", &MailError{Provider: "sendgrid", Permanent: true, Err: err}
+		return "", &agents.MailError{Provider: "sendgrid", Permanent: true, Err: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+m.opts.APIKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -179,7 +184,7 @@ func (m *SendGridMailer) Send(ctx context.Context, out OutgoingMail) (string, er
 		// message.
 		var op *net.OpError
 		notSent := errors.As(err, &op) && op.Op == "dial"
-		return "", &MailError{Provider: "sendgrid", Unknown: !notSent, Err: err}
+		return "", &agents.MailError{Provider: "sendgrid", Unknown: !notSent, Err: err}
 	}
 	defer resp.Body.Close()
 	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, maxSendGridResponse))
@@ -193,13 +198,13 @@ func (m *SendGridMailer) Send(ctx context.Context, out OutgoingMail) (string, er
 		return "sendgrid.outbox." + strconv.FormatInt(out.OutboxID, 10), nil
 	}
 	if readErr != nil {
-		return "", &MailError{Provider: "sendgrid", Code: resp.StatusCode, Err: readErr}
+		return "", &agents.MailError{Provider: "sendgrid", Code: resp.StatusCode, Err: readErr}
 	}
 	return "", sendGridError(resp.StatusCode, answer)
 }
 
 // request encodes the Mail Send body for one message.
-func (m *SendGridMailer) request(out OutgoingMail) ([]byte, error) {
+func (m *Mailer) request(out agents.OutgoingMail) ([]byte, error) {
 	from := sendGridAddress{Email: out.From, Name: out.FromName}
 	if from.Email == "" {
 		from = sendGridAddress{Email: m.opts.From, Name: m.opts.FromName}
@@ -214,7 +219,7 @@ func (m *SendGridMailer) request(out OutgoingMail) ([]byte, error) {
 		Subject:          out.Subject,
 		Content:          []sendGridContent{{Type: "text/plain", Value: out.Body}},
 		Headers:          out.Headers,
-		CustomArgs:       map[string]string{SendGridOutboxArg: strconv.FormatInt(out.OutboxID, 10)},
+		CustomArgs:       map[string]string{OutboxArg: strconv.FormatInt(out.OutboxID, 10)},
 		MailSettings:     sendGridMailSettings{SandboxMode: sendGridSwitch{Enable: m.opts.Sandbox}},
 		// Click tracking would rewrite the links of the plain-text body,
 		// the unsubscribe link among them, into SendGrid redirects.
@@ -230,7 +235,7 @@ func (m *SendGridMailer) request(out OutgoingMail) ([]byte, error) {
 	return body, nil
 }
 
-// sendGridError turns a refusal into a MailError with SendGrid's messages.
+// sendGridError turns a refusal into an agents.MailError with SendGrid's messages.
 // A 4xx is permanent (the request is wrong: key, sender identity, fields),
 // except 408 and 429, which pass; a 5xx is temporary.
 func sendGridError(status int, answer []byte) error {
@@ -258,6 +263,6 @@ func sendGridError(status int, answer []byte) error {
 		text = "no explanation"
 	}
 	permanent := status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
-	return &MailError{Provider: "sendgrid", Permanent: permanent, Code: status,
+	return &agents.MailError{Provider: "sendgrid", Permanent: permanent, Code: status,
 		Err: fmt.Errorf("%s: %s", http.StatusText(status), text)}
 }

@@ -1,4 +1,4 @@
-package agents
+package sendgrid
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -77,13 +78,13 @@ func (f *sendGridFake) lastRequest() map[string]any {
 	return f.requests[len(f.requests)-1]
 }
 
-func (f *sendGridFake) mailer(t *testing.T, o SendGridOptions) *SendGridMailer {
+func (f *sendGridFake) mailer(t *testing.T, o Options) *Mailer {
 	t.Helper()
 	if o.APIKey == "" {
 		o.APIKey = sendGridTestKey
 	}
 	o.APIBase = f.srv.URL
-	m, err := NewSendGridMailer(o)
+	m, err := NewMailer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,9 +118,9 @@ func jsonPath(v any, path ...any) any {
 
 func TestSendGridMailerPostsTheMailSendRequest(t *testing.T) {
 	fake := newSendGridFake(t, accepted("sg-msg-1"))
-	m := fake.mailer(t, SendGridOptions{})
+	m := fake.mailer(t, Options{})
 	id, err := m.Send(context.Background(), testMail("dana@delta.example", 42))
-	if err != nil || id != "sg-msg-1" || m.Mode() != MailModeSendGrid {
+	if err != nil || id != "sg-msg-1" || m.Mode() != agents.MailModeSendGrid {
 		t.Fatalf("Send = %q, %v (mode %s)", id, err, m.Mode())
 	}
 	req := fake.lastRequest()
@@ -152,7 +153,7 @@ func TestSendGridMailerPostsTheMailSendRequest(t *testing.T) {
 // the headers); without it the request has none.
 func TestSendGridMailerSetsReplyTo(t *testing.T) {
 	fake := newSendGridFake(t, accepted("sg-msg-1"))
-	if _, err := fake.mailer(t, SendGridOptions{ReplyTo: "replies@reply.acme-corp.com"}).Send(context.Background(), testMail("dana@delta.example", 42)); err != nil {
+	if _, err := fake.mailer(t, Options{ReplyTo: "replies@reply.acme-corp.com"}).Send(context.Background(), testMail("dana@delta.example", 42)); err != nil {
 		t.Fatal(err)
 	}
 	req := fake.lastRequest()
@@ -166,13 +167,13 @@ func TestSendGridMailerSetsReplyTo(t *testing.T) {
 		t.Errorf("from.email = %#v: Reply-To must not change the sender", got)
 	}
 
-	if _, err := fake.mailer(t, SendGridOptions{}).Send(context.Background(), testMail("dana@delta.example", 43)); err != nil {
+	if _, err := fake.mailer(t, Options{}).Send(context.Background(), testMail("dana@delta.example", 43)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := fake.lastRequest()["reply_to"]; ok {
 		t.Errorf("reply_to sent without EMAIL_REPLY_TO: %v", fake.lastRequest()["reply_to"])
 	}
-	if _, err := NewSendGridMailer(SendGridOptions{APIKey: sendGridTestKey, ReplyTo: "not an address"}); err == nil {
+	if _, err := NewMailer(Options{APIKey: sendGridTestKey, ReplyTo: "not an address"}); err == nil {
 		t.Error("a malformed Reply-To was accepted")
 	}
 }
@@ -180,7 +181,7 @@ func TestSendGridMailerSetsReplyTo(t *testing.T) {
 func TestSendGridSandboxIsRecordedAsDryRun(t *testing.T) {
 	// The sandbox answers 200 OK without a message id.
 	fake := newSendGridFake(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	m := fake.mailer(t, SendGridOptions{Sandbox: true})
+	m := fake.mailer(t, Options{Sandbox: true})
 	id, err := m.Send(context.Background(), testMail("dana@delta.example", 42))
 	if err != nil || id != "sendgrid.outbox.42" {
 		t.Fatalf("Send = %q, %v", id, err)
@@ -188,7 +189,7 @@ func TestSendGridSandboxIsRecordedAsDryRun(t *testing.T) {
 	if got := jsonPath(fake.lastRequest(), "mail_settings", "sandbox_mode", "enable"); got != true {
 		t.Fatalf("sandbox_mode.enable = %#v, want true", got)
 	}
-	if m.Mode() != MailModeDryRun {
+	if m.Mode() != agents.MailModeDryRun {
 		t.Fatalf("sandbox mode = %s, want DRY_RUN", m.Mode())
 	}
 }
@@ -217,10 +218,10 @@ func TestSendGridRefusalsCarrySendGridsMessages(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = io.WriteString(w, tc.body)
 			})
-			_, err := fake.mailer(t, SendGridOptions{APIKey: tc.key}).Send(context.Background(), testMail("dana@delta.example", 1))
-			var me *MailError
-			if !errors.As(err, &me) || me.Permanent != tc.permanent || IsPermanentMailError(err) != tc.permanent {
-				t.Fatalf("Send = %v, want a MailError permanent=%v", err, tc.permanent)
+			_, err := fake.mailer(t, Options{APIKey: tc.key}).Send(context.Background(), testMail("dana@delta.example", 1))
+			var me *agents.MailError
+			if !errors.As(err, &me) || me.Permanent != tc.permanent || agents.IsPermanentMailError(err) != tc.permanent {
+				t.Fatalf("Send = %v, want an agents.MailError permanent=%v", err, tc.permanent)
 			}
 			for _, want := range tc.want {
 				if !strings.Contains(err.Error(), want) {
@@ -236,35 +237,35 @@ func TestSendGridRefusalsCarrySendGridsMessages(t *testing.T) {
 // ordinary temporary error.
 func TestSendGridTimeoutIsAnUnknownOutcome(t *testing.T) {
 	fake := newSendGridFake(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	m := fake.mailer(t, SendGridOptions{Timeout: 50 * time.Millisecond})
+	m := fake.mailer(t, Options{Timeout: 50 * time.Millisecond})
 	_, err := m.Send(context.Background(), testMail("dana@delta.example", 1))
-	var me *MailError
-	if !errors.As(err, &me) || me.Permanent || me.Code != 0 || !errors.Is(err, context.DeadlineExceeded) || !IsUnknownMailOutcome(err) {
+	var me *agents.MailError
+	if !errors.As(err, &me) || me.Permanent || me.Code != 0 || !errors.Is(err, context.DeadlineExceeded) || !agents.IsUnknownMailOutcome(err) {
 		t.Fatalf("Send to a server that never answers = %v, want an unknown outcome", err)
 	}
 
 	closed := newSendGridFake(t, accepted("never"))
-	down := closed.mailer(t, SendGridOptions{Timeout: time.Second})
+	down := closed.mailer(t, Options{Timeout: time.Second})
 	closed.srv.Close()
 	_, err = down.Send(context.Background(), testMail("dana@delta.example", 2))
-	if !errors.As(err, &me) || IsUnknownMailOutcome(err) {
+	if !errors.As(err, &me) || agents.IsUnknownMailOutcome(err) {
 		t.Fatalf("Send to a closed port = %v, want a temporary error with a known outcome", err)
 	}
 }
 
 func TestSendGridRefusesBadOptionsAndOversizedMessages(t *testing.T) {
-	for _, o := range []SendGridOptions{{}, {APIKey: "k", APIBase: "ftp://api.example"}, {APIKey: "k", APIBase: "https://"}} {
-		if _, err := NewSendGridMailer(o); err == nil {
-			t.Errorf("NewSendGridMailer(%+v) accepted", o)
+	for _, o := range []Options{{}, {APIKey: "k", APIBase: "ftp://api.example"}, {APIKey: "k", APIBase: "https://"}} {
+		if _, err := NewMailer(o); err == nil {
+			t.Errorf("NewMailer(%+v) accepted", o)
 		}
 	}
-	if m, err := NewSendGridMailer(SendGridOptions{APIKey: "k"}); err != nil || m.endpoint != "https://api.sendgrid.com/v3/mail/send" {
+	if m, err := NewMailer(Options{APIKey: "k"}); err != nil || m.endpoint != "https://api.sendgrid.com/v3/mail/send" {
 		t.Fatalf("default endpoint: %v %v", m, err)
 	}
 	fake := newSendGridFake(t, accepted("never"))
 	big := testMail("dana@delta.example", 1)
 	big.Body = strings.Repeat("x", maxSendGridRequest)
-	if _, err := fake.mailer(t, SendGridOptions{}).Send(context.Background(), big); !IsPermanentMailError(err) {
+	if _, err := fake.mailer(t, Options{}).Send(context.Background(), big); !agents.IsPermanentMailError(err) {
 		t.Fatalf("oversized message: %v, want a permanent refusal", err)
 	}
 	fake.mu.Lock()
@@ -278,12 +279,12 @@ func TestBizDevThroughSendGrid(t *testing.T) {
 	r := newOutreachRig(t)
 	l := r.addLead("Dana Lee", "dana@delta.example", "Delta", "")
 	fake := newSendGridFake(t, accepted("sg-abc"))
-	wantOutreachCounts(t, r.run(r.bizdev(fake.mailer(t, SendGridOptions{}), bizdevOpts(&outreachSleeps{}))), Counts{"sent": 1})
+	wantOutreachCounts(t, r.run(r.bizdev(fake.mailer(t, Options{}), bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 1})
 	msg := r.messages(l.ID)[0]
 	if msg.Status != db.MessageSent || msg.ProviderID != "sg-abc" {
 		t.Fatalf("outbox row: %+v", msg)
 	}
-	tokens, err := LoadUnsubscribeTokens(r.ctx, r.store, r.rnd)
+	tokens, err := agents.LoadUnsubscribeTokens(r.ctx, r.store, r.rnd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package agents
+package sendgrid
 
 import (
 	"crypto/ecdsa"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -44,7 +45,7 @@ func signSendGrid(t *testing.T, key *ecdsa.PrivateKey, timestamp string, body []
 
 func TestSendGridEventVerifier(t *testing.T) {
 	key, public := sendGridKey(t, elliptic.P256())
-	v, err := NewSendGridEventVerifier(public)
+	v, err := NewEventVerifier(public)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +66,8 @@ func TestSendGridEventVerifier(t *testing.T) {
 		"not base64":        {"%%%", ts, string(body)},
 		"garbage":           {base64.StdEncoding.EncodeToString([]byte("not a signature")), ts, string(body)},
 	} {
-		if err := v.Verify(c.sig, c.ts, []byte(c.body), now); !errors.Is(err, ErrEventSignature) {
-			t.Errorf("%s: err = %v, want ErrEventSignature", name, err)
+		if err := v.Verify(c.sig, c.ts, []byte(c.body), now); !errors.Is(err, agents.ErrEventSignature) {
+			t.Errorf("%s: err = %v, want agents.ErrEventSignature", name, err)
 		}
 	}
 	for name, c := range map[string]struct{ sig, ts string }{
@@ -74,18 +75,18 @@ func TestSendGridEventVerifier(t *testing.T) {
 		"negative":     {signSendGrid(t, key, "-1", body), "-1"},
 		"too large":    {signSendGrid(t, key, "99999999999999999999", body), "99999999999999999999"},
 	} {
-		if err := v.Verify(c.sig, c.ts, body, now); !errors.Is(err, ErrEventSignature) {
-			t.Errorf("timestamp %s: err = %v, want ErrEventSignature", name, err)
+		if err := v.Verify(c.sig, c.ts, body, now); !errors.Is(err, agents.ErrEventSignature) {
+			t.Errorf("timestamp %s: err = %v, want agents.ErrEventSignature", name, err)
 		}
 	}
 }
 
-// A genuine signature on a batch signed more than SendGridEventWindow
-// before or after now is a replay (or a clock far off): ErrEventStale. At
+// A genuine signature on a batch signed more than EventWindow
+// before or after now is a replay (or a clock far off): agents.ErrEventStale. At
 // the window's edge it is accepted.
 func TestSendGridEventVerifierRefusesStaleBatches(t *testing.T) {
 	key, public := sendGridKey(t, elliptic.P256())
-	v, err := NewSendGridEventVerifier(public)
+	v, err := NewEventVerifier(public)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,18 +96,18 @@ func TestSendGridEventVerifierRefusesStaleBatches(t *testing.T) {
 		offset time.Duration
 		stale  bool
 	}{
-		"now": {0, false}, "at the window, past": {-SendGridEventWindow, false}, "at the window, ahead": {SendGridEventWindow, false},
-		"a second past the window": {-SendGridEventWindow - time.Second, true}, "a second ahead of it": {SendGridEventWindow + time.Second, true},
+		"now": {0, false}, "at the window, past": {-EventWindow, false}, "at the window, ahead": {EventWindow, false},
+		"a second past the window": {-EventWindow - time.Second, true}, "a second ahead of it": {EventWindow + time.Second, true},
 		"a year old": {-365 * 24 * time.Hour, true}, "a year ahead": {365 * 24 * time.Hour, true},
 	} {
 		ts := strconv.FormatInt(now.Add(c.offset).Unix(), 10)
 		err := v.Verify(signSendGrid(t, key, ts, body), ts, body, now)
-		if c.stale && !errors.Is(err, ErrEventStale) || !c.stale && err != nil {
+		if c.stale && !errors.Is(err, agents.ErrEventStale) || !c.stale && err != nil {
 			t.Errorf("%s: err = %v, stale %v", name, err, c.stale)
 		}
 	}
 	ts := "0"
-	if err := v.Verify(signSendGrid(t, key, ts, body), ts, body, now); !errors.Is(err, ErrEventStale) {
+	if err := v.Verify(signSendGrid(t, key, ts, body), ts, body, now); !errors.Is(err, agents.ErrEventStale) {
 		t.Errorf("timestamp 0: %v", err)
 	}
 }
@@ -116,7 +117,7 @@ func TestSendGridVerificationKeyForms(t *testing.T) {
 	der, _ := base64.StdEncoding.DecodeString(public)
 	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	for name, k := range map[string]string{"base64 DER": public, "with spaces": " " + public + "\n", "PEM": pemKey} {
-		if _, err := NewSendGridEventVerifier(k); err != nil {
+		if _, err := NewEventVerifier(k); err != nil {
 			t.Errorf("%s refused: %v", name, err)
 		}
 	}
@@ -130,7 +131,7 @@ func TestSendGridVerificationKeyForms(t *testing.T) {
 		"empty": "", "not base64": "not a key!", "not DER": base64.StdEncoding.EncodeToString([]byte("hello")),
 		"P-384": p384, "Ed25519": base64.StdEncoding.EncodeToString(edDER),
 	} {
-		if _, err := NewSendGridEventVerifier(k); err == nil {
+		if _, err := NewEventVerifier(k); err == nil {
 			t.Errorf("%s accepted", name)
 		}
 	}
@@ -154,7 +155,7 @@ func TestParseSendGridEvents(t *testing.T) {
 		{"email":"not an email address","event":"dropped","reason":"Invalid"},
 		{"event":"spamreport"}
 	]`)
-	events, err := ParseSendGridEvents(body)
+	events, err := ParseEvents(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestParseSendGridEvents(t *testing.T) {
 		t.Errorf("id/detail not kept: %+v %+v", events[0], events[3])
 	}
 	for _, bad := range []string{``, `{`, `{"event":"bounce"}`, `[1,2]`, `["bounce"]`} {
-		if _, err := ParseSendGridEvents([]byte(bad)); err == nil {
+		if _, err := ParseEvents([]byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
