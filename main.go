@@ -15,13 +15,11 @@ package main
 import (
 	"context"
 	cryptorand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -31,10 +29,7 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
-	"github.com/hossagent/hossagent/agents/openai"
-	"github.com/hossagent/hossagent/agents/searchapi"
 	"github.com/hossagent/hossagent/agents/sendgrid"
-	"github.com/hossagent/hossagent/agents/smtp"
 	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
@@ -237,139 +232,6 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
-}
-
-// buildAgents wires every agent of agents.Registry to its adapters and puts them, with
-// the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
-	var seed [16]byte
-	if _, err := cryptorand.Read(seed[:]); err != nil {
-		return nil, nil, err
-	}
-	env := agents.Env{
-		Now:    time.Now,
-		Random: cryptorand.Reader,
-		Rand:   agents.NewLockedRand(rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))),
-		Events: bus,
-	}
-
-	var provider agents.LeadProvider = agents.NewSyntheticLeads(env.Rand)
-	if search != nil {
-		provider = search
-	}
-	leadSource := agents.NewLeadSourceCycle(store, env, provider, agents.LeadSourceOptions{MaxPerCycle: cfg.Leads.MaxPerCycle})
-
-	bizdev := agents.NewBizDevCycle(store, env, mailer, agents.BizDevOptions{
-		MaxPerCycle: cfg.Email.MaxPerCycle, MaxPerHour: cfg.Email.MaxPerHour, MaxPerDay: cfg.Email.MaxPerDay,
-		SendDelayMin: cfg.Email.SendDelayMin, SendDelayMax: cfg.Email.SendDelayMax,
-		From: cfg.Email.From, SenderName: cfg.Email.SenderName, Offer: cfg.Email.Offer, Signature: cfg.Email.Signature,
-		PostalAddress: cfg.Email.PostalAddress, BaseURL: cfg.BaseURL.String(),
-		PauseAfterErrors: cfg.Email.PauseAfterErrors, SendWindow: cfg.Email.SendWindow, Location: cfg.Email.SendTimezone,
-	})
-
-	catalogue := agents.DefaultCatalogue(cfg.Stripe.DefaultCurrency)
-	if err := catalogue.Validate(); err != nil {
-		return nil, nil, err
-	}
-	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
-	// In development with synthetic leads and no real mail, nobody can
-	// answer: the prospect simulator plays a share of the prospects (its
-	// replies are labelled simulated) one autopilot interval after contact.
-	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == agents.MailModeDryRun {
-		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute)})
-		onboarding = agents.Sequence(sim, onboarding)
-		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
-	}
-
-	var executor agents.Executor = &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}
-	if cfg.Exec.Kind == config.ExecOpenAI {
-		llm, err := openai.New(openai.Options{
-			APIKey: cfg.Exec.OpenAIAPIKey, BaseURL: cfg.Exec.OpenAIBaseURL, Model: cfg.Exec.OpenAIModel,
-			InputCentsPerMTok: cfg.Exec.OpenAIInputCentsPerMTok, OutputCentsPerMTok: cfg.Exec.OpenAIOutputCentsPerMTok,
-			Timeout: cfg.Exec.OpenAITimeout,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		executor = llm
-	}
-	ops := agents.NewOpsCycle(store, env, executor, agents.OpsOptions{})
-	var links agents.PaymentLinks = agents.DisabledPayments{}
-	if stripe != nil {
-		links = stripe
-	}
-	billing := agents.NewBillingCycle(store, env, links, agents.BillingOptions{
-		Currency: cfg.Stripe.DefaultCurrency, MinAmountCents: cfg.Stripe.MinAmountCents, MaxAmountCents: cfg.Stripe.MaxAmountCents,
-		BaseURL: cfg.BaseURL.String(),
-	})
-
-	engine := agents.NewEngine(agents.EngineConfig{
-		Store: store, Events: bus, Logger: log, Now: time.Now,
-		Cycles: map[string]agents.Cycle{
-			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
-			agents.Ops: ops, agents.Billing: billing,
-		},
-		AllowCrashInjection: cfg.IsDevelopment(),
-	})
-	if err := engine.Err(); err != nil {
-		return nil, nil, err
-	}
-	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{
-		Engine: engine, Store: store, Events: bus, Logger: log, Now: time.Now,
-		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
-	})
-	engine.Add(coordinator)
-	return engine, coordinator, nil
-}
-
-// newMailer is the outreach transport EMAIL_MODE names. A SendGrid event
-// verification key that cannot be read stops the start too.
-func newMailer(cfg config.Config) (agents.Mailer, error) {
-	if k := cfg.Email.SendGridVerificationKey; k != "" {
-		if _, err := sendgrid.NewEventVerifier(k); err != nil {
-			return nil, fmt.Errorf("SENDGRID_WEBHOOK_VERIFICATION_KEY: %w", err)
-		}
-	}
-	switch cfg.Email.Mode {
-	case agents.MailModeSMTP:
-		return smtp.New(smtp.Options{Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort,
-			Username: cfg.Email.SMTPUsername, Password: cfg.Email.SMTPPassword, TLS: cfg.Email.SMTPTLS,
-			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
-	case agents.MailModeSendGrid:
-		return sendgrid.NewMailer(sendgrid.Options{APIKey: cfg.Email.SendGridAPIKey,
-			APIBase: cfg.Email.SendGridAPIBase, Sandbox: cfg.Email.SendGridSandbox,
-			From: cfg.Email.From, FromName: cfg.Email.SenderName, ReplyTo: cfg.Email.ReplyTo})
-	}
-	return agents.NewDryRunMailer(), nil
-}
-
-// newSearchAPI is the lead search API client when LEAD_SOURCE=search_api.
-func newSearchAPI(cfg config.Config) *searchapi.Leads {
-	if cfg.Leads.Source != config.LeadSearchAPI {
-		return nil
-	}
-	return searchapi.New(agents.Env{Now: time.Now}, searchapi.Options{
-		URL: cfg.Leads.SearchAPIURL, Key: cfg.Leads.SearchAPIKey, Niche: cfg.Leads.Niche, Geography: cfg.Leads.Geography,
-		MinCompanySize: cfg.Leads.MinCompanySize, MaxCompanySize: cfg.Leads.MaxCompanySize,
-	})
-}
-
-// newStripe is the Stripe client when ENABLE_STRIPE is on, else nil. Its
-// install id (drawn once, kept in settings) scopes idempotency keys, so two
-// installs on one Stripe account never share prices or links.
-func newStripe(ctx context.Context, cfg config.Config, store *db.DB, log *slog.Logger) (*stripe.Payments, error) {
-	if !cfg.Stripe.Enabled {
-		return nil, nil
-	}
-	install, err := store.SettingOrInit(ctx, "install.id", func() (string, error) {
-		_, hash, err := db.NewToken(cryptorand.Reader)
-		return hash[:16], err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return stripe.New(stripe.Options{APIKey: cfg.Stripe.APIKey, APIBase: cfg.Stripe.APIBase,
-		Logger: log, InstallID: "hoss-" + install}), nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

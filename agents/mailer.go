@@ -13,14 +13,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hossagent/hossagent/agents/mailmode"
 	"github.com/hossagent/hossagent/db"
 )
 
-// Mail modes, as EMAIL_MODE names them.
+// Mail modes, as EMAIL_MODE names them: the names agents code reads, for
+// the one definition in agents/mailmode.
 const (
-	MailModeDryRun   = "DRY_RUN"
-	MailModeSMTP     = "SMTP"
-	MailModeSendGrid = "SENDGRID"
+	MailModeDryRun   = mailmode.DryRun
+	MailModeSMTP     = mailmode.SMTP
+	MailModeSendGrid = mailmode.SendGrid
 )
 
 // OutgoingMail is one e-mail as a Mailer receives it. Body is plain text.

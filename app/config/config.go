@@ -17,7 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/mailmode"
 )
 
 // Release modes.
@@ -333,7 +333,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	c.AdminPassword = r.password("ADMIN_PASSWORD")
 
 	c.Email = Email{
-		Mode:                    r.oneOf("EMAIL_MODE", agents.MailModeDryRun, agents.MailModeDryRun, agents.MailModeSMTP, agents.MailModeSendGrid),
+		Mode:                    r.oneOf("EMAIL_MODE", mailmode.DryRun, mailmode.DryRun, mailmode.SMTP, mailmode.SendGrid),
 		MaxPerCycle:             r.count("MAX_EMAILS_PER_CYCLE", 10),
 		MaxPerHour:              r.count("MAX_EMAILS_PER_HOUR", 50),
 		MaxPerDay:               r.count("MAX_EMAILS_PER_DAY", 200),
@@ -442,12 +442,12 @@ func (c *Config) checkSafety(r *reader) []string {
 			return nil
 		}
 		warnings = append(warnings, fmt.Sprintf("EMAIL_MODE=%s but %s is not set: falling back to DRY_RUN, no e-mail will leave this machine", c.Email.Mode, missing))
-		c.Email.Mode = agents.MailModeDryRun
+		c.Email.Mode = mailmode.DryRun
 	}
-	realMail := c.Email.Mode != agents.MailModeDryRun
+	realMail := c.Email.Mode != mailmode.DryRun
 	// SMTP_TLS=none sends the password in clear text; on the same host
 	// nobody can read it on the way.
-	clearPassword := c.Email.Mode == agents.MailModeSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
+	clearPassword := c.Email.Mode == mailmode.SMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !isLoopbackHost(c.Email.SMTPHost)
 	shortInbound := c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < MinInboundSecretLen
 	if c.Email.SendGridVerificationKey == "" && c.Email.usesSendGridEvents() {
 		if prod {
@@ -475,7 +475,7 @@ func (c *Config) checkSafety(r *reader) []string {
 		r.fail("COMPANY_POSTAL_ADDRESS", "", "is required in PRODUCTION when EMAIL_MODE is "+c.Email.Mode)
 	case realMail && c.Leads.Source == LeadSynthetic:
 		r.fail("LEAD_SOURCE", LeadSynthetic, "synthetic leads must not be mailed for real: use search_api, or EMAIL_MODE=DRY_RUN, in PRODUCTION")
-	case c.Email.Mode == agents.MailModeSendGrid && c.Email.SendGridVerificationKey == "":
+	case c.Email.Mode == mailmode.SendGrid && c.Email.SendGridVerificationKey == "":
 		r.fail("SENDGRID_WEBHOOK_VERIFICATION_KEY", "", "is required in PRODUCTION when EMAIL_MODE=SENDGRID (unsigned bounce events could suppress anyone)")
 	case realMail && reservedDomain(c.Email.From):
 		r.fail("EMAIL_FROM", c.Email.From, "want an address of your own domain in PRODUCTION: this one is at a reserved example domain (the placeholder sender, .example, .test, .invalid, .localhost, example.com …)")
@@ -496,11 +496,11 @@ func (c *Config) checkSafety(r *reader) []string {
 // missingCredentials names the first credential a real e-mail mode lacks.
 func (e Email) missingCredentials() string {
 	switch e.Mode {
-	case agents.MailModeSMTP:
+	case mailmode.SMTP:
 		if e.SMTPHost == "" {
 			return "SMTP_HOST"
 		}
-	case agents.MailModeSendGrid:
+	case mailmode.SendGrid:
 		if e.SendGridAPIKey == "" {
 			return "SENDGRID_API_KEY"
 		}
@@ -517,9 +517,9 @@ const sendGridSMTPHost = "smtp.sendgrid.net"
 // In DRY_RUN, or SendGrid's sandbox, no mail leaves, so no event is due.
 func (e Email) usesSendGridEvents() bool {
 	switch e.Mode {
-	case agents.MailModeSendGrid:
+	case mailmode.SendGrid:
 		return !e.SendGridSandbox
-	case agents.MailModeSMTP:
+	case mailmode.SMTP:
 		return strings.EqualFold(strings.TrimSuffix(e.SMTPHost, "."), sendGridSMTPHost)
 	}
 	return false

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/mailmode"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -33,7 +33,7 @@ func TestDefaultsAreTheEmbeddedDemo(t *testing.T) {
 		{"LogFormat", c.LogFormat, LogText},
 		{"AutopilotEnabled", c.AutopilotEnabled, true},
 		{"AutopilotInterval", c.AutopilotInterval, 5 * time.Minute},
-		{"Email.Mode", c.Email.Mode, agents.MailModeDryRun},
+		{"Email.Mode", c.Email.Mode, mailmode.DryRun},
 		{"Email.MaxPerCycle", c.Email.MaxPerCycle, 10},
 		{"Email.MaxPerHour", c.Email.MaxPerHour, 50},
 		{"Email.MaxPerDay", c.Email.MaxPerDay, 200},
@@ -71,7 +71,7 @@ func TestValidValuesAreRead(t *testing.T) {
 	}
 	if c.Addr != "127.0.0.1:9090" || c.BaseURL.String() != "https://hoss.example.com" || c.AutopilotInterval != 10*time.Second ||
 		c.AutopilotEnabled || c.Email.MaxPerHour != 7 || c.Email.SendDelayMin != 500*time.Millisecond ||
-		c.Email.SendDelayMax != 1500*time.Millisecond || c.Email.Mode != agents.MailModeSMTP || c.Email.SMTPPort != 2525 ||
+		c.Email.SendDelayMax != 1500*time.Millisecond || c.Email.Mode != mailmode.SMTP || c.Email.SMTPPort != 2525 ||
 		c.LogFormat != LogJSON || c.Stripe.DefaultCurrency != "eur" || c.Leads.Source != LeadSearchAPI ||
 		c.Email.ReplyTo != "replies@reply.acme-corp.com" || c.Email.Signature != "The team\nAcme Corp" {
 		t.Errorf("config not read as given: %+v", c)
@@ -206,7 +206,7 @@ func TestRealMailWithoutCredentialsFallsBackOutsideProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Email.Mode != agents.MailModeDryRun {
+	if c.Email.Mode != mailmode.DryRun {
 		t.Errorf("mode = %s, want DRY_RUN", c.Email.Mode)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "SENDGRID_API_KEY") || !strings.Contains(warnings[0], "DRY_RUN") {

@@ -11,7 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/mailmode"
 )
 
 // sentinel marks every character pair of a secret (and of a URL's user info)
@@ -155,7 +155,7 @@ func checkInvariants(t *testing.T, c Config) {
 	}
 	oneOf("ReleaseMode", c.ReleaseMode, Development, Staging, Production)
 	oneOf("LogFormat", c.LogFormat, LogText, LogJSON)
-	oneOf("Email.Mode", c.Email.Mode, agents.MailModeDryRun, agents.MailModeSMTP, agents.MailModeSendGrid)
+	oneOf("Email.Mode", c.Email.Mode, mailmode.DryRun, mailmode.SMTP, mailmode.SendGrid)
 	oneOf("Email.SMTPTLS", c.Email.SMTPTLS, "starttls", "tls", "none")
 	oneOf("Leads.Source", c.Leads.Source, LeadSynthetic, LeadSearchAPI)
 	oneOf("Exec.Kind", c.Exec.Kind, ExecBuiltin, ExecOpenAI)
@@ -228,7 +228,7 @@ func checkInvariants(t *testing.T, c Config) {
 		fail("bounds: company %d..%d, amounts %d..%d", c.Leads.MinCompanySize, c.Leads.MaxCompanySize, c.Stripe.MinAmountCents, c.Stripe.MaxAmountCents)
 	}
 	switch {
-	case c.Email.Mode == agents.MailModeSMTP && c.Email.SMTPHost == "", c.Email.Mode == agents.MailModeSendGrid && c.Email.SendGridAPIKey == "",
+	case c.Email.Mode == mailmode.SMTP && c.Email.SMTPHost == "", c.Email.Mode == mailmode.SendGrid && c.Email.SendGridAPIKey == "",
 		c.Leads.Source == LeadSearchAPI && c.Leads.SearchAPIURL == "", c.Stripe.Enabled && c.Stripe.APIKey == "",
 		c.Exec.Kind == ExecOpenAI && c.Exec.OpenAIAPIKey == "":
 		fail("a mode without its credential: %+v", c)
@@ -237,7 +237,7 @@ func checkInvariants(t *testing.T, c Config) {
 	if !c.IsProduction() {
 		return
 	}
-	realMail := c.Email.Mode != agents.MailModeDryRun
+	realMail := c.Email.Mode != mailmode.DryRun
 	host := strings.TrimSuffix(strings.ToLower(strings.Trim(c.Email.SMTPHost, "[]")), ".")
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || strings.HasSuffix(host, ".localhost") || ip != nil && ip.IsLoopback()
@@ -246,9 +246,9 @@ func checkInvariants(t *testing.T, c Config) {
 		fail("PRODUCTION with base %s, Stripe base %q", c.BaseURL, c.Stripe.APIBase)
 	case c.Email.InboundSecret != "" && utf8.RuneCountInString(c.Email.InboundSecret) < 32:
 		fail("PRODUCTION with a %d-character inbound secret", utf8.RuneCountInString(c.Email.InboundSecret))
-	case c.Email.Mode == agents.MailModeSMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !loopback:
+	case c.Email.Mode == mailmode.SMTP && c.Email.SMTPTLS == "none" && c.Email.SMTPPassword != "" && !loopback:
 		fail("PRODUCTION sends the SMTP password in clear text to %q", c.Email.SMTPHost)
-	case realMail && (c.Email.PostalAddress == "" || c.Leads.Source == LeadSynthetic || c.Email.Mode == agents.MailModeSendGrid && c.Email.SendGridVerificationKey == ""):
+	case realMail && (c.Email.PostalAddress == "" || c.Leads.Source == LeadSynthetic || c.Email.Mode == mailmode.SendGrid && c.Email.SendGridVerificationKey == ""):
 		fail("PRODUCTION real mail without its safeguards: %+v", c.Email)
 	case realMail && (exampleDomain(c.Email.From) || c.Email.ReplyTo != "" && exampleDomain(c.Email.ReplyTo)):
 		fail("PRODUCTION real mail from %q, Reply-To %q", c.Email.From, c.Email.ReplyTo)

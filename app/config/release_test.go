@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/mailmode"
 )
 
 // prodSMTP is a PRODUCTION configuration with real SMTP mail that Load
@@ -51,7 +51,7 @@ func TestProductionBaseConfigIsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Email.Mode != agents.MailModeSMTP || !c.IsProduction() || len(warnings) != 0 {
+	if c.Email.Mode != mailmode.SMTP || !c.IsProduction() || len(warnings) != 0 {
 		t.Fatalf("mode %s, production %v, warnings %q", c.Email.Mode, c.IsProduction(), warnings)
 	}
 }
