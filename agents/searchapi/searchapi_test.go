@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/agentstest"
 	"github.com/hossagent/hossagent/agents/clocktest"
 )
 
@@ -24,28 +25,11 @@ type rig struct {
 	clock *clocktest.Clock
 }
 
-// rigStart is the time every rig's clock starts at (the agents tests'
-// epoch).
-var rigStart = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
-
 func newRig(*testing.T) *rig {
-	return &rig{ctx: context.Background(), clock: clocktest.New(rigStart)}
+	return &rig{ctx: context.Background(), clock: clocktest.New(agentstest.Epoch)}
 }
 
 func (r *rig) env() agents.Env { return agents.Env{Now: r.clock.Now} }
-
-// sleeps is an Options.Sleep that records and never sleeps.
-type sleeps struct {
-	mu    sync.Mutex
-	slept []time.Duration
-}
-
-func (s *sleeps) Sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.slept = append(s.slept, d)
-	return ctx.Err()
-}
 
 // searchAPI is a fake search API whose answers a test scripts.
 type searchAPI struct {
@@ -69,7 +53,7 @@ func newSearchAPI(t *testing.T, answer func(call int, w http.ResponseWriter, r *
 	return s, srv
 }
 
-func (r *rig) searchProvider(url string, sleeps *sleeps, timeout time.Duration) *Leads {
+func (r *rig) searchProvider(url string, sleeps *agentstest.Sleeps, timeout time.Duration) *Leads {
 	return New(r.env(), Options{
 		URL: url + "/search?source=test", Key: "sekrit", Niche: "marketing agencies", Geography: "Texas",
 		MinCompanySize: 10, MaxCompanySize: 50, Timeout: timeout, Sleep: sleeps.Sleep,
@@ -82,7 +66,7 @@ func TestSearchAPIArrayFormAuthAndQuery(t *testing.T) {
 		io.WriteString(w, `[{"company_name":"Acme","contact_name":"Jane Roe","email":"jane@acme.example","website":"https://acme.example","niche":"branding"},
 			{"company":"Beta","contact":"Bo","url":"beta.example","industry":"SaaS","email":42}, 7, null]`)
 	})
-	p := r.searchProvider(srv.URL, &sleeps{}, 0)
+	p := r.searchProvider(srv.URL, &agentstest.Sleeps{}, 0)
 	cands, err := p.Candidates(r.ctx, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +97,7 @@ func TestSearchAPIResultsFormAndDefaultNiche(t *testing.T) {
 	_, srv := newSearchAPI(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `{"results":[{"company":"A","email":"a@a.example"},{"company":"B","email":"b@b.example"},{"company":"C","email":"c@c.example"}]}`)
 	})
-	cands, err := r.searchProvider(srv.URL, &sleeps{}, 0).Candidates(r.ctx, 2)
+	cands, err := r.searchProvider(srv.URL, &agentstest.Sleeps{}, 0).Candidates(r.ctx, 2)
 	if err != nil || len(cands) != 2 || cands[1].Company != "B" || cands[0].Niche != "marketing agencies" {
 		t.Fatalf("Candidates = %+v, %v", cands, err)
 	}
@@ -131,13 +115,13 @@ func TestSearchAPIRetriesServerErrorsWithBackoff(t *testing.T) {
 			io.WriteString(w, `[{"company":"A","email":"a@a.example"}]`)
 		}
 	})
-	s := &sleeps{}
+	s := &agentstest.Sleeps{}
 	cands, err := r.searchProvider(srv.URL, s, 0).Candidates(r.ctx, 3)
 	if err != nil || len(cands) != 1 || api.calls.Load() != 3 {
 		t.Fatalf("Candidates = %+v, %v after %d calls", cands, err, api.calls.Load())
 	}
-	if fmt.Sprint(s.slept) != "[500ms 1s]" {
-		t.Errorf("backoff slept %v, want [500ms 1s]", s.slept)
+	if fmt.Sprint(s.Slept()) != "[500ms 1s]" {
+		t.Errorf("backoff slept %v, want [500ms 1s]", s.Slept())
 	}
 }
 
@@ -188,7 +172,7 @@ func TestSearchAPIFailuresAreReportedAndKept(t *testing.T) {
 				timeout = time.Minute
 			}
 			transport := &countingTransport{}
-			p := r.searchProvider(srv.URL, &sleeps{}, timeout)
+			p := r.searchProvider(srv.URL, &agentstest.Sleeps{}, timeout)
 			p.opts.Client = &http.Client{Transport: transport}
 			_, err := p.Candidates(r.ctx, 3)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

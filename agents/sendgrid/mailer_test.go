@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/agentstest"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -276,15 +278,15 @@ func TestSendGridRefusesBadOptionsAndOversizedMessages(t *testing.T) {
 }
 
 func TestBizDevThroughSendGrid(t *testing.T) {
-	r := newOutreachRig(t)
-	l := r.addLead("Dana Lee", "dana@delta.example", "Delta", "")
+	r := agentstest.NewRig(t)
+	l := r.AddLead("Dana Lee", "dana@delta.example", "Delta", "")
 	fake := newSendGridFake(t, accepted("sg-abc"))
-	wantOutreachCounts(t, r.run(r.bizdev(fake.mailer(t, Options{}), bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 1})
-	msg := r.messages(l.ID)[0]
+	agentstest.WantCounts(t, r.Run(r.BizDev(fake.mailer(t, Options{}), agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"sent": 1})
+	msg := r.Messages(l.ID)[0]
 	if msg.Status != db.MessageSent || msg.ProviderID != "sg-abc" {
 		t.Fatalf("outbox row: %+v", msg)
 	}
-	tokens, err := agents.LoadUnsubscribeTokens(r.ctx, r.store, r.rnd)
+	tokens, err := agents.LoadUnsubscribeTokens(r.Ctx, r.Store, r.Rand)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,5 +297,17 @@ func TestBizDevThroughSendGrid(t *testing.T) {
 	}
 	if body, _ := jsonPath(req, "content", 0, "value").(string); body != msg.Body || !strings.Contains(body, "1 Test Street, Springfield") {
 		t.Errorf("content lacks the outbox body with its footer:\n%s", body)
+	}
+}
+
+// testMail is one outreach message as BizDev hands it to a mailer.
+func testMail(to string, id int64) agents.OutgoingMail {
+	return agents.OutgoingMail{
+		To: to, From: "outreach@hossagent.example", FromName: "Hoss Research", Subject: "A note for Delta",
+		Body: "Hi Dana,\n\nHello there.\n", OutboxID: id,
+		Headers: map[string]string{
+			"List-Unsubscribe":      "<https://hoss.example/unsubscribe/tok" + fmt.Sprint(id) + ">",
+			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+		},
 	}
 }

@@ -27,6 +27,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/agentstest"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -268,17 +269,17 @@ func testMail(to string, id int64) agents.OutgoingMail {
 }
 
 func TestSMTPMailerDeliversOutreachWithUnsubscribeHeadersAndFooter(t *testing.T) {
-	r := newOutreachRig(t)
+	r := agentstest.NewRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{})
-	l := r.addLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
-	mailer := sink.mailer(t, Options{Now: r.clock.Now})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 1, "sent": 1, "failed": 0})
+	l := r.AddLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
+	mailer := sink.mailer(t, Options{Now: r.Clock.Now})
+	agentstest.WantCounts(t, r.Run(r.BizDev(mailer, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"queued": 1, "sent": 1, "failed": 0})
 
 	got := sink.messages()
 	if len(got) != 1 {
 		t.Fatalf("the server received %d messages, want 1", len(got))
 	}
-	out := r.messages(l.ID)[0]
+	out := r.Messages(l.ID)[0]
 	if out.Status != db.MessageSent || out.ProviderID != fmt.Sprintf("hossagent.outbox.%d@hossagent.example", out.ID) {
 		t.Fatalf("outbox row: status %s provider id %q", out.Status, out.ProviderID)
 	}
@@ -300,14 +301,14 @@ func TestSMTPMailerDeliversOutreachWithUnsubscribeHeadersAndFooter(t *testing.T)
 	if id := p.Header.Get("Message-Id"); id != "<"+out.ProviderID+">" {
 		t.Errorf("Message-ID = %q, want <%s>", id, out.ProviderID)
 	}
-	if date, err := p.Header.Date(); err != nil || !date.Equal(r.clock.Now().Truncate(time.Second)) {
-		t.Errorf("Date = %q (%v), want the injected clock %s", p.Header.Get("Date"), err, r.clock.Now())
+	if date, err := p.Header.Date(); err != nil || !date.Equal(r.Clock.Now().Truncate(time.Second)) {
+		t.Errorf("Date = %q (%v), want the injected clock %s", p.Header.Get("Date"), err, r.Clock.Now())
 	}
 	if ct := p.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type = %q, want plain text", ct)
 	}
 
-	tokens, err := agents.LoadUnsubscribeTokens(r.ctx, r.store, r.rnd)
+	tokens, err := agents.LoadUnsubscribeTokens(r.Ctx, r.Store, r.Rand)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,11 +332,11 @@ func TestSMTPMailerDeliversOutreachWithUnsubscribeHeadersAndFooter(t *testing.T)
 // EMAIL_REPLY_TO is the Reply-To of outreach mail as it reaches a real SMTP
 // server; without it no Reply-To is sent (replies go to From).
 func TestSMTPMailerSetsReplyToOnOutreach(t *testing.T) {
-	r := newOutreachRig(t)
+	r := agentstest.NewRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{})
-	r.addLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
-	mailer := sink.mailer(t, Options{Now: r.clock.Now, ReplyTo: "replies@reply.acme-corp.com"})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 1, "sent": 1, "failed": 0})
+	r.AddLead("Dana Lee", "dana@delta.example", "Delta", "revenue operations")
+	mailer := sink.mailer(t, Options{Now: r.Clock.Now, ReplyTo: "replies@reply.acme-corp.com"})
+	agentstest.WantCounts(t, r.Run(r.BizDev(mailer, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"queued": 1, "sent": 1, "failed": 0})
 	got := sink.messages()
 	if len(got) != 1 {
 		t.Fatalf("the server received %d messages, want 1", len(got))
@@ -348,7 +349,7 @@ func TestSMTPMailerSetsReplyToOnOutreach(t *testing.T) {
 		t.Errorf("From = %q: Reply-To must not change the sender", p.Header.Get("From"))
 	}
 
-	if _, err := sink.mailer(t, Options{}).Send(r.ctx, testMail("b@alpha.example", 2)); err != nil {
+	if _, err := sink.mailer(t, Options{}).Send(r.Ctx, testMail("b@alpha.example", 2)); err != nil {
 		t.Fatal(err)
 	}
 	if rt := parseSinkMail(t, sink.messages()[1]).Header.Get("Reply-To"); rt != "" {
@@ -467,17 +468,17 @@ func TestNewSMTPMailerChecksItsOptions(t *testing.T) {
 }
 
 func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T) {
-	r := newOutreachRig(t)
+	r := agentstest.NewRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{RcptErr: func(_ string, n int) error {
 		if n == 1 {
 			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
 		}
 		return nil
 	}})
-	l := r.addLead("", "flaky@co.example", "Co", "")
-	mailer := sink.mailer(t, Options{Now: r.clock.Now})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 1, "failed": 1, "sent": 0})
-	ms := r.messages(l.ID)
+	l := r.AddLead("", "flaky@co.example", "Co", "")
+	mailer := sink.mailer(t, Options{Now: r.Clock.Now})
+	agentstest.WantCounts(t, r.Run(r.BizDev(mailer, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"queued": 1, "failed": 1, "sent": 0})
+	ms := r.Messages(l.ID)
 	if len(ms) != 1 || ms[0].Status != db.MessageFailed || ms[0].Attempts != 1 ||
 		!strings.Contains(ms[0].Error, "permanent 550") || !strings.Contains(ms[0].Error, "mailbox unavailable") {
 		t.Fatalf("after the 550: %+v", ms)
@@ -485,12 +486,12 @@ func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T
 	if len(sink.messages()) != 0 {
 		t.Fatal("a refused message was recorded as received")
 	}
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 0, "failed": 0, "sent": 1})
-	wantOutreachCounts(t, r.run(r.bizdev(mailer, bizdevOpts(&outreachSleeps{}))), agents.Counts{"queued": 0, "sent": 0})
+	agentstest.WantCounts(t, r.Run(r.BizDev(mailer, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"queued": 0, "failed": 0, "sent": 1})
+	agentstest.WantCounts(t, r.Run(r.BizDev(mailer, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"queued": 0, "sent": 0})
 	if got := sink.byRecipient(); got["flaky@co.example"] != 1 || len(got) != 1 {
 		t.Fatalf("received %v, want flaky@co.example once", got)
 	}
-	if ms := r.messages(l.ID); len(ms) != 1 || ms[0].Status != db.MessageSent || ms[0].Attempts != 2 {
+	if ms := r.Messages(l.ID); len(ms) != 1 || ms[0].Status != db.MessageSent || ms[0].Attempts != 2 {
 		t.Fatalf("after the retry: %+v", ms)
 	}
 
@@ -498,7 +499,7 @@ func TestSMTPServerErrorFailsTheMessageWhichIsRetriedAndNeverResent(t *testing.T
 	busy, _ := startSMTPSink(t, sinkOptions{RcptErr: func(string, int) error {
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	}})
-	_, err := busy.mailer(t, Options{}).Send(r.ctx, testMail("a@alpha.example", 1))
+	_, err := busy.mailer(t, Options{}).Send(r.Ctx, testMail("a@alpha.example", 1))
 	var me *agents.MailError
 	if !errors.As(err, &me) || me.Permanent || me.Code != 451 || agents.IsPermanentMailError(err) {
 		t.Fatalf("451: %v, want a temporary error", err)
@@ -526,29 +527,29 @@ func (c *crashingMailer) Send(ctx context.Context, m agents.OutgoingMail) (strin
 func TestSMTPCrashBetweenSendingAndSentNeverDeliversTwice(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		crash func(r *outreachRig, cancel context.CancelFunc) func(context.Context) error
+		crash func(r *agentstest.Rig, cancel context.CancelFunc) func(context.Context) error
 	}{
-		{"context cancelled once the server accepted", func(_ *outreachRig, cancel context.CancelFunc) func(context.Context) error {
+		{"context cancelled once the server accepted", func(_ *agentstest.Rig, cancel context.CancelFunc) func(context.Context) error {
 			return func(ctx context.Context) error { cancel(); return ctx.Err() }
 		}},
-		{"panic after Send returned", func(*outreachRig, context.CancelFunc) func(context.Context) error {
+		{"panic after Send returned", func(*agentstest.Rig, context.CancelFunc) func(context.Context) error {
 			return func(context.Context) error { panic("process killed") }
 		}},
-		{"store gone before sent is written", func(r *outreachRig, _ context.CancelFunc) func(context.Context) error {
-			return func(context.Context) error { _ = r.store.Close(); return nil }
+		{"store gone before sent is written", func(r *agentstest.Rig, _ context.CancelFunc) func(context.Context) error {
+			return func(context.Context) error { _ = r.Store.Close(); return nil }
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newOutreachRig(t)
+			r := agentstest.NewRig(t)
 			sink, _ := startSMTPSink(t, sinkOptions{})
-			first := r.addLead("", "first@one.example", "One", "")
-			second := r.addLead("", "second@two.example", "Two", "")
-			real := sink.mailer(t, Options{Now: r.clock.Now})
-			ctx, cancel := context.WithCancel(r.ctx)
+			first := r.AddLead("", "first@one.example", "One", "")
+			second := r.AddLead("", "second@two.example", "Two", "")
+			real := sink.mailer(t, Options{Now: r.Clock.Now})
+			ctx, cancel := context.WithCancel(r.Ctx)
 			defer cancel()
 			crashing := &crashingMailer{Mailer: real, crash: tc.crash(r, cancel)}
 
-			err := runRecovering(ctx, r.bizdev(crashing, bizdevOpts(&outreachSleeps{})))
+			err := runRecovering(ctx, r.BizDev(crashing, agentstest.BizDevOptions(&agentstest.Sleeps{})))
 			if err == nil {
 				t.Fatal("the crashed run reported success")
 			}
@@ -558,22 +559,22 @@ func TestSMTPCrashBetweenSendingAndSentNeverDeliversTwice(t *testing.T) {
 
 			// Restart: a fresh store handle and a fresh cycle with the real
 			// mailer. The first message's fate is unknown to the outbox.
-			r.store = r.open()
-			if ms := r.messages(first.ID); len(ms) != 1 || ms[0].Status != db.MessageSending || ms[0].NeedsReview {
+			r.Store = r.Open()
+			if ms := r.Messages(first.ID); len(ms) != 1 || ms[0].Status != db.MessageSending || ms[0].NeedsReview {
 				t.Fatalf("after the crash: %+v", ms)
 			}
-			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 1, "needs_review": 0, "queued": 0})
-			r.clock.Advance(agents.StaleSendingAfter + time.Second)
-			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 0, "needs_review": 1, "queued": 0})
-			wantOutreachCounts(t, r.run(r.bizdev(real, bizdevOpts(&outreachSleeps{}))), agents.Counts{"sent": 0, "needs_review": 0, "queued": 0})
+			agentstest.WantCounts(t, r.Run(r.BizDev(real, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"sent": 1, "needs_review": 0, "queued": 0})
+			r.Clock.Advance(agents.StaleSendingAfter + time.Second)
+			agentstest.WantCounts(t, r.Run(r.BizDev(real, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"sent": 0, "needs_review": 1, "queued": 0})
+			agentstest.WantCounts(t, r.Run(r.BizDev(real, agentstest.BizDevOptions(&agentstest.Sleeps{}))), agents.Counts{"sent": 0, "needs_review": 0, "queued": 0})
 
 			if got := sink.byRecipient(); got["first@one.example"] != 1 || got["second@two.example"] != 1 || len(got) != 2 {
 				t.Fatalf("the server received %v, want each lead exactly once", got)
 			}
-			if ms := r.messages(first.ID); len(ms) != 1 || ms[0].Status != db.MessageSending || !ms[0].NeedsReview {
+			if ms := r.Messages(first.ID); len(ms) != 1 || ms[0].Status != db.MessageSending || !ms[0].NeedsReview {
 				t.Fatalf("the crashed message: %+v, want sending and flagged for review", ms)
 			}
-			if ms := r.messages(second.ID); len(ms) != 1 || ms[0].Status != db.MessageSent {
+			if ms := r.Messages(second.ID); len(ms) != 1 || ms[0].Status != db.MessageSent {
 				t.Fatalf("the second message: %+v", ms)
 			}
 		})
@@ -593,21 +594,21 @@ func runRecovering(ctx context.Context, c agents.Cycle) (err error) {
 }
 
 func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
-	r := newOutreachRig(t)
+	r := agentstest.NewRig(t)
 	sink, _ := startSMTPSink(t, sinkOptions{})
-	opts := bizdevOpts(&outreachSleeps{})
+	opts := agentstest.BizDevOptions(&agentstest.Sleeps{})
 	opts.MaxPerHour = 3
 	bus := agents.NewBus()
 	t.Cleanup(bus.Close)
 	events := bus.Subscribe(10000)
-	engine := agents.NewEngine(agents.EngineConfig{Store: r.store, Events: bus, Logger: quietLogger(), Now: time.Now, Cycles: map[string]agents.Cycle{
-		agents.LeadSource: agents.NewLeadSourceCycle(r.store, r.env(), agents.NewSyntheticLeads(r.rnd), agents.LeadSourceOptions{MaxPerCycle: 5}),
-		agents.BizDev:     r.bizdev(sink.mailer(t, Options{Now: r.clock.Now}), opts),
+	engine := agents.NewEngine(agents.EngineConfig{Store: r.Store, Events: bus, Logger: agentstest.QuietLogger(), Now: time.Now, Cycles: map[string]agents.Cycle{
+		agents.LeadSource: agents.NewLeadSourceCycle(r.Store, r.Env(), agents.NewSyntheticLeads(r.Rand), agents.LeadSourceOptions{MaxPerCycle: 5}),
+		agents.BizDev:     r.BizDev(sink.mailer(t, Options{Now: r.Clock.Now}), opts),
 	}, Partial: true})
-	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: engine, Store: r.store, Events: bus, Logger: quietLogger(),
+	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: engine, Store: r.Store, Events: bus, Logger: agentstest.QuietLogger(),
 		Now: time.Now, Ticker: func(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }, Interval: time.Hour})
 	engine.Add(coordinator)
-	ctx, cancel := context.WithCancel(r.ctx)
+	ctx, cancel := context.WithCancel(r.Ctx)
 	served := make(chan error, 1)
 	go func() { served <- engine.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-served })
@@ -619,7 +620,7 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 
 	bizdevCounts := func() agents.Counts {
 		t.Helper()
-		results, err := coordinator.RunFullCycle(r.ctx)
+		results, err := coordinator.RunFullCycle(r.Ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -634,17 +635,17 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 		t.Fatal("no BizDev stage ran")
 		return nil
 	}
-	wantOutreachCounts(t, bizdevCounts(), agents.Counts{"queued": 5, "sent": 3, "capped": 2})
+	agentstest.WantCounts(t, bizdevCounts(), agents.Counts{"queued": 5, "sent": 3, "capped": 2})
 	if got := sink.byRecipient(); len(got) != 3 {
 		t.Fatalf("after the first cycle the server received %v, want 3 recipients", got)
 	}
-	r.clock.Advance(30 * time.Minute)
-	wantOutreachCounts(t, bizdevCounts(), agents.Counts{"sent": 0})
+	r.Clock.Advance(30 * time.Minute)
+	agentstest.WantCounts(t, bizdevCounts(), agents.Counts{"sent": 0})
 	if n := len(sink.messages()); n != 3 {
 		t.Fatalf("within the same hour the server received %d messages, want still 3", n)
 	}
-	r.clock.Advance(31 * time.Minute)
-	wantOutreachCounts(t, bizdevCounts(), agents.Counts{"sent": 3})
+	r.Clock.Advance(31 * time.Minute)
+	agentstest.WantCounts(t, bizdevCounts(), agents.Counts{"sent": 3})
 	got := sink.byRecipient()
 	if len(got) != 6 || len(sink.messages()) != 6 {
 		t.Fatalf("after the next hour the server received %v, want 6 recipients", got)
@@ -654,7 +655,7 @@ func TestSMTPAutopilotDeliversRealMailWithinTheCaps(t *testing.T) {
 			t.Errorf("%s received %d messages", to, n)
 		}
 	}
-	if n := r.count("SELECT COUNT(*) FROM messages WHERE status = 'sent'"); n != 6 {
+	if n := r.Count("SELECT COUNT(*) FROM messages WHERE status = 'sent'"); n != 6 {
 		t.Errorf("%d messages marked sent, want 6", n)
 	}
 }

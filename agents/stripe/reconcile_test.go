@@ -65,7 +65,7 @@ func TestReconcileAppliesALostPaymentOnce(t *testing.T) {
 		t.Fatalf("Stripe calls = %+v", calls)
 	}
 	wantForm(t, calls[1], map[string]string{"active": "false"})
-	if k := w.events.kinds(); k[agents.EventMoneyChanged] != 1 {
+	if k := w.events.Kinds(); k[agents.EventMoneyChanged] != 1 {
 		t.Errorf("events = %v", k)
 	}
 

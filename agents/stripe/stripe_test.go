@@ -20,6 +20,7 @@ import (
 	stripeapi "github.com/stripe/stripe-go/v76"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/agentstest"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -294,7 +295,7 @@ func TestBillingCreatesLinksThroughStripeMock(t *testing.T) {
 	w.doneTask(c.ID, 9900, 100)
 
 	counts := w.run(w.billing(payments, agents.BillingOptions{BaseURL: "https://hossagent.example/"}))
-	wantCounts(t, counts, agents.Counts{"invoiced": 1, "links": 1, "link_failed": 0})
+	agentstest.WantCounts(t, counts, agents.Counts{"invoiced": 1, "links": 1, "link_failed": 0})
 	invs := w.invoices()
 	if len(invs) != 1 {
 		t.Fatalf("invoices = %d", len(invs))
@@ -316,7 +317,7 @@ func TestBillingCreatesLinksThroughStripeMock(t *testing.T) {
 		t.Errorf("link idempotency key = %q", calls[1].IdempotencyKey)
 	}
 	// The next cycle finds nothing left to link.
-	wantCounts(t, w.run(w.billing(payments, agents.BillingOptions{})), agents.Counts{"invoiced": 0, "links": 0})
+	agentstest.WantCounts(t, w.run(w.billing(payments, agents.BillingOptions{})), agents.Counts{"invoiced": 0, "links": 0})
 	if n := len(rec.all()); n != 2 {
 		t.Errorf("Stripe calls after a second cycle = %d, want 2", n)
 	}

@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/agentstest"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -21,7 +21,7 @@ type world struct {
 	ctx    context.Context
 	store  *db.DB
 	now    time.Time
-	events *recordedEvents
+	events *agentstest.Events
 }
 
 // worldStart is the time every world stands at.
@@ -30,33 +30,13 @@ var worldStart = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, ctx: ctx, now: worldStart, events: &recordedEvents{}}
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), db.FileName), db.WithClock(w.clock))
-	if err != nil {
-		t.Fatalf("db.Open: %v", err)
-	}
-	w.store = store
-	t.Cleanup(func() {
-		w.requireInvariants()
-		_ = store.Close()
-	})
+	w := &world{t: t, ctx: ctx, now: worldStart, events: &agentstest.Events{}}
+	w.store = agentstest.Open(t, ctx, filepath.Join(t.TempDir(), db.FileName), w.clock)
+	t.Cleanup(func() { agentstest.RequireInvariants(t, ctx, w.store, w.now) }) // runs before the store's close
 	return w
 }
 
 func (w *world) clock() time.Time { return w.now }
-
-func (w *world) requireInvariants() {
-	w.t.Helper()
-	results, err := w.store.CheckInvariants(w.ctx, w.now)
-	if err != nil {
-		w.t.Fatalf("CheckInvariants: %v", err)
-	}
-	for _, r := range results {
-		if !r.OK() {
-			w.t.Errorf("invariant %d (%s) broken: %q", r.Number, r.Name, r.Violations)
-		}
-	}
-}
 
 // customer stores customer n.
 func (w *world) customer(n int) *db.Customer {
@@ -123,11 +103,7 @@ func (w *world) invoices() []db.Invoice {
 
 func (w *world) count(query string, args ...any) int {
 	w.t.Helper()
-	var n int
-	if err := w.store.Bun().NewRaw(query, args...).Scan(w.ctx, &n); err != nil {
-		w.t.Fatalf("%s: %v", query, err)
-	}
-	return n
+	return agentstest.Count(w.t, w.ctx, w.store, query, args...)
 }
 
 func (w *world) ledger(links agents.LinkDeactivator) *agents.PaymentLedger {
@@ -146,41 +122,5 @@ func (w *world) billing(payments agents.PaymentLinks, opts agents.BillingOptions
 // run runs a cycle and fails the test on error.
 func (w *world) run(c agents.Cycle) agents.Counts {
 	w.t.Helper()
-	counts, err := c.Run(w.ctx)
-	if err != nil {
-		w.t.Fatalf("Run: %v (counts %v)", err, counts)
-	}
-	return counts
-}
-
-// wantCounts checks the named counts and nothing else.
-func wantCounts(t *testing.T, got agents.Counts, want agents.Counts) {
-	t.Helper()
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("count %q = %d, want %d (all: %v)", k, got[k], v, got)
-		}
-	}
-}
-
-// recordedEvents keeps what the agents publish.
-type recordedEvents struct {
-	mu     sync.Mutex
-	events []agents.Event
-}
-
-func (r *recordedEvents) Publish(e agents.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recordedEvents) kinds() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]int{}
-	for _, e := range r.events {
-		out[e.Kind]++
-	}
-	return out
+	return agentstest.Run(w.t, w.ctx, c)
 }
