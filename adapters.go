@@ -27,7 +27,7 @@ import (
 
 // buildAgents wires every agent of agents.Registry to its adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, stripe *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, payments *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
 		return nil, nil, err
@@ -81,8 +81,8 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	}
 	ops := agents.NewOpsCycle(store, env, executor, agents.OpsOptions{})
 	var links agents.PaymentLinks = agents.DisabledPayments{}
-	if stripe != nil {
-		links = stripe
+	if payments != nil {
+		links = payments
 	}
 	billing := agents.NewBillingCycle(store, env, links, agents.BillingOptions{
 		Currency: cfg.Stripe.DefaultCurrency, MinAmountCents: cfg.Stripe.MinAmountCents, MaxAmountCents: cfg.Stripe.MaxAmountCents,

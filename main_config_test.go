@@ -96,7 +96,7 @@ func TestRefusedStartShowsNoSecret(t *testing.T) {
 
 // EMAIL_REPLY_TO reaches the mailer main builds: the SendGrid request
 // carries it (the SMTP mailer's header is tested against a real server in
-// agents).
+// agents/smtp).
 func TestReplyToReachesTheMailer(t *testing.T) {
 	bodies := make(chan map[string]any, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

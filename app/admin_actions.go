@@ -167,7 +167,8 @@ func (s *Server) agentRefusal(name string, err error) actionResult {
 		}
 	}
 	s.log.Error("agent action failed", "agent", name, "err", err)
-	return actionRefused(http.StatusInternalServerError, name+": the action failed; the error is in the server log.")
+	status, _ := errorAnswer(codeInternal)
+	return actionRefused(status, name+": the action failed; the error is in the server log.")
 }
 
 // agentRefusals word the engine's refusals, the agent's name in %s (%q

@@ -137,13 +137,20 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byt
 // (agents/sendgrid.EventWindow: a captured batch replayed) is refused.
 // Without a key the endpoint is off in PRODUCTION (404: one unsigned POST
 // could suppress any address) and takes unsigned batches elsewhere; without
-// a reader of the events (Deps.MailEvents) it is off everywhere (404). Hard bounces, complaints and unsubscribes
+// a reader of the events (Deps.MailEvents) it is off (404), or unavailable
+// (503) when a key is set. Hard bounces, complaints and unsubscribes
 // suppress the address and move its lead; every other event is ignored.
 // SendGrid retries on any non-2xx answer, which is what a 500 wants;
 // applying an event again changes nothing, so a retried batch is harmless.
 func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 	if s.mail.eventReader == nil {
 		s.log.Warn("sendgrid events refused: no reader of mail events was wired (Deps.MailEvents)")
+		if s.cfg.Email.SendGridVerificationKey != "" {
+			// A key is set: the operator wants events, so a wiring fault
+			// is unavailable (SendGrid retries), not "off".
+			http.Error(w, "event verification unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		s.notFound(w, r)
 		return
 	}

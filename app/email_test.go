@@ -399,6 +399,20 @@ func TestSendGridEventsWithoutReaderAreOff(t *testing.T) {
 	}
 }
 
+// With a verification key set the operator wants events: a server wired
+// without a reader is unavailable (503, SendGrid retries), not "off".
+func TestSendGridEventsWithAKeyButNoReaderAreUnavailable(t *testing.T) {
+	m := newMailRig(t, map[string]string{"SENDGRID_WEBHOOK_VERIFICATION_KEY": "not-a-key"}, func(d *Deps) { d.MailEvents = nil })
+	m.lead(t, "u@unsub.example", db.LeadContacted)
+	body := []byte(`[{"email":"u@unsub.example","event":"unsubscribe"}]`)
+	if status, answer := m.postRaw(t, "/email/events", "application/json", body, nil); status != http.StatusServiceUnavailable {
+		t.Errorf("events with a key and no reader = %d %s, want 503", status, answer)
+	}
+	if len(m.suppressions(t)) != 0 {
+		t.Error("an event was applied without a reader")
+	}
+}
+
 func TestSendGridEventsUnreadableKeyRefusesAll(t *testing.T) {
 	m := newMailRig(t, map[string]string{"SENDGRID_WEBHOOK_VERIFICATION_KEY": "not-a-key"})
 	body := []byte(`[{"email":"b@bounce.example","event":"bounce","type":"bounce"}]`)
