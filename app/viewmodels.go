@@ -27,10 +27,6 @@ func viewsOf[T, V any](in []T, f func(T) V) []V {
 	return out
 }
 
-func moneyView(m db.Money) views.Money { return views.Money{Cents: m.Cents, Currency: m.Currency} }
-
-func totalsView(t db.Totals) views.Totals { return viewsOf(t, moneyView) }
-
 // pageView is a list's page with its cursors in their URL form.
 func pageView(p db.Page) views.Page {
 	return views.Page{
@@ -42,7 +38,7 @@ func pageView(p db.Page) views.Page {
 
 func statsView(s db.Stats) views.Stats {
 	return views.Stats{
-		Revenue: totalsView(s.Revenue), Outstanding: totalsView(s.Outstanding), Profit: totalsView(s.Profit),
+		Revenue: s.Revenue, Outstanding: s.Outstanding, Profit: s.Profit,
 		LeadsByStatus: s.LeadsByStatus, TasksByStatus: s.TasksByStatus, InvoicesByStatus: s.InvoicesByStatus,
 		Leads: s.Leads, Customers: s.Customers, ActiveLeads: s.ActiveLeads(),
 	}
@@ -74,14 +70,14 @@ func customerRef(c db.Customer) views.CustomerRef {
 func customerRowView(c db.CustomerRow) views.CustomerRow {
 	return views.CustomerRow{
 		ID: c.ID, Company: c.Company, ContactEmail: c.ContactEmail, Plan: c.Plan, Status: c.Status,
-		TaskCount: c.TaskCount, Billed: totalsView(c.Billed), Paid: totalsView(c.Paid),
+		TaskCount: c.TaskCount, Billed: c.Billed, Paid: c.Paid,
 	}
 }
 
 func taskView(t db.Task) views.Task {
 	return views.Task{
 		ID: t.ID, CustomerID: t.CustomerID, Kind: t.Kind, Description: t.Description, Status: t.Status,
-		Currency: t.Currency, Reward: moneyView(t.Reward()), Cost: moneyView(t.Cost()), Profit: moneyView(t.Profit()),
+		Currency: t.Currency, Reward: t.Reward(), Cost: t.Cost(), Profit: t.Profit(),
 		Attempts: t.Attempts, LeaseExpiresAt: t.LeaseExpiresAt, StartedAt: t.StartedAt, Result: t.Result,
 		LastError: t.LastError, CompletedAt: t.CompletedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
@@ -95,7 +91,7 @@ func taskRowView(t db.TaskRow) views.TaskRow {
 func invoiceView(i db.Invoice, now time.Time) views.Invoice {
 	return views.Invoice{
 		ID: i.ID, CustomerID: i.CustomerID, Number: i.Number, Label: i.NumberOrDraft(), Currency: i.Currency,
-		Amount: moneyView(i.Amount()), Status: i.Status, Overdue: i.Overdue(now), IssuedAt: i.IssuedAt, DueAt: i.DueAt,
+		Amount: i.Amount(), Status: i.Status, Overdue: i.Overdue(now), IssuedAt: i.IssuedAt, DueAt: i.DueAt,
 		StripePriceID: i.StripePriceID, StripePaymentLinkID: i.StripePaymentLinkID, PaymentURL: i.PaymentURL,
 		PaidAt: i.PaidAt, PayerEmail: i.PayerEmail, PayerName: i.PayerName, Flag: i.Flag,
 		CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt,
@@ -177,7 +173,7 @@ func taskRecordView(r db.TaskDetail) views.TaskRecord {
 	if ln := r.Line; ln != nil {
 		v.Line = &views.BilledLine{
 			ID: ln.ID, InvoiceID: ln.InvoiceID, Number: ln.Number, InvoiceStatus: ln.InvoiceStatus,
-			Description: ln.Description, Amount: moneyView(ln.Amount()), CreatedAt: ln.CreatedAt,
+			Description: ln.Description, Amount: ln.Amount(), CreatedAt: ln.CreatedAt,
 		}
 	}
 	return v
@@ -198,8 +194,8 @@ func activityView(a db.Activity) views.ActivitySummary {
 		Since: a.Since, Until: a.Until,
 		LeadsCreated: a.LeadsCreated, LeadsContacted: a.LeadsContacted, LeadsResponded: a.LeadsResponded, LeadsConverted: a.LeadsConverted,
 		EmailsByStatus: a.EmailsByStatus, Emails: a.Emails,
-		TasksDone: a.TasksDone, Profit: totalsView(a.Profit),
-		InvoicesIssued: a.InvoicesIssued, Issued: totalsView(a.Issued), InvoicesPaid: a.InvoicesPaid, Revenue: totalsView(a.Revenue),
+		TasksDone: a.TasksDone, Profit: a.Profit,
+		InvoicesIssued: a.InvoicesIssued, Issued: a.Issued, InvoicesPaid: a.InvoicesPaid, Revenue: a.Revenue,
 	}
 }
 
@@ -243,8 +239,8 @@ func portalCustomerView(c db.Customer) views.PortalCustomer {
 
 func accountSummaryView(s db.AccountSummary) views.AccountSummary {
 	return views.AccountSummary{
-		Invoiced: totalsView(s.Invoiced), Paid: totalsView(s.Paid), Outstanding: totalsView(s.Outstanding),
-		Overdue: totalsView(s.Overdue), OpenCount: s.OpenCount,
+		Invoiced: s.Invoiced, Paid: s.Paid, Outstanding: s.Outstanding,
+		Overdue: s.Overdue, OpenCount: s.OpenCount,
 	}
 }
 
@@ -252,7 +248,7 @@ func accountSummaryView(s db.AccountSummary) views.AccountSummary {
 func portalInvoiceViews(rows []db.InvoiceRow, now time.Time) []views.PortalInvoice {
 	return viewsOf(rows, func(i db.InvoiceRow) views.PortalInvoice {
 		return views.PortalInvoice{
-			Label: i.NumberOrDraft(), Amount: moneyView(i.Amount()), Status: i.Status, Overdue: i.Overdue(now),
+			Label: i.NumberOrDraft(), Amount: i.Amount(), Status: i.Status, Overdue: i.Overdue(now),
 			PaymentURL: i.PaymentURL, IssuedAt: i.IssuedAt, DueAt: i.DueAt, PaidAt: i.PaidAt,
 		}
 	})

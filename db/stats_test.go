@@ -434,10 +434,10 @@ func TestMoneyString(t *testing.T) {
 		{usd(123456789012), "$1,234,567,890.12"},
 		{eur(1234500), "€12,345.00"},
 		{eur(-1234567), "-€12,345.67"},
-		{Money{1200, "USD"}, "$12.00"},
-		{Money{1200, "gbp"}, "£12.00"},
-		{Money{1200, "chf"}, "12.00 CHF"},
-		{Money{-123456789, "sek"}, "-1,234,567.89 SEK"},
+		{Money{Cents: 1200, Currency: "USD"}, "$12.00"},
+		{Money{Cents: 1200, Currency: "gbp"}, "£12.00"},
+		{Money{Cents: 1200, Currency: "chf"}, "12.00 CHF"},
+		{Money{Cents: -123456789, Currency: "sek"}, "-1,234,567.89 SEK"},
 	} {
 		if got := tc.m.String(); got != tc.want {
 			t.Errorf("%#v.String() = %q, want %q", tc.m, got, tc.want)

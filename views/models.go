@@ -1,9 +1,9 @@
 package views
 
 import (
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/hossagent/hossagent/db/money"
 )
 
 // This file holds the view models: plain structs with the fields the pages
@@ -65,49 +65,12 @@ var LeadStatuses = []string{LeadNew, LeadContacted, LeadResponded, LeadConverted
 // MessageStatuses lists every outbox status in display order.
 var MessageStatuses = []string{MessageQueued, MessageSending, MessageSent, MessageDryRun, MessageFailed, MessageSuppressed}
 
-// Money is an amount in minor units (cents) of a currency, as the store
-// keeps it (db.Money); String formats it the same way.
-type Money struct {
-	Cents    int64
-	Currency string // ISO 4217, lower case ("usd")
-}
-
-// currencySymbols covers the currencies an operator is likely to bill in;
-// others are shown with their code.
-var currencySymbols = map[string]string{"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$"}
-
-// String formats the amount for people: "$1,234.50", "-$3.00", "12.00 CHF".
-func (m Money) String() string {
-	cents := m.Cents
-	sign := ""
-	if cents < 0 {
-		sign = "-"
-		cents = -cents
-	}
-	whole := fmtCount(cents / 100)
-	frac := cents % 100
-	if sym, ok := currencySymbols[strings.ToLower(m.Currency)]; ok {
-		return fmt.Sprintf("%s%s%s.%02d", sign, sym, whole, frac)
-	}
-	return fmt.Sprintf("%s%s.%02d %s", sign, whole, frac, strings.ToUpper(m.Currency))
-}
-
-// Totals is a sum of money that may span currencies, one entry per
-// currency, sorted by currency code.
-type Totals []Money
-
-// Format shows the totals joined with " + "; an empty total shows as zero
-// in the fallback currency.
-func (t Totals) Format(fallback string) string {
-	if len(t) == 0 {
-		return Money{Currency: fallback}.String()
-	}
-	parts := make([]string, len(t))
-	for i, m := range t {
-		parts[i] = m.String()
-	}
-	return strings.Join(parts, " + ")
-}
+// Money and Totals are the store's amount types (db/money, which imports
+// nothing): the views format money exactly as everything else does.
+type (
+	Money  = money.Money
+	Totals = money.Totals
+)
 
 // Page is where a page sits in its list, with the cursors of its
 // neighbours already in their URL form ("" for the first page).
