@@ -25,9 +25,13 @@ const (
 	MailModeSendGrid = mailmode.SendGrid
 )
 
-// OutgoingMail is one e-mail as a Mailer receives it. Body is plain text.
+// OutgoingMail is one e-mail as a Mailer receives it. Body is plain text;
+// HTML, when set, is the same message as HTML (a real mailer sends both as
+// multipart/alternative), and Attachments are files sent with it.
 type OutgoingMail struct {
 	To, From, FromName, Subject, Body string
+	HTML                              string
+	Attachments                       []Attachment
 	// Headers are extra header fields (List-Unsubscribe and friends) that a
 	// real mailer must put on the wire as they are.
 	Headers map[string]string
@@ -36,6 +40,12 @@ type OutgoingMail struct {
 	// is a mail from no outbox message (the test e-mail): each gets a
 	// Message-ID of its own.
 	OutboxID int64
+}
+
+// Attachment is a file sent with an e-mail (an invoice PDF).
+type Attachment struct {
+	Filename, ContentType string
+	Content               []byte
 }
 
 // Mailer hands e-mail to a provider. Send returns the provider's id for the

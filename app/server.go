@@ -79,6 +79,19 @@ type Deps struct {
 	// (sendgrid.Events), with SENDGRID_WEBHOOK_VERIFICATION_KEY; nil turns
 	// /email/events off (404), as in PRODUCTION without a key.
 	MailEvents agents.MailEvents
+	// InvoiceFiles renders invoice and receipt PDFs for the portal's and
+	// the admin's downloads (*agents.InvoiceFiles); nil answers 503.
+	InvoiceFiles InvoiceFiles
+	// PortalLinks mails a fresh portal link to a client who asks for one on
+	// the portal's sign-in page (the Collections cycle); nil: the page says
+	// links cannot be mailed now.
+	PortalLinks agents.PortalLinkRequester
+}
+
+// InvoiceFiles renders an invoice's documents (*agents.InvoiceFiles).
+type InvoiceFiles interface {
+	InvoicePDF(ctx context.Context, id int64) ([]byte, error)
+	ReceiptPDF(ctx context.Context, id int64) ([]byte, error)
 }
 
 // AgentControl is what the web layer asks of the agent engine: states for
@@ -125,6 +138,8 @@ type Server struct {
 	paymentEvents    agents.PaymentEvents  // the Stripe webhook verifies and reads events with it
 	links            agents.PaymentLinks   // admin_invoices.go: missing payment links
 	mail             *mailEndpoints        // unsubscribe, inbound mail, SendGrid events, test e-mail (email.go)
+	invoiceFiles     InvoiceFiles          // invoice and receipt PDFs (portal, admin)
+	portalLinks      agents.PortalLinkRequester
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
 	runWait time.Duration
@@ -160,6 +175,8 @@ func New(d Deps) *Server {
 		paymentEvents:    d.PaymentEvents,
 		links:            d.Links,
 		mail:             newMailEndpoints(d),
+		invoiceFiles:     d.InvoiceFiles,
+		portalLinks:      d.PortalLinks,
 		runWait:          defaultRunWait,
 	}
 	if s.hub != nil {

@@ -38,8 +38,9 @@ func mustOpenPath(tb testing.TB, path string) *DB {
 
 // wantTables is every table the migrations create.
 var wantTables = []string{
-	"agent_runs", "api_tokens", "audit_log", "counters", "customers", "customers_fts", "invoice_lines", "invoices",
-	"invoices_fts", "kept_totals", "leads", "leads_fts", "messages", "replies", "sessions", "settings",
+	"agent_runs", "api_tokens", "audit_log", "client_attachments", "client_messages", "collection_jobs", "counters",
+	"customers", "customers_fts", "invoice_lines", "invoices", "invoices_fts", "kept_totals", "leads", "leads_fts",
+	"messages", "portal_links", "portal_sessions", "replies", "sessions", "settings",
 	"stripe_events", "suppressions", "tasks", "tasks_fts", "unbilled_tasks", "users",
 }
 

@@ -135,7 +135,11 @@ type Customer struct {
 	PortalTokenHash  string     `bun:"portal_token_hash,notnull"`
 	TokenCreatedAt   time.Time  `bun:"token_created_at,notnull"`
 	TokenRevokedAt   *time.Time `bun:"token_revoked_at"`
-	CreatedAt        time.Time  `bun:"created_at,notnull"`
+	// MailFlag says why Collections must not write to the contact address
+	// (a hard bounce, a complaint); "" when it may.
+	MailFlag      string     `bun:"mail_flag,notnull"`
+	MailFlaggedAt *time.Time `bun:"mail_flagged_at"`
+	CreatedAt     time.Time  `bun:"created_at,notnull"`
 }
 
 // Task is one piece of work done for a customer.

@@ -111,6 +111,9 @@ type Config struct {
 	Stripe Stripe
 	Exec   Executor
 
+	Company     Company
+	Collections Collections
+
 	LiveStreams LiveStreams
 }
 
@@ -414,6 +417,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	if r.err == nil && c.Exec.Kind == ExecOpenAI && c.Exec.OpenAIAPIKey == "" {
 		r.fail("OPENAI_API_KEY", "", "is required when TASK_EXECUTOR=openai")
 	}
+	c.Company, c.Collections = r.collections(c.Email)
 	live := DefaultLiveStreams()
 	c.LiveStreams = LiveStreams{
 		PerAddress: r.atLeastOne("LIVE_STREAMS_PER_ADDRESS", live.PerAddress),
