@@ -20,7 +20,7 @@ type BillingOptions struct {
 	MinAmountCents int64 // smaller totals stay unbilled until they grow; default 100
 	MaxAmountCents int64 // larger totals are issued flagged, without a link; default 50000
 	DueAfter       time.Duration
-	// BaseURL is the app's public URL; a payer lands on BaseURL + "/paid"
+	// BaseURL is the app's public URL; a payer lands on BaseURL + PaidReturnPath
 	// after paying. (The portal link cannot be used: only its token's hash
 	// is stored.)
 	BaseURL          string
@@ -140,7 +140,7 @@ func (c *BillingCycle) createLinks(ctx context.Context, counts Counts) error {
 			InvoiceID: inv.InvoiceID, Number: inv.Number, AmountCents: inv.AmountCents,
 			Currency: inv.Currency, CustomerEmail: inv.CustomerEmail,
 			IdempotencyKey: fmt.Sprintf("invoice-%d-link", inv.InvoiceID),
-			ReturnURL:      c.opts.BaseURL + "/paid",
+			ReturnURL:      c.opts.BaseURL + PaidReturnPath,
 		})
 		if err == nil && link.URL == "" {
 			err = errors.New("provider returned a link without a URL")
@@ -159,3 +159,8 @@ func (c *BillingCycle) createLinks(ctx context.Context, counts Counts) error {
 	}
 	return nil
 }
+
+// PaidReturnPath is where a payment link sends the payer back: Stripe puts
+// the Checkout Session's id in place of {CHECKOUT_SESSION_ID}, so the page
+// can say which invoice was paid.
+const PaidReturnPath = "/paid?session_id={CHECKOUT_SESSION_ID}"

@@ -266,7 +266,7 @@ func TestBillingCreatesPaymentLinksAndRetriesFailures(t *testing.T) {
 	for i, req := range payments.requests {
 		inv := invs[slices.IndexFunc(invs, func(x db.Invoice) bool { return x.ID == req.InvoiceID })]
 		if req.InvoiceID != wantOrder[i] || req.IdempotencyKey != fmt.Sprintf("invoice-%d-link", req.InvoiceID) ||
-			req.ReturnURL != "https://app.example/paid" || req.AmountCents != inv.AmountCents || req.Currency != "usd" ||
+			req.ReturnURL != "https://app.example/paid?session_id={CHECKOUT_SESSION_ID}" || req.AmountCents != inv.AmountCents || req.Currency != "usd" ||
 			req.Number != *inv.Number || req.CustomerEmail == "" {
 			t.Errorf("request %d = %+v", i, req)
 		}

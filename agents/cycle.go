@@ -20,11 +20,12 @@ import (
 
 // Agent names, as the cycle log, the routes and the events know them.
 const (
-	LeadSource = "lead_source"
-	BizDev     = "bizdev"
-	Onboarding = "onboarding"
-	Ops        = "ops"
-	Billing    = "billing"
+	LeadSource  = "lead_source"
+	BizDev      = "bizdev"
+	Onboarding  = "onboarding"
+	Ops         = "ops"
+	Billing     = "billing"
+	Collections = "collections"
 )
 
 // Agent is one entry of the Registry.
@@ -43,6 +44,7 @@ var Registry = []Agent{
 	{Onboarding, "Onboarding"},
 	{Ops, "Ops"},
 	{Billing, "Billing"},
+	{Collections, "Collections"},
 }
 
 // Pipeline is the Registry's names: the autopilot's order of stages.

@@ -16,8 +16,9 @@ import (
 //
 //  1. tasks leased past their lease go back to pending, or fail after
 //     DefaultMaxAttempts (invariant 6), judged at now;
-//  2. every outbox message still "sending" lost its sender (one process
-//     sends): it is flagged for review, never resent;
+//  2. every outbox message still "sending" (outreach's and the clients')
+//     lost its sender (one process sends): it is flagged for review, never
+//     resent;
 //  3. every cycle-log run still "running" was cut off with its process: it
 //     is closed as interrupted.
 //
@@ -42,6 +43,13 @@ func RecoverAfterCrash(ctx context.Context, store *db.DB, now time.Time, log *sl
 	}
 	if flagged > 0 {
 		log.Warn("messages whose delivery is unknown after a crash were flagged for review", "messages", flagged)
+	}
+	flagged, err = store.FlagStaleClientSending(ctx, 0)
+	if err != nil {
+		return fail("check the client outbox", err)
+	}
+	if flagged > 0 {
+		log.Warn("client e-mails whose delivery is unknown after a crash were flagged for review", "messages", flagged)
 	}
 	closed, err := store.CloseInterruptedRuns(ctx)
 	if err != nil {

@@ -268,7 +268,7 @@ func (s *Server) createPaymentLink(ctx context.Context, c db.PaymentLinkCandidat
 		InvoiceID: c.InvoiceID, Number: c.Number, AmountCents: c.AmountCents,
 		Currency: c.Currency, CustomerEmail: c.CustomerEmail,
 		IdempotencyKey: fmt.Sprintf("invoice-%d-link", c.InvoiceID),
-		ReturnURL:      s.publicBase() + "/paid",
+		ReturnURL:      s.publicBase() + agents.PaidReturnPath,
 	})
 	if err == nil && link.URL == "" {
 		err = errors.New("the provider returned a link without a URL")

@@ -328,7 +328,7 @@ func TestRegenerateOneInvoiceLink(t *testing.T) {
 	}
 	reqs, _ := links.calls()
 	want := agents.LinkRequest{InvoiceID: 1, Number: "INV-000001", AmountCents: 15000, Currency: "usd", CustomerEmail: "x@evil.example",
-		IdempotencyKey: "invoice-1-link", ReturnURL: "https://hoss.example.com/paid"}
+		IdempotencyKey: "invoice-1-link", ReturnURL: "https://hoss.example.com/paid?session_id={CHECKOUT_SESSION_ID}"}
 	if len(reqs) != 1 || reqs[0] != want {
 		t.Fatalf("requests = %+v", reqs)
 	}
@@ -396,7 +396,7 @@ func TestRegenerateMissingLinks(t *testing.T) {
 	var asked []int64
 	for _, r := range reqs {
 		asked = append(asked, r.InvoiceID)
-		if r.IdempotencyKey != "invoice-"+strconv.FormatInt(r.InvoiceID, 10)+"-link" || r.ReturnURL != "https://hoss.example.com/paid" {
+		if r.IdempotencyKey != "invoice-"+strconv.FormatInt(r.InvoiceID, 10)+"-link" || r.ReturnURL != "https://hoss.example.com/paid?session_id={CHECKOUT_SESSION_ID}" {
 			t.Errorf("request = %+v", r)
 		}
 	}

@@ -98,6 +98,14 @@ type NewCollectionJob struct {
 // reminder of an invoice that is paid or void by now).
 var ErrSkipJob = errors.New("collection job needs no message")
 
+// PostponeJob, returned by a composer, keeps the job for later (an invoice
+// e-mail waiting a little for its payment link).
+type PostponeJob struct{ Until time.Time }
+
+func (p *PostponeJob) Error() string {
+	return "collection job postponed to " + p.Until.UTC().Format(time.RFC3339)
+}
+
 // CollectionOutcome is what CompleteCollectionJob did.
 type CollectionOutcome string
 
@@ -107,6 +115,7 @@ const (
 	JobSkipped CollectionOutcome = "skipped" // the composer said no message is needed
 	JobDup     CollectionOutcome = "duplicate"
 	JobGone    CollectionOutcome = "gone" // another run did the job first
+	JobLater   CollectionOutcome = "postponed"
 )
 
 // CompleteCollectionJob does job id in one transaction: it reads the job's
@@ -130,7 +139,12 @@ func (d *DB) CompleteCollectionJob(ctx context.Context, id int64, compose func(C
 			return err
 		}
 		draft, jobs, err := compose(cs)
+		var later *PostponeJob
 		switch {
+		case errors.As(err, &later):
+			outcome = JobLater
+			_, err := tx.NewUpdate().Model((*CollectionJob)(nil)).Set("run_at = ?", later.Until.UTC()).Where("id = ?", id).Exec(ctx)
+			return err
 		case errors.Is(err, ErrSkipJob):
 			outcome = JobSkipped
 			return deleteJob(ctx, tx, id)

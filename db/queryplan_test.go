@@ -119,10 +119,27 @@ var hotQueries = []hotQuery{
 		uses: []string{"stripe_events_payment_intent"}},
 	{name: "refunds before payment (Stripe session)", sql: raw(earlyRefundsSQL, "pi_123", OutcomeRefundBeforePayment),
 		uses: []string{"stripe_events_payment_intent"}},
+	// Collections: its jobs by time, the clients' outbox, its own caps.
+	{name: "DueCollectionJobs", sql: func(d *DB) string { return dueJobsQuery(d.bun, new([]CollectionJob), planNow, 50).String() },
+		uses: []string{"collection_jobs_run"}},
+	{name: "collection job's invoice lines", sql: func(d *DB) string {
+		return invoiceLinesQuery(d.bun, new([]InvoiceLineRow), 42).String()
+	}, uses: []string{"invoice_lines_invoice"}},
+	{name: "collection job's welcome tasks", sql: func(d *DB) string {
+		return d.bun.NewSelect().Model(new([]Task)).Where("t.customer_id = ?", 42).OrderExpr("t.created_at, t.id").Limit(50).String()
+	}, uses: []string{"tasks_customer_created"}},
+	{name: "client caps count, hour and day (clientSendsSQL)", sql: raw(clientSendsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
+		uses: []string{"client_messages_left", "client_messages_sending"}},
+	{name: "SendableClientMessages", sql: func(d *DB) string { return sendableClientQuery(d.bun, new([]ClientMessage), 50).String() },
+		scans: map[string]string{"cm USING INDEX client_messages_sendable": workingSet + ", " + boundedByLimit}, uses: []string{"client_messages_sendable"}},
+	{name: "portal link mail's customer (QueuePortalLinkMail)", sql: func(d *DB) string {
+		return d.bun.NewSelect().Model(new(Customer)).Where("c.contact_email = ?", "billing@customer7.example").String()
+	}, uses: []string{"sqlite_autoindex_customers_1"}},
 }
 
 // bigTables are the tables that grow with the business's history.
-var bigTables = []string{"leads", "messages", "replies", "suppressions", "customers", "tasks", "invoices", "invoice_lines", "unbilled_tasks", "stripe_events"}
+var bigTables = []string{"leads", "messages", "replies", "suppressions", "customers", "tasks", "invoices", "invoice_lines", "unbilled_tasks", "stripe_events",
+	"client_messages", "client_attachments", "collection_jobs", "portal_links", "portal_sessions"}
 
 // The plans are checked twice: as the app sees them (it never runs ANALYZE,
 // so the planner guesses) and with the statistics of the dataset.

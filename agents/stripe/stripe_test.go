@@ -311,7 +311,7 @@ func TestBillingCreatesLinksThroughStripeMock(t *testing.T) {
 	}
 	wantForm(t, calls[0], map[string]string{"unit_amount": "24900", "currency": "usd", "product_data[name]": "Invoice " + *inv.Number})
 	wantForm(t, calls[1], map[string]string{
-		"metadata[invoice_id]": fmt.Sprint(inv.ID), "after_completion[redirect][url]": "https://hossagent.example/paid",
+		"metadata[invoice_id]": fmt.Sprint(inv.ID), "after_completion[redirect][url]": "https://hossagent.example/paid?session_id={CHECKOUT_SESSION_ID}",
 	})
 	if calls[1].IdempotencyKey != fmt.Sprintf("invoice-%d-link", inv.ID) {
 		t.Errorf("link idempotency key = %q", calls[1].IdempotencyKey)

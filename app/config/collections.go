@@ -92,13 +92,3 @@ func ParseDunningSchedule(v string) ([]time.Duration, error) {
 	}
 	return out, nil
 }
-
-// StepName is a reminder step as DUNNING_SCHEDULE spells it: "-3d", "0d",
-// "+7d".
-func StepName(d time.Duration) string {
-	n := int(d / day)
-	if n > 0 {
-		return "+" + strconv.Itoa(n) + "d"
-	}
-	return strconv.Itoa(n) + "d"
-}
