@@ -3,7 +3,11 @@ package agents
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+
+	"github.com/hossagent/hossagent/db"
 )
 
 // The port of a mail provider's event webhook (bounces, complaints,
@@ -55,4 +59,42 @@ type MailEvent struct {
 	ID string
 	// Detail is the provider's reason or bounce type, for the log.
 	Detail string
+	// Reason is the provider's own words on why (a bounce's SMTP reply, a
+	// drop's cause), "" when it gave none.
+	Reason string
+}
+
+// maxFlagReason bounds the provider's words kept in a client flag.
+const maxFlagReason = 120
+
+// ClientFlag is the mail flag the event puts on a customer whose contact
+// address it names (db.DB.FlagCustomerMail): "hard bounce: <the provider's
+// reason>" for a hard bounce, "complaint" for a complaint, and "" for every
+// other event. An unsubscribe flags no customer: it is from outreach, and
+// outreach unsubscribes do not stop a client's invoices.
+func (e MailEvent) ClientFlag() string {
+	switch e.Suppress {
+	case db.SuppressBounced:
+		reason := shortReason(e.Reason)
+		if reason == "" {
+			reason = shortReason(e.Kind)
+		}
+		if reason == "" {
+			return "hard bounce"
+		}
+		return "hard bounce: " + reason
+	case db.SuppressComplaint:
+		return "complaint"
+	}
+	return ""
+}
+
+// shortReason is s on one line, without control characters, spaces
+// collapsed, at most maxFlagReason runes.
+func shortReason(s string) string {
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	if r := []rune(s); len(r) > maxFlagReason {
+		s = string(r[:maxFlagReason-1]) + "…"
+	}
+	return s
 }

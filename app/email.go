@@ -139,7 +139,9 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byt
 // could suppress any address) and takes unsigned batches elsewhere; without
 // a reader of the events (Deps.MailEvents) it is off (404), or unavailable
 // (503) when a key is set. Hard bounces, complaints and unsubscribes
-// suppress the address and move its lead; every other event is ignored.
+// suppress the address and move its lead; a hard bounce or a complaint on a
+// customer's contact address also flags the customer (Collections stops
+// writing to it); every other event is ignored.
 // SendGrid retries on any non-2xx answer, which is what a 500 wants;
 // applying an event again changes nothing, so a retried batch is harmless.
 func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +189,7 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
-	applied, changed := 0, 0
+	applied, changed, flagged := 0, 0, 0
 	for _, ev := range events {
 		if ev.Suppress == "" {
 			continue
@@ -204,9 +206,27 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("address suppressed by a sendgrid event", "kind", ev.Kind, "detail", ev.Detail, "reason", ev.Suppress,
 				"lead", c.LeadID, "lead_moved", c.LeadMoved)
 		}
+		// A hard bounce or a complaint on a client's address flags the
+		// customer, so Collections writes to it no more; the suppression
+		// above is outreach's, which client mail does not consult.
+		if flag := ev.ClientFlag(); flag != "" {
+			isClient, err := s.store.FlagCustomerMail(ctx, ev.Address, flag)
+			if err != nil {
+				s.log.Error("sendgrid event not applied to the client; SendGrid will retry", "event", ev.ID, "kind", ev.Kind, "err", err)
+				webhookReply(w, http.StatusInternalServerError, "not applied; retry later")
+				return
+			}
+			if isClient {
+				flagged++
+				s.log.Warn("client address flagged by a sendgrid event", "event", ev.ID, "kind", ev.Kind)
+			}
+		}
 	}
 	if changed > 0 {
 		s.publishDataChanged("suppressions", "mail events applied")
+	}
+	if flagged > 0 {
+		s.publishDataChanged("customers", "client address flagged")
 	}
 	webhookReply(w, http.StatusOK, "ok")
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/agents/sendgrid"
@@ -421,5 +422,88 @@ func TestSendGridEventsUnreadableKeyRefusesAll(t *testing.T) {
 	}
 	if len(m.suppressions(t)) != 0 {
 		t.Error("an event was applied without verification")
+	}
+}
+
+// customerFlags is every customer's mail flag by contact address.
+func (m *mailRig) customerFlags(t *testing.T) map[string]string {
+	t.Helper()
+	var rows []db.Customer
+	if err := m.store.Bun().NewSelect().Model(&rows).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range rows {
+		out[c.ContactEmail] = c.MailFlag
+		if (c.MailFlag != "") != (c.MailFlaggedAt != nil) {
+			t.Errorf("customer %s: flag %q, flagged at %v", c.ContactEmail, c.MailFlag, c.MailFlaggedAt)
+		}
+	}
+	return out
+}
+
+// A hard bounce or a spam report on a customer's contact address flags the
+// customer (Collections writes to it no more); outreach's suppressions are
+// recorded as before. A soft bounce or an unsubscribe flags no customer,
+// and an event for an address that is no customer's changes no customer.
+func TestSendGridEventsFlagClientAddresses(t *testing.T) {
+	m := newMailRig(t, nil)
+	ctx := context.Background()
+	for _, email := range []string{"billing@acme.example", "ops@beta.example", "ap@gamma.example", "pay@delta.example", "quiet@eps.example"} {
+		if _, _, err := m.store.CreateCustomer(ctx, nil, db.NewCustomer{Company: "Co " + email, ContactEmail: email, Plan: "starter"}, rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stranger := m.lead(t, "stranger@nowhere.example", db.LeadContacted)
+	body := []byte(`[
+		{"email":"Billing@Acme.example","event":"bounce","type":"bounce","reason":"550 5.1.1 <billing@acme.example>: Recipient address rejected","sg_event_id":"c1"},
+		{"email":"ops@beta.example","event":"spamreport","sg_event_id":"c2"},
+		{"email":"ap@gamma.example","event":"bounce","type":"blocked","reason":"452 4.2.2 mailbox full","sg_event_id":"c3"},
+		{"email":"pay@delta.example","event":"unsubscribe","sg_event_id":"c4"},
+		{"email":"stranger@nowhere.example","event":"bounce","type":"bounce","reason":"550 no such user","sg_event_id":"c5"}
+	]`)
+	if status, answer := m.postRaw(t, "/email/events", "application/json", body, nil); status != http.StatusOK {
+		t.Fatalf("batch = %d %s", status, answer)
+	}
+	want := map[string]string{
+		"billing@acme.example": "hard bounce: 550 5.1.1 <billing@acme.example>: Recipient address rejected",
+		"ops@beta.example":     "complaint",
+		"ap@gamma.example":     "", "pay@delta.example": "", "quiet@eps.example": "",
+	}
+	got := m.customerFlags(t)
+	for email, flag := range want {
+		if got[email] != flag {
+			t.Errorf("customer %s: mail flag %q, want %q", email, got[email], flag)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("customers = %v: an event created or removed one", got)
+	}
+	// Outreach is as before: each hard bounce, complaint and unsubscribe
+	// suppresses its address, and the stranger's lead is bounced.
+	s := m.suppressions(t)
+	if len(s) != 4 || s["billing@acme.example"] != "bounced/sendgrid:bounce" || s["ops@beta.example"] != "complaint/sendgrid:spamreport" ||
+		s["pay@delta.example"] != "unsubscribed/sendgrid:unsubscribe" || s["stranger@nowhere.example"] != "bounced/sendgrid:bounce" {
+		t.Errorf("suppressions = %v", s)
+	}
+	if st := m.leadStatus(t, stranger.ID); st != db.LeadBounced {
+		t.Errorf("the stranger's lead = %s, want bounced", st)
+	}
+
+	// A later event keeps the first flag (the operator sees the first cause).
+	m.clock.Advance(time.Hour)
+	later := []byte(`[{"email":"billing@acme.example","event":"spamreport","sg_event_id":"c6"},{"email":"other@nowhere.example","event":"spamreport","sg_event_id":"c7"}]`)
+	if status, _ := m.postRaw(t, "/email/events", "application/json", later, nil); status != http.StatusOK {
+		t.Fatalf("later batch = %d", status)
+	}
+	var c db.Customer
+	if err := m.store.Bun().NewSelect().Model(&c).Where("contact_email = ?", "billing@acme.example").Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.MailFlag != want["billing@acme.example"] || c.MailFlaggedAt == nil || !c.MailFlaggedAt.Equal(testNow) {
+		t.Errorf("after a second event: flag %q at %v, want the first at %s", c.MailFlag, c.MailFlaggedAt, testNow)
+	}
+	if after := m.customerFlags(t); len(after) != len(want) || after["ops@beta.example"] != "complaint" || after["quiet@eps.example"] != "" {
+		t.Errorf("customers after the second batch = %v", after)
 	}
 }

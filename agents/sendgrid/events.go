@@ -133,7 +133,7 @@ type sendGridEvent struct {
 	Email   string `json:"email"`
 	Event   string `json:"event"`
 	Type    string `json:"type"`   // bounce: "bounce" (hard) or "blocked" (soft)
-	Reason  string `json:"reason"` // dropped: why SendGrid did not send
+	Reason  string `json:"reason"` // bounce: the SMTP reply; dropped: why SendGrid did not send
 	EventID string `json:"sg_event_id"`
 }
 
@@ -146,7 +146,7 @@ func ParseEvents(body []byte) ([]agents.MailEvent, error) {
 	}
 	events := make([]agents.MailEvent, 0, len(raw))
 	for _, e := range raw {
-		ev := agents.MailEvent{Kind: e.Event, ID: e.EventID, Detail: e.Type, Address: eventAddress(e.Email)}
+		ev := agents.MailEvent{Kind: e.Event, ID: e.EventID, Detail: e.Type, Reason: e.Reason, Address: eventAddress(e.Email)}
 		if e.Event == "dropped" {
 			ev.Detail = e.Reason
 		}

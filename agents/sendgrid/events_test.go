@@ -183,3 +183,29 @@ func TestParseSendGridEvents(t *testing.T) {
 		}
 	}
 }
+
+// A hard bounce carries SendGrid's reason into the client flag; a spam
+// report is a complaint; a soft bounce, an unsubscribe or a delivery flags
+// no client.
+func TestSendGridEventsClientFlags(t *testing.T) {
+	events, err := ParseEvents([]byte(`[
+		{"email":"billing@acme.example","event":"bounce","type":"bounce","reason":"550 5.1.1 The email account that you tried to reach does not exist."},
+		{"email":"billing@acme.example","event":"spamreport"},
+		{"email":"billing@acme.example","event":"dropped","reason":"Bounced Address"},
+		{"email":"billing@acme.example","event":"bounce","type":"blocked","reason":"452 mailbox full"},
+		{"email":"billing@acme.example","event":"unsubscribe"},
+		{"email":"billing@acme.example","event":"delivered"}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"hard bounce: 550 5.1.1 The email account that you tried to reach does not exist.",
+		"complaint", "hard bounce: Bounced Address", "", "", "",
+	}
+	for i, w := range want {
+		if got := events[i].ClientFlag(); got != w {
+			t.Errorf("event %d (%s) flag = %q, want %q", i, events[i].Kind, got, w)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package sendgrid
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,8 @@ const (
 	// request in any case.
 	sendGridTimeout = 30 * time.Second
 	// maxSendGridRequest refuses an absurd message before it leaves; an
-	// outreach e-mail is a few kilobytes.
+	// outreach e-mail is a few kilobytes. Attachments (at most
+	// MaxAttachmentBytes) come on top, base64-encoded.
 	maxSendGridRequest = 1 << 20
 	// maxSendGridResponse bounds what is read of an answer: error JSON is
 	// small, and a proxy's error page need not be read whole.
@@ -114,6 +116,7 @@ type (
 		ReplyTo          *sendGridAddress          `json:"reply_to,omitempty"`
 		Subject          string                    `json:"subject"`
 		Content          []sendGridContent         `json:"content"`
+		Attachments      []sendGridAttachment      `json:"attachments,omitempty"`
 		Headers          map[string]string         `json:"headers,omitempty"`
 		CustomArgs       map[string]string         `json:"custom_args,omitempty"`
 		MailSettings     sendGridMailSettings      `json:"mail_settings"`
@@ -129,6 +132,12 @@ type (
 	sendGridContent struct {
 		Type  string `json:"type"`
 		Value string `json:"value"`
+	}
+	sendGridAttachment struct {
+		Content     string `json:"content"` // base64
+		Filename    string `json:"filename"`
+		Type        string `json:"type"`
+		Disposition string `json:"disposition"`
 	}
 	sendGridMailSettings struct {
 		SandboxMode sendGridSwitch `json:"sandbox_mode"`
@@ -212,12 +221,30 @@ func (m *Mailer) request(out agents.OutgoingMail) ([]byte, error) {
 	if from.Email == "" || out.To == "" {
 		return nil, errors.New("a message needs a sender and a recipient")
 	}
+	if err := checkAttachments(out.Attachments); err != nil {
+		return nil, err
+	}
+	// SendGrid wants text/plain first, then text/html.
+	content := []sendGridContent{{Type: "text/plain", Value: out.Body}}
+	if out.HTML != "" {
+		content = append(content, sendGridContent{Type: "text/html", Value: out.HTML})
+	}
+	limit := maxSendGridRequest
+	var files []sendGridAttachment
+	for _, a := range out.Attachments {
+		files = append(files, sendGridAttachment{
+			Content: base64.StdEncoding.EncodeToString(a.Content), Filename: attachmentName(a.Filename),
+			Type: attachmentType(a.ContentType), Disposition: "attachment",
+		})
+		limit += base64.StdEncoding.EncodedLen(len(a.Content)) + 4<<10
+	}
 	r := sendGridRequest{
 		Personalizations: []sendGridPersonalization{{To: []sendGridAddress{{Email: out.To}}}},
 		From:             from,
 		ReplyTo:          m.replyTo,
 		Subject:          out.Subject,
-		Content:          []sendGridContent{{Type: "text/plain", Value: out.Body}},
+		Content:          content,
+		Attachments:      files,
 		Headers:          out.Headers,
 		CustomArgs:       map[string]string{OutboxArg: strconv.FormatInt(out.OutboxID, 10)},
 		MailSettings:     sendGridMailSettings{SandboxMode: sendGridSwitch{Enable: m.opts.Sandbox}},
@@ -229,8 +256,8 @@ func (m *Mailer) request(out agents.OutgoingMail) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(body) > maxSendGridRequest {
-		return nil, fmt.Errorf("the message is %d bytes, over the %d this mailer sends", len(body), maxSendGridRequest)
+	if len(body) > limit {
+		return nil, fmt.Errorf("the message is %d bytes, over the %d this mailer sends", len(body), limit)
 	}
 	return body, nil
 }

@@ -3,6 +3,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -213,8 +214,14 @@ func (m *Mailer) tlsConfig() *tls.Config {
 
 // message builds the MIME message: plain text, the sender, the recipient,
 // the Reply-To, the subject, a Message-ID from the outbox id and every extra
-// header.
+// header. With HTML the body is multipart/alternative (text/plain first,
+// then text/html); with attachments it is multipart/mixed around that, each
+// file base64 as Content-Disposition: attachment. A message with neither is
+// a single text/plain part.
 func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
+	if err := checkAttachments(out.Attachments); err != nil {
+		return nil, "", err
+	}
 	from, fromName := out.From, out.FromName
 	if from == "" {
 		from, fromName = m.opts.From, m.opts.FromName
@@ -246,6 +253,13 @@ func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
 	msg.Subject(out.Subject)
 	msg.SetUserAgent("HossAgent")
 	msg.SetBodyString(mail.TypeTextPlain, out.Body)
+	if out.HTML != "" {
+		msg.AddAlternativeString(mail.TypeTextHTML, out.HTML)
+	}
+	for _, a := range out.Attachments {
+		msg.AttachReadSeeker(attachmentName(a.Filename), bytes.NewReader(a.Content),
+			mail.WithFileContentType(mail.ContentType(attachmentType(a.ContentType))), mail.WithFileEncoding(mail.EncodingB64))
+	}
 	return msg, id, nil
 }
 
