@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hossagent/hossagent/db"
 )
@@ -206,7 +207,17 @@ func (c *CollectionsCycle) deliver(ctx context.Context, m *db.ClientMessage, tok
 		return c.store.FlagClientForReview(bctx, m.ID, sendErr.Error())
 	case sendErr != nil:
 		counts[collectFailed]++
-		return c.store.MarkClientFailed(bctx, m.ID, sendErr.Error())
+		if err := c.store.MarkClientFailed(bctx, m.ID, sendErr.Error()); err != nil {
+			return err
+		}
+		// A provider that refused the address on every attempt (an SMTP
+		// 5xx, a 4xx answer) is a hard bounce: the operator is told and
+		// nothing more is written to it until they clear the flag.
+		if IsPermanentMailError(sendErr) && m.Attempts+1 >= db.MaxSendAttempts {
+			_, err := c.store.FlagCustomerMail(bctx, m.ToAddr, "hard bounce: "+truncateText(sendErr.Error(), 120))
+			return err
+		}
+		return nil
 	}
 	if err := c.store.MarkClientSent(bctx, m.ID, providerID, dryRun); err != nil {
 		return err
@@ -311,4 +322,15 @@ func StepName(d time.Duration) string {
 func stepDays(step string) int {
 	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(step, "+"), "d"))
 	return n
+}
+
+// truncateText cuts s to at most n bytes on a rune boundary.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -309,3 +309,26 @@ func TestRequestPortalLinkQueuesOnePerSlotAndNothingForStrangers(t *testing.T) {
 		t.Errorf("links = %d", n)
 	}
 }
+
+func TestCollectionsFlagsAClientAddressTheProviderRefusesEveryTime(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP, fail: func(int, OutgoingMail) error {
+		return &MailError{Provider: "smtp", Permanent: true, Code: 550, Err: errors.New("550 5.1.1 no such user")}
+	}}
+	cycle := w.collections(mailer, CollectionsOptions{})
+	c := w.customer(1)
+	for range db.MaxSendAttempts {
+		wantFulfilmentCounts(t, w.run(cycle), Counts{"failed": 1})
+	}
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"failed": 0})
+	var got db.Customer
+	if err := w.store.Bun().NewSelect().Model(&got).Where("c.id = ?", c.ID).Scan(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got.MailFlag, "hard bounce: smtp: permanent 550") || got.MailFlaggedAt == nil {
+		t.Errorf("flag = %q at %v", got.MailFlag, got.MailFlaggedAt)
+	}
+	if n := w.count("SELECT COUNT(*) FROM portal_links WHERE revoked_at IS NULL"); n != 0 {
+		t.Errorf("%d links of failed sends still live", n)
+	}
+}
