@@ -54,6 +54,7 @@ func (s *Server) adminFragments(ctx context.Context, meta views.Meta, params adm
 		{"admin-email-health", views.AdminEmailHealth(p)},
 		{"admin-leads-health", views.AdminLeadsHealth(p)},
 		{"admin-stripe-health", views.AdminStripeHealth(p)},
+		{"admin-client-mail", views.AdminClientMail(p)},
 	}, nil
 }
 
@@ -138,6 +139,9 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 	}
 	p.Audit = viewsOf(audit, auditView)
 	if err = s.healthData(ctx, &p); err != nil {
+		return p, err
+	}
+	if p.ClientMail, err = s.clientMailControl(ctx); err != nil {
 		return p, err
 	}
 	return p, nil

@@ -74,7 +74,9 @@ func (s *Server) customerPage(r *http.Request, id int64) (views.CustomerPage, er
 		return p, err
 	}
 	p.Invoices, p.InvoicesPage = invoiceRowViews(invoices, p.Now), pageView(invoicesPage)
-	return p, nil
+	p.MailFlag = mailFlagPanel(rec.Customer)
+	p.ClientMail, err = s.clientMailPanel(ctx, views.ClientMailFilter{CustomerID: id})
+	return p, err
 }
 
 // portalPanel is the portal link panel of a customer as stored.
@@ -113,7 +115,12 @@ func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	meta := s.metaFor(r, "Invoice "+rec.Invoice.NumberOrDraft())
-	s.render(w, r, http.StatusOK, views.InvoiceDetail(views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now)}))
+	mail, err := s.clientMailPanel(r.Context(), views.ClientMailFilter{InvoiceID: id})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, views.InvoiceDetail(views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}))
 }
 
 // Activity windows, in hours.

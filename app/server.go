@@ -271,6 +271,12 @@ func (s *Server) Handler() http.Handler {
 			r.With(s.refuseBadFormText(maxImportBody)).Post("/admin/import/leads", s.importLeads) // its form text is checked after the sign-in
 			r.Post("/admin/customers/{id}/portal/rotate", s.rotatePortalLink)
 			r.Post("/admin/customers/{id}/portal/revoke", s.revokePortalLink)
+			r.Post("/admin/customers/{id}/mail-flag/clear", s.clearMailFlag)
+			r.Get("/admin/client-mail", s.clientMail)
+			r.Get("/admin/client-mail/{id}", s.clientMessage)
+			r.Get("/admin/client-mail/{id}/attachments/{aid}", s.clientAttachment)
+			r.Get("/admin/invoices/{id}/invoice.pdf", s.adminInvoicePDF)
+			r.Get("/admin/invoices/{id}/receipt.pdf", s.adminReceiptPDF)
 			r.Get("/admin/api-tokens", s.apiTokens)
 			r.Post("/admin/api-tokens", s.createAPIToken)
 			r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)

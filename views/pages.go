@@ -79,6 +79,7 @@ type AdminPage struct {
 	EmailHealth       EmailPanel
 	LeadHealth        LeadSourcePanel
 	StripeHealth      StripePanel
+	ClientMail        AdminClientMailPanel
 }
 
 // PortalPage is a client's portal at /portal/{token}.

@@ -26,6 +26,10 @@ type CustomerPage struct {
 	// Portal is the portal link panel, with a fresh link when the operator
 	// has just rotated it.
 	Portal PortalLinkPanel
+	// MailFlag is the client address's flag; ClientMail the latest client
+	// e-mails (models_client_mail.go).
+	MailFlag   MailFlagPanel
+	ClientMail ClientMailPanel
 }
 
 // PortalLinkPanel is the portal link controls of a customer. NewLink is set
@@ -50,7 +54,8 @@ type TaskPage struct {
 // InvoicePage is one invoice at /admin/invoices/{id}.
 type InvoicePage struct {
 	Meta
-	Record InvoiceRecord
+	Record     InvoiceRecord
+	ClientMail ClientMailPanel // the latest client e-mails of the invoice
 }
 
 // ActivityPage is the activity summary at /admin/activity.
