@@ -192,6 +192,9 @@ func (c *CollectionsCycle) deliver(ctx context.Context, m *db.ClientMessage, tok
 		HTML:     strings.ReplaceAll(m.BodyHTML, PortalLinkPlaceholder, html.EscapeString(link)),
 		OutboxID: clientOutboxID(m.ID),
 	}
+	if b := c.opts.Company.BillingEmail; b != "" && !strings.EqualFold(b, c.opts.From) {
+		mail.ReplyTo = b
+	}
 	for _, f := range files {
 		mail.Attachments = append(mail.Attachments, Attachment{Filename: f.Filename, ContentType: f.ContentType, Content: f.Content})
 	}

@@ -32,6 +32,10 @@ type OutgoingMail struct {
 	To, From, FromName, Subject, Body string
 	HTML                              string
 	Attachments                       []Attachment
+	// ReplyTo, when set, is this message's Reply-To, in place of the
+	// mailer's own (EMAIL_REPLY_TO): client e-mail is answered at
+	// BILLING_EMAIL.
+	ReplyTo string
 	// Headers are extra header fields (List-Unsubscribe and friends) that a
 	// real mailer must put on the wire as they are.
 	Headers map[string]string

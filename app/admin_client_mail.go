@@ -86,16 +86,18 @@ func (s *Server) clientMessageRows(ctx context.Context, before int64, f views.Cl
 	if more {
 		msgs = msgs[:limit]
 	}
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	files, err := s.store.ClientAttachmentCounts(ctx, ids)
+	if err != nil {
+		return nil, false, err
+	}
 	rows := make([]views.ClientMessageRow, len(msgs))
 	for i, m := range msgs {
 		rows[i] = clientMessageRowView(m)
-		// The store lists no counts: the files of a page's messages are
-		// read by client_attachments_message, one range per message.
-		files, err := s.store.ClientAttachments(ctx, m.ID)
-		if err != nil {
-			return nil, false, err
-		}
-		rows[i].Attachments = len(files)
+		rows[i].Attachments = files[m.ID]
 	}
 	return rows, more, nil
 }

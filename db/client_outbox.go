@@ -334,3 +334,25 @@ func (d *DB) ClientMessagesBefore(ctx context.Context, beforeID int64, customerI
 	}
 	return out, nil
 }
+
+// ClientAttachmentCounts counts the files of each of the client messages
+// ids (a page of the admin's list) in one query over
+// client_attachments_message, reading no file's content.
+func (d *DB) ClientAttachmentCounts(ctx context.Context, ids []int64) (map[int64]int, error) {
+	out := make(map[int64]int, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		MessageID int64 `bun:"message_id"`
+		N         int   `bun:"n"`
+	}
+	err := d.bun.NewRaw("SELECT message_id, COUNT(*) AS n FROM client_attachments WHERE message_id IN (?) GROUP BY message_id", bun.List(ids)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to count client attachments: %w", err)
+	}
+	for _, r := range rows {
+		out[r.MessageID] = r.N
+	}
+	return out, nil
+}

@@ -206,9 +206,10 @@ func assertPagePlans(t *testing.T, d *DB) {
 			_, err := d.ClientMessagesBefore(ctx, 5000, 0, 8, 51)
 			return err
 		},
-		"ClientAttachments":   func() error { _, err := d.ClientAttachments(ctx, 7); return err },
-		"PendingClientOutbox": func() error { _, err := d.PendingClientOutbox(ctx); return err },
-		"ClientSends":         func() error { _, _, err := d.ClientSends(ctx); return err },
+		"ClientAttachments":      func() error { _, err := d.ClientAttachments(ctx, 7); return err },
+		"ClientAttachmentCounts": func() error { _, err := d.ClientAttachmentCounts(ctx, []int64{7, 8, 9}); return err },
+		"PendingClientOutbox":    func() error { _, err := d.PendingClientOutbox(ctx); return err },
+		"ClientSends":            func() error { _, _, err := d.ClientSends(ctx); return err },
 		"PortalLinkActions": func() error {
 			_, err := d.PortalLinkActions(ctx, 7, 5)
 			return err

@@ -238,10 +238,18 @@ func (m *Mailer) request(out agents.OutgoingMail) ([]byte, error) {
 		})
 		limit += base64.StdEncoding.EncodedLen(len(a.Content)) + 4<<10
 	}
+	replyTo := m.replyTo
+	if out.ReplyTo != "" {
+		a, err := netmail.ParseAddress(out.ReplyTo)
+		if err != nil {
+			return nil, fmt.Errorf("Reply-To %q: %w", out.ReplyTo, err)
+		}
+		replyTo = &sendGridAddress{Email: a.Address, Name: a.Name}
+	}
 	r := sendGridRequest{
 		Personalizations: []sendGridPersonalization{{To: []sendGridAddress{{Email: out.To}}}},
 		From:             from,
-		ReplyTo:          m.replyTo,
+		ReplyTo:          replyTo,
 		Subject:          out.Subject,
 		Content:          content,
 		Attachments:      files,

@@ -233,9 +233,13 @@ func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
 	if err := msg.To(out.To); err != nil {
 		return nil, "", fmt.Errorf("recipient %q: %w", out.To, err)
 	}
-	if m.opts.ReplyTo != "" {
-		if err := msg.ReplyTo(m.opts.ReplyTo); err != nil {
-			return nil, "", fmt.Errorf("Reply-To %q: %w", m.opts.ReplyTo, err)
+	replyTo := m.opts.ReplyTo
+	if out.ReplyTo != "" {
+		replyTo = out.ReplyTo
+	}
+	if replyTo != "" {
+		if err := msg.ReplyTo(replyTo); err != nil {
+			return nil, "", fmt.Errorf("Reply-To %q: %w", replyTo, err)
 		}
 	}
 	for name, value := range out.Headers {
