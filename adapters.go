@@ -1,7 +1,7 @@
 package main
 
 // The adapters main wires: one constructor per vendor package (SMTP,
-// SendGrid, the lead search API, Stripe, OpenAI), each chosen by the
+// SendGrid, the lead search API, Stripe, OpenAI, the invoice PDFs), each chosen by the
 // configuration, and buildAgents, which hands them to the cycles of
 // agents.Registry under one supervisor tree. Only main imports the vendor
 // adapters; app and agents see their ports.
@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/invoicepdf"
 	"github.com/hossagent/hossagent/agents/openai"
 	"github.com/hossagent/hossagent/agents/searchapi"
 	"github.com/hossagent/hossagent/agents/sendgrid"
@@ -25,12 +27,22 @@ import (
 	"github.com/hossagent/hossagent/db"
 )
 
+// builtAgents is what buildAgents wires: the engine and its coordinator,
+// and what the web layer takes from the Collections agent (fresh portal
+// links on request, the invoice documents).
+type builtAgents struct {
+	engine       *agents.Engine
+	coordinator  *agents.Coordinator
+	collections  *agents.CollectionsCycle
+	invoiceFiles *agents.InvoiceFiles
+}
+
 // buildAgents wires every agent of agents.Registry to its adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, payments *stripe.Payments, log *slog.Logger) (*agents.Engine, *agents.Coordinator, error) {
+func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, payments *stripe.Payments, log *slog.Logger) (builtAgents, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
-		return nil, nil, err
+		return builtAgents{}, err
 	}
 	env := agents.Env{
 		Now:    time.Now,
@@ -55,7 +67,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 
 	catalogue := agents.DefaultCatalogue(cfg.Stripe.DefaultCurrency)
 	if err := catalogue.Validate(); err != nil {
-		return nil, nil, err
+		return builtAgents{}, err
 	}
 	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
 	// In development with synthetic leads and no real mail, nobody can
@@ -75,7 +87,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 			Timeout: cfg.Exec.OpenAITimeout,
 		})
 		if err != nil {
-			return nil, nil, err
+			return builtAgents{}, err
 		}
 		executor = llm
 	}
@@ -89,23 +101,41 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		BaseURL: cfg.BaseURL.String(),
 	})
 
+	// Collections writes to clients through the outreach mailer (one
+	// account, one sender address) but with its own outbox and caps; an
+	// invoice e-mail waits up to an hour for its payment link when Stripe
+	// is on, so that it carries PAY NOW.
+	company := agents.CompanyInfo{Name: cfg.Company.Name, PostalAddress: cfg.Company.PostalAddress, BillingEmail: cfg.Company.BillingEmail}
+	docs := invoicepdf.New()
+	var waitForLink time.Duration
+	if payments != nil {
+		waitForLink = time.Hour
+	}
+	collections := agents.NewCollectionsCycle(store, env, mailer, agents.CollectionsOptions{
+		Company: company, BaseURL: cfg.BaseURL.String(), From: cfg.Email.From, Schedule: cfg.Collections.Schedule,
+		Caps: db.ClientCaps{PerHour: cfg.Collections.MaxPerHour, PerDay: cfg.Collections.MaxPerDay}, LinkTTL: cfg.Collections.LinkTTL,
+		WaitForLink: waitForLink, Titles: catalogue.Titles(), Docs: docs,
+	})
+	files := &agents.InvoiceFiles{Store: store, Docs: docs, Company: company, Titles: catalogue.Titles(),
+		PortalURL: strings.TrimRight(cfg.BaseURL.String(), "/") + "/portal"}
+
 	engine := agents.NewEngine(agents.EngineConfig{
 		Store: store, Events: bus, Logger: log, Now: time.Now,
 		Cycles: map[string]agents.Cycle{
 			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
-			agents.Ops: ops, agents.Billing: billing,
+			agents.Ops: ops, agents.Billing: billing, agents.Collections: collections,
 		},
 		AllowCrashInjection: cfg.IsDevelopment(),
 	})
 	if err := engine.Err(); err != nil {
-		return nil, nil, err
+		return builtAgents{}, err
 	}
 	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{
 		Engine: engine, Store: store, Events: bus, Logger: log, Now: time.Now,
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
 	})
 	engine.Add(coordinator)
-	return engine, coordinator, nil
+	return builtAgents{engine: engine, coordinator: coordinator, collections: collections, invoiceFiles: files}, nil
 }
 
 // newMailer is the outreach transport EMAIL_MODE names. A SendGrid event

@@ -130,7 +130,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	search := newSearchAPI(cfg)
-	engine, coordinator, err := buildAgents(cfg, store, bus, mailer, search, payments, log)
+	built, err := buildAgents(cfg, store, bus, mailer, search, payments, log)
+	engine, coordinator := built.engine, built.coordinator
 	if err != nil {
 		log.Error("cannot build the agents", "err", err)
 		return 1
@@ -142,7 +143,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
 		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
-		PaymentEvents: stripe.Webhook{}, MailEvents: sendgrid.Events{}}
+		PaymentEvents: stripe.Webhook{}, MailEvents: sendgrid.Events{},
+		InvoiceFiles: built.invoiceFiles, PortalLinks: built.collections}
 	if payments != nil {
 		deps.Payments, deps.Links = payments, payments // never a typed nil in the interface
 	}
