@@ -40,6 +40,7 @@ const (
 	benchResponded    = 5  // leads waiting for onboarding
 	benchPendingTasks = 10 // for ops
 	benchBilledCusts  = 10 // customers with one done, unbilled task each
+	benchCollections  = 10 // open invoices whose e-mail is due, for Collections
 )
 
 func BenchmarkCycleLeadSource(b *testing.B) {
@@ -82,6 +83,18 @@ func BenchmarkCycleBilling(b *testing.B) {
 	}, func(b *testing.B, c Counts) {
 		wantBenchCount(b, c, "invoiced", benchBilledCusts)
 		wantBenchCount(b, c, "links", benchBilledCusts)
+	})
+}
+
+func BenchmarkCycleCollections(b *testing.B) {
+	benchCycle(b, func(s *db.DB, env Env) Cycle {
+		return NewCollectionsCycle(s, env, NewDryRunMailer(), CollectionsOptions{
+			Company: CompanyInfo{Name: "HossAgent", BillingEmail: "billing@hossagent.example"}, BaseURL: "https://hossagent.example",
+			From: "billing@hossagent.example", Schedule: testSchedule, Docs: fakeDocs{}, Titles: DefaultCatalogue("usd").Titles(),
+		})
+	}, func(b *testing.B, c Counts) {
+		wantBenchCount(b, c, "invoice", benchCollections)
+		wantBenchCount(b, c, collectDryRun, benchCollections)
 	})
 }
 
@@ -256,6 +269,25 @@ func buildBenchDataset(b *testing.B, path string, n int) {
 			b.Fatal(err)
 		}
 	}
+	// The clients were told long ago: a welcome for every customer, an
+	// e-mail for every invoice and a receipt for every paid one, all sent;
+	// no job is left of the background.
+	for _, q := range []string{
+		`INSERT INTO client_messages (customer_id, kind, dedupe_key, to_addr, subject, body_text, body_html, status, attempts, created_at, sending_at, sent_at, updated_at)
+		SELECT id, 'welcome', 'welcome:' || id, contact_email, 'Welcome', 'text', '<p>html</p>', 'sent', 1, created_at, created_at, created_at, created_at
+		FROM customers ORDER BY id`,
+		`INSERT INTO client_messages (customer_id, invoice_id, kind, dedupe_key, to_addr, subject, body_text, body_html, status, attempts, created_at, sending_at, sent_at, updated_at)
+		SELECT i.customer_id, i.id, 'invoice', 'invoice:' || i.id, c.contact_email, 'Invoice', 'text', '<p>html</p>', 'sent', 1, i.issued_at, i.issued_at, i.issued_at, i.issued_at
+		FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id ORDER BY i.id`,
+		`INSERT INTO client_messages (customer_id, invoice_id, kind, dedupe_key, to_addr, subject, body_text, body_html, status, attempts, created_at, sending_at, sent_at, updated_at)
+		SELECT i.customer_id, i.id, 'receipt', 'receipt:' || i.id, c.contact_email, 'Receipt', 'text', '<p>html</p>', 'sent', 1, i.paid_at, i.paid_at, i.paid_at, i.paid_at
+		FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id WHERE i.status = 'paid' ORDER BY i.id`,
+		`DELETE FROM collection_jobs`,
+	} {
+		if _, err := bun.ExecContext(ctx, q); err != nil {
+			b.Fatalf("build dataset: %v\n%s", err, q)
+		}
+	}
 	addBenchBatch(b, store, n)
 	// No ANALYZE: the app never runs it, so the planner works without
 	// statistics, as here.
@@ -312,6 +344,13 @@ func addBenchBatch(b *testing.B, store *db.DB, n int) {
 			VALUES (?, 'market_research', 'Market research brief', 'pending', 'usd', 15000, 15000, ?, ?)`,
 			i*c/benchPendingTasks+1, testEpoch.Add(-time.Hour), testEpoch.Add(-time.Hour))
 	}
+	// Collections' batch: the e-mails of the benchCollections latest open
+	// invoices are due (their old ones removed).
+	exec(`DELETE FROM client_messages WHERE kind = 'invoice' AND invoice_id IN
+		(SELECT id FROM invoices WHERE status = 'open' ORDER BY id DESC LIMIT ?)`, benchCollections)
+	exec(`INSERT INTO collection_jobs (kind, customer_id, invoice_id, run_at, created_at)
+		SELECT 'invoice', customer_id, id, ?, ? FROM invoices WHERE status = 'open' ORDER BY id DESC LIMIT ?`,
+		testEpoch.Add(-time.Minute), testEpoch.Add(-time.Minute), benchCollections)
 	for i := range benchBilledCusts {
 		done := testEpoch.Add(-30 * time.Minute)
 		exec(`INSERT INTO tasks (customer_id, kind, description, status, currency, reward_cents, cost_cents, profit_cents,
