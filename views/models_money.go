@@ -53,7 +53,7 @@ func toneOf(tone string, m Money) string {
 // plusBefore joins the amounts of a total in several currencies.
 func plusBefore(i int) string {
 	if i > 0 {
-		return "+ "
+		return " + "
 	}
 	return ""
 }
