@@ -322,8 +322,10 @@ func TestActivityCountsAnExactWindow(t *testing.T) {
 		}
 	}
 	for label, want := range map[string]string{
-		"Tasks done": "2", "Profit of work done": "$137.66", "Invoices issued": "2", "Invoiced": "$50.00",
-		"Invoices paid": "1", "Revenue (paid)": "$25.00",
+		// Work done: the reward of the two tasks done inside (100.00 + 50.00)
+		// at list price; it is not profit, and the page does not call it so.
+		"Tasks done": "2", "Work done (list)": "$150.00", "Invoices issued": "2", "Invoiced": "$50.00",
+		"Invoices paid": "1", "Collected": "$25.00",
 	} {
 		if got := cardValue(doc, "#activity-work", label); got != want {
 			t.Errorf("%s = %s, want %s", label, got, want)

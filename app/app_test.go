@@ -93,10 +93,13 @@ func TestDashboardShowsStoreFigures(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	cards := text(doc.Find("#dash-cards"))
-	for _, want := range []string{"$99.00", "$150.00", "$235.66"} { // revenue, outstanding, profit
-		if !strings.Contains(cards, want) {
-			t.Errorf("money cards %q lack %s", cards, want)
+	// Collected: the paid 99.00, less its task's cost 1.00; outstanding: the
+	// open 150.00; the list value of both done tasks is not profit.
+	for label, want := range map[string]string{
+		"Collected": "$99.00", "Profit on collected": "$98.00", "Outstanding": "$150.00", "Work done (list)": "$249.00",
+	} {
+		if got := cardValue(doc, "#dash-cards", label); got != want {
+			t.Errorf("%s card = %q, want %q", label, got, want)
 		}
 	}
 	if got := doc.Find("#dash-work tbody tr").Length(); got != 2 {

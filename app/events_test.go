@@ -125,8 +125,8 @@ func TestDashboardStreamUpdatesLiveAndClosesOnShutdown(t *testing.T) {
 	f.payOpenInvoices(t)
 	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged, Agent: agents.Billing})
 	update := nextMessage(t, msgs)
-	if got := text(partial(t, update, "dash-cards")); !strings.Contains(got, "$249.00") {
-		t.Errorf("revenue after payment = %q", got)
+	if got := selCardValue(partial(t, update, "dash-cards"), "Collected"); got != "$249.00" {
+		t.Errorf("collected after payment = %q", got)
 	}
 	if hub.Clients() != 1 {
 		t.Errorf("clients = %d", hub.Clients())

@@ -25,7 +25,7 @@ func TestPagesAreReusedOnlyUntilSomethingChanges(t *testing.T) {
 	admin := f.signInAs(t, db.RoleAdmin)
 	revenue := func() string {
 		_, doc, _ := f.get(t, "/")
-		return cardValue(doc, "#dash-cards", "Revenue (paid)")
+		return cardValue(doc, "#dash-cards", "Collected")
 	}
 	if got := revenue(); got != "$99.00" {
 		t.Fatalf("revenue = %q", got)

@@ -38,9 +38,21 @@ func pageView(p db.Page) views.Page {
 
 func statsView(s db.Stats) views.Stats {
 	return views.Stats{
-		Revenue: s.Revenue, Outstanding: s.Outstanding, Profit: s.Profit,
+		Revenue: s.Revenue, Outstanding: s.Outstanding, Money: moneyFiguresView(s),
 		LeadsByStatus: s.LeadsByStatus, TasksByStatus: s.TasksByStatus, InvoicesByStatus: s.InvoicesByStatus,
 		Leads: s.Leads, Customers: s.Customers, ActiveLeads: s.ActiveLeads(),
+	}
+}
+
+// moneyFiguresView is the money cards' figures. Stats.Profit (reward less
+// cost of all finished work at list price) is not among them: it is not
+// money made, and the cards show the list value of done work apart.
+func moneyFiguresView(s db.Stats) views.MoneyFigures {
+	return views.MoneyFigures{
+		Collected: s.Revenue, Refunded: s.Refunded, CollectedCost: s.CollectedCost, CollectedProfit: s.CollectedProfit,
+		Outstanding: s.Outstanding, NotDue: s.Aging.NotDue, Days0To30: s.Aging.Days0To30, Days31To60: s.Aging.Days31To60,
+		DaysOver60: s.Aging.DaysOver60, Unbilled: s.Unbilled, WrittenOff: s.WrittenOff, WorkValue: s.Reward,
+		TasksDone: s.TasksByStatus[db.TaskDone],
 	}
 }
 
@@ -194,7 +206,7 @@ func activityView(a db.Activity) views.ActivitySummary {
 		Since: a.Since, Until: a.Until,
 		LeadsCreated: a.LeadsCreated, LeadsContacted: a.LeadsContacted, LeadsResponded: a.LeadsResponded, LeadsConverted: a.LeadsConverted,
 		EmailsByStatus: a.EmailsByStatus, Emails: a.Emails,
-		TasksDone: a.TasksDone, Profit: a.Profit,
+		TasksDone: a.TasksDone, WorkValue: a.Reward,
 		InvoicesIssued: a.InvoicesIssued, Issued: a.Issued, InvoicesPaid: a.InvoicesPaid, Revenue: a.Revenue,
 	}
 }

@@ -75,6 +75,20 @@ func TestKeptTotalsFollowEveryChange(t *testing.T) {
 			return fmt.Sprintf("UPDATE agent_runs SET outcome = '%s' WHERE id = %d", pick("ok", "failed", "panicked"), 1+r.IntN(10))
 		},
 		func() string { return fmt.Sprintf("DELETE FROM messages WHERE id = %d", 1+r.IntN(22)) },
+		// Collected work (paid_cost, 0014): payments, refunds, the cost of
+		// billed work, lines moving between invoices.
+		func() string {
+			return fmt.Sprintf("UPDATE invoices SET status = 'paid', paid_at = '2025-01-01' WHERE id = %d AND status = 'open'", 1+r.IntN(30))
+		},
+		func() string {
+			return fmt.Sprintf("UPDATE invoices SET status = 'refunded' WHERE id = %d AND status = 'paid'", 1+r.IntN(30))
+		},
+		func() string {
+			return fmt.Sprintf("UPDATE tasks SET cost_cents = %[1]d, profit_cents = reward_cents - %[1]d WHERE id = %[2]d", r.IntN(4000), 1+r.IntN(60))
+		},
+		func() string {
+			return fmt.Sprintf("UPDATE invoice_lines SET invoice_id = %d WHERE id = %d", 1+r.IntN(30), 1+r.IntN(31))
+		},
 	}
 	applied := 0
 	for batch := range 40 {

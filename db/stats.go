@@ -16,13 +16,21 @@ import (
 // in the same transaction as every change (migration 0004), so a view costs
 // the same at 100 rows as at 100,000.
 type Stats struct {
-	Revenue     Totals // paid invoices
+	Revenue     Totals // collected: paid invoices (a refunded invoice is not in it)
+	Refunded    Totals // refunded invoices
 	Outstanding Totals // open invoices
 	Overdue     Totals // open invoices past their due date
-	Reward      Totals // done tasks (a failed task earns nothing)
+	Aging       Aging  // Outstanding by how late it is
+	WrittenOff  Totals // void invoices
+	Reward      Totals // done tasks at list price, billed or not, whatever became of their invoice: the value of work done, not profit
 	Cost        Totals // finished tasks: done and failed (failed attempts were paid for)
-	Profit      Totals // Reward - Cost
+	Profit      Totals // Reward - Cost: the margin of all finished work at list price, not money made
 	Unbilled    Totals // done tasks not yet on any invoice line
+
+	// CollectedCost is the cost of the tasks on paid invoices, in the
+	// invoices' currency; CollectedProfit is Revenue - CollectedCost, the
+	// profit on the work that was paid for.
+	CollectedCost, CollectedProfit Totals
 
 	LeadsByStatus     map[string]int64
 	CustomersByStatus map[string]int64
@@ -48,7 +56,7 @@ type keptTotal struct {
 }
 
 // statsMetrics are the kept metrics Stats reads.
-var statsMetrics = []string{"leads", "customers", "tasks", "task_cost", "unbilled", "invoices", "messages"}
+var statsMetrics = []string{"leads", "customers", "tasks", "task_cost", "unbilled", "invoices", "messages", "paid_cost"}
 
 // keptTotals reads the kept totals of metrics: one primary-key search each.
 func keptTotals(ctx context.Context, idb bun.IDB, metrics []string) ([]keptTotal, error) {
@@ -91,6 +99,12 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 			s.Revenue = append(s.Revenue, m)
 		case r.Metric == "invoices" && r.Label == InvoiceOpen:
 			s.Outstanding = append(s.Outstanding, m)
+		case r.Metric == "invoices" && r.Label == InvoiceRefunded:
+			s.Refunded = append(s.Refunded, m)
+		case r.Metric == "invoices" && r.Label == InvoiceVoid:
+			s.WrittenOff = append(s.WrittenOff, m)
+		case r.Metric == "paid_cost":
+			s.CollectedCost = append(s.CollectedCost, m)
 		case r.Metric == "tasks" && r.Label == TaskDone:
 			s.Reward = append(s.Reward, m)
 		case r.Metric == "task_cost" && (r.Label == TaskDone || r.Label == TaskFailed):
@@ -100,10 +114,40 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 		}
 	}
 	s.Profit = subtract(s.Reward, s.Cost)
-	if s.Overdue, err = d.overdue(ctx, d.Now()); err != nil {
+	s.CollectedProfit = subtract(s.Revenue, s.CollectedCost)
+	if s.Aging, err = d.aging(ctx, d.Now()); err != nil {
 		return s, err
 	}
+	s.Overdue = s.Aging.overdue()
+	s.Aging.NotDue = nonZero(subtract(s.Outstanding, s.Overdue))
 	return s, nil
+}
+
+// Aging is the open money by how late it is at the store's clock, in UTC
+// calendar days past the due day: an invoice due yesterday is 1 day
+// overdue, one due earlier today 0 days. NotDue holds the rest of the open
+// money: due later, or with no due date.
+type Aging struct {
+	NotDue     Totals
+	Days0To30  Totals // 0 to 30 days overdue
+	Days31To60 Totals // 31 to 60 days overdue
+	DaysOver60 Totals // more than 60 days overdue
+}
+
+// overdue is the money of every overdue bucket.
+func (a Aging) overdue() Totals {
+	var out Totals
+	for _, t := range []Totals{a.Days0To30, a.Days31To60, a.DaysOver60} {
+		for _, m := range t {
+			out = addMoney(out, m)
+		}
+	}
+	return out
+}
+
+// nonZero drops the currencies whose total is zero.
+func nonZero(t Totals) Totals {
+	return slices.DeleteFunc(t, func(m Money) bool { return m.Cents == 0 })
 }
 
 // addMoney adds m to its currency's total in t, keeping t sorted by currency.
@@ -130,38 +174,57 @@ func subtract(a, b Totals) Totals {
 	return out
 }
 
-// overdue is the open money past its due date at now. The clock moves
-// without any row changing, so no trigger can keep it as one figure; the
-// kept open_due totals hold open invoices by due day instead, so overdue is
-// the days before today (a range of kept_totals' primary key) plus the
-// invoices due earlier today (a range of the covering partial index
-// invoices_open_due). Its cost follows the number of days, not invoices.
-// The app never runs ANALYZE, and without statistics the planner would
-// rather read every open invoice through invoices_status_created: INDEXED
-// BY pins the plan.
-func (d *DB) overdue(ctx context.Context, now time.Time) (Totals, error) {
+// agingSQL sorts the open money past its due date at ?4 into the buckets
+// of Aging (1: 0-30 days, 2: 31-60, 3: over 60). The clock moves without
+// any row changing, so no trigger can keep it as one figure; the kept
+// open_due totals hold open invoices by due day instead, so the days before
+// today (?0) are a range of kept_totals' primary key, bucketed by their
+// label against the days 30 (?1) and 60 (?2) before today, and the
+// invoices due earlier today (from ?3, today's midnight) a range of the
+// covering partial index invoices_open_due. Its cost follows the number of
+// due days, not invoices. The app never runs ANALYZE, and without
+// statistics the planner would rather read every open invoice through
+// invoices_status_created: INDEXED BY pins the plan.
+const agingSQL = `SELECT currency, bucket, SUM(n) AS n, SUM(cents) AS cents FROM (
+		SELECT currency, CASE WHEN label < ?2 THEN 3 WHEN label < ?1 THEN 2 ELSE 1 END AS bucket, n, cents
+		  FROM kept_totals WHERE metric = 'open_due' AND label < ?0 AND n <> 0
+		UNION ALL
+		SELECT currency, 1, COUNT(*), SUM(amount_cents) FROM invoices INDEXED BY invoices_open_due
+		 WHERE status = 'open' AND due_at >= ?3 AND due_at < ?4 GROUP BY currency
+	) GROUP BY currency, bucket HAVING SUM(n) > 0 ORDER BY currency, bucket`
+
+// agingArgs are agingSQL's arguments at now.
+func agingArgs(now time.Time) []any {
 	now = now.UTC()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	return []any{day.Format(time.DateOnly), day.AddDate(0, 0, -30).Format(time.DateOnly),
+		day.AddDate(0, 0, -60).Format(time.DateOnly), day, now}
+}
+
+// aging is the overdue money at now by bucket (Aging without NotDue).
+func (d *DB) aging(ctx context.Context, now time.Time) (Aging, error) {
 	var rows []struct {
 		Currency string `bun:"currency"`
+		Bucket   int    `bun:"bucket"`
 		N        int64  `bun:"n"`
 		Cents    int64  `bun:"cents"`
 	}
-	err := d.bun.NewRaw(`SELECT currency, SUM(n) AS n, SUM(cents) AS cents FROM (
-			SELECT currency, n, cents FROM kept_totals
-			 WHERE metric = 'open_due' AND label < ? AND n <> 0
-			UNION ALL
-			SELECT currency, COUNT(*), SUM(amount_cents) FROM invoices INDEXED BY invoices_open_due
-			 WHERE status = 'open' AND due_at >= ? AND due_at < ? GROUP BY currency
-		) GROUP BY currency HAVING SUM(n) > 0 ORDER BY currency`, day.Format(time.DateOnly), day, now).Scan(ctx, &rows)
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to sum overdue invoices: %w", err)
+	var a Aging
+	if err := d.bun.NewRaw(agingSQL, agingArgs(now)...).Scan(ctx, &rows); err != nil {
+		return a, fmt.Errorf("store: unable to sum overdue invoices: %w", err)
 	}
-	var out Totals
 	for _, r := range rows {
-		out = append(out, Money{Cents: r.Cents, Currency: r.Currency})
+		m := Money{Cents: r.Cents, Currency: r.Currency}
+		switch r.Bucket {
+		case 1:
+			a.Days0To30 = append(a.Days0To30, m)
+		case 2:
+			a.Days31To60 = append(a.Days31To60, m)
+		default:
+			a.DaysOver60 = append(a.DaysOver60, m)
+		}
 	}
-	return out, nil
+	return a, nil
 }
 
 // keptCount is the kept number of rows of the metrics that match (metric

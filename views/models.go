@@ -84,7 +84,8 @@ type Page struct {
 
 // Stats are the business's figures, for the dashboard and the control room.
 type Stats struct {
-	Revenue, Outstanding, Profit Totals
+	Revenue, Outstanding Totals
+	Money                MoneyFigures // the money cards (models_money.go)
 
 	LeadsByStatus    map[string]int64
 	TasksByStatus    map[string]int64
@@ -375,7 +376,7 @@ type ActivitySummary struct {
 	Emails         int64
 
 	TasksDone int64
-	Profit    Totals
+	WorkValue Totals // reward of the tasks done in the window, at list price: not profit
 
 	InvoicesIssued int64
 	Issued         Totals

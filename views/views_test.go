@@ -89,8 +89,10 @@ func TestDashboard(t *testing.T) {
 	p := DashboardPage{
 		Meta: meta(),
 		Stats: Stats{
-			Revenue:       Totals{{Cents: 1234, Currency: "usd"}},
-			Profit:        Totals{{Cents: -500, Currency: "eur"}, {Cents: 700, Currency: "usd"}},
+			Money: MoneyFigures{
+				Collected:       Totals{{Cents: 1234, Currency: "usd"}},
+				CollectedProfit: Totals{{Cents: -500, Currency: "eur"}, {Cents: 700, Currency: "usd"}},
+			},
 			TasksByStatus: map[string]int64{TaskDone: 3},
 			LeadsByStatus: map[string]int64{LeadNew: 7},
 		},
@@ -101,12 +103,16 @@ func TestDashboard(t *testing.T) {
 	noRawScript(t, raw)
 
 	if got := text(doc.Find("#dash-cards .card").First().Find(".value")); got != "$12.34" {
-		t.Errorf("revenue card = %q, want $12.34", got)
+		t.Errorf("collected card = %q, want $12.34", got)
 	}
-	if got := text(doc.Find("#dash-cards .card").Eq(1).Find(".value")); got != "$0.00" {
+	if got := text(doc.Find("#dash-cards .card").Eq(2).Find(".value")); got != "$0.00" {
 		t.Errorf("empty outstanding = %q, want $0.00", got)
 	}
-	profit := doc.Find("#dash-cards .card").Eq(2)
+	// A total in two currencies stacks, one line per currency.
+	profit := doc.Find("#dash-cards .card").Eq(1)
+	if got := profit.Find(".value").Length(); got != 2 {
+		t.Errorf("profit on collected work shows %d lines, want one per currency", got)
+	}
 	if got := text(profit.Find(".bad")); got != "-€5.00" {
 		t.Errorf("negative profit part = %q", got)
 	}
@@ -170,7 +176,7 @@ func TestAdmin(t *testing.T) {
 		AutopilotEnabled:  true,
 		AutopilotInterval: 5 * time.Minute,
 		EmailMode:         "DRY_RUN",
-		Stats:             Stats{Revenue: Totals{{Cents: 1234, Currency: "usd"}}},
+		Stats:             Stats{Money: MoneyFigures{Collected: Totals{{Cents: 1234, Currency: "usd"}}}},
 		Agents: []AgentCard{{
 			Name: "bizdev", Title: "BizDev", State: "crashed", Failures: 2,
 			LastError: evil, Stack: "goroutine 1 [running]:\n" + evil,
