@@ -36,7 +36,7 @@ const (
 // Bounds of the catalogue's text, as the schema checks them.
 const (
 	MaxCatalogueTitle = 200 // a kind's or plan's title, in bytes
-	MaxCatalogueKey   = 64  // a kind's or plan's key: lower-case letters, digits and _
+	MaxCatalogueKey   = 64  // a kind's or plan's key: a lower-case letter, then lower-case letters, digits and _
 	MaxNicheLen       = 100 // one niche
 	MaxPlanItems      = 20  // tasks of a plan (the editor's limit)
 	MaxPlanNiches     = 20  // niches of a plan (the editor's limit)

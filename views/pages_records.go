@@ -26,6 +26,8 @@ type CustomerPage struct {
 	// Portal is the portal link panel, with a fresh link when the operator
 	// has just rotated it.
 	Portal PortalLinkPanel
+	// Plan is the customer's plan and the form that changes it.
+	Plan CustomerPlanPanel
 }
 
 // PortalLinkPanel is the portal link controls of a customer. NewLink is set

@@ -9,7 +9,7 @@
 -- each task (tasks.kind); title is what a client reads. The price is at
 -- most Stripe's largest amount (999,999.99).
 CREATE TABLE task_kinds (
-    kind        TEXT PRIMARY KEY CHECK (length(kind) BETWEEN 1 AND 64 AND kind NOT GLOB '*[^a-z0-9_]*'),
+    kind        TEXT PRIMARY KEY CHECK (length(kind) BETWEEN 1 AND 64 AND kind GLOB '[a-z]*' AND kind NOT GLOB '*[^a-z0-9_]*'),
     title       TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
     price_cents INTEGER NOT NULL CHECK (typeof(price_cents) = 'integer' AND price_cents BETWEEN 0 AND 99999999),
     currency    TEXT NOT NULL CHECK (length(currency) = 3 AND currency NOT GLOB '*[^a-z]*'),
@@ -23,7 +23,7 @@ CREATE TABLE task_kinds (
 -- and picks the default plan (the first active one). An inactive plan is
 -- not chosen for new customers; its customers keep it.
 CREATE TABLE plans (
-    name       TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^a-z0-9_]*'),
+    name       TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64 AND name GLOB '[a-z]*' AND name NOT GLOB '*[^a-z0-9_]*'),
     title      TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
     currency   TEXT NOT NULL CHECK (length(currency) = 3 AND currency NOT GLOB '*[^a-z]*'),
     billing    TEXT NOT NULL CHECK (billing IN ('once','monthly')),
