@@ -25,12 +25,12 @@ const (
 
 // Audit actions of the catalogue editor and of a customer's plan.
 const (
-	AuditKindEdited        = "task kind edited"
-	AuditPlanAdded         = "plan added"
-	AuditPlanEdited        = "plan edited"
-	AuditPlanDeactivated   = "plan deactivated"
-	AuditPlanActivated     = "plan activated"
-	AuditCustomerPlanSet   = "customer plan changed"
+	AuditKindEdited      = "task kind edited"
+	AuditPlanAdded       = "plan added"
+	AuditPlanEdited      = "plan edited"
+	AuditPlanDeactivated = "plan deactivated"
+	AuditPlanActivated   = "plan activated"
+	AuditCustomerPlanSet = "customer plan changed"
 )
 
 // Bounds of the catalogue's text, as the schema checks them.
