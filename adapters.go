@@ -35,6 +35,7 @@ type builtAgents struct {
 	coordinator  *agents.Coordinator
 	collections  *agents.CollectionsCycle
 	invoiceFiles *agents.InvoiceFiles
+	catalogues   *agents.Catalogues
 }
 
 // buildAgents wires every agent of agents.Registry to its adapters and puts them, with
@@ -65,8 +66,18 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		PauseAfterErrors: cfg.Email.PauseAfterErrors, SendWindow: cfg.Email.SendWindow, Location: cfg.Email.SendTimezone,
 	})
 
+	// The catalogue lives in the store, editable in /admin/plans; the
+	// default one seeds an empty store. catalogues is the process's copy,
+	// reloaded after each edit, for the kind titles clients read.
 	catalogue := agents.DefaultCatalogue(cfg.Stripe.DefaultCurrency)
 	if err := catalogue.Validate(); err != nil {
+		return builtAgents{}, err
+	}
+	if _, err := agents.SeedCatalogue(context.Background(), store, catalogue); err != nil {
+		return builtAgents{}, err
+	}
+	catalogues, err := agents.NewCatalogues(context.Background(), store)
+	if err != nil {
 		return builtAgents{}, err
 	}
 	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
@@ -114,9 +125,9 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	collections := agents.NewCollectionsCycle(store, env, mailer, agents.CollectionsOptions{
 		Company: company, BaseURL: cfg.BaseURL.String(), From: cfg.Email.From, Schedule: cfg.Collections.Schedule,
 		Caps: db.ClientCaps{PerHour: cfg.Collections.MaxPerHour, PerDay: cfg.Collections.MaxPerDay}, LinkTTL: cfg.Collections.LinkTTL,
-		WaitForLink: waitForLink, Titles: catalogue.Titles(), Docs: docs,
+		WaitForLink: waitForLink, Titles: catalogues.Titles(), Plans: catalogues.Plans(), Docs: docs,
 	})
-	files := &agents.InvoiceFiles{Store: store, Docs: docs, Company: company, Titles: catalogue.Titles(),
+	files := &agents.InvoiceFiles{Store: store, Docs: docs, Company: company, Titles: catalogues.Titles(),
 		PortalURL: strings.TrimRight(cfg.BaseURL.String(), "/") + "/portal"}
 
 	engine := agents.NewEngine(agents.EngineConfig{
@@ -135,7 +146,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
 	})
 	engine.Add(coordinator)
-	return builtAgents{engine: engine, coordinator: coordinator, collections: collections, invoiceFiles: files}, nil
+	return builtAgents{engine: engine, coordinator: coordinator, collections: collections, invoiceFiles: files, catalogues: catalogues}, nil
 }
 
 // newMailer is the outreach transport EMAIL_MODE names. A SendGrid event

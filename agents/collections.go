@@ -37,7 +37,10 @@ type CollectionsOptions struct {
 	// payment link, so that it carries PAY NOW (Stripe on); 0 never waits.
 	WaitForLink time.Duration
 	Titles      KindTitles
-	Docs        Documents
+	// Plans finds a customer's plan for the welcome e-mail (its title and
+	// whether it renews monthly); nil names the plan by its key.
+	Plans func(name string) (Plan, bool)
+	Docs  Documents
 }
 
 func (o CollectionsOptions) withDefaults() CollectionsOptions {

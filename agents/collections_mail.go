@@ -117,7 +117,16 @@ func (c *CollectionsCycle) welcomeMail(cs db.CollectionCase) (*db.ClientDraft, e
 		Closing: "Questions about your plan or an invoice? Write to " + co.BillingEmail + ".",
 	}
 	if plan := clean(cs.Customer.Plan); plan != "" {
-		d.Paragraphs = append(d.Paragraphs, "Your plan ("+plan+") includes:")
+		line := "Your plan (" + plan + ") includes:"
+		if c.opts.Plans != nil {
+			if p, ok := c.opts.Plans(cs.Customer.Plan); ok {
+				line = "Your plan, " + clean(p.DisplayTitle()) + ", includes:"
+				if p.Billing == db.BillingMonthly {
+					line = "Your plan, " + clean(p.DisplayTitle()) + ", renews every month and includes each time:"
+				}
+			}
+		}
+		d.Paragraphs = append(d.Paragraphs, line)
 	}
 	for _, t := range cs.Tasks {
 		d.Lines = append(d.Lines, mailLine{Title: clean(c.title(t.Kind)), Description: clean(t.Description), Amount: t.Reward().String()})

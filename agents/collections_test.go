@@ -34,6 +34,7 @@ func (w *fulfilmentWorld) collections(mailer Mailer, opts CollectionsOptions) *C
 	}
 	opts.Docs = fakeDocs{}
 	opts.Titles = DefaultCatalogue("usd").Titles()
+	opts.Plans = DefaultCatalogue("usd").Plan
 	return NewCollectionsCycle(w.store, w.env, mailer, opts)
 }
 
@@ -77,7 +78,8 @@ func TestCollectionsWelcomesANewCustomerOnceWithALinkThatIsNotStored(t *testing.
 		t.Fatalf("no portal link in %q", m.Body)
 	}
 	token = strings.Fields(token)[0]
-	if !strings.Contains(m.HTML, "https://hoss.example/portal/link/"+token) || !strings.Contains(m.Body, "Market research brief") {
+	if !strings.Contains(m.HTML, "https://hoss.example/portal/link/"+token) || !strings.Contains(m.Body, "Market research brief") ||
+		!strings.Contains(m.Body, "Your plan, Starter, includes:") {
 		t.Errorf("HTML lacks the link or the body the plan: %q", m.Body)
 	}
 	// The database holds the link's hash, never its token.

@@ -40,8 +40,10 @@ func TestDefaultCatalogueIsValidAndExactInCents(t *testing.T) {
 
 func TestCatalogueValidateRefusesBadPriceLists(t *testing.T) {
 	cases := map[string]func(c *Catalogue){
-		"negative price":    func(c *Catalogue) { c.Kinds[0].Price = -1 },
-		"overflowing cents": func(c *Catalogue) { c.Kinds[0].Price = 1 << 62 },
+		"negative price":    func(c *Catalogue) { c.Kinds[0].PriceCents = -1 },
+		"over Stripe's max": func(c *Catalogue) { c.Kinds[0].PriceCents = 100_000_000 },
+		"bad billing":       func(c *Catalogue) { c.Plans[0].Billing = "weekly" },
+		"no active plan":    func(c *Catalogue) { c.Plans[0].Inactive, c.Plans[1].Inactive = true, true },
 		"duplicate kind":    func(c *Catalogue) { c.Kinds[1].Kind = c.Kinds[0].Kind },
 		"empty kind":        func(c *Catalogue) { c.Kinds[2].Kind = "" },
 		"unknown kind":      func(c *Catalogue) { c.Plans[0].Kinds = append(c.Plans[0].Kinds, "astrology") },
@@ -59,7 +61,7 @@ func TestCatalogueValidateRefusesBadPriceLists(t *testing.T) {
 		})
 	}
 	free := DefaultCatalogue("eur")
-	free.Kinds[0].Price = 0
+	free.Kinds[0].PriceCents = 0
 	if err := free.Validate(); err != nil {
 		t.Errorf("a free task kind is refused: %v", err)
 	}
@@ -213,6 +215,10 @@ func TestOnboardingGrowthPlanAndUnknownPlan(t *testing.T) {
 	if n := w.count("SELECT COUNT(*) FROM customers"); n != 0 {
 		t.Fatalf("an unknown plan converted %d leads", n)
 	}
+	// The store keeps the catalogue it was first seeded with (usd here); a
+	// store seeded in eur bills in eur.
+	w = newFulfilmentWorld(t)
+	w.lead(1, db.LeadResponded)
 	w.run(NewOnboardingCycle(w.store, w.env, DefaultCatalogue("eur"), OnboardingOptions{Plan: PlanGrowth}))
 	if n := w.count("SELECT COALESCE(SUM(reward_cents), 0) FROM tasks WHERE currency = 'eur'"); n != 15000+20000+9000+12000 {
 		t.Errorf("growth plan rewards = %d", n)

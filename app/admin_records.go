@@ -64,6 +64,9 @@ func (s *Server) customerPage(r *http.Request, id int64) (views.CustomerPage, er
 		return views.CustomerPage{}, err
 	}
 	p := views.CustomerPage{Meta: s.metaFor(r, "Customer "+rec.Customer.Company), Record: customerRecordView(*rec), Portal: portalPanel(rec)}
+	if p.Plan, err = s.customerPlanPanel(ctx, rec.Customer); err != nil {
+		return p, err
+	}
 	tasks, tasksPage, err := s.store.ListCustomerTasks(ctx, id, db.ListQuery{Cursor: cursorParam(r, "tp")})
 	if err != nil {
 		return p, err

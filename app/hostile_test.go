@@ -84,12 +84,13 @@ var hostileRoutes = map[string]hostileRoute{
 	"/admin/api-tokens/{id}/revoke":             {params: map[string]string{"id": "2"}},
 	"/admin/autopilot":                          {form: url.Values{"enabled": {"on"}}, methods: []string{http.MethodPost}},
 	"/admin/autopilot/interval":                 {form: url.Values{"interval": {"5m"}}, methods: []string{http.MethodPost}},
-	"/admin/customers/{id}":                     {params: map[string]string{"id": "1"}, fields: []string{"tp", "ip"}},
-	"/admin/customers/{id}/mail-flag/clear":     {params: map[string]string{"id": "2"}},
-	"/admin/customers/{id}/portal/revoke":       {params: map[string]string{"id": "2"}},
 	"/admin/client-mail":                        {fields: []string{"before", "customer", "invoice"}},
 	"/admin/client-mail/{id}":                   {params: map[string]string{"id": "1"}},
 	"/admin/client-mail/{id}/attachments/{aid}": {params: map[string]string{"id": "1", "aid": "1"}},
+	"/admin/customers/{id}":                     {params: map[string]string{"id": "1"}, fields: []string{"tp", "ip"}},
+	"/admin/customers/{id}/mail-flag/clear":     {params: map[string]string{"id": "2"}},
+	"/admin/customers/{id}/plan":                {params: map[string]string{"id": "1"}, fields: []string{"plan"}, form: url.Values{"plan": {"growth"}}, methods: []string{http.MethodPost}},
+	"/admin/customers/{id}/portal/revoke":       {params: map[string]string{"id": "2"}},
 	"/admin/customers/{id}/portal/rotate":       {params: map[string]string{"id": "2"}},
 	"/admin/cycle":                              {methods: []string{http.MethodPost}},
 	"/admin/export/customers.csv":               {},
@@ -100,15 +101,21 @@ var hostileRoutes = map[string]hostileRoute{
 	"/admin/invoices/regenerate-links":          {methods: []string{http.MethodPost}},
 	"/admin/invoices/{id}":                      {params: map[string]string{"id": "1"}},
 	"/admin/invoices/{id}/invoice.pdf":          {params: map[string]string{"id": "1"}},
-	"/admin/invoices/{id}/receipt.pdf":          {params: map[string]string{"id": "2"}},
 	"/admin/invoices/{id}/mark-paid":            {params: map[string]string{"id": "1"}, form: url.Values{"reason": {"cash in hand"}}, methods: []string{http.MethodPost}},
+	"/admin/invoices/{id}/receipt.pdf":          {params: map[string]string{"id": "2"}},
 	"/admin/invoices/{id}/regenerate-link":      {params: map[string]string{"id": "1"}, methods: []string{http.MethodPost}},
 	"/admin/invoices/{id}/void":                 {params: map[string]string{"id": "1"}, form: url.Values{"reason": {"sent in error"}}, methods: []string{http.MethodPost}},
+	"/admin/kinds/{kind}/edit":                  {params: map[string]string{"kind": "outreach_copy_pack"}, fields: []string{"title", "price"}, form: url.Values{"title": {"Copy pack"}, "price": {"99.50"}}, methods: []string{http.MethodPost}},
 	"/admin/leads/{id}":                         {params: map[string]string{"id": "1"}},
 	"/admin/outreach/caps":                      {form: url.Values{"per_cycle": {"1"}, "per_hour": {"2"}, "per_day": {"3"}}, methods: []string{http.MethodPost}},
 	"/admin/outreach/requeue-dry-run":           {methods: []string{http.MethodPost}},
 	"/admin/outreach/resume":                    {methods: []string{http.MethodPost}},
 	"/admin/outreach/test-mail":                 {methods: []string{http.MethodPost}},
+	"/admin/plans":                              {},
+	"/admin/plans/add":                          {fields: []string{"name", "title", "billing", "niches", "item"}, form: url.Values{"name": {"hostile"}, "title": {"Hostile"}, "billing": {"once"}, "item": {"outreach_copy_pack"}}, methods: []string{http.MethodPost}},
+	"/admin/plans/{name}/activate":              {params: map[string]string{"name": "growth"}, methods: []string{http.MethodPost}},
+	"/admin/plans/{name}/deactivate":            {params: map[string]string{"name": "growth"}, methods: []string{http.MethodPost}},
+	"/admin/plans/{name}/edit":                  {params: map[string]string{"name": "starter"}, fields: []string{"title", "billing", "niches", "item"}, form: url.Values{"title": {"Starter"}, "billing": {"monthly"}, "niches": {"dentists"}, "item": {"outreach_copy_pack", ""}}, methods: []string{http.MethodPost}},
 	"/admin/tasks/{id}":                         {params: map[string]string{"id": "1"}},
 	"/api/v1/agents":                            {fields: []string{"q", "page", "per_page", "status"}},
 	"/api/v1/customers":                         {fields: []string{"q", "page", "per_page", "status"}},
@@ -224,6 +231,9 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 	f.completeJob(t, db.ClientInvoice, 1, db.ClientDraft{DedupeKey: "invoice:1", Subject: "Invoice INV-000001", Text: "Pay " + agents.PortalLinkPlaceholder,
 		HTML: "<p>Pay</p>", Attachments: []db.ClientAttachment{{Filename: "INV-000001.pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.4")}}})
 	ctx := context.Background()
+	if _, err := agents.SeedCatalogue(ctx, f.store, agents.DefaultCatalogue("usd")); err != nil {
+		t.Fatal(err)
+	}
 	h.admin = f.createUser(t, "admin@hossagent.test", db.RoleAdmin)
 	var err error
 	if h.cookie, err = h.newSession(); err != nil {

@@ -86,6 +86,11 @@ type Deps struct {
 	// the portal's sign-in page (the Collections cycle); nil: the page says
 	// links cannot be mailed now.
 	PortalLinks agents.PortalLinkRequester
+	// Catalogues is the process's copy of the stored catalogue
+	// (agents.NewCatalogues), reloaded after each edit in /admin/plans so
+	// that the kind titles it gives (Catalogues.Titles) follow; nil
+	// reloads nothing (the cycles read the store at every run anyway).
+	Catalogues *agents.Catalogues
 }
 
 // InvoiceFiles renders an invoice's documents (*agents.InvoiceFiles).
@@ -140,6 +145,7 @@ type Server struct {
 	mail             *mailEndpoints        // unsubscribe, inbound mail, SendGrid events, test e-mail (email.go)
 	invoiceFiles     InvoiceFiles          // invoice and receipt PDFs (portal, admin)
 	portalLinks      agents.PortalLinkRequester
+	catalogues       *agents.Catalogues // reloaded after catalogue edits (admin_plans.go)
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
 	runWait time.Duration
@@ -177,6 +183,7 @@ func New(d Deps) *Server {
 		mail:             newMailEndpoints(d),
 		invoiceFiles:     d.InvoiceFiles,
 		portalLinks:      d.PortalLinks,
+		catalogues:       d.Catalogues,
 		runWait:          defaultRunWait,
 	}
 	if s.hub != nil {
@@ -280,6 +287,7 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/admin/api-tokens", s.apiTokens)
 			r.Post("/admin/api-tokens", s.createAPIToken)
 			r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
+			r.Get("/admin/plans", s.plans) // the catalogue editor; its actions are below
 
 			// The control room's actions (agents, autopilot, outreach,
 			// invoices): POST only. Each is registered for every method and
@@ -308,6 +316,12 @@ func (s *Server) Handler() http.Handler {
 				r.HandleFunc("/admin/invoices/{id}/void", s.voidInvoice)
 				r.HandleFunc("/admin/invoices/{id}/regenerate-link", s.regenerateInvoiceLink)
 				r.HandleFunc("/admin/invoices/regenerate-links", s.regenerateMissingLinks)
+				r.HandleFunc("/admin/kinds/{kind}/edit", s.editKind)
+				r.HandleFunc("/admin/plans/add", s.addPlan)
+				r.HandleFunc("/admin/plans/{name}/edit", s.editPlan)
+				r.HandleFunc("/admin/plans/{name}/deactivate", s.deactivatePlan)
+				r.HandleFunc("/admin/plans/{name}/activate", s.activatePlan)
+				r.HandleFunc("/admin/customers/{id}/plan", s.setCustomerPlan)
 			})
 			r.HandleFunc("/admin/*", s.notFound)
 		})

@@ -20,6 +20,9 @@ import (
 type NewCustomer struct {
 	Company, ContactEmail, Plan string
 	LeadID                      *int64
+	// NextPeriodAt is the first renewal of a monthly plan; nil on a one-off
+	// plan.
+	NextPeriodAt *time.Time
 }
 
 // CreateCustomer stores a customer with a fresh portal token drawn from
@@ -33,7 +36,7 @@ func (d *DB) CreateCustomer(ctx context.Context, idb bun.IDB, in NewCustomer, ra
 	c := &Customer{
 		Company: in.Company, ContactEmail: strings.ToLower(strings.TrimSpace(in.ContactEmail)),
 		Plan: in.Plan, LeadID: in.LeadID, Status: CustomerActive,
-		PortalTokenHash: hash, TokenCreatedAt: now, CreatedAt: now,
+		PortalTokenHash: hash, TokenCreatedAt: now, CreatedAt: now, NextPeriodAt: in.NextPeriodAt,
 	}
 	if _, err := d.or(idb).NewInsert().Model(c).Exec(ctx); err != nil {
 		return nil, "", fmt.Errorf("store: unable to create customer %q: %w", in.Company, err)
@@ -72,7 +75,28 @@ type Conversion struct {
 // cannot be a customer and is marked dead. A lead that is no longer responded
 // is left alone. None of these is an error.
 func (d *DB) ConvertLead(ctx context.Context, leadID int64, plan string, tasks []NewTask, now time.Time, random io.Reader) (Conversion, error) {
+	return d.ConvertLeadOnPlan(ctx, leadID, PlanChoice{Plan: plan, Tasks: tasks}, now, random)
+}
+
+// PlanChoice is the plan a converted lead gets: its name, the tasks of its
+// first period, and whether it recurs monthly (the customer's next period
+// is then one calendar month after the conversion).
+type PlanChoice struct {
+	Plan    string
+	Tasks   []NewTask
+	Monthly bool
+}
+
+// ConvertLeadOnPlan is ConvertLead with the plan's billing: a new customer
+// on a monthly plan has its next period set one calendar month after now.
+func (d *DB) ConvertLeadOnPlan(ctx context.Context, leadID int64, choice PlanChoice, now time.Time, random io.Reader) (Conversion, error) {
 	now = now.UTC()
+	plan, tasks := choice.Plan, choice.Tasks
+	var next *time.Time
+	if choice.Monthly {
+		n := AddMonth(now)
+		next = &n
+	}
 	var conv Conversion
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		conv = Conversion{}
@@ -98,7 +122,7 @@ func (d *DB) ConvertLead(ctx context.Context, leadID int64, plan string, tasks [
 			return err
 		}
 		c, token, err := d.CreateCustomer(ctx, tx, NewCustomer{
-			Company: lead.Company, ContactEmail: *lead.Email, Plan: plan, LeadID: &lead.ID,
+			Company: lead.Company, ContactEmail: *lead.Email, Plan: plan, LeadID: &lead.ID, NextPeriodAt: next,
 		}, random)
 		if err != nil {
 			return err

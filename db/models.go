@@ -140,6 +140,9 @@ type Customer struct {
 	MailFlag      string     `bun:"mail_flag,notnull"`
 	MailFlaggedAt *time.Time `bun:"mail_flagged_at"`
 	CreatedAt     time.Time  `bun:"created_at,notnull"`
+	// NextPeriodAt is when a customer on a monthly plan has its plan's
+	// tasks opened again (db/plans.go); nil on a one-off plan.
+	NextPeriodAt *time.Time `bun:"next_period_at"`
 }
 
 // Task is one piece of work done for a customer.

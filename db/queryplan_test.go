@@ -101,6 +101,8 @@ var hotQueries = []hotQuery{
 	{name: "existing customer (ConvertLead)", sql: func(d *DB) string {
 		return existingCustomerQuery(d.bun, new(Customer), "pat16@lead16.example", 16).String()
 	}, uses: []string{"sqlite_autoindex_customers_1", "sqlite_autoindex_customers_2"}},
+	{name: "DuePeriods (monthly plans)", sql: func(d *DB) string { return duePeriodsQuery(d.bun, new([]Customer), planNow, 20).String() },
+		uses: []string{"customers_next_period"}},
 	// Ops.
 	{name: "RecoverExpiredLeases", sql: raw(expireLeasesSQL+">= ?", TaskFailed, LeaseExpiredError, planNow, planNow, 3)},
 	{name: "ClaimTasks", sql: raw(claimTasksSQL, planNow, planNow.Add(10*time.Minute), planNow, 10)},
@@ -315,6 +317,8 @@ func buildPlanDataset(t *testing.T, d *DB, n int) {
 		`INSERT INTO tasks (customer_id, kind, status, currency, reward_cents, profit_cents, attempts, completed_at, created_at, updated_at)
 		SELECT id, 'market_research', 'done', 'usd', 5000, 5000, 1, created_at, created_at, created_at FROM customers WHERE id % 40 = 0`,
 		`UPDATE invoices SET payment_url = '' WHERE id % 400 = 0`,
+		// A customer in a hundred is on a monthly plan, its period due or not.
+		`UPDATE customers SET next_period_at = created_at WHERE id % 100 = 0`,
 	}
 	for _, s := range stmts {
 		if _, err := d.bun.ExecContext(ctx, s); err != nil {

@@ -30,6 +30,8 @@ type CustomerPage struct {
 	// e-mails (models_client_mail.go).
 	MailFlag   MailFlagPanel
 	ClientMail ClientMailPanel
+	// Plan is the customer's plan and the form that changes it.
+	Plan CustomerPlanPanel
 }
 
 // PortalLinkPanel is the portal link controls of a customer. NewLink is set
