@@ -415,6 +415,7 @@ func allCycles(c func(name string) agents.Cycle) map[string]agents.Cycle {
 func TestFullCycleAction(t *testing.T) {
 	entered, gate, billed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var leadRuns atomic.Int64
+	last := agents.Pipeline[len(agents.Pipeline)-1] // the full cycle's last stage
 	f := newActionFixture(t, actionOptions{cycles: allCycles(func(name string) agents.Cycle {
 		return agents.CycleFunc(func(ctx context.Context) (agents.Counts, error) {
 			switch name {
@@ -423,7 +424,7 @@ func TestFullCycleAction(t *testing.T) {
 					close(entered)
 					<-gate
 				}
-			case agents.Billing:
+			case last:
 				defer close(billed)
 			}
 			return agents.Counts{"done": 1}, nil
@@ -442,7 +443,7 @@ func TestFullCycleAction(t *testing.T) {
 	}
 	close(gate)
 	<-billed
-	f.waitFor(t, agents.Billing, isIdle)
+	f.waitFor(t, last, isIdle)
 	for _, name := range agents.Pipeline {
 		if n := countRows(t, f.store, "SELECT COUNT(*) FROM agent_runs WHERE agent = ? AND trigger = 'manual'", name); n != 1 {
 			t.Errorf("manual runs of %s = %d, want 1", name, n)
