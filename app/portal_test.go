@@ -160,7 +160,7 @@ func TestPortalEmailedLinks(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("exchange headers: %v", resp.Header)
 	}
-	if ck.MaxAge != int((10 * 24 * time.Hour).Seconds()) || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" {
+	if ck.MaxAge != int((10*24*time.Hour).Seconds()) || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" {
 		t.Errorf("cookie = %q, want the link's remaining 10 days", resp.Header.Get("Set-Cookie"))
 	}
 	if status, page := f.portalPage(t, c, "/portal"); status != http.StatusOK || !strings.Contains(page, "INV-000001") {
