@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -545,4 +546,81 @@ func parseHTMLResp(t *testing.T, resp *http.Response) *goquery.Document {
 		t.Fatal(err)
 	}
 	return doc
+}
+
+func TestPaidPage(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	ctx := context.Background()
+	get := func(query string) (*http.Response, string) {
+		t.Helper()
+		resp, body := f.do(t, newClient(t), http.MethodGet, "/paid"+query, nil, nil)
+		return resp, string(body)
+	}
+	heading := func(body string) string {
+		t.Helper()
+		return text(parseHTML(t, []byte(body)).Find("#paid h2"))
+	}
+	// No id, or one that is not a Checkout Session's: the generic thanks,
+	// no reload, the way back to the portal.
+	for _, q := range []string{"", "?session_id=", "?session_id=pi_123", "?session_id=cs_", "?session_id=cs_a%27b", "?session_id=cs_" + strings.Repeat("a", 300),
+		"?session_id=cs_%3Cscript%3E", "?session_id=cs_ab%2F..%2Fc"} {
+		resp, body := get(q)
+		if resp.StatusCode != http.StatusOK || heading(body) != "Your payment is with Stripe" || resp.Header.Get("Refresh") != "" ||
+			parseHTML(t, []byte(body)).Find(`#paid a[href="/portal"]`).Length() != 1 {
+			t.Errorf("/paid%.40s = %d %q refresh %q", q, resp.StatusCode, heading(body), resp.Header.Get("Refresh"))
+		}
+	}
+	// Not landed yet: Stripe is confirming; the page reloads itself, a
+	// bounded number of times.
+	resp, body := get("?session_id=cs_test_notyet")
+	if heading(body) != "Stripe is confirming your payment" || resp.Header.Get("Refresh") != "3; url=/paid?n=1&session_id=cs_test_notyet" {
+		t.Errorf("not landed = %q refresh %q", heading(body), resp.Header.Get("Refresh"))
+	}
+	resp, body = get("?session_id=cs_test_notyet&n=" + strconv.Itoa(paidMaxRefreshes))
+	if resp.Header.Get("Refresh") != "" || !strings.Contains(body, "taking longer than usual") {
+		t.Errorf("after the last reload: refresh %q", resp.Header.Get("Refresh"))
+	}
+	// An event of the session names the invoice, not yet paid.
+	if _, err := f.store.Bun().NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, invoice_id, outcome, received_at)
+		VALUES ('evt_wait', 'checkout.session.completed', 'cs_test_wait', 1, ?, ?)`, db.OutcomeAwaitingPayment, testNow).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = get("?session_id=cs_test_wait")
+	if heading(body) != "Stripe is confirming your payment of invoice INV-000001 ($150.00)" || resp.Header.Get("Refresh") == "" {
+		t.Errorf("awaiting = %q refresh %q", heading(body), resp.Header.Get("Refresh"))
+	}
+	// Paid: which invoice, how much, when.
+	if _, err := f.store.Bun().NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, invoice_id, outcome, received_at)
+		VALUES ('evt_paid', 'checkout.session.completed', 'cs_test_paid', 2, ?, ?)`, db.OutcomePaid, testNow).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = get("?session_id=cs_test_paid")
+	facts := strings.Join(parseHTML(t, []byte(body)).Find("#paid .paid-facts dt, #paid .paid-facts dd").Map(func(_ int, s *goquery.Selection) string { return text(s) }), " ")
+	if heading(body) != "Payment received" || facts != "Invoice INV-000002 Amount $99.00 Paid 27 Nov 2026" || resp.Header.Get("Refresh") != "" ||
+		resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("paid = %q %q refresh %q", heading(body), facts, resp.Header.Get("Refresh"))
+	}
+}
+
+// An overdue invoice is said plainly: how much and for how long.
+func TestPortalHeadlineShowsOverdue(t *testing.T) {
+	f := newFixture(t, nil)
+	f.seed(t)
+	c := f.portalClient(t, f.token)
+	f.clock.Advance(20 * 24 * time.Hour) // due in 14 days: 6 days overdue
+	_, doc, _ := f.getWith(t, c, "/portal")
+	head := strings.Join(doc.Find("#portal-summary .portal-headline p").Map(func(_ int, s *goquery.Selection) string { return text(s) }), " | ")
+	if head != "Amount due | $150.00 | was due on 11 Dec 2026 | $150.00 overdue · 6 days past the due date" {
+		t.Errorf("headline = %q", head)
+	}
+	if got := text(doc.Find(`#portal-outstanding td[data-label="Due"]`)); got != "11 Dec 2026 6 days overdue" {
+		t.Errorf("due cell = %q", got)
+	}
+	// Once paid: nothing outstanding.
+	f.payOpenInvoices(t)
+	_, doc, _ = f.getWith(t, c, "/portal")
+	if got := text(doc.Find("#portal-summary .headline-amount")); got != "Nothing outstanding" {
+		t.Errorf("headline when paid = %q", got)
+	}
 }
