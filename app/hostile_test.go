@@ -229,7 +229,7 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 			d.Agents, d.Autopilot = &hostileAgents{}, &hostileAgents{}
 			d.Links, d.Payments, d.Mailer, d.Events = links, links, mailer, bus
 			d.Live = NewHub(bus)
-			d.PortalLinks, d.InvoiceFiles = &fakeLinkRequester{}, &fakeInvoiceFiles{}
+			d.PortalLinks, d.InvoiceFiles = &fakeLinkRequester{}, &recordingInvoiceFiles{}
 			d.ClientIPHeader = "Fly-Client-IP" // as behind Fly's proxy: the header is read, junk in it too
 			withInvoiceFiles(d)
 		})

@@ -390,20 +390,20 @@ func TestAdminRevokeEndsPortalSessions(t *testing.T) {
 	}
 }
 
-// fakeInvoiceFiles renders stand-in PDFs and records what it was asked.
-type fakeInvoiceFiles struct {
+// recordingInvoiceFiles renders stand-in PDFs and records what it was asked.
+type recordingInvoiceFiles struct {
 	mu    sync.Mutex
 	asked []string
 }
 
-func (f *fakeInvoiceFiles) InvoicePDF(_ context.Context, id int64) ([]byte, error) {
+func (f *recordingInvoiceFiles) InvoicePDF(_ context.Context, id int64) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, "invoice")
 	return []byte("%PDF-1.4 invoice"), nil
 }
 
-func (f *fakeInvoiceFiles) ReceiptPDF(_ context.Context, id int64) ([]byte, error) {
+func (f *recordingInvoiceFiles) ReceiptPDF(_ context.Context, id int64) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, "receipt")
@@ -433,7 +433,7 @@ func (f *fixture) seedOtherCustomer(t *testing.T) {
 }
 
 func TestPortalInvoicePagesAndDocuments(t *testing.T) {
-	files := &fakeInvoiceFiles{}
+	files := &recordingInvoiceFiles{}
 	f := newFixture(t, nil, func(d *Deps) {
 		d.InvoiceFiles = files
 		d.KindTitles = func(kind string) string { return "Title of " + kind }
