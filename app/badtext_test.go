@@ -107,7 +107,7 @@ func TestBadTextInAFormIsRefused(t *testing.T) {
 		"/admin/leads/1%00":        "id",
 		"/admin/invoices/%FF":      "id",
 		"/portal/abc%00def":        "token",
-		"/events/portal/%C3%28":    "token",
+		"/portal/link/%C3%28":      "token",
 		"/unsubscribe/x%01y":       "token",
 		"/admin/agents/ops%00/run": "name",
 	} {

@@ -11,8 +11,9 @@ import (
 )
 
 // streamAccess is the hub's AccessCheck: which readers are still signed in
-// (and still admins where the stream needs one), and which portal links are
-// still live. Two batched queries for any number of readers; with touch,
+// (and still admins where the stream needs one), and which portal sessions
+// are still live (a revoked link ends its customer's sessions, an expired
+// or signed-out session is gone). Two batched queries for any number of readers; with touch,
 // the live sessions are also marked as seen.
 func (s *Server) streamAccess(ctx context.Context, readers []reader, touch bool) (map[reader]bool, error) {
 	var sessions, portals []string
@@ -38,7 +39,7 @@ func (s *Server) streamAccess(ctx context.Context, readers []reader, touch bool)
 			s.log.Warn("live readers' sessions not refreshed", "err", err)
 		}
 	}
-	links, err := s.store.LivePortalTokens(ctx, portals)
+	portalSessions, err := s.store.LivePortalSessions(ctx, portals, now)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func (s *Server) streamAccess(ctx context.Context, readers []reader, touch bool)
 			role, live := roles[r.session]
 			ok[r] = live && (!r.admin || role == db.RoleAdmin)
 		case r.portal != "":
-			_, ok[r] = links[r.portal]
+			_, ok[r] = portalSessions[r.portal]
 		}
 	}
 	return ok, nil

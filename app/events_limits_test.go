@@ -103,20 +103,21 @@ func TestLiveStreamsCappedPerAddress(t *testing.T) {
 	}
 	const abuser = "203.0.113.50"
 	var open []*liveStream
+	portal := f.portalClient(t, f.token)
 	for i := range limit {
 		// The public dashboard and a portal share the address's budget.
-		path := "/events/dashboard"
+		path, client := "/events/dashboard", http.DefaultClient
 		if i%4 == 3 {
-			path = "/events/portal/" + f.token
+			path, client = "/events/portal", portal
 		}
-		st, status, _, body := f.tryStream(t, http.DefaultClient, path, abuser)
+		st, status, _, body := f.tryStream(t, client, path, abuser)
 		if st == nil {
 			t.Fatalf("stream %d = %d %s", i+1, status, body)
 		}
 		open = append(open, st)
 	}
-	for _, path := range []string{"/events/dashboard", "/events/dashboard?page=2-o1", "/events/portal/" + f.token} {
-		st, status, retry, body := f.tryStream(t, http.DefaultClient, path, abuser)
+	for _, path := range []string{"/events/dashboard", "/events/dashboard?page=2-o1", "/events/portal"} {
+		st, status, retry, body := f.tryStream(t, portal, path, abuser)
 		if st != nil || status != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "Too many live streams from this address") {
 			t.Errorf("%s past the limit = %d (Retry-After %q) %q, want 429 with Retry-After", path, status, retry, body)
 		}

@@ -156,16 +156,22 @@ func TestStreamsKeepThePagesAccessRules(t *testing.T) {
 			t.Errorf("anonymous %s = %d %s, want %d", path, resp.StatusCode, resp.Header.Get("Content-Type"), want)
 		}
 	}
-	resp, err := http.Get(f.srv.URL + "/events/portal/not-a-token")
-	if err != nil {
-		t.Fatal(err)
+	for _, cookie := range []string{"", "not-a-session", f.token} {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/events/portal", nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: portalCookieName, Value: cookie})
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("portal stream with cookie %q = %d, want 404", cookie, resp.StatusCode)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown portal stream = %d", resp.StatusCode)
-	}
-	// A real portal token streams the client's own regions.
-	_, msgs := openStream(t, http.DefaultClient, f.srv.URL+"/events/portal/"+f.token)
+	// A portal session streams the client's own regions.
+	_, msgs := openStream(t, f.portalClient(t, f.token), f.srv.URL+"/events/portal")
 	m := nextMessage(t, msgs)
 	if got := text(partial(t, m, "portal-outstanding")); !strings.Contains(got, "INV-000001") {
 		t.Errorf("portal outstanding = %q", got)
@@ -199,7 +205,7 @@ func TestStreamsEndWhenAccessEnds(t *testing.T) {
 	f.signInAs(t, db.RoleAdmin)
 	_, admin := openStream(t, f.client, f.srv.URL+"/events/admin")
 	nextMessage(t, admin)
-	_, portal := openStream(t, http.DefaultClient, f.srv.URL+"/events/portal/"+f.token)
+	_, portal := openStream(t, f.portalClient(t, f.token), f.srv.URL+"/events/portal")
 	nextMessage(t, portal)
 
 	if resp, _ := f.post(t, f.client, "/logout", nil, nil); resp.StatusCode != http.StatusSeeOther {

@@ -68,7 +68,7 @@ var (
 )
 
 // hostileRoutes is every route of the router. The "real" placeholders
-// ({token}, {secret}, {unsubscribe}) are replaced by values of the seeded
+// ({token}, {portallink}, {secret}, {unsubscribe}) are replaced by values of the seeded
 // store when the suite starts.
 var hostileRoutes = map[string]hostileRoute{
 	"/":                                         {fields: []string{"page"}},
@@ -132,18 +132,25 @@ var hostileRoutes = map[string]hostileRoute{
 	"/email/inbound/{secret}": {params: map[string]string{"secret": "{secret}"}, public: true,
 		fields: []string{"from", "to", "subject", "text", "html", "charsets", "headers", "envelope"},
 		form:   url.Values{"from": {"Boss Person <boss@chain.example>"}, "subject": {"Re: growth"}, "text": {"Tell me more"}}},
-	"/events/admin":          {fields: []string{"q", "lp", "cp", "tp", "ip"}, stream: true},
-	"/events/dashboard":      {fields: []string{"page"}, stream: true},
-	"/events/portal/{token}": {params: map[string]string{"token": "{token}"}, public: true, stream: true},
-	"/healthz":               {public: true},
-	"/login":                 {fields: []string{"next"}, form: url.Values{"email": {"admin@hossagent.test"}, "password": {testPassword}}, public: true, ownSession: true},
-	"/logout":                {ownSession: true},
-	"/metrics":               {},
-	"/paid":                  {public: true},
-	"/portal/{token}":        {params: map[string]string{"token": "{token}"}, public: true},
-	"/readyz":                {public: true},
-	"/stripe/webhook":        {public: true},
-	"/unsubscribe/{token}":   {params: map[string]string{"token": "{unsubscribe}"}, public: true, form: url.Values{"List-Unsubscribe": {"One-Click"}}},
+	"/events/admin":                     {fields: []string{"q", "lp", "cp", "tp", "ip"}, stream: true},
+	"/events/dashboard":                 {fields: []string{"page"}, stream: true},
+	"/events/portal":                    {public: true, stream: true},
+	"/healthz":                          {public: true},
+	"/login":                            {fields: []string{"next"}, form: url.Values{"email": {"admin@hossagent.test"}, "password": {testPassword}}, public: true, ownSession: true},
+	"/logout":                           {ownSession: true},
+	"/metrics":                          {},
+	"/paid":                             {public: true},
+	"/portal":                           {public: true},
+	"/portal/invoices/{id}":             {params: map[string]string{"id": "1"}, public: true},
+	"/portal/invoices/{id}/invoice.pdf": {params: map[string]string{"id": "1"}, public: true},
+	"/portal/invoices/{id}/receipt.pdf": {params: map[string]string{"id": "2"}, public: true},
+	"/portal/link":                      {fields: []string{"email"}, form: url.Values{"email": {"x@evil.example"}}, public: true},
+	"/portal/link/{token}":              {params: map[string]string{"token": "{portallink}"}, public: true},
+	"/portal/logout":                    {public: true},
+	"/portal/{token}":                   {params: map[string]string{"token": "{token}"}, public: true},
+	"/readyz":                           {public: true},
+	"/stripe/webhook":                   {public: true},
+	"/unsubscribe/{token}":              {params: map[string]string{"token": "{unsubscribe}"}, public: true, form: url.Values{"List-Unsubscribe": {"One-Click"}}},
 }
 
 // hostileKnownFindings are answers the suite refuses on routes whose code
@@ -222,6 +229,7 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 			d.Agents, d.Autopilot = &hostileAgents{}, &hostileAgents{}
 			d.Links, d.Payments, d.Mailer, d.Events = links, links, mailer, bus
 			d.Live = NewHub(bus)
+			d.PortalLinks, d.InvoiceFiles = &fakeLinkRequester{}, &recordingInvoiceFiles{}
 			d.ClientIPHeader = "Fly-Client-IP" // as behind Fly's proxy: the header is read, junk in it too
 			withInvoiceFiles(d)
 		})
@@ -264,7 +272,8 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 		t.Fatal(err)
 	}
 	// The server loads the same key from the store on first use.
-	h.real = map[string]string{"{token}": f.token, "{secret}": hostileSecret, "{unsubscribe}": tokens.UnsubscribeToken(msgID)}
+	portalLink := f.addPortalLink(t, 1, f.clock.Now().Add(24*time.Hour))
+	h.real = map[string]string{"{token}": f.token, "{portallink}": portalLink, "{secret}": hostileSecret, "{unsubscribe}": tokens.UnsubscribeToken(msgID)}
 	h.addrs = map[string]string{}
 	for i, p := range slices.Sorted(maps.Keys(hostileRoutes)) {
 		h.addrs[p] = fmt.Sprintf("198.51.%d.%d:4242", 100+i/200, 1+i%200)

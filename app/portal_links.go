@@ -36,7 +36,7 @@ func (s *Server) rotatePortalLink(w http.ResponseWriter, r *http.Request) {
 		s.portalLinkFailed(w, r, id, err)
 		return
 	}
-	s.audit(r, db.AuditPortalRotated, "customer "+strconv.FormatInt(id, 10), "the previous link stopped working")
+	s.audit(r, db.AuditPortalRotated, "customer "+strconv.FormatInt(id, 10), "the previous link, every e-mailed link and every portal session stopped working")
 	s.portalLinkAnswer(w, r, id, s.portalURL(token), "")
 }
 
@@ -54,12 +54,12 @@ func (s *Server) revokePortalLink(w http.ResponseWriter, r *http.Request) {
 		s.portalLinkFailed(w, r, id, err)
 		return
 	}
-	s.audit(r, db.AuditPortalRevoked, "customer "+strconv.FormatInt(id, 10), "no working link until the next rotation")
+	s.audit(r, db.AuditPortalRevoked, "customer "+strconv.FormatInt(id, 10), "no working link until the next rotation; e-mailed links withdrawn, portal sessions ended")
 	if !isHXRequest(r) {
 		http.Redirect(w, r, "/admin/customers/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
 		return
 	}
-	s.portalLinkAnswer(w, r, id, "", "Link revoked. Nobody holds a working link until you rotate it.")
+	s.portalLinkAnswer(w, r, id, "", "Link revoked, with every link we e-mailed and every open portal session. The client can ask for a fresh link on the portal's sign-in page.")
 }
 
 // portalLinkAnswer renders the panel after an action: alone for htmx, in
@@ -110,7 +110,8 @@ func (s *Server) portalLinkRefused(w http.ResponseWriter, r *http.Request, id in
 	s.render(w, r, status, views.PortalLink(views.PortalLinkPanel{CustomerID: id, Result: msg, ResultClass: "bad"}))
 }
 
-// portalURL is the public link of a portal token: BASE_URL + /portal/token.
+// portalURL is the public link of a portal token: BASE_URL + /portal/token,
+// which opening exchanges for a portal session (portal_session.go).
 func (s *Server) portalURL(token string) string {
 	base := "http://localhost:8080"
 	if s.cfg.BaseURL != nil {

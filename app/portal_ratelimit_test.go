@@ -21,14 +21,17 @@ func TestPortalRateLimitedPerAddress(t *testing.T) {
 	// tokens count like known ones.
 	for i := range portalBurst {
 		path, want := "/portal/guess-"+strings.Repeat("x", i%7), http.StatusNotFound
-		if i%3 == 0 {
-			path, want = "/portal/"+f.token, http.StatusOK
+		switch i % 4 {
+		case 0:
+			path, want = "/portal/"+f.token, http.StatusSeeOther
+		case 1:
+			path = "/portal/link/guess-" + strings.Repeat("y", i%5)
 		}
 		if got, _, _ := f.portalGet(t, path, guesser); got != want {
 			t.Fatalf("request %d (%s) = %d, want %d", i+1, path, got, want)
 		}
 	}
-	for _, path := range []string{"/portal/" + f.token, "/portal/another-guess", "/events/portal/" + f.token, "/events/portal/guess"} {
+	for _, path := range []string{"/portal/" + f.token, "/portal/another-guess", "/portal/link/guess", "/portal", "/events/portal", "/portal/invoices/1", "/paid"} {
 		status, retry, body := f.portalGet(t, path, guesser)
 		if status != http.StatusTooManyRequests || retry == "" {
 			t.Errorf("over the burst, GET %s = %d Retry-After %q, want 429 with Retry-After", path, status, retry)
@@ -40,12 +43,15 @@ func TestPortalRateLimitedPerAddress(t *testing.T) {
 
 	// Another address is still served, and so is the same one when the
 	// bucket has refilled for a few requests.
-	if status, _, body := f.portalGet(t, "/portal/"+f.token, client); status != http.StatusOK || !strings.Contains(body, "INV-000001") {
-		t.Errorf("another address = %d, want its portal", status)
+	if status, _, _ := f.portalGet(t, "/portal/"+f.token, client); status != http.StatusSeeOther {
+		t.Errorf("another address = %d, want 303 to its portal", status)
+	}
+	if status, _, body := f.portalGet(t, "/portal", client); status != http.StatusOK || !strings.Contains(body, "INV-000001") {
+		t.Errorf("another address's portal = %d, want its portal", status)
 	}
 	f.clock.Advance(3 * portalRefillEach)
 	for i := range 3 {
-		if status, _, _ := f.portalGet(t, "/portal/"+f.token, guesser); status != http.StatusOK {
+		if status, _, _ := f.portalGet(t, "/portal/"+f.token, guesser); status != http.StatusSeeOther {
 			t.Errorf("after refilling 3, request %d = %d", i+1, status)
 		}
 	}
@@ -53,8 +59,8 @@ func TestPortalRateLimitedPerAddress(t *testing.T) {
 		t.Errorf("past the refill = %d, want 429", status)
 	}
 	f.clock.Advance(time.Minute)
-	if status, _, _ := f.portalGet(t, "/portal/"+f.token, guesser); status != http.StatusOK {
-		t.Errorf("a minute later = %d, want 200", status)
+	if status, _, _ := f.portalGet(t, "/portal/"+f.token, guesser); status != http.StatusSeeOther {
+		t.Errorf("a minute later = %d, want 303", status)
 	}
 	if !strings.Contains(f.logs.String(), "portal rate limited") || strings.Contains(f.logs.String(), f.token) {
 		t.Errorf("rate limiting not logged, or logged with the token")

@@ -91,6 +91,10 @@ type Deps struct {
 	// that the kind titles it gives (Catalogues.Titles) follow; nil
 	// reloads nothing (the cycles read the store at every run anyway).
 	Catalogues *agents.Catalogues
+	// KindTitles names task kinds as the portal shows them; nil: the
+	// titles of Catalogues, or without it of the default catalogue
+	// (agents.DefaultCatalogue).
+	KindTitles agents.KindTitles
 }
 
 // InvoiceFiles renders an invoice's documents (*agents.InvoiceFiles).
@@ -146,6 +150,8 @@ type Server struct {
 	invoiceFiles     InvoiceFiles          // invoice and receipt PDFs (portal, admin)
 	portalLinks      agents.PortalLinkRequester
 	catalogues       *agents.Catalogues // reloaded after catalogue edits (admin_plans.go)
+	portalLinkAsks   *attemptLimiter    // the sign-in page's "send me a link", per client address
+	kindTitles       agents.KindTitles  // task kinds as clients read them
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
 	runWait time.Duration
@@ -184,7 +190,18 @@ func New(d Deps) *Server {
 		invoiceFiles:     d.InvoiceFiles,
 		portalLinks:      d.PortalLinks,
 		catalogues:       d.Catalogues,
+		portalLinkAsks:   newAttemptLimiter(portalAskRefillEach, portalAskBurst, d.Now),
+		kindTitles:       d.KindTitles,
 		runWait:          defaultRunWait,
+	}
+	if s.kindTitles == nil {
+		// The stored catalogue's titles when the process holds it, else
+		// the default catalogue's.
+		if d.Catalogues != nil {
+			s.kindTitles = d.Catalogues.Titles()
+		} else {
+			s.kindTitles = agents.DefaultCatalogue(d.Config.Stripe.DefaultCurrency).Titles()
+		}
 	}
 	if s.hub != nil {
 		s.hub.setAccessCheck(s.streamAccess)
@@ -224,9 +241,16 @@ func (s *Server) Handler() http.Handler {
 	r.Post("/email/inbound/{secret}", s.emailInbound) // the secret in the path is the credential
 	r.Post("/email/events", s.emailEvents)            // verified by SendGrid's signature when a key is set
 	r.Handle("/assets/*", s.assetHandler())           // GET and HEAD; other methods 405
-	r.Get("/portal/{token}", s.portal)                // the token alone grants access
-	r.Get("/events/portal/{token}", s.portalEvents)
-	r.Get("/paid", s.paid) // where Stripe sends a payer back
+	r.Get("/portal", s.portal)                        // the client's portal behind its session cookie, else the sign-in page
+	r.Get("/portal/link/{token}", s.openPortalLink)   // an e-mailed link: exchanged for a session cookie, then 303 /portal
+	r.Get("/portal/{token}", s.openOperatorLink)      // the operator's link: the same exchange
+	r.Post("/portal/link", s.requestPortalLink)       // the sign-in page: mail me a fresh link
+	r.Post("/portal/logout", s.portalLogout)          // ends the portal session
+	r.Get("/portal/invoices/{id}", s.portalInvoice)   // the session customer's invoices only
+	r.Get("/portal/invoices/{id}/invoice.pdf", s.portalInvoicePDF)
+	r.Get("/portal/invoices/{id}/receipt.pdf", s.portalReceiptPDF)
+	r.Get("/events/portal", s.portalEvents) // the portal's live stream, by the session cookie
+	r.Get("/paid", s.paid)                  // where Stripe sends a payer back (?session_id=cs_…)
 
 	// The JSON API authenticates each request itself (apiAuth): a bearer API
 	// token, or else an admin's session. Read-only; its errors are JSON.

@@ -255,18 +255,3 @@ func accountSummaryView(s db.AccountSummary) views.AccountSummary {
 		Overdue: s.Overdue, OpenCount: s.OpenCount,
 	}
 }
-
-// portalInvoiceViews are a client's invoices as the client sees them at now.
-func portalInvoiceViews(rows []db.InvoiceRow, now time.Time) []views.PortalInvoice {
-	return viewsOf(rows, func(i db.InvoiceRow) views.PortalInvoice {
-		return views.PortalInvoice{
-			Label: i.NumberOrDraft(), Amount: i.Amount(), Status: i.Status, Overdue: i.Overdue(now),
-			PaymentURL: i.PaymentURL, IssuedAt: i.IssuedAt, DueAt: i.DueAt, PaidAt: i.PaidAt,
-		}
-	})
-}
-
-// portalTaskView is a task as its client sees it: no cost, profit or error.
-func portalTaskView(t db.TaskRow) views.PortalTask {
-	return views.PortalTask{Kind: t.Kind, Description: t.Description, Status: t.Status, Result: t.Result, CompletedAt: t.CompletedAt}
-}

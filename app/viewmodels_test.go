@@ -82,10 +82,10 @@ func TestPortalInvoicesOverdueAtPageTime(t *testing.T) {
 		{Invoice: db.Invoice{Status: db.InvoiceOpen, DueAt: &future}},
 		{Invoice: db.Invoice{Status: db.InvoicePaid, DueAt: &past}},
 	}
-	got := portalInvoiceViews(rows, now)
 	for i, want := range []bool{true, false, false} {
-		if got[i].Overdue != want || got[i].Overdue != rows[i].Overdue(now) {
-			t.Errorf("invoice %d overdue = %v, want %v", i, got[i].Overdue, want)
+		got := portalInvoiceRow(rows[i].Invoice, now)
+		if got.Overdue != want || got.Overdue != rows[i].Overdue(now) || (want && got.OverdueDays != 1) {
+			t.Errorf("invoice %d overdue = %v (%d days), want %v", i, got.Overdue, got.OverdueDays, want)
 		}
 	}
 }

@@ -3,11 +3,14 @@ package db
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -62,6 +65,10 @@ type AccountSummary struct {
 	Outstanding Totals
 	Overdue     Totals
 	OpenCount   int64
+	// EarliestDue is the earliest due date of the open invoices (by when
+	// the money is due, or since when it is overdue); nil when none is open
+	// or none has a due date.
+	EarliestDue *time.Time
 }
 
 // CustomerSummary sums a customer's invoices in SQL.
@@ -86,7 +93,55 @@ func (d *DB) CustomerSummary(ctx context.Context, customerID int64) (AccountSumm
 	if err != nil {
 		return s, fmt.Errorf("store: unable to count open invoices: %w", err)
 	}
+	var due []time.Time
+	err = d.bun.NewRaw(`SELECT due_at FROM invoices WHERE customer_id = ? AND status = 'open' AND due_at IS NOT NULL
+		ORDER BY due_at LIMIT 1`, customerID).Scan(ctx, &due)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("store: unable to read the earliest due date: %w", err)
+	}
+	if len(due) == 1 {
+		t := due[0].UTC()
+		s.EarliestDue = &t
+	}
 	return s, nil
+}
+
+// CheckoutPayment is what the store knows of a Stripe Checkout Session a
+// payer comes back from (/paid): whether any event of it arrived, and the
+// invoice it names.
+type CheckoutPayment struct {
+	Outcome string   // the latest event's outcome (OutcomePaid, …)
+	Invoice *Invoice // nil when no event of the session names an invoice
+}
+
+// CheckoutSessionPayment reads the payment of Checkout Session sessionID
+// from the ledger (stripe_events_session, migration 0012): the latest event
+// naming an invoice, else the latest event. No event is ErrNotFound.
+func (d *DB) CheckoutSessionPayment(ctx context.Context, sessionID string) (*CheckoutPayment, error) {
+	if sessionID == "" {
+		return nil, ErrNotFound
+	}
+	var rows []struct {
+		Outcome   string `bun:"outcome"`
+		InvoiceID *int64 `bun:"invoice_id"`
+	}
+	err := d.bun.NewRaw(`SELECT outcome, invoice_id FROM stripe_events INDEXED BY stripe_events_session
+		WHERE session_id = ? AND session_id <> '' ORDER BY invoice_id IS NULL, id DESC LIMIT 1`, sessionID).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: unable to read a Checkout Session's payment: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	p := &CheckoutPayment{Outcome: rows[0].Outcome}
+	if rows[0].InvoiceID != nil {
+		inv := new(Invoice)
+		if err := d.one(ctx, inv, "i.id = ?", *rows[0].InvoiceID); err != nil {
+			return nil, fmt.Errorf("store: unable to read the invoice of a Checkout Session: %w", err)
+		}
+		p.Invoice = inv
+	}
+	return p, nil
 }
 
 // maxBatch bounds the values of one IN (...) list (SQLite allows 32,766

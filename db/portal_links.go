@@ -16,6 +16,11 @@ import (
 // (invariant 4), so token_revoked_at stays NULL and token_created_at is the
 // time the current token was drawn. When and by whom a link was rotated or
 // revoked is in the audit log.
+//
+// Rotating or revoking also withdraws every link the customer was e-mailed
+// (portal_links.revoked_at) and ends every portal session of the customer,
+// in the same transaction: whoever held a way into the portal loses it at
+// once, and the client asks for a fresh link on the sign-in page.
 
 // Audit actions of the portal link controls; the target is "customer N".
 const (
@@ -24,7 +29,8 @@ const (
 )
 
 // RotatePortalToken gives customer id a fresh portal token drawn from random
-// and returns it; the previous link stops working at once.
+// and returns it; the previous link, every e-mailed link and every portal
+// session of the customer stop working at once.
 func (d *DB) RotatePortalToken(ctx context.Context, id int64, random io.Reader) (string, error) {
 	token, err := d.replacePortalToken(ctx, id, random)
 	if err != nil {
@@ -34,7 +40,8 @@ func (d *DB) RotatePortalToken(ctx context.Context, id int64, random io.Reader) 
 }
 
 // RevokePortalToken kills customer id's portal link by storing the hash of a
-// fresh token that is thrown away.
+// fresh token that is thrown away, withdraws its e-mailed links and ends its
+// portal sessions.
 func (d *DB) RevokePortalToken(ctx context.Context, id int64, random io.Reader) error {
 	if _, err := d.replacePortalToken(ctx, id, random); err != nil {
 		return fmt.Errorf("store: unable to revoke the portal link of customer %d: %w", id, err)
@@ -42,17 +49,19 @@ func (d *DB) RevokePortalToken(ctx context.Context, id int64, random io.Reader) 
 	return nil
 }
 
-// replacePortalToken swaps the stored hash for a fresh token's in one
-// transaction and returns the plain token.
+// replacePortalToken swaps the stored hash for a fresh token's, withdraws
+// the customer's e-mailed links and ends its portal sessions, in one
+// transaction, and returns the plain token.
 func (d *DB) replacePortalToken(ctx context.Context, id int64, random io.Reader) (string, error) {
 	token, hash, err := NewToken(random)
 	if err != nil {
 		return "", err
 	}
 	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		now := d.Now()
 		res, err := tx.NewUpdate().Model((*Customer)(nil)).
 			Set("portal_token_hash = ?", hash).
-			Set("token_created_at = ?", d.Now()).
+			Set("token_created_at = ?", now).
 			Set("token_revoked_at = NULL").
 			Where("id = ?", id).Exec(ctx)
 		if err != nil {
@@ -61,7 +70,7 @@ func (d *DB) replacePortalToken(ctx context.Context, id int64, random io.Reader)
 		if affected(res) != 1 {
 			return ErrNotFound
 		}
-		return nil
+		return revokeCustomerAccess(ctx, tx, id, now)
 	})
 	if err != nil {
 		return "", err

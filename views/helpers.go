@@ -142,11 +142,6 @@ func truncate(s string, n int) string {
 	return strings.TrimRight(string(runes[:n-1]), " \t\n") + "…"
 }
 
-// isTruncated reports whether truncate(s, n) would cut s.
-func isTruncated(s string, n int) bool {
-	return n > 0 && utf8.RuneCountInString(s) > n
-}
-
 // isPayURL reports whether u is safe to offer a client as a payment link:
 // an absolute https URL with a host and no embedded credentials. Anything
 // else (a half-created link, a typo, a javascript: URL) is not shown.
