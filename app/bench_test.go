@@ -266,3 +266,37 @@ func BenchmarkStripeWebhook(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPortalPage is GET /portal as a client with a portal session:
+// the customer with the most invoices of the seed, read and rendered on
+// every view (the portal is per client, never cached).
+func BenchmarkPortalPage(b *testing.B) {
+	for _, leads := range benchSizes {
+		b.Run(fmt.Sprintf("rows=%s", shortCount(leads)), func(b *testing.B) {
+			s := newBenchServer(b, leads)
+			ctx := context.Background()
+			var customerID int64
+			if err := s.store.Bun().NewRaw(`SELECT customer_id FROM invoices GROUP BY customer_id ORDER BY COUNT(*) DESC, customer_id LIMIT 1`).Scan(ctx, &customerID); err != nil {
+				b.Fatal(err)
+			}
+			token, err := s.store.RotatePortalToken(ctx, customerID, rand.Reader)
+			if err != nil {
+				b.Fatal(err)
+			}
+			session, err := s.store.OpenPortalToken(ctx, token, rand.Reader)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.cookie = &http.Cookie{Name: portalCookieName, Value: session.Token}
+			s.srv.portalVisits = newAttemptLimiter(time.Nanosecond, 1<<30, time.Now) // the benchmark is one client address
+			s.get(b, "/portal")
+			b.ReportAllocs()
+			b.ResetTimer()
+			var size int
+			for range b.N {
+				size = s.get(b, "/portal")
+			}
+			b.ReportMetric(float64(size), "bytes/page")
+		})
+	}
+}

@@ -27,8 +27,8 @@ func TestCollectionsOverSMTPAtInjectedTimes(t *testing.T) {
 	}
 	catalogue := agents.DefaultCatalogue("usd")
 	cycle := agents.NewCollectionsCycle(w.Store, w.Env, mailer, agents.CollectionsOptions{
-		Company:  agents.CompanyInfo{Name: "Hoss Services", PostalAddress: "1 Main St\nSpringfield", BillingEmail: "accounts@hoss.example"},
-		BaseURL:  "https://hoss.example", From: "billing@hoss.example",
+		Company: agents.CompanyInfo{Name: "Hoss Services", PostalAddress: "1 Main St\nSpringfield", BillingEmail: "accounts@hoss.example"},
+		BaseURL: "https://hoss.example", From: "billing@hoss.example",
 		Schedule: []time.Duration{-3 * 24 * time.Hour, 0, 7 * 24 * time.Hour, 14 * 24 * time.Hour},
 		Titles:   catalogue.Titles(), Plans: catalogue.Plan, Docs: invoicepdf.New(),
 	})
