@@ -115,8 +115,16 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *db.User
 // token makes the cookie that deletes it. Secure follows BASE_URL: a browser
 // would drop a Secure cookie set over plain http in development.
 func (s *Server) sessionCookie(token string, expires time.Time) *http.Cookie {
+	return s.secretCookie(sessionCookieName, token, expires)
+}
+
+// secretCookie is a cookie named name that carries a secret token until
+// expires (the operator's session, a client's portal session): sent on every
+// path, never to scripts, not on cross-site subrequests, and Secure when
+// BASE_URL is https. An empty token makes the cookie that deletes it.
+func (s *Server) secretCookie(name, token string, expires time.Time) *http.Cookie {
 	c := &http.Cookie{
-		Name:     sessionCookieName,
+		Name:     name,
 		Value:    token,
 		Path:     "/",
 		HttpOnly: true,
@@ -128,7 +136,7 @@ func (s *Server) sessionCookie(token string, expires time.Time) *http.Cookie {
 		return c
 	}
 	c.Expires = expires.UTC()
-	c.MaxAge = int(expires.Sub(s.now()).Seconds())
+	c.MaxAge = max(1, int(expires.Sub(s.now()).Seconds()))
 	return c
 }
 

@@ -45,21 +45,7 @@ const (
 // portalCookie is the session cookie carrying token until expires; an
 // empty token makes the cookie that deletes it. Secure follows BASE_URL.
 func (s *Server) portalCookie(token string, expires time.Time) *http.Cookie {
-	c := &http.Cookie{
-		Name:     portalCookieName,
-		Value:    token,
-		Path:     "/",
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-		Secure:   s.cfg.BaseURL != nil && s.cfg.BaseURL.Scheme == "https",
-	}
-	if token == "" {
-		c.MaxAge = -1
-		return c
-	}
-	c.Expires = expires.UTC()
-	c.MaxAge = max(1, int(expires.Sub(s.now()).Seconds()))
-	return c
+	return s.secretCookie(portalCookieName, token, expires)
 }
 
 // portalSession reads the request's portal session: its customer and

@@ -76,7 +76,7 @@ func TestSendGridMailerRefusesOversizedAttachmentsBeforeSending(t *testing.T) {
 	fake := newSendGridFake(t, accepted("never"))
 	out := testMail("dana@delta.example", 1)
 	out.Attachments = []agents.Attachment{
-		{Filename: "a.pdf", ContentType: "application/pdf", Content: make([]byte, MaxAttachmentBytes)},
+		{Filename: "a.pdf", ContentType: "application/pdf", Content: make([]byte, agents.MaxAttachmentBytes)},
 		{Filename: "b.pdf", ContentType: "application/pdf", Content: []byte{1}},
 	}
 	_, err := fake.mailer(t, Options{}).Send(context.Background(), out)
@@ -98,9 +98,9 @@ func TestSendGridMailerEncodesAttachmentsAtTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := testMail("dana@delta.example", 1)
-	out.Attachments = []agents.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Content: make([]byte, MaxAttachmentBytes)}}
+	out.Attachments = []agents.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Content: make([]byte, agents.MaxAttachmentBytes)}}
 	body, err := m.request(out)
-	if err != nil || len(body) < base64.StdEncoding.EncodedLen(MaxAttachmentBytes) {
+	if err != nil || len(body) < base64.StdEncoding.EncodedLen(agents.MaxAttachmentBytes) {
 		t.Fatalf("request at the limit: %d bytes, %v", len(body), err)
 	}
 }

@@ -31,7 +31,7 @@ const (
 	sendGridTimeout = 30 * time.Second
 	// maxSendGridRequest refuses an absurd message before it leaves; an
 	// outreach e-mail is a few kilobytes. Attachments (at most
-	// MaxAttachmentBytes) come on top, base64-encoded.
+	// agents.MaxAttachmentBytes) come on top, base64-encoded.
 	maxSendGridRequest = 1 << 20
 	// maxSendGridResponse bounds what is read of an answer: error JSON is
 	// small, and a proxy's error page need not be read whole.
@@ -221,7 +221,7 @@ func (m *Mailer) request(out agents.OutgoingMail) ([]byte, error) {
 	if from.Email == "" || out.To == "" {
 		return nil, errors.New("a message needs a sender and a recipient")
 	}
-	if err := checkAttachments(out.Attachments); err != nil {
+	if err := agents.CheckAttachments(out.Attachments); err != nil {
 		return nil, err
 	}
 	// SendGrid wants text/plain first, then text/html.
@@ -233,8 +233,8 @@ func (m *Mailer) request(out agents.OutgoingMail) ([]byte, error) {
 	var files []sendGridAttachment
 	for _, a := range out.Attachments {
 		files = append(files, sendGridAttachment{
-			Content: base64.StdEncoding.EncodeToString(a.Content), Filename: attachmentName(a.Filename),
-			Type: attachmentType(a.ContentType), Disposition: "attachment",
+			Content: base64.StdEncoding.EncodeToString(a.Content), Filename: agents.AttachmentName(a.Filename),
+			Type: agents.AttachmentType(a.ContentType), Disposition: "attachment",
 		})
 		limit += base64.StdEncoding.EncodedLen(len(a.Content)) + 4<<10
 	}

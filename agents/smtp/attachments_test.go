@@ -209,12 +209,12 @@ func TestSMTPMailerSanitisesAttachmentNamesAndTypes(t *testing.T) {
 		"a\r\nb.pdf": "a__b.pdf", "": "attachment", "  ..  ": "attachment", "bad\xffbyte.pdf": "bad_byte.pdf",
 		"tab\tname\x00.pdf": "tab_name_.pdf", "\u0085next.pdf": "_next.pdf", "Rechnung für März.pdf": "Rechnung für März.pdf",
 	} {
-		if got := attachmentName(in); got != want {
-			t.Errorf("attachmentName(%q) = %q, want %q", in, got, want)
+		if got := agents.AttachmentName(in); got != want {
+			t.Errorf("agents.AttachmentName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	long := attachmentName(strings.Repeat("é", 150) + ".pdf")
-	if len(long) > maxFilenameBytes || !strings.HasPrefix(long, "éé") || strings.ContainsRune(long, '\uFFFD') {
+	long := agents.AttachmentName(strings.Repeat("é", 150) + ".pdf")
+	if len(long) > agents.MaxFilenameBytes || !strings.HasPrefix(long, "éé") || strings.ContainsRune(long, '\uFFFD') {
 		t.Errorf("a long name became %d bytes: %q", len(long), long)
 	}
 }
@@ -223,8 +223,8 @@ func TestSMTPMailerRefusesOversizedAttachmentsBeforeSending(t *testing.T) {
 	sink, _ := startSMTPSink(t, sinkOptions{})
 	out := testMail("a@x.example", 3)
 	out.Attachments = []agents.Attachment{
-		{Filename: "a.pdf", ContentType: "application/pdf", Content: make([]byte, MaxAttachmentBytes/2)},
-		{Filename: "b.pdf", ContentType: "application/pdf", Content: make([]byte, MaxAttachmentBytes/2+1)},
+		{Filename: "a.pdf", ContentType: "application/pdf", Content: make([]byte, agents.MaxAttachmentBytes/2)},
+		{Filename: "b.pdf", ContentType: "application/pdf", Content: make([]byte, agents.MaxAttachmentBytes/2+1)},
 	}
 	_, err := sink.mailer(t, Options{}).Send(context.Background(), out)
 	if !agents.IsPermanentMailError(err) || !strings.Contains(err.Error(), "attachments") {
@@ -234,7 +234,7 @@ func TestSMTPMailerRefusesOversizedAttachmentsBeforeSending(t *testing.T) {
 		t.Fatalf("an oversized message reached the server (%d RCPT, %d messages)", sink.rcptCount(), len(sink.messages()))
 	}
 	// Exactly the limit is sent.
-	out.Attachments[1].Content = out.Attachments[1].Content[:MaxAttachmentBytes/2]
+	out.Attachments[1].Content = out.Attachments[1].Content[:agents.MaxAttachmentBytes/2]
 	if _, err := sink.mailer(t, Options{}).Send(context.Background(), out); err != nil {
 		t.Fatalf("attachments at the limit: %v", err)
 	}

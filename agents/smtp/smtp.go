@@ -219,7 +219,7 @@ func (m *Mailer) tlsConfig() *tls.Config {
 // file base64 as Content-Disposition: attachment. A message with neither is
 // a single text/plain part.
 func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
-	if err := checkAttachments(out.Attachments); err != nil {
+	if err := agents.CheckAttachments(out.Attachments); err != nil {
 		return nil, "", err
 	}
 	from, fromName := out.From, out.FromName
@@ -261,8 +261,8 @@ func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
 		msg.AddAlternativeString(mail.TypeTextHTML, out.HTML)
 	}
 	for _, a := range out.Attachments {
-		msg.AttachReadSeeker(attachmentName(a.Filename), bytes.NewReader(a.Content),
-			mail.WithFileContentType(mail.ContentType(attachmentType(a.ContentType))), mail.WithFileEncoding(mail.EncodingB64))
+		msg.AttachReadSeeker(agents.AttachmentName(a.Filename), bytes.NewReader(a.Content),
+			mail.WithFileContentType(mail.ContentType(agents.AttachmentType(a.ContentType))), mail.WithFileEncoding(mail.EncodingB64))
 	}
 	return msg, id, nil
 }

@@ -1,4 +1,6 @@
-package smtp
+package agents
+
+// What every real mailer does with an OutgoingMail's attachments.
 
 import (
 	"fmt"
@@ -6,21 +8,19 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/hossagent/hossagent/agents"
 )
 
 // MaxAttachmentBytes bounds the attachments of one message, all together:
 // a larger message is refused, permanently, before anything is sent. Ten
 // MiB leaves room under every common server's message limit once base64
-// has grown it by a third. (The SendGrid adapter refuses the same size.)
+// has grown it by a third. Both mailers (SMTP and SendGrid) refuse it.
 const MaxAttachmentBytes = 10 << 20
 
-// maxFilenameBytes bounds an attachment's file name.
-const maxFilenameBytes = 200
+// MaxFilenameBytes bounds an attachment's file name.
+const MaxFilenameBytes = 200
 
-// checkAttachments refuses attachments over MaxAttachmentBytes in all.
-func checkAttachments(files []agents.Attachment) error {
+// CheckAttachments refuses attachments over MaxAttachmentBytes in all.
+func CheckAttachments(files []Attachment) error {
 	total := 0
 	for _, f := range files {
 		total += len(f.Content)
@@ -31,11 +31,11 @@ func checkAttachments(files []agents.Attachment) error {
 	return nil
 }
 
-// attachmentName is a file name safe to put on the wire: no path separator
+// AttachmentName is a file name safe to put on the wire: no path separator
 // (a receiving client must not read it as a directory), no control
 // character (CR and LF would break the header), valid UTF-8, at most
-// maxFilenameBytes, and never empty ("attachment").
-func attachmentName(s string) string {
+// MaxFilenameBytes, and never empty ("attachment").
+func AttachmentName(s string) string {
 	var b strings.Builder
 	for i, r := range s {
 		if r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") {
@@ -44,7 +44,7 @@ func attachmentName(s string) string {
 		if r == '/' || r == '\\' || unicode.IsControl(r) {
 			r = '_'
 		}
-		if b.Len()+utf8.RuneLen(r) > maxFilenameBytes {
+		if b.Len()+utf8.RuneLen(r) > MaxFilenameBytes {
 			break
 		}
 		b.WriteRune(r)
@@ -56,9 +56,9 @@ func attachmentName(s string) string {
 	return name
 }
 
-// attachmentType is the media type of an attachment, without parameters,
+// AttachmentType is the media type of an attachment, without parameters,
 // or application/octet-stream for one that is missing or malformed.
-func attachmentType(s string) string {
+func AttachmentType(s string) string {
 	t, _, err := mime.ParseMediaType(s)
 	if err != nil || !strings.Contains(t, "/") {
 		return "application/octet-stream"
