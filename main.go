@@ -195,6 +195,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error("requests not drained in time", "err", err)
 		_ = httpServer.Close()
 	}
+	server.Wait() // portal links being queued after their answer
 	// The bootstrap uses the store: it ends before the store is closed. One
 	// that failed while the signal came is reported too.
 	if err := boot.Wait(stopCtx); err != nil && code == 0 && !errors.Is(err, context.Canceled) {

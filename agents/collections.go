@@ -26,7 +26,8 @@ type CollectionsOptions struct {
 	// (DUNNING_SCHEDULE); empty sends no reminders.
 	Schedule []time.Duration
 	// Caps bound client e-mail per rolling hour and day, apart from
-	// outreach's; zero values take 100 and 500.
+	// outreach's; zero values take 100 and 500 (and 20 and 100 for the
+	// portal links asked for on the sign-in page, which have their own).
 	Caps db.ClientCaps
 	// LinkTTL is how long a portal link in an e-mail works; default 30 days.
 	LinkTTL time.Duration
@@ -50,6 +51,12 @@ func (o CollectionsOptions) withDefaults() CollectionsOptions {
 	if o.Caps.PerDay <= 0 {
 		o.Caps.PerDay = 500
 	}
+	if o.Caps.LinksPerHour <= 0 {
+		o.Caps.LinksPerHour = 20
+	}
+	if o.Caps.LinksPerDay <= 0 {
+		o.Caps.LinksPerDay = 100
+	}
 	if o.LinkTTL <= 0 {
 		o.LinkTTL = 30 * 24 * time.Hour
 	}
@@ -71,7 +78,12 @@ const (
 	collectSuppressed  = "suppressed"
 	collectCapped      = "capped"
 	collectNeedsReview = "needs_review"
+	collectJobFailed   = "job_failed"
 )
+
+// jobRetryAfter is how long a job whose e-mail could not be written waits
+// before it is tried again.
+const jobRetryAfter = 15 * time.Minute
 
 // PortalLinkSlot is how often a client may have a fresh portal link mailed
 // on request: one per slot per customer, however often they ask.
@@ -108,10 +120,22 @@ func (c *CollectionsCycle) Run(ctx context.Context) (Counts, error) {
 	if err != nil {
 		return counts, err
 	}
+	// A job whose e-mail cannot be written (a document that fails to
+	// render) is tried again later; the other jobs and the sending go on,
+	// and the run reports it as failed.
+	var failed []error
 	for _, j := range jobs {
 		outcome, _, err := c.store.CompleteCollectionJob(ctx, j.ID, c.compose)
 		if err != nil {
-			return counts, err
+			if ctx.Err() != nil {
+				return counts, err
+			}
+			counts[collectJobFailed]++
+			failed = append(failed, err)
+			if err := c.store.PostponeFailedJob(ctx, j.ID, c.env.Now().Add(jobRetryAfter), err.Error()); err != nil {
+				return counts, err
+			}
+			continue
 		}
 		switch outcome {
 		case db.JobQueued:
@@ -123,7 +147,7 @@ func (c *CollectionsCycle) Run(ctx context.Context) (Counts, error) {
 			counts[collectPostponed]++
 		}
 	}
-	err = c.send(ctx, counts)
+	err = errors.Join(c.send(ctx, counts), errors.Join(failed...))
 	if c.env.Events != nil && (counts[collectQueued] > 0 || counts[collectSent]+counts[collectDryRun] > 0) {
 		c.env.Events.Publish(Event{Kind: EventDataChanged, Agent: Collections, At: c.env.Now()})
 	}
@@ -138,30 +162,40 @@ func (c *CollectionsCycle) send(ctx context.Context, counts Counts) error {
 		return err
 	}
 	dryRun := c.mailer.Mode() == MailModeDryRun
+	// Requested portal links and the other client e-mail have caps of
+	// their own: a full one holds back its own kind only.
+	full := map[bool]bool{}
 	for i := range batch {
 		m := &batch[i]
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		link := m.Kind == db.ClientPortalLink
+		if full[link] {
+			counts[collectCapped]++
+			continue
+		}
 		// The link is made for this send only, and only for real mail: its
 		// token is in the e-mail alone, its hash goes in with the claim.
-		link, token := (*db.PortalLinkGrant)(nil), ""
+		grant, token := (*db.PortalLinkGrant)(nil), ""
 		if !dryRun && carriesLink(m) {
 			t, hash, err := db.NewToken(c.env.Random)
 			if err != nil {
 				return err
 			}
 			token = t
-			link = &db.PortalLinkGrant{TokenHash: hash, ExpiresAt: c.env.Now().Add(c.opts.LinkTTL)}
+			grant = &db.PortalLinkGrant{TokenHash: hash, ExpiresAt: c.env.Now().Add(c.opts.LinkTTL)}
 		}
-		claim, err := c.store.ClaimClientMessage(ctx, m.ID, c.opts.Caps, link)
+		claim, err := c.store.ClaimClientMessage(ctx, m.ID, c.opts.Caps, grant)
 		if err != nil {
 			return err
 		}
 		switch claim {
 		case db.ClaimCapped:
-			counts[collectCapped] += len(batch) - i
-			return nil
+			// This one and the rest of its kind stay queued.
+			full[link] = true
+			counts[collectCapped]++
+			continue
 		case db.ClaimSuppressed:
 			counts[collectSuppressed]++
 			continue
@@ -216,10 +250,13 @@ func (c *CollectionsCycle) deliver(ctx context.Context, m *db.ClientMessage, tok
 		if err := c.store.MarkClientFailed(bctx, m.ID, sendErr.Error()); err != nil {
 			return err
 		}
-		// A provider that refused the address on every attempt (an SMTP
-		// 5xx, a 4xx answer) is a hard bounce: the operator is told and
-		// nothing more is written to it until they clear the flag.
-		if IsPermanentMailError(sendErr) && m.Attempts+1 >= db.MaxSendAttempts {
+		// A mail server that refused the address itself on every attempt
+		// is a hard bounce: the operator is told and nothing more is
+		// written to it until they clear the flag. Only a refusal of the
+		// recipient counts: a refused login, sender or account would flag
+		// every client at once. (SendGrid's bounces come through its event
+		// webhook.)
+		if refusedRecipient(sendErr) && m.Attempts+1 >= db.MaxSendAttempts {
 			_, err := c.store.FlagCustomerMail(bctx, m.ToAddr, "hard bounce: "+truncateText(sendErr.Error(), 120))
 			return err
 		}
@@ -275,7 +312,7 @@ func (c *CollectionsCycle) compose(cs db.CollectionCase) (*db.ClientDraft, []db.
 		d, err := c.receiptMail(cs)
 		return d, nil, err
 	case db.ClientReminder:
-		if cs.Invoice.Status != db.InvoiceOpen {
+		if cs.Invoice.Status != db.InvoiceOpen || c.laterStepDue(cs) {
 			return nil, nil, db.ErrSkipJob
 		}
 		d, err := c.reminderMail(cs)
@@ -286,15 +323,17 @@ func (c *CollectionsCycle) compose(cs db.CollectionCase) (*db.ClientDraft, []db.
 
 // invoiceJob writes the invoice e-mail and adds the invoice's reminders:
 // one job per schedule step, at the due date plus the step, leaving out the
-// steps already past when the invoice was issued (no "due in 3 days" for an
-// invoice due tomorrow).
+// steps already past when the invoice was issued or now (no "due in 3 days"
+// for an invoice due tomorrow; no burst of reminders with a late e-mail).
 func (c *CollectionsCycle) invoiceJob(cs db.CollectionCase) (*db.ClientDraft, []db.NewCollectionJob, error) {
 	inv := cs.Invoice
 	if inv.Status != db.InvoiceOpen {
 		return nil, nil, db.ErrSkipJob
 	}
 	now := c.env.Now()
-	if inv.PaymentURL == "" && inv.Flag == "" && c.opts.WaitForLink > 0 && now.Before(cs.Job.RunAt.Add(c.opts.WaitForLink)) {
+	// Measured from the job's creation (the issue), which a postponement
+	// does not move.
+	if inv.PaymentURL == "" && inv.Flag == "" && c.opts.WaitForLink > 0 && now.Before(cs.Job.CreatedAt.Add(c.opts.WaitForLink)) {
 		return nil, nil, &db.PostponeJob{Until: now.Add(time.Minute)}
 	}
 	d, err := c.invoiceMail(cs)
@@ -305,7 +344,7 @@ func (c *CollectionsCycle) invoiceJob(cs db.CollectionCase) (*db.ClientDraft, []
 	if inv.DueAt != nil {
 		for _, step := range c.opts.Schedule {
 			at := inv.DueAt.Add(step)
-			if at.Before(cs.Job.RunAt) {
+			if at.Before(cs.Job.RunAt) || at.Before(now) {
 				continue
 			}
 			jobs = append(jobs, db.NewCollectionJob{Kind: db.ClientReminder, Step: StepName(step), RunAt: at})
@@ -339,4 +378,35 @@ func truncateText(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// refusedRecipient reports whether err is an SMTP server refusing the
+// recipient's mailbox: 550, 551 or 553, without a 5.7.x (policy,
+// authentication) enhanced status.
+func refusedRecipient(err error) bool {
+	var me *MailError
+	if !errors.As(err, &me) || !me.Permanent || me.Provider != "smtp" {
+		return false
+	}
+	switch me.Code {
+	case 550, 551, 553:
+		return !strings.Contains(me.Error(), " 5.7.")
+	}
+	return false
+}
+
+// laterStepDue reports whether a later reminder of the case's invoice is
+// due already (Collections did not run for a while): only the latest due
+// step is sent, never a burst of them.
+func (c *CollectionsCycle) laterStepDue(cs db.CollectionCase) bool {
+	if cs.Invoice.DueAt == nil {
+		return false
+	}
+	this := time.Duration(stepDays(cs.Job.Step)) * 24 * time.Hour
+	for _, step := range c.opts.Schedule {
+		if step > this && !cs.Invoice.DueAt.Add(step).After(c.env.Now()) {
+			return true
+		}
+	}
+	return false
 }

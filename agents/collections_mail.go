@@ -52,7 +52,13 @@ var clientMailHTML = template.Must(template.New("client").Parse(`<!doctype html>
 
 // clean is a text from the store as an e-mail may carry it: without the
 // placeholder, on one line where lines do not belong.
-func clean(s string) string { return strings.ReplaceAll(s, PortalLinkPlaceholder, "") }
+func clean(s string) string {
+	// Until none is left: removing one may join the halves of another.
+	for strings.Contains(s, PortalLinkPlaceholder) {
+		s = strings.ReplaceAll(s, PortalLinkPlaceholder, "")
+	}
+	return s
+}
 
 func (c *CollectionsCycle) company() CompanyInfo {
 	co := c.opts.Company

@@ -274,8 +274,12 @@ func TestCollectionsWaitsForThePaymentLinkAWhile(t *testing.T) {
 	c := w.customer(1)
 	w.task(c.ID, db.TaskDone, 15000, 100)
 	w.run(w.billing(DisabledPayments{}, BillingOptions{})) // no link yet
-	wantFulfilmentCounts(t, w.run(cycle), Counts{"postponed": 1, "invoice": 0})
-	w.clock.Advance(61 * time.Minute)
+	// Ticks of five minutes: the wait is counted from the issue, which a
+	// postponement does not move.
+	for tick := 0; tick < 12; tick++ {
+		wantFulfilmentCounts(t, w.run(cycle), Counts{"postponed": 1, "invoice": 0})
+		w.clock.Advance(5 * time.Minute)
+	}
 	wantFulfilmentCounts(t, w.run(cycle), Counts{"invoice": 1})
 	last := mailer.sent[len(mailer.sent)-1]
 	if strings.Contains(last.Body, "PAY NOW") || !strings.Contains(last.Body, "pay it from your client portal") {
@@ -332,5 +336,138 @@ func TestCollectionsFlagsAClientAddressTheProviderRefusesEveryTime(t *testing.T)
 	}
 	if n := w.count("SELECT COUNT(*) FROM portal_links WHERE revoked_at IS NULL"); n != 0 {
 		t.Errorf("%d links of failed sends still live", n)
+	}
+}
+
+// failingDocs fails to render the invoice of one number.
+type failingDocs struct {
+	fakeDocs
+	number string
+}
+
+func (f failingDocs) InvoicePDF(d InvoiceDocument) ([]byte, error) {
+	if d.Number == f.number {
+		return nil, errors.New("font table broken")
+	}
+	return f.fakeDocs.InvoicePDF(d)
+}
+
+func TestCollectionsGoesOnPastAJobItCannotWrite(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP}
+	cycle := w.collections(mailer, CollectionsOptions{})
+	a := w.customer(1)
+	inv := w.issue(a, 15000)
+	cycle.opts.Docs = failingDocs{number: *inv.Number}
+	w.customer(2)
+	counts, err := cycle.Run(w.ctx)
+	if err == nil || !strings.Contains(err.Error(), "font table broken") {
+		t.Errorf("Run = %v, want the render error reported", err)
+	}
+	wantFulfilmentCounts(t, counts, Counts{"job_failed": 1, "welcome": 2, "sent": 2})
+	var job db.CollectionJob
+	if err := w.store.Bun().NewSelect().Model(&job).Where("j.invoice_id = ?", inv.ID).Scan(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if job.Attempts != 1 || !strings.Contains(job.LastError, "font table broken") || !job.RunAt.After(w.clock.Now()) {
+		t.Errorf("failed job = %+v", job)
+	}
+	cycle.opts.Docs = fakeDocs{}
+	w.clock.Advance(jobRetryAfter)
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"invoice": 1, "sent": 1})
+}
+
+// Collections stopped from day 10 to day 22: the next run sends the
+// latest due reminder only, not the three that came due meanwhile.
+func TestCollectionsAfterAPauseSendsOnlyTheLatestDueReminder(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP}
+	cycle := w.collections(mailer, CollectionsOptions{})
+	c := w.customer(1)
+	w.issue(c, 15000)
+	w.run(cycle)
+	w.clock.Advance(22 * 24 * time.Hour)
+	before := len(mailer.sent)
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"sent": 1, "skipped": 2})
+	if got := mailer.sent[before:]; len(got) != 1 || !strings.HasPrefix(got[0].Subject, "Overdue:") {
+		t.Errorf("after the pause: %v", got)
+	}
+
+	// An invoice e-mail written late schedules no reminder already past.
+	d := w.customer(2)
+	inv := w.issue(d, 9000)
+	if _, err := w.store.Bun().NewRaw("UPDATE collection_jobs SET run_at = ? WHERE invoice_id = ?", w.clock.Now(), inv.ID).Exec(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(16 * 24 * time.Hour) // past the due date
+	w.run(cycle)
+	jobs, err := w.store.PendingCollectionJobs(w.ctx, inv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || jobs[0].Step != "+7d" || jobs[1].Step != "+14d" {
+		t.Errorf("reminders of a late invoice e-mail = %+v", jobs)
+	}
+}
+
+func TestCollectionsHoldsRemindersOfAnInvoiceWhosePaymentWaitsForTheOperator(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP}
+	cycle := w.collections(mailer, CollectionsOptions{})
+	c := w.customer(1)
+	inv := w.issue(c, 15000)
+	w.run(cycle)
+	if _, err := w.store.Bun().NewRaw("UPDATE invoices SET flag = ? WHERE id = ?",
+		"payment amount mismatch: Stripe session cs_1 paid $100.00, the invoice is $150.00", inv.ID).Exec(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(12 * 24 * time.Hour)
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"sent": 0, "suppressed": 1})
+}
+
+func TestClearingAMailFlagSendsWhatTheFlagHeldBack(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP}
+	cycle := w.collections(mailer, CollectionsOptions{})
+	c := w.customer(1)
+	if _, err := w.store.FlagCustomerMail(w.ctx, c.ContactEmail, "complaint"); err != nil {
+		t.Fatal(err)
+	}
+	w.issue(c, 15000)
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"sent": 0, "suppressed": 2})
+	if err := w.store.ClearCustomerMailFlag(w.ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"sent": 2})
+}
+
+func TestPortalLinkRequestsCannotUseUpTheInvoiceCaps(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP}
+	cycle := w.collections(mailer, CollectionsOptions{Caps: db.ClientCaps{PerHour: 3, PerDay: 10, LinksPerHour: 2, LinksPerDay: 5}})
+	var customers []*db.Customer
+	for i := range 3 {
+		customers = append(customers, w.customer(i+1))
+	}
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"sent": 3}) // the welcomes
+	w.clock.Advance(time.Hour + time.Second)
+	for _, c := range customers {
+		if err := cycle.RequestPortalLink(w.ctx, c.ContactEmail); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.issue(customers[0], 15000)
+	// Two links (their own cap), and the invoice e-mail all the same.
+	wantFulfilmentCounts(t, w.run(cycle), Counts{"sent": 3, "capped": 1})
+	if last := mailer.sent[len(mailer.sent)-1]; !strings.HasPrefix(last.Subject, "Invoice ") {
+		t.Errorf("last sent %q", last.Subject)
+	}
+}
+
+func TestCleanRemovesEveryPlaceholderEvenNested(t *testing.T) {
+	for _, in := range []string{PortalLinkPlaceholder, "[[portal" + PortalLinkPlaceholder + "-link]]", "a[[portal-[[portal-link]]link]]b"} {
+		if got := clean(in); strings.Contains(got, PortalLinkPlaceholder) {
+			t.Errorf("clean(%q) = %q", in, got)
+		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 
 type fixture struct {
 	srv    *httptest.Server
+	server *Server // Wait: the work requests leave behind them
 	store  *db.DB
 	logs   *bytes.Buffer
 	clock  *testClock
@@ -69,7 +70,8 @@ func newFixture(t *testing.T, env map[string]string, opts ...func(*Deps)) *fixtu
 	s := New(deps)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, logs: logs, clock: clock, client: newClient(t)}
+	t.Cleanup(s.Wait) // before the store closes
+	return &fixture{srv: srv, server: s, store: store, logs: logs, clock: clock, client: newClient(t)}
 }
 
 // newClient is a browser stand-in: it keeps cookies and does not follow

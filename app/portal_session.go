@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -40,6 +41,8 @@ const (
 	maxPortalAskForm = 4 << 10
 	// maxEmailLen is the longest address accepted (RFC 5321's path limit).
 	maxEmailLen = 254
+	// portalLinkRequestTimeout bounds queueing a requested link.
+	portalLinkRequestTimeout = 10 * time.Second
 )
 
 // portalCookie is the session cookie carrying token until expires; an
@@ -166,9 +169,17 @@ func (s *Server) requestPortalLink(w http.ResponseWriter, r *http.Request) {
 		s.portalSignIn(w, r, http.StatusServiceUnavailable, views.PortalSignInPage{Heading: "Links cannot be mailed right now", Message: msg})
 		return
 	}
-	if err := s.portalLinks.RequestPortalLink(r.Context(), email); err != nil {
-		s.log.Error("portal link request failed", "err", err)
-	}
+	// Queued after the answer, so that neither the answer nor its timing
+	// tells a client address from a stranger's (a known one writes a row).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), portalLinkRequestTimeout)
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		defer cancel()
+		if err := s.portalLinks.RequestPortalLink(ctx, email); err != nil {
+			s.log.Error("portal link request failed", "err", err)
+		}
+	}()
 	s.portalSignIn(w, r, http.StatusOK, views.PortalSignInPage{Heading: "Check your e-mail", Sent: true, Form: true})
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -152,6 +153,9 @@ type Server struct {
 	catalogues       *agents.Catalogues // reloaded after catalogue edits (admin_plans.go)
 	portalLinkAsks   *attemptLimiter    // the sign-in page's "send me a link", per client address
 	kindTitles       agents.KindTitles  // task kinds as clients read them
+	// background counts the work requests leave behind them (a requested
+	// portal link being queued); Wait waits for it.
+	background sync.WaitGroup
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
 	runWait time.Duration
@@ -209,6 +213,10 @@ func New(d Deps) *Server {
 	}
 	return s
 }
+
+// Wait waits for the work requests left behind them (portal links being
+// queued); main calls it before closing the store, tests before reading it.
+func (s *Server) Wait() { s.background.Wait() }
 
 // Handler returns the router: every route of the app, one line each, with
 // the middleware each group of routes passes through. The handlers live in

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -53,9 +54,12 @@ type ClientAttachment struct {
 	Content     []byte `bun:"content,notnull"`
 }
 
-// ClientCaps are the rolling limits on client e-mail.
+// ClientCaps are the rolling limits on client e-mail: PerHour and PerDay
+// on every kind but the portal links asked for on the sign-in page, which
+// LinksPerHour and LinksPerDay bound on their own.
 type ClientCaps struct {
-	PerHour, PerDay int
+	PerHour, PerDay           int
+	LinksPerHour, LinksPerDay int
 }
 
 // insertClientMessage queues draft for customer c; nil when a message with
@@ -87,11 +91,21 @@ func insertClientMessage(ctx context.Context, tx bun.Tx, c Customer, invoiceID *
 // after the time bound to arg (leftSince's twin, on client_messages' own
 // partial indexes).
 func clientLeftSince(arg string) string {
-	return "(SELECT COUNT(*) FROM client_messages INDEXED BY client_messages_left WHERE status IN ('sent','dry_run') AND sent_at > " + arg + ") + " +
-		"(SELECT COUNT(*) FROM client_messages INDEXED BY client_messages_sending WHERE status = 'sending' AND sending_at > " + arg + ")"
+	return "(SELECT COUNT(*) FROM client_messages INDEXED BY client_messages_left WHERE status IN ('sent','dry_run') AND kind <> 'portal_link' AND sent_at > " + arg + ") + " +
+		"(SELECT COUNT(*) FROM client_messages INDEXED BY client_messages_sending WHERE status = 'sending' AND kind <> 'portal_link' AND sending_at > " + arg + ")"
 }
 
-var clientSendsSQL = "SELECT " + clientLeftSince("?0") + " AS hour, " + clientLeftSince("?1") + " AS day"
+// linksLeftSince is clientLeftSince for the portal links asked for on the
+// sign-in page, which have caps of their own.
+func linksLeftSince(arg string) string {
+	return "(SELECT COUNT(*) FROM client_messages INDEXED BY client_links_left WHERE status IN ('sent','dry_run') AND kind = 'portal_link' AND sent_at > " + arg + ") + " +
+		"(SELECT COUNT(*) FROM client_messages INDEXED BY client_messages_sending WHERE status = 'sending' AND kind = 'portal_link' AND sending_at > " + arg + ")"
+}
+
+var (
+	clientSendsSQL = "SELECT " + clientLeftSince("?0") + " AS hour, " + clientLeftSince("?1") + " AS day"
+	linkSendsSQL   = "SELECT " + linksLeftSince("?0") + " AS hour, " + linksLeftSince("?1") + " AS day"
+)
 
 // ClientSends counts the client e-mail that left in the last hour and day.
 func (d *DB) ClientSends(ctx context.Context) (hour, day int, err error) {
@@ -142,6 +156,10 @@ type PortalLinkGrant struct {
 	ExpiresAt time.Time
 }
 
+// flaggedAddress starts the error of a message not sent to a flagged
+// address; clearing the flag queues those messages again.
+const flaggedAddress = "the address is flagged"
+
 // ClaimClientMessage decides, in one transaction, whether client message id
 // may be sent now and if so marks it sending, and stores link (when not
 // nil) as the portal link the message carries. A message to a flagged
@@ -170,27 +188,40 @@ func (d *DB) ClaimClientMessage(ctx context.Context, id int64, caps ClientCaps, 
 		why := ""
 		switch {
 		case c.MailFlag != "":
-			why = "the address is flagged (" + c.MailFlag + ")"
+			why = flaggedAddress + " (" + c.MailFlag + ")"
 		case c.Status == CustomerClosed:
 			why = "the customer is closed"
 		case m.Kind == ClientReminder || m.Kind == ClientInvoice:
-			var status string
-			if err := tx.NewRaw("SELECT status FROM invoices WHERE id = ?", m.InvoiceID).Scan(ctx, &status); err != nil {
+			var inv struct {
+				Status string `bun:"status"`
+				Flag   string `bun:"flag"`
+			}
+			if err := tx.NewRaw("SELECT status, flag FROM invoices WHERE id = ?", m.InvoiceID).Scan(ctx, &inv); err != nil {
 				return err
 			}
-			if status != InvoiceOpen {
-				why = "the invoice is " + status
+			switch {
+			case inv.Status != InvoiceOpen:
+				why = "the invoice is " + inv.Status
+			case m.Kind == ClientReminder && strings.Contains(inv.Flag, "Stripe session"):
+				// Money came in for it and waits for the operator (an
+				// amount or currency mismatch, a second payment): no
+				// reminder to a client who paid.
+				why = "a payment for the invoice waits for the operator"
 			}
 		}
 		if why != "" {
 			claim = ClaimSuppressed
 			return setClientMessage(ctx, tx, id, now, "status = ?, error = ?", MessageSuppressed, "not sent: "+why)
 		}
+		query, perHour, perDay := clientSendsSQL, caps.PerHour, caps.PerDay
+		if m.Kind == ClientPortalLink {
+			query, perHour, perDay = linkSendsSQL, caps.LinksPerHour, caps.LinksPerDay
+		}
 		var hour, day int
-		if err := tx.NewRaw(clientSendsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day); err != nil {
+		if err := tx.NewRaw(query, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day); err != nil {
 			return err
 		}
-		if hour >= caps.PerHour || day >= caps.PerDay {
+		if hour >= perHour || day >= perDay {
 			claim = ClaimCapped
 			return nil
 		}

@@ -37,6 +37,8 @@ type CollectionJob struct {
 	Step       string    `bun:"step,notnull"`
 	RunAt      time.Time `bun:"run_at,notnull"`
 	CreatedAt  time.Time `bun:"created_at,notnull"`
+	Attempts   int       `bun:"attempts,notnull"`
+	LastError  string    `bun:"last_error,notnull"`
 }
 
 // DueCollectionJobs returns up to limit jobs due at now, the earliest first:
@@ -281,15 +283,38 @@ func (d *DB) FlagCustomerMail(ctx context.Context, email, reason string) (bool, 
 	return n > 0, nil
 }
 
-// ClearCustomerMailFlag lets Collections write to customer id again.
+// ClearCustomerMailFlag lets Collections write to customer id again: the
+// messages held back by the flag are queued again (each is checked once
+// more when it is sent: a reminder of an invoice paid meanwhile is not).
 func (d *DB) ClearCustomerMailFlag(ctx context.Context, id int64) error {
-	res, err := d.bun.NewUpdate().Model((*Customer)(nil)).
-		Set("mail_flag = ''").Set("mail_flagged_at = NULL").Where("id = ?", id).Exec(ctx)
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		now := d.Now()
+		res, err := tx.NewUpdate().Model((*Customer)(nil)).
+			Set("mail_flag = ''").Set("mail_flagged_at = NULL").Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if affected(res) != 1 {
+			return ErrNotFound
+		}
+		_, err = tx.NewUpdate().Model((*ClientMessage)(nil)).ModelTableExpr("client_messages INDEXED BY client_messages_customer").
+			Set("status = ?, error = '', attempts = 0, updated_at = ?", MessageQueued, now).
+			Where("customer_id = ? AND status = ? AND error LIKE ?", id, MessageSuppressed, "not sent: "+flaggedAddress+"%").Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: unable to clear the mail flag of customer %d: %w", id, err)
 	}
-	if affected(res) != 1 {
-		return fmt.Errorf("store: unable to clear the mail flag of customer %d: %w", id, ErrNotFound)
+	return nil
+}
+
+// PostponeFailedJob keeps job id for later after its e-mail could not be
+// written: it runs again at until, with why.
+func (d *DB) PostponeFailedJob(ctx context.Context, id int64, until time.Time, why string) error {
+	_, err := d.bun.NewUpdate().Model((*CollectionJob)(nil)).
+		Set("run_at = ?, attempts = attempts + 1, last_error = ?", until.UTC(), truncate(why, 1000)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to postpone collection job %d: %w", id, err)
 	}
 	return nil
 }

@@ -132,6 +132,12 @@ var hotQueries = []hotQuery{
 	}, uses: []string{"tasks_customer_created"}},
 	{name: "client caps count, hour and day (clientSendsSQL)", sql: raw(clientSendsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
 		uses: []string{"client_messages_left", "client_messages_sending"}},
+	{name: "portal link caps count, hour and day (linkSendsSQL)", sql: raw(linkSendsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
+		uses: []string{"client_links_left", "client_messages_sending"}},
+	{name: "ClearCustomerMailFlag's held-back messages", sql: func(d *DB) string {
+		return d.bun.NewUpdate().Model((*ClientMessage)(nil)).ModelTableExpr("client_messages INDEXED BY client_messages_customer").
+			Set("status = 'queued'").Where("customer_id = ? AND status = ? AND error LIKE ?", 7, MessageSuppressed, "not sent: "+flaggedAddress+"%").String()
+	}, uses: []string{"client_messages_customer"}},
 	{name: "SendableClientMessages", sql: func(d *DB) string { return sendableClientQuery(d.bun, new([]ClientMessage), 50).String() },
 		scans: map[string]string{"cm USING INDEX client_messages_sendable": workingSet + ", " + boundedByLimit}, uses: []string{"client_messages_sendable"}},
 	{name: "portal link mail's customer (QueuePortalLinkMail)", sql: func(d *DB) string {

@@ -49,8 +49,8 @@ func (r *reader) collections(mail Email) (Company, Collections) {
 		co.BillingEmail = mail.From
 	}
 	col := Collections{
-		MaxPerHour: r.count("COLLECTIONS_MAX_PER_HOUR", 100),
-		MaxPerDay:  r.count("COLLECTIONS_MAX_PER_DAY", 500),
+		MaxPerHour: r.atLeastOne("COLLECTIONS_MAX_PER_HOUR", 100),
+		MaxPerDay:  r.atLeastOne("COLLECTIONS_MAX_PER_DAY", 500),
 		LinkTTL:    r.duration("PORTAL_LINK_TTL", 30*day, time.Hour, 365*day),
 	}
 	v, ok := r.raw("DUNNING_SCHEDULE")

@@ -29,6 +29,10 @@ CREATE TABLE collection_jobs (
     step        TEXT NOT NULL DEFAULT '',
     run_at      TIMESTAMP NOT NULL,
     created_at  TIMESTAMP NOT NULL,
+    -- a job whose e-mail could not be written (a document that failed to
+    -- render) is tried again later, with why, while the others go on.
+    attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error  TEXT NOT NULL DEFAULT '',
     CHECK (kind = 'welcome' OR invoice_id IS NOT NULL),
     UNIQUE (kind, customer_id, invoice_id, step)
 );
@@ -84,10 +88,15 @@ CREATE TABLE client_messages (
     updated_at   TIMESTAMP NOT NULL
 );
 -- The same working-set indexes as the outreach outbox's (0005): what is
--- still to send, what left in the caps' windows, what is in flight.
+-- still to send, what left in the caps' windows, what is in flight. Portal
+-- links asked for on the sign-in page have caps of their own, so that
+-- nobody can use up the caps of invoices and receipts by asking for links.
 CREATE INDEX client_messages_sendable ON client_messages (created_at, id)
     WHERE status = 'queued' OR (status = 'failed' AND attempts < 3);
-CREATE INDEX client_messages_left ON client_messages (sent_at) WHERE status IN ('sent','dry_run');
+CREATE INDEX client_messages_left ON client_messages (sent_at)
+    WHERE status IN ('sent','dry_run') AND kind <> 'portal_link';
+CREATE INDEX client_links_left ON client_messages (sent_at)
+    WHERE status IN ('sent','dry_run') AND kind = 'portal_link';
 CREATE INDEX client_messages_sending ON client_messages (sending_at) WHERE status = 'sending';
 CREATE INDEX client_messages_created ON client_messages (created_at, id);
 CREATE INDEX client_messages_customer ON client_messages (customer_id, id);
