@@ -111,7 +111,7 @@ func (f *fixture) queueLinks(t *testing.T, n int) []int64 {
 func (f *fixture) send(t *testing.T, id int64, dry bool) {
 	t.Helper()
 	ctx := context.Background()
-	if c, err := f.store.ClaimClientMessage(ctx, id, db.ClientCaps{PerHour: 1000, PerDay: 1000}, nil); err != nil || c != db.ClaimOK {
+	if c, err := f.store.ClaimClientMessage(ctx, id, db.ClientCaps{PerHour: 1000, PerDay: 1000, LinksPerHour: 1000, LinksPerDay: 1000}, nil); err != nil || c != db.ClaimOK {
 		t.Fatalf("claim %d: %s %v", id, c, err)
 	}
 	if err := f.store.MarkClientSent(ctx, id, "prov-"+strconv.FormatInt(id, 10), dry); err != nil {
@@ -130,14 +130,14 @@ func TestClientMailListPagesFiltersAndCounts(t *testing.T) {
 	ids := f.queueLinks(t, 60)
 	f.send(t, ids[0], false)
 	failed := ids[1]
-	if c, err := f.store.ClaimClientMessage(ctx, failed, db.ClientCaps{PerHour: 1000, PerDay: 1000}, nil); err != nil || c != db.ClaimOK {
+	if c, err := f.store.ClaimClientMessage(ctx, failed, db.ClientCaps{PerHour: 1000, PerDay: 1000, LinksPerHour: 1000, LinksPerDay: 1000}, nil); err != nil || c != db.ClaimOK {
 		t.Fatal(c, err)
 	}
 	if err := f.store.MarkClientFailed(ctx, failed, "smtp said no"); err != nil {
 		t.Fatal(err)
 	}
 	review := ids[2]
-	if _, err := f.store.ClaimClientMessage(ctx, review, db.ClientCaps{PerHour: 1000, PerDay: 1000}, nil); err != nil {
+	if _, err := f.store.ClaimClientMessage(ctx, review, db.ClientCaps{PerHour: 1000, PerDay: 1000, LinksPerHour: 1000, LinksPerDay: 1000}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.FlagClientForReview(ctx, review, "answer lost"); err != nil {
