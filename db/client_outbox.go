@@ -105,12 +105,16 @@ func linksLeftSince(arg string) string {
 var (
 	clientSendsSQL = "SELECT " + clientLeftSince("?0") + " AS hour, " + clientLeftSince("?1") + " AS day"
 	linkSendsSQL   = "SELECT " + linksLeftSince("?0") + " AS hour, " + linksLeftSince("?1") + " AS day"
+	// allSendsSQL is both, for the admin's figures: every client e-mail.
+	allSendsSQL = "SELECT " + clientLeftSince("?0") + " + " + linksLeftSince("?0") + " AS hour, " +
+		clientLeftSince("?1") + " + " + linksLeftSince("?1") + " AS day"
 )
 
-// ClientSends counts the client e-mail that left in the last hour and day.
+// ClientSends counts the client e-mail of every kind that left in the last
+// hour and day.
 func (d *DB) ClientSends(ctx context.Context) (hour, day int, err error) {
 	now := d.Now()
-	err = d.bun.NewRaw(clientSendsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
+	err = d.bun.NewRaw(allSendsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: unable to count client e-mail: %w", err)
 	}

@@ -132,6 +132,8 @@ var hotQueries = []hotQuery{
 	}, uses: []string{"tasks_customer_created"}},
 	{name: "client caps count, hour and day (clientSendsSQL)", sql: raw(clientSendsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
 		uses: []string{"client_messages_left", "client_messages_sending"}},
+	{name: "the admin's client e-mail figures (allSendsSQL)", sql: raw(allSendsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
+		uses: []string{"client_messages_left", "client_links_left", "client_messages_sending"}},
 	{name: "portal link caps count, hour and day (linkSendsSQL)", sql: raw(linkSendsSQL, planNow.Add(-time.Hour), planNow.Add(-24*time.Hour)),
 		uses: []string{"client_links_left", "client_messages_sending"}},
 	{name: "ClearCustomerMailFlag's held-back messages", sql: func(d *DB) string {
