@@ -9,10 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // PortalTokenBytes is the entropy of a portal token: 256 bits, well over the
@@ -147,28 +144,6 @@ func (d *DB) CheckoutSessionPayment(ctx context.Context, sessionID string) (*Che
 // maxBatch bounds the values of one IN (...) list (SQLite allows 32,766
 // parameters; a smaller batch keeps each query short).
 const maxBatch = 500
-
-// LivePortalTokens returns, for each of the portal token hashes that is
-// still live (not revoked), its customer's id: one query per batch, for the
-// live portal streams.
-func (d *DB) LivePortalTokens(ctx context.Context, tokenHashes []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(tokenHashes))
-	for chunk := range slices.Chunk(tokenHashes, maxBatch) {
-		var rows []struct {
-			Hash string `bun:"portal_token_hash"`
-			ID   int64  `bun:"id"`
-		}
-		err := d.bun.NewRaw(`SELECT portal_token_hash, id FROM customers
-			WHERE portal_token_hash IN (?) AND token_revoked_at IS NULL`, bun.List(chunk)).Scan(ctx, &rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: unable to check portal links: %w", err)
-		}
-		for _, r := range rows {
-			out[r.Hash] = r.ID
-		}
-	}
-	return out, nil
-}
 
 // CustomerByID reads one customer; an unknown id is ErrNotFound.
 func (d *DB) CustomerByID(ctx context.Context, id int64) (*Customer, error) {

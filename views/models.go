@@ -423,27 +423,6 @@ type PortalCustomer struct {
 	Company string
 }
 
-// PortalInvoice is an invoice as its client sees it.
-type PortalInvoice struct {
-	Label      string // number, or DRAFT
-	Amount     Money
-	Status     string
-	Overdue    bool
-	PaymentURL string
-	IssuedAt   *time.Time
-	DueAt      *time.Time
-	PaidAt     *time.Time
-}
-
-// PortalTask is a task as its client sees it: no cost, no profit, no error.
-type PortalTask struct {
-	Kind        string
-	Description string
-	Status      string
-	Result      string
-	CompletedAt *time.Time
-}
-
 // AccountSummary is a customer's money at a glance, for the portal.
 type AccountSummary struct {
 	Invoiced, Paid, Outstanding, Overdue Totals

@@ -82,16 +82,6 @@ type AdminPage struct {
 	ClientMail        AdminClientMailPanel
 }
 
-// PortalPage is a client's portal at /portal/{token}.
-type PortalPage struct {
-	Meta
-	Customer    PortalCustomer
-	Summary     AccountSummary
-	Outstanding []PortalInvoice // open invoices
-	History     []PortalInvoice // paid and refunded invoices
-	Work        []PortalTask    // newest first
-}
-
 // LoginPage is the sign-in form at /login.
 type LoginPage struct {
 	Meta
