@@ -32,6 +32,9 @@ type BizDevOptions struct {
 	// any hour. Outside it messages are queued but not sent.
 	SendWindow string
 	Location   *time.Location
+	// Sequences gives each pack's follow-ups (DefaultFollowUps when nil);
+	// their delays count business days in Location.
+	Sequences Sequences
 }
 
 // StaleSendingAfter is how long a message may stay "sending" before BizDev
@@ -81,6 +84,9 @@ func NewBizDevCycle(store *db.DB, env Env, mailer Mailer, opts BizDevOptions) *B
 	opts.SendDelayMax = max(opts.SendDelayMax, opts.SendDelayMin)
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	opts.PauseAfterErrors = max(opts.PauseAfterErrors, 0)
+	if opts.Sequences == nil {
+		opts.Sequences = DefaultFollowUps{}
+	}
 	window, err := ParseSendWindow(opts.SendWindow, opts.Location)
 	return &BizDevCycle{store: store, env: env, mailer: mailer, opts: opts, window: window, windowErr: err}
 }
@@ -150,7 +156,7 @@ func (c *BizDevCycle) queue(ctx context.Context, caps db.EmailCaps, tokens *Unsu
 			counts[bizdevQueued]++
 		}
 	}
-	return nil
+	return c.queueFollowUps(ctx, caps.PerCycle-pending-counts[bizdevQueued], tokens, counts)
 }
 
 // compose renders the e-mail for a lead, with the unsubscribe footer of
@@ -176,7 +182,7 @@ func (c *BizDevCycle) unsubscribeURL(tokens *UnsubscribeTokens, id int64) string
 func (c *BizDevCycle) footer(unsubscribeURL string) string {
 	var b strings.Builder
 	b.WriteString("\n\n--\n")
-	fmt.Fprintf(&b, "You received this one-off note from %s about your business. ", nonEmptyOr(c.opts.SenderName, "us"))
+	fmt.Fprintf(&b, "You received this note from %s about your business. ", nonEmptyOr(c.opts.SenderName, "us"))
 	fmt.Fprintf(&b, "To receive no further e-mail from us, open:\n%s\n", unsubscribeURL)
 	if a := strings.TrimSpace(c.opts.PostalAddress); a != "" {
 		b.WriteString(a + "\n")
@@ -234,13 +240,18 @@ func (c *BizDevCycle) send(ctx context.Context, caps db.EmailCaps, tokens *Unsub
 // deliver sends one claimed message and records the answer.
 func (c *BizDevCycle) deliver(ctx context.Context, m *db.Message, tokens *UnsubscribeTokens, counts Counts) error {
 	unsubscribe := c.unsubscribeURL(tokens, m.ID)
+	headers := map[string]string{
+		"List-Unsubscribe":      "<" + unsubscribe + ">",
+		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+	}
+	if m.Step > 1 {
+		if err := c.threadHeaders(ctx, m, headers); err != nil {
+			return err
+		}
+	}
 	providerID, sendErr := c.mailer.Send(ctx, OutgoingMail{
 		To: m.ToAddr, From: c.opts.From, FromName: c.opts.SenderName,
-		Subject: m.Subject, Body: m.Body, OutboxID: m.ID,
-		Headers: map[string]string{
-			"List-Unsubscribe":      "<" + unsubscribe + ">",
-			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-		},
+		Subject: m.Subject, Body: m.Body, OutboxID: m.ID, Headers: headers,
 	})
 	if sendErr != nil && ctx.Err() != nil {
 		// Cancelled mid-send: whether the provider took it is unknown. The
@@ -267,7 +278,7 @@ func (c *BizDevCycle) deliver(ctx context.Context, m *db.Message, tokens *Unsubs
 		return nil
 	}
 	dryRun := c.mailer.Mode() == MailModeDryRun
-	if err := c.store.MarkSent(bctx, m.ID, providerID, dryRun); err != nil {
+	if err := c.store.MarkSentStep(bctx, m.ID, providerID, dryRun, c.nextStepAt(bctx, m)); err != nil {
 		return err
 	}
 	if dryRun {

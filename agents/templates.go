@@ -291,10 +291,25 @@ func RenderOutreach(pack string, variant int, d OutreachData) (OutreachEmail, er
 	if variant < 0 || variant >= len(p.variants) {
 		return OutreachEmail{}, fmt.Errorf("templates: pack %s has no variant %d", pack, variant)
 	}
+	r := outreachReplacer(d)
+	v := p.variants[variant]
+	return OutreachEmail{
+		Template: fmt.Sprintf("%s/%d", p.name, variant+1),
+		Subject:  headerLine(r.Replace(v.subject)),
+		Body:     r.Replace(v.body),
+	}, nil
+}
+
+// RenderFollowUp fills a follow-up's body with d, as RenderOutreach fills a
+// first e-mail.
+func RenderFollowUp(body string, d OutreachData) string { return outreachReplacer(d).Replace(body) }
+
+// outreachReplacer fills the placeholders of outreach templates with d.
+func outreachReplacer(d OutreachData) *strings.Replacer {
 	// Every value but the signature is one line of text: a newline or a run
 	// of spaces in the data never breaks a sentence.
 	company, sender := headerLine(d.Company), headerLine(d.SenderName)
-	r := strings.NewReplacer(
+	return strings.NewReplacer(
 		"{first_name}", nonEmptyOr(headerLine(d.FirstName), "there"),
 		"{company}", nonEmptyOr(company, "your company"),
 		"{company's}", possessive(nonEmptyOr(company, "your company")),
@@ -305,12 +320,6 @@ func RenderOutreach(pack string, variant int, d OutreachData) (OutreachEmail, er
 		"{offer}", nonEmptyOr(strings.TrimRight(headerLine(d.Offer), ". "), "research and writing on demand"),
 		"{signature}", nonEmptyOr(d.Signature, nonEmptyOr(sender, "The team")),
 	)
-	v := p.variants[variant]
-	return OutreachEmail{
-		Template: fmt.Sprintf("%s/%d", p.name, variant+1),
-		Subject:  headerLine(r.Replace(v.subject)),
-		Body:     r.Replace(v.body),
-	}, nil
 }
 
 // FirstName is the first word of a contact's name, capitalised, or "" when

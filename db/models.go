@@ -93,6 +93,12 @@ type Lead struct {
 	ConvertedAt *time.Time `bun:"converted_at"`
 	CreatedAt   time.Time  `bun:"created_at,notnull"`
 	UpdatedAt   time.Time  `bun:"updated_at,notnull"`
+	// SequenceStep is how many steps of its sequence the lead was sent;
+	// NextStepAt when the next follow-up is due (nil: none); SequenceStop
+	// why the sequence ended early ("" while it runs).
+	SequenceStep int        `bun:"sequence_step,notnull"`
+	NextStepAt   *time.Time `bun:"next_step_at"`
+	SequenceStop string     `bun:"sequence_stop,notnull"`
 }
 
 // EmailAddr is the lead's e-mail address, or "" when it has none.
@@ -119,6 +125,14 @@ type Reply struct {
 	// (replyDedupeKey); nil for simulated replies and rows older than
 	// migration 0007.
 	DedupeKey *string `bun:"dedupe_key"`
+	// Class is how the reply was sorted (Reply* classes), ClassReason why,
+	// ClassBy who sorted it ("rules", "llm", "operator"); "" for replies
+	// older than migration 0015. MessageID is the outreach message it
+	// answers, when that could be told.
+	Class       string `bun:"class,notnull"`
+	ClassReason string `bun:"class_reason,notnull"`
+	ClassBy     string `bun:"class_by,notnull"`
+	MessageID   *int64 `bun:"message_id"`
 }
 
 // Customer is a lead that answered and was onboarded.
@@ -265,6 +279,7 @@ type Message struct {
 	SendingAt   *time.Time `bun:"sending_at"`
 	SentAt      *time.Time `bun:"sent_at"`
 	UpdatedAt   time.Time  `bun:"updated_at,notnull"`
+	Step        int        `bun:"step,nullzero,notnull,default:1"` // its step in the lead's sequence, from 1 (0 is 1)
 }
 
 // Suppression stops mail to an address or a whole domain.

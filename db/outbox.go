@@ -78,7 +78,7 @@ func (d *DB) QueueMessage(ctx context.Context, leadID int64, compose func(l *Lea
 			return err
 		}
 		now := d.Now()
-		msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, CreatedAt: now, UpdatedAt: now}
+		msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, Step: 1, CreatedAt: now, UpdatedAt: now}
 		if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
 			return err
 		}
@@ -194,9 +194,19 @@ func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim,
 			return err
 		}
 		now := d.Now()
-		if l.Status != LeadNew {
+		// The first step goes to a new lead, a follow-up to a contacted
+		// one whose sequence still runs.
+		want := LeadNew
+		if m.Step > 1 {
+			want = LeadContacted
+		}
+		switch {
+		case l.Status != want:
 			claim = ClaimSuppressed
 			return setMessage(ctx, tx, id, now, "status = ?, error = ?", MessageSuppressed, "not sent: the lead is "+l.Status)
+		case m.Step > 1 && l.SequenceStop != "":
+			claim = ClaimSuppressed
+			return setMessage(ctx, tx, id, now, "status = ?, error = ?", MessageSuppressed, "not sent: "+l.SequenceStop)
 		}
 		reason, found, err := suppressionFor(ctx, tx, m.ToAddr, l.DomainKey)
 		if err != nil {
@@ -236,8 +246,15 @@ func setMessage(ctx context.Context, idb bun.IDB, id int64, now time.Time, set s
 
 // MarkSent records that the provider accepted message id (dryRun: that it was
 // recorded without sending), marks its lead contacted and resets the count of
-// consecutive provider errors, in one transaction.
+// consecutive provider errors, in one transaction. The lead's sequence ends
+// with this step: MarkSentStep schedules a next one.
 func (d *DB) MarkSent(ctx context.Context, id int64, providerID string, dryRun bool) error {
+	return d.MarkSentStep(ctx, id, providerID, dryRun, nil)
+}
+
+// MarkSentStep is MarkSent that also records the message's step on its
+// lead and when the next step is due (nil: the sequence ends here).
+func (d *DB) MarkSentStep(ctx context.Context, id int64, providerID string, dryRun bool, nextStepAt *time.Time) error {
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		m, err := sendingMessage(ctx, tx, id)
 		if err != nil {
@@ -255,7 +272,20 @@ func (d *DB) MarkSent(ctx context.Context, id int64, providerID string, dryRun b
 		if err := resetProviderErrors(ctx, tx, now); err != nil {
 			return err
 		}
-		return setLead(ctx, tx, m.LeadID, now, "status = ?, contacted_at = ?, dry_run = ?", LeadContacted, now, dryRun)
+		var next any
+		if nextStepAt != nil {
+			next = nextStepAt.UTC()
+		}
+		if m.Step > 1 {
+			// A follow-up: the lead is contacted already; only its place in
+			// the sequence moves, while the sequence still runs.
+			_, err := tx.NewUpdate().Model((*Lead)(nil)).
+				Set("sequence_step = ?, next_step_at = ?, contacted_at = ?, updated_at = ?", m.Step, next, now, now).
+				Where("id = ? AND status = ? AND sequence_stop = ''", m.LeadID, LeadContacted).Exec(ctx)
+			return err
+		}
+		return setLead(ctx, tx, m.LeadID, now, "status = ?, contacted_at = ?, dry_run = ?, sequence_step = 1, next_step_at = ?, sequence_stop = ''",
+			LeadContacted, now, dryRun, next)
 	})
 	if err != nil {
 		return fmt.Errorf("store: unable to mark message %d sent: %w", id, err)
@@ -342,7 +372,7 @@ func flagStaleSendingQuery(idb bun.IDB, now time.Time, olderThan time.Duration) 
 // so that BizDev sends to it for real; it returns how many.
 func (d *DB) RequeueDryRunLeads(ctx context.Context) (int, error) {
 	res, err := d.bun.NewUpdate().Model((*Lead)(nil)).
-		Set("status = ?, dry_run = FALSE, contacted_at = NULL, updated_at = ?", LeadNew, d.Now()).
+		Set("status = ?, dry_run = FALSE, contacted_at = NULL, sequence_step = 0, next_step_at = NULL, sequence_stop = '', updated_at = ?", LeadNew, d.Now()).
 		Where("status = ? AND dry_run", LeadContacted).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: unable to requeue dry-run leads: %w", err)

@@ -14,7 +14,6 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/textproto"
-	"strconv"
 	"strings"
 	"time"
 
@@ -273,12 +272,12 @@ func (m *Mailer) message(out agents.OutgoingMail) (*mail.Msg, string, error) {
 // digits>@<domain>", its own: a receiving server that sees a Message-ID
 // again may drop the message as a duplicate.
 func (m *Mailer) messageID(outboxID int64, from string) (string, error) {
+	if outboxID != 0 {
+		return agents.OutboxMessageID(outboxID, from), nil
+	}
 	domain := "hossagent.invalid"
 	if at := strings.LastIndexByte(from, '@'); at >= 0 && at < len(from)-1 {
 		domain = strings.ToLower(from[at+1:])
-	}
-	if outboxID != 0 {
-		return "hossagent.outbox." + strconv.FormatInt(outboxID, 10) + "@" + domain, nil
 	}
 	var b [16]byte
 	if _, err := io.ReadFull(m.opts.Random, b[:]); err != nil {

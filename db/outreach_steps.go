@@ -1,0 +1,272 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Outreach sequences in the store: the follow-ups due, queued one step at a
+// time, each in one transaction that checks the lead is still waiting for
+// exactly that step; and the sorted replies that end or delay a sequence.
+
+// dueFollowUpsQuery reads the contacted leads whose next step is due, the
+// longest waiting first: a range of the partial index leads_next_step.
+func dueFollowUpsQuery(idb bun.IDB, dst *[]Lead, now time.Time, limit int) *bun.SelectQuery {
+	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_next_step").
+		Where("l.status = ? AND l.next_step_at IS NOT NULL AND l.next_step_at <= ?", LeadContacted, now.UTC()).
+		OrderExpr("l.next_step_at, l.id").Limit(int64(limit))
+}
+
+// DueFollowUps returns up to limit contacted leads whose next follow-up is
+// due at now.
+func (d *DB) DueFollowUps(ctx context.Context, now time.Time, limit int) ([]Lead, error) {
+	var leads []Lead
+	if limit <= 0 {
+		return leads, nil
+	}
+	if err := dueFollowUpsQuery(d.bun, &leads, now, limit).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to read the due follow-ups: %w", err)
+	}
+	return leads, nil
+}
+
+// QueueFollowUp queues step of lead leadID's sequence, when the lead is
+// still contacted, was sent exactly the step before, and its next step is
+// due; otherwise (another run queued it, the lead answered) it returns nil
+// without error. The lead's next_step_at is cleared in the same
+// transaction (MarkSent sets the following one), so the step is queued
+// once. compose renders the e-mail knowing the message id.
+func (d *DB) QueueFollowUp(ctx context.Context, leadID int64, step int, compose func(l *Lead, messageID int64) (OutboxDraft, error)) (*Message, error) {
+	var m *Message
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		now := d.Now()
+		var l Lead
+		err := tx.NewSelect().Model(&l).
+			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND l.sequence_step = ? AND l.next_step_at IS NOT NULL AND l.next_step_at <= ?",
+				leadID, LeadContacted, step-1, now).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = NULL, updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
+			return err
+		}
+		msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, Step: step, CreatedAt: now, UpdatedAt: now}
+		if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
+			return err
+		}
+		draft, err := compose(&l, msg.ID)
+		if err != nil {
+			return err
+		}
+		msg.Template, msg.Subject, msg.Body = draft.Template, draft.Subject, draft.Body
+		if _, err := tx.NewUpdate().Model(msg).Column("template", "subject", "body").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		m = msg
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to queue step %d for lead %d: %w", step, leadID, err)
+	}
+	return m, nil
+}
+
+// ThreadOf returns the earlier steps of lead leadID's sequence that left
+// (sent or recorded in DRY_RUN) before step, one message per step, in step
+// order: what a follow-up threads under.
+func (d *DB) ThreadOf(ctx context.Context, leadID int64, step int) ([]Message, error) {
+	var msgs []Message
+	err := d.bun.NewSelect().Model(&msgs).
+		Where("m.lead_id = ? AND m.step < ? AND m.status IN (?)", leadID, step, bun.List([]string{MessageSent, MessageDryRun})).
+		OrderExpr("m.step, m.id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read the thread of lead %d: %w", leadID, err)
+	}
+	out := msgs[:0]
+	for i, m := range msgs {
+		if i > 0 && out[len(out)-1].Step == m.Step {
+			out[len(out)-1] = m // the latest of a step (a dry run sent for real later)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// StopSequence ends lead id's sequence with why (an operator's stop): no
+// further follow-up is queued, and the ones already queued are not sent.
+func (d *DB) StopSequence(ctx context.Context, id int64, why string) error {
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		return stopSequence(ctx, tx, id, why, d.Now())
+	})
+	if err != nil {
+		return fmt.Errorf("store: unable to stop the sequence of lead %d: %w", id, err)
+	}
+	return nil
+}
+
+func stopSequence(ctx context.Context, tx bun.Tx, leadID int64, why string, now time.Time) error {
+	if _, err := tx.NewUpdate().Model((*Lead)(nil)).
+		Set("next_step_at = NULL, sequence_stop = ?, updated_at = ?", truncate(why, 200), now).
+		Where("id = ?", leadID).Exec(ctx); err != nil {
+		return err
+	}
+	_, err := tx.NewUpdate().Model((*Message)(nil)).
+		Set("status = ?, error = ?, updated_at = ?", MessageSuppressed, "not sent: "+truncate(why, 200), now).
+		Where("lead_id = ? AND step > 1 AND (status = ? OR (status = ? AND attempts < ?))", leadID, MessageQueued, MessageFailed, MaxSendAttempts).Exec(ctx)
+	return err
+}
+
+// SortedReply is an inbound reply with the decision about it.
+type SortedReply struct {
+	LeadID    int64
+	MessageID *int64 // the outreach message it answers, when known
+	FromAddr  string
+	Subject   string
+	Body      string
+	// InboundID is the message's Message-ID header: a second delivery of
+	// the same message is stored once.
+	InboundID  string
+	Class      string
+	Reason     string
+	By         string     // "rules", "llm" or "operator"
+	ReturnDate *time.Time // out of office: when the prospect is back
+	Simulated  bool
+}
+
+// Reply classes (agents.SortReply's).
+const (
+	ReplyInterested    = "interested"
+	ReplyNotNow        = "not_now"
+	ReplyNotInterested = "not_interested"
+	ReplyOutOfOffice   = "out_of_office"
+	ReplyUnsubscribe   = "unsubscribe"
+	ReplyBounce        = "bounce"
+	ReplyOther         = "other"
+)
+
+// ReplyOutcome is what ApplyReply did.
+type ReplyOutcome struct {
+	Stored    bool   // false: a second delivery, nothing changed
+	LeadMoved string // the lead's new status, "" when it kept its own
+}
+
+// ApplyReply stores a sorted reply and acts on its class, in one
+// transaction: interested moves the lead to responded (Onboarding converts
+// it); unsubscribe suppresses the address and the lead; a bounce suppresses
+// it as bounced; not interested closes the lead (dead); out of office moves
+// the next step to the return date; not now and other end the sequence and
+// leave the lead to the operator. Every class but out of office ends the
+// sequence (its queued follow-ups are not sent).
+func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, error) {
+	var out ReplyOutcome
+	addr := strings.ToLower(strings.TrimSpace(in.FromAddr))
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var l Lead
+		if err := tx.NewSelect().Model(&l).Where("l.id = ?", in.LeadID).Scan(ctx); err != nil {
+			return notFound(err)
+		}
+		now := d.Now()
+		var key *string
+		if !in.Simulated {
+			k := replyDedupeKey(addr, InboundReply{FromAddr: addr, Subject: in.Subject, Body: in.Body, MessageID: in.InboundID})
+			key = &k
+		}
+		r := &Reply{LeadID: l.ID, FromAddr: addr, Subject: truncate(in.Subject, 500), Body: truncate(in.Body, 20000), Simulated: in.Simulated,
+			ReceivedAt: now, DedupeKey: key, Class: in.Class, ClassReason: truncate(in.Reason, 500), ClassBy: in.By, MessageID: in.MessageID}
+		res, err := tx.NewInsert().Model(r).On("CONFLICT (lead_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING").Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if affected(res) == 0 {
+			return nil
+		}
+		out.Stored = true
+		return d.actOnReply(ctx, tx, l, addr, in, now, &out)
+	})
+	if err != nil {
+		return ReplyOutcome{}, fmt.Errorf("store: unable to apply the reply from %s: %w", addr, err)
+	}
+	return out, nil
+}
+
+func (d *DB) actOnReply(ctx context.Context, tx bun.Tx, l Lead, addr string, in SortedReply, now time.Time, out *ReplyOutcome) error {
+	move := func(status string, from ...string) error {
+		res, err := tx.NewUpdate().Model((*Lead)(nil)).Set("status = ?, updated_at = ?", status, now).
+			Where("id = ? AND status IN (?)", l.ID, bun.List(from)).Exec(ctx)
+		if err == nil && affected(res) > 0 {
+			out.LeadMoved = status
+		}
+		return err
+	}
+	if in.Class == ReplyOutOfOffice {
+		if in.ReturnDate != nil && l.NextStepAt != nil && in.ReturnDate.After(*l.NextStepAt) {
+			_, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = ?, updated_at = ?", in.ReturnDate.UTC(), now).
+				Where("id = ? AND next_step_at IS NOT NULL", l.ID).Exec(ctx)
+			return err
+		}
+		return nil
+	}
+	if err := stopSequence(ctx, tx, l.ID, "replied: "+strings.ReplaceAll(in.Class, "_", " "), now); err != nil {
+		return err
+	}
+	switch in.Class {
+	case ReplyInterested:
+		res, err := tx.NewUpdate().Model((*Lead)(nil)).
+			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
+			Where("id = ? AND status IN (?)", l.ID, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
+		if err == nil && affected(res) > 0 {
+			out.LeadMoved = LeadResponded
+		}
+		return err
+	case ReplyUnsubscribe, ReplyBounce:
+		reason, target := SuppressUnsubscribed, addr
+		if in.Class == ReplyBounce {
+			reason = SuppressBounced
+			if e := l.EmailAddr(); e != "" {
+				target = e // a bounce comes from the mail server, about the lead's address
+			}
+		}
+		c, err := d.suppressAndMove(ctx, tx, target, reason, "reply", l.ID)
+		if err == nil && c.LeadMoved {
+			out.LeadMoved = map[string]string{SuppressBounced: LeadBounced, SuppressUnsubscribed: LeadUnsubscribed}[reason]
+		}
+		return err
+	case ReplyNotInterested:
+		return move(LeadDead, LeadNew, LeadContacted)
+	}
+	return nil
+}
+
+// MessageLead is the lead an outreach message went to, 0 when there is no
+// such message.
+func (d *DB) MessageLead(ctx context.Context, messageID int64) (int64, error) {
+	var lead int64
+	err := d.bun.NewRaw("SELECT lead_id FROM messages WHERE id = ?", messageID).Scan(ctx, &lead)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to read message %d: %w", messageID, err)
+	}
+	return lead, nil
+}
+
+// LeadNiche is lead id's niche ("" for an unknown lead).
+func (d *DB) LeadNiche(ctx context.Context, id int64) (string, error) {
+	var niche string
+	err := d.bun.NewRaw("SELECT niche FROM leads WHERE id = ?", id).Scan(ctx, &niche)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: unable to read the niche of lead %d: %w", id, err)
+	}
+	return niche, nil
+}
