@@ -356,3 +356,13 @@ func BizDevOptions(s *Sleeps) agents.BizDevOptions {
 func (r *Rig) BizDev(m agents.Mailer, opts agents.BizDevOptions) *agents.BizDevCycle {
 	return agents.NewBizDevCycle(r.Store, r.Env(), m, opts)
 }
+
+// Lead reads lead id as stored.
+func (r *Rig) Lead(id int64) db.Lead {
+	r.T.Helper()
+	var l db.Lead
+	if err := r.Store.Bun().NewSelect().Model(&l).Where("l.id = ?", id).Scan(r.Ctx); err != nil {
+		r.T.Fatalf("lead %d: %v", id, err)
+	}
+	return l
+}
