@@ -50,6 +50,7 @@ const (
 var secretVars = map[string]bool{
 	"ADMIN_PASSWORD": true, "SMTP_PASSWORD": true, "SENDGRID_API_KEY": true, "EMAIL_INBOUND_SECRET": true,
 	"LEAD_SEARCH_API_KEY": true, "STRIPE_API_KEY": true, "STRIPE_WEBHOOK_SECRET": true, "OPENAI_API_KEY": true,
+	"IMAP_PASSWORD": true,
 }
 
 // urlVars are the variables that hold a URL: an echoed value has its user
@@ -115,6 +116,7 @@ type Config struct {
 	Collections Collections
 
 	LiveStreams LiveStreams
+	IMAP        IMAP
 }
 
 // LiveStreams bounds the open live-update (SSE) streams: each holds a
@@ -418,6 +420,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		r.fail("OPENAI_API_KEY", "", "is required when TASK_EXECUTOR=openai")
 	}
 	c.Company, c.Collections = r.collections(c.Email)
+	c.IMAP = r.imap(c.ReleaseMode == Production)
 	live := DefaultLiveStreams()
 	c.LiveStreams = LiveStreams{
 		PerAddress: r.atLeastOne("LIVE_STREAMS_PER_ADDRESS", live.PerAddress),
