@@ -116,6 +116,8 @@ var hostileRoutes = map[string]hostileRoute{
 	"/admin/plans/{name}/activate":              {params: map[string]string{"name": "growth"}, methods: []string{http.MethodPost}},
 	"/admin/plans/{name}/deactivate":            {params: map[string]string{"name": "growth"}, methods: []string{http.MethodPost}},
 	"/admin/plans/{name}/edit":                  {params: map[string]string{"name": "starter"}, fields: []string{"title", "billing", "niches", "item"}, form: url.Values{"title": {"Starter"}, "billing": {"monthly"}, "niches": {"dentists"}, "item": {"outreach_copy_pack", ""}}, methods: []string{http.MethodPost}},
+	"/admin/sequences":                          {},
+	"/admin/sequences/{pack}":                   {params: map[string]string{"pack": "saas"}, fields: []string{"delay", "body"}, form: url.Values{"delay": {"3", ""}, "body": {"Hi {first_name}", ""}}, methods: []string{http.MethodPost}},
 	"/admin/tasks/{id}":                         {params: map[string]string{"id": "1"}},
 	"/api/v1/agents":                            {fields: []string{"q", "page", "per_page", "status"}},
 	"/api/v1/customers":                         {fields: []string{"q", "page", "per_page", "status"}},
@@ -240,6 +242,9 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 		HTML: "<p>Pay</p>", Attachments: []db.ClientAttachment{{Filename: "INV-000001.pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.4")}}})
 	ctx := context.Background()
 	if _, err := agents.SeedCatalogue(ctx, f.store, agents.DefaultCatalogue("usd")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agents.SeedSequences(ctx, f.store); err != nil {
 		t.Fatal(err)
 	}
 	h.admin = f.createUser(t, "admin@hossagent.test", db.RoleAdmin)

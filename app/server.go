@@ -92,6 +92,10 @@ type Deps struct {
 	// that the kind titles it gives (Catalogues.Titles) follow; nil
 	// reloads nothing (the cycles read the store at every run anyway).
 	Catalogues *agents.Catalogues
+	// Sequences is the process's copy of the stored follow-ups
+	// (agents.NewStoredSequences), the one BizDev reads, reloaded after each
+	// edit in /admin/sequences; nil reloads nothing.
+	Sequences *agents.StoredSequences
 	// KindTitles names task kinds as the portal shows them; nil: the
 	// titles of Catalogues, or without it of the default catalogue
 	// (agents.DefaultCatalogue).
@@ -153,6 +157,8 @@ type Server struct {
 	catalogues       *agents.Catalogues // reloaded after catalogue edits (admin_plans.go)
 	portalLinkAsks   *attemptLimiter    // the sign-in page's "send me a link", per client address
 	kindTitles       agents.KindTitles  // task kinds as clients read them
+	// followUps is reloaded after follow-up edits (admin_sequences.go).
+	followUps *agents.StoredSequences
 	// background counts the work requests leave behind them (a requested
 	// portal link being queued); Wait waits for it.
 	background sync.WaitGroup
@@ -194,6 +200,7 @@ func New(d Deps) *Server {
 		invoiceFiles:     d.InvoiceFiles,
 		portalLinks:      d.PortalLinks,
 		catalogues:       d.Catalogues,
+		followUps:        d.Sequences,
 		portalLinkAsks:   newAttemptLimiter(portalAskRefillEach, portalAskBurst, d.Now),
 		kindTitles:       d.KindTitles,
 		runWait:          defaultRunWait,
@@ -320,6 +327,8 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/admin/api-tokens", s.createAPIToken)
 			r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
 			r.Get("/admin/plans", s.plans) // the catalogue editor; its actions are below
+			// The follow-up editor; its action is below.
+			r.Get("/admin/sequences", s.sequences)
 
 			// The control room's actions (agents, autopilot, outreach,
 			// invoices): POST only. Each is registered for every method and
@@ -354,6 +363,7 @@ func (s *Server) Handler() http.Handler {
 				r.HandleFunc("/admin/plans/{name}/deactivate", s.deactivatePlan)
 				r.HandleFunc("/admin/plans/{name}/activate", s.activatePlan)
 				r.HandleFunc("/admin/customers/{id}/plan", s.setCustomerPlan)
+				r.With(s.refuseBadFormText(maxSequenceForm)).HandleFunc("/admin/sequences/{pack}", s.saveSequence) // its form text is checked after the sign-in
 			})
 			r.HandleFunc("/admin/*", s.notFound)
 		})
