@@ -683,13 +683,16 @@ func htmlToText(src string) string {
 			}
 			return
 		}
-		out.WriteString(strings.Repeat("> ", lineQuote))
+		out.WriteString(strings.Repeat("> ", min(lineQuote, 3))) // the depth is for reading, not for StripQuoted
 		out.WriteString(text)
 		out.WriteString("\n")
 		blank = false
 	}
 	for {
 		tt := z.Next()
+		if out.Len() > maxReplyText {
+			tt = html.ErrorToken // the rest would be clipped anyway
+		}
 		switch tt {
 		case html.ErrorToken:
 			flush()

@@ -207,6 +207,13 @@ func TestParseInboundRefusesAndLimits(t *testing.T) {
 		t.Errorf("many parts: err %v, truncated %v, text %q", err, p.Truncated, p.Text)
 	}
 
+	// Deeply nested quotes cost linear time and a bounded prefix.
+	nested := "From: a@b.example\r\nContent-Type: text/html\r\n\r\n" + strings.Repeat("<blockquote>quoted ", 1<<15)
+	if p, err := ParseInbound([]byte(nested)); err != nil || len(p.Text) > maxReplyText ||
+		strings.Contains(p.Text, "> > > > ") || !strings.HasPrefix(p.Text, "> quoted\n> > quoted\n> > > quoted\n> > > quoted\n") {
+		t.Errorf("nested blockquotes: err %v, %d bytes, starts %q", err, len(p.Text), p.Text[:min(len(p.Text), 40)])
+	}
+
 	// Broken pieces are skipped, not fatal: a bad header line, junk in
 	// base64, an unknown charset, a bad date, an unterminated multipart.
 	odd := "Subject: =?x-unknown?Q?caf=E9?=\r\nthis line is no header\r\nFrom: \"Broken =?bad?= name\" <Odd@Example.COM>\r\n" +

@@ -318,8 +318,8 @@ var (
 	oneWordYes = []string{"yes", "yep", "yeah", "sure", "ok", "okay", "absolutely", "definitely", "please do", "yes please", "sure thing", "of course"}
 	// laterRe is a request to be contacted months from now.
 	laterRe            = regexp.MustCompile(`\b(in|after) (a few|a couple of|a couple|\d{1,2}|one|two|three|four|five|six|several) (months?|quarters?)\b`)
-	oneWordNo          = []string{"no", "nope", "nah", "no thanks", "no thank you", "pass", "not interested"}
-	oneWordUnsubscribe = []string{"stop", "remove", "unsubscribe", "stop please", "please stop"}
+	oneWordNo          = []string{"no", "nope", "nah", "no thanks", "no thank you", "pass"}
+	oneWordUnsubscribe = []string{"stop", "remove", "stop please", "please stop"}
 	negators           = map[string]bool{
 		"not": true, "no": true, "never": true, "don't": true, "dont": true, "doesn't": true, "didn't": true,
 		"isn't": true, "aren't": true, "wasn't": true, "weren't": true, "won't": true, "wouldn't": true,
