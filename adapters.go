@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/imap"
 	"github.com/hossagent/hossagent/agents/invoicepdf"
 	"github.com/hossagent/hossagent/agents/openai"
 	"github.com/hossagent/hossagent/agents/searchapi"
@@ -36,6 +37,8 @@ type builtAgents struct {
 	collections  *agents.CollectionsCycle
 	invoiceFiles *agents.InvoiceFiles
 	catalogues   *agents.Catalogues
+	replies      *agents.RepliesCycle
+	sequences    *agents.StoredSequences
 }
 
 // buildAgents wires every agent of agents.Registry to its adapters and puts them, with
@@ -58,12 +61,22 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	}
 	leadSource := agents.NewLeadSourceCycle(store, env, provider, agents.LeadSourceOptions{MaxPerCycle: cfg.Leads.MaxPerCycle})
 
+	// The follow-ups live in the store, editable in /admin/sequences; the
+	// built-in ones seed an empty store.
+	if _, err := agents.SeedSequences(context.Background(), store); err != nil {
+		return builtAgents{}, err
+	}
+	sequences, err := agents.NewStoredSequences(context.Background(), store)
+	if err != nil {
+		return builtAgents{}, err
+	}
 	bizdev := agents.NewBizDevCycle(store, env, mailer, agents.BizDevOptions{
 		MaxPerCycle: cfg.Email.MaxPerCycle, MaxPerHour: cfg.Email.MaxPerHour, MaxPerDay: cfg.Email.MaxPerDay,
 		SendDelayMin: cfg.Email.SendDelayMin, SendDelayMax: cfg.Email.SendDelayMax,
 		From: cfg.Email.From, SenderName: cfg.Email.SenderName, Offer: cfg.Email.Offer, Signature: cfg.Email.Signature,
 		PostalAddress: cfg.Email.PostalAddress, BaseURL: cfg.BaseURL.String(),
 		PauseAfterErrors: cfg.Email.PauseAfterErrors, SendWindow: cfg.Email.SendWindow, Location: cfg.Email.SendTimezone,
+		Sequences: sequences,
 	})
 
 	// The catalogue lives in the store, editable in /admin/plans; the
@@ -80,12 +93,21 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	if err != nil {
 		return builtAgents{}, err
 	}
+	// Replies are read from the IMAP mailbox when one is configured (SendGrid's
+	// Inbound Parse and the simulator take the same sorting path).
+	var box agents.Mailbox
+	if cfg.IMAP.Enabled() {
+		box = imap.New(imap.Options{Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, Username: cfg.IMAP.Username,
+			Password: cfg.IMAP.Password, TLS: cfg.IMAP.TLS, Mailbox: cfg.IMAP.Mailbox})
+	}
+	replies := agents.NewRepliesCycle(store, env, box, agents.RepliesOptions{})
+
 	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
 	// In development with synthetic leads and no real mail, nobody can
 	// answer: the prospect simulator plays a share of the prospects (its
 	// replies are labelled simulated) one autopilot interval after contact.
 	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == agents.MailModeDryRun {
-		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute)})
+		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute), Replies: replies})
 		onboarding = agents.Sequence(sim, onboarding)
 		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
 	}
@@ -133,7 +155,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	engine := agents.NewEngine(agents.EngineConfig{
 		Store: store, Events: bus, Logger: log, Now: time.Now,
 		Cycles: map[string]agents.Cycle{
-			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Onboarding: onboarding,
+			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Replies: replies, agents.Onboarding: onboarding,
 			agents.Ops: ops, agents.Billing: billing, agents.Collections: collections,
 		},
 		AllowCrashInjection: cfg.IsDevelopment(),
@@ -146,7 +168,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
 	})
 	engine.Add(coordinator)
-	return builtAgents{engine: engine, coordinator: coordinator, collections: collections, invoiceFiles: files, catalogues: catalogues}, nil
+	return builtAgents{engine: engine, coordinator: coordinator, collections: collections, invoiceFiles: files, catalogues: catalogues, replies: replies, sequences: sequences}, nil
 }
 
 // newMailer is the outreach transport EMAIL_MODE names. A SendGrid event

@@ -144,7 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
 		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
 		PaymentEvents: stripe.Webhook{}, MailEvents: sendgrid.Events{},
-		InvoiceFiles: built.invoiceFiles, PortalLinks: built.collections, Catalogues: built.catalogues}
+		InvoiceFiles: built.invoiceFiles, PortalLinks: built.collections, Catalogues: built.catalogues, Replies: built.replies, Sequences: built.sequences}
 	if payments != nil {
 		deps.Payments, deps.Links = payments, payments // never a typed nil in the interface
 	}

@@ -26,6 +26,7 @@ const (
 	Ops         = "ops"
 	Billing     = "billing"
 	Collections = "collections"
+	Replies     = "replies"
 )
 
 // Agent is one entry of the Registry.
@@ -41,6 +42,7 @@ type Agent struct {
 var Registry = []Agent{
 	{LeadSource, "Lead source"},
 	{BizDev, "BizDev"},
+	{Replies, "Replies"},
 	{Onboarding, "Onboarding"},
 	{Ops, "Ops"},
 	{Billing, "Billing"},

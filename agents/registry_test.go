@@ -22,7 +22,7 @@ func TestRegistryIsTheListOfAgents(t *testing.T) {
 			t.Errorf("Lookup(%q) = %+v, %v", a.Name, got, ok)
 		}
 	}
-	if want := []string{LeadSource, BizDev, Onboarding, Ops, Billing, Collections}; !slices.Equal(Pipeline, want) {
+	if want := []string{LeadSource, BizDev, Replies, Onboarding, Ops, Billing, Collections}; !slices.Equal(Pipeline, want) {
 		t.Errorf("Pipeline = %v, want %v", Pipeline, want)
 	}
 	if _, ok := Lookup("nope"); ok {

@@ -33,6 +33,11 @@ type SimulatorOptions struct {
 	MinDelay time.Duration
 	// MaxPerCycle bounds the replies per run; 0 means 10.
 	MaxPerCycle int
+	// Replies, when set, is the sorting path the simulated replies take,
+	// as real ones do: each is a message of one class (interested, not
+	// now, not interested, out of office, unsubscribe, a bounce, other),
+	// sorted and acted on. Nil stores every reply as an answer (responded).
+	Replies *RepliesCycle
 }
 
 // ProspectSimulator stands in for prospects in development, with synthetic
@@ -192,6 +197,11 @@ func (s *ProspectSimulator) reply(ctx context.Context, l *db.Lead) (bool, error)
 	from := l.EmailAddr()
 	if from == "" {
 		from = "prospect@simulated.example"
+	}
+	if s.opts.Replies != nil {
+		raw := simulatedMessage(l, from, subject, s.env.Now(), s.env.Rand)
+		outcome, err := s.opts.Replies.Apply(ctx, raw, true)
+		return outcome == repliesStored, err
 	}
 	body := "[SIMULATED REPLY] Written by HossAgent's prospect simulator, not by a real person.\n\n" +
 		simulatedReplyBodies[s.env.Rand.IntN(len(simulatedReplyBodies))]

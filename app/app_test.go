@@ -148,8 +148,8 @@ func TestAdminShowsAgentsAndTables(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if got := doc.Find("#admin-agents .agent-card").Length(); got != 6 {
-		t.Errorf("agent cards = %d, want 6", got)
+	if got := doc.Find("#admin-agents .agent-card").Length(); got != 7 {
+		t.Errorf("agent cards = %d, want 7", got)
 	}
 	if got := text(doc.Find("#agent-billing")); !strings.Contains(got, "stripe unreachable") {
 		t.Errorf("billing card = %q, want its last error", got)

@@ -211,7 +211,7 @@ func liveFixture(t *testing.T, env map[string]string) (*fixture, *agents.Engine)
 			Cycles: map[string]agents.Cycle{
 				agents.LeadSource: standIn, agents.BizDev: standIn, agents.Onboarding: standIn, agents.Ops: standIn,
 				agents.Billing:     agents.NewBillingCycle(d.Store, cycleEnv, agents.DisabledPayments{}, agents.BillingOptions{Currency: "usd"}),
-				agents.Collections: standIn,
+				agents.Collections: standIn, agents.Replies: standIn,
 			}, AllowCrashInjection: true})
 		coordinator := agents.NewCoordinator(agents.CoordinatorConfig{Engine: engine, Store: d.Store, Events: bus, Logger: d.Logger,
 			Now: d.Now, Ticker: neverTicks, Interval: 5 * time.Minute})

@@ -264,6 +264,25 @@ func (s *Server) emailInbound(w http.ResponseWriter, r *http.Request) {
 		webhookReply(w, http.StatusBadRequest, problem)
 		return
 	}
+	if s.replies != nil {
+		// The sorting path every reply takes (the mailbox's, the
+		// simulator's): sorted, matched, stored once, acted on.
+		outcome, err := s.replies.ApplyParsed(context.WithoutCancel(r.Context()), inboundParsed(form, in), false)
+		switch {
+		case err != nil:
+			s.log.Error("inbound e-mail not recorded; SendGrid will retry", "err", err)
+			webhookReply(w, http.StatusInternalServerError, "not recorded; retry later")
+		case outcome == "unmatched":
+			s.log.Info("inbound e-mail from an address that is no lead: ignored", "from", in.FromAddr)
+			webhookReply(w, http.StatusOK, "unknown sender")
+		case outcome == "duplicate":
+			webhookReply(w, http.StatusOK, "duplicate: already recorded")
+		default:
+			s.publishDataChanged("replies", "reply received")
+			webhookReply(w, http.StatusOK, "recorded")
+		}
+		return
+	}
 	res, err := s.store.RecordInboundReply(context.WithoutCancel(r.Context()), in)
 	if err != nil {
 		s.log.Error("inbound e-mail not recorded; SendGrid will retry", "err", err)
@@ -396,4 +415,22 @@ func decodeCharset(v, charset string) string {
 		return string(b)
 	}
 	return strings.ToValidUTF8(v, "\uFFFD")
+}
+
+// inboundParsed is an Inbound Parse post as the sorting path reads it: the
+// cleaned fields, and from the raw header block the threading and
+// auto-reply headers.
+func inboundParsed(form url.Values, in db.InboundReply) agents.ParsedReply {
+	p := agents.ParsedReply{MessageID: strings.Trim(in.MessageID, "<> "), From: in.FromAddr, Subject: in.Subject,
+		Text: in.Body, NewText: agents.StripQuoted(in.Body)}
+	if m, err := mail.ReadMessage(strings.NewReader(strings.TrimRight(cleanText(form.Get("headers")), "\r\n") + "\r\n\r\n")); err == nil {
+		h := m.Header
+		p.InReplyTo = strings.Trim(strings.TrimSpace(h.Get("In-Reply-To")), "<>")
+		for _, ref := range strings.Fields(h.Get("References")) {
+			p.References = append(p.References, strings.Trim(ref, "<>"))
+		}
+		p.Headers = agents.ReplyHeaders{AutoSubmitted: h.Get("Auto-Submitted"), XAutoreply: h.Get("X-Autoreply"),
+			XAutorespond: h.Get("X-Autorespond"), Precedence: h.Get("Precedence"), ReturnPath: h.Get("Return-Path")}
+	}
+	return p
 }

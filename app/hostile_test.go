@@ -107,6 +107,8 @@ var hostileRoutes = map[string]hostileRoute{
 	"/admin/invoices/{id}/void":                 {params: map[string]string{"id": "1"}, form: url.Values{"reason": {"sent in error"}}, methods: []string{http.MethodPost}},
 	"/admin/kinds/{kind}/edit":                  {params: map[string]string{"kind": "outreach_copy_pack"}, fields: []string{"title", "price"}, form: url.Values{"title": {"Copy pack"}, "price": {"99.50"}}, methods: []string{http.MethodPost}},
 	"/admin/leads/{id}":                         {params: map[string]string{"id": "1"}},
+	"/admin/leads/{id}/sequence/stop":           {params: map[string]string{"id": "1"}, methods: []string{http.MethodPost}},
+	"/admin/replies/{id}/class":                 {params: map[string]string{"id": "1"}, form: url.Values{"class": {"other"}}, methods: []string{http.MethodPost}},
 	"/admin/outreach/caps":                      {form: url.Values{"per_cycle": {"1"}, "per_hour": {"2"}, "per_day": {"3"}}, methods: []string{http.MethodPost}},
 	"/admin/outreach/requeue-dry-run":           {methods: []string{http.MethodPost}},
 	"/admin/outreach/resume":                    {methods: []string{http.MethodPost}},

@@ -83,6 +83,10 @@ type Deps struct {
 	// InvoiceFiles renders invoice and receipt PDFs for the portal's and
 	// the admin's downloads (*agents.InvoiceFiles); nil answers 503.
 	InvoiceFiles InvoiceFiles
+	// Replies sorts and applies an inbound reply (the Replies cycle): the
+	// SendGrid Inbound Parse post takes the mailbox's path; nil records it
+	// unsorted, the lead responded.
+	Replies ReplyApplier
 	// PortalLinks mails a fresh portal link to a client who asks for one on
 	// the portal's sign-in page (the Collections cycle); nil: the page says
 	// links cannot be mailed now.
@@ -100,6 +104,12 @@ type Deps struct {
 	// titles of Catalogues, or without it of the default catalogue
 	// (agents.DefaultCatalogue).
 	KindTitles agents.KindTitles
+}
+
+// ReplyApplier sorts, matches, stores and acts on one inbound reply
+// (*agents.RepliesCycle).
+type ReplyApplier interface {
+	ApplyParsed(ctx context.Context, p agents.ParsedReply, simulated bool) (string, error)
 }
 
 // InvoiceFiles renders an invoice's documents (*agents.InvoiceFiles).
@@ -153,6 +163,7 @@ type Server struct {
 	links            agents.PaymentLinks   // admin_invoices.go: missing payment links
 	mail             *mailEndpoints        // unsubscribe, inbound mail, SendGrid events, test e-mail (email.go)
 	invoiceFiles     InvoiceFiles          // invoice and receipt PDFs (portal, admin)
+	replies          ReplyApplier          // inbound replies' sorting path (email.go)
 	portalLinks      agents.PortalLinkRequester
 	catalogues       *agents.Catalogues // reloaded after catalogue edits (admin_plans.go)
 	portalLinkAsks   *attemptLimiter    // the sign-in page's "send me a link", per client address
@@ -198,6 +209,7 @@ func New(d Deps) *Server {
 		links:            d.Links,
 		mail:             newMailEndpoints(d),
 		invoiceFiles:     d.InvoiceFiles,
+		replies:          d.Replies,
 		portalLinks:      d.PortalLinks,
 		catalogues:       d.Catalogues,
 		followUps:        d.Sequences,
@@ -353,6 +365,8 @@ func (s *Server) Handler() http.Handler {
 				r.HandleFunc("/admin/outreach/caps", s.saveEmailCaps)
 				r.HandleFunc("/admin/outreach/resume", s.resumeOutreach) // after a pause on provider errors
 				r.HandleFunc("/admin/outreach/test-mail", s.sendTestMail)
+				r.HandleFunc("/admin/replies/{id}/class", s.changeReplyClass)
+				r.HandleFunc("/admin/leads/{id}/sequence/stop", s.stopSequence)
 				r.HandleFunc("/admin/invoices/{id}/mark-paid", s.markInvoicePaid)
 				r.HandleFunc("/admin/invoices/{id}/void", s.voidInvoice)
 				r.HandleFunc("/admin/invoices/{id}/regenerate-link", s.regenerateInvoiceLink)

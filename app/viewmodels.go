@@ -62,6 +62,7 @@ func leadView(l db.Lead) views.Lead {
 		Niche: l.Niche, Website: l.Website, Source: l.Source, Status: l.Status, DryRun: l.DryRun,
 		ContactedAt: l.ContactedAt, RespondedAt: l.RespondedAt, ConvertedAt: l.ConvertedAt,
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
+		SequenceStep: l.SequenceStep, NextStepAt: l.NextStepAt, SequenceStop: l.SequenceStop,
 	}
 }
 
@@ -142,7 +143,8 @@ func messageView(m db.Message) views.Message {
 }
 
 func replyView(r db.Reply) views.Reply {
-	return views.Reply{FromAddr: r.FromAddr, Subject: r.Subject, Body: r.Body, Simulated: r.Simulated, ReceivedAt: r.ReceivedAt}
+	return views.Reply{ID: r.ID, FromAddr: r.FromAddr, Subject: r.Subject, Body: r.Body, Simulated: r.Simulated, ReceivedAt: r.ReceivedAt,
+		Class: r.Class, ClassReason: r.ClassReason, ClassBy: r.ClassBy}
 }
 
 func stripeEventView(e db.StripeEvent) views.StripeEvent {

@@ -141,6 +141,9 @@ type SortedReply struct {
 	By         string     // "rules", "llm" or "operator"
 	ReturnDate *time.Time // out of office: when the prospect is back
 	Simulated  bool
+	// Automatic: a program sent it (an auto-acknowledgement): sorted
+	// "other", it is kept but ends no sequence.
+	Automatic bool
 }
 
 // Reply classes (agents.SortReply's).
@@ -175,6 +178,14 @@ func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, erro
 		if err := tx.NewSelect().Model(&l).Where("l.id = ?", in.LeadID).Scan(ctx); err != nil {
 			return notFound(err)
 		}
+		if in.Simulated {
+			// The simulator answers once per lead, and only a lead still
+			// waiting for an answer.
+			n, err := tx.NewSelect().Model((*Reply)(nil)).Where("lead_id = ?", l.ID).Count(ctx)
+			if err != nil || n > 0 || l.Status != LeadContacted {
+				return err
+			}
+		}
 		now := d.Now()
 		var key *string
 		if !in.Simulated {
@@ -207,6 +218,9 @@ func (d *DB) actOnReply(ctx context.Context, tx bun.Tx, l Lead, addr string, in 
 			out.LeadMoved = status
 		}
 		return err
+	}
+	if in.Class == ReplyOther && in.Automatic {
+		return nil
 	}
 	if in.Class == ReplyOutOfOffice {
 		if in.ReturnDate != nil && l.NextStepAt != nil && in.ReturnDate.After(*l.NextStepAt) {
@@ -269,4 +283,37 @@ func (d *DB) LeadNiche(ctx context.Context, id int64) (string, error) {
 		return "", fmt.Errorf("store: unable to read the niche of lead %d: %w", id, err)
 	}
 	return niche, nil
+}
+
+// ReclassifyReply records an operator's decision on reply id: its class
+// becomes class (by "operator", with who and the class before as its
+// reason) and its lead is acted on for the new class, in one transaction.
+// It returns the reply as it was.
+func (d *DB) ReclassifyReply(ctx context.Context, id int64, class, admin string) (*Reply, error) {
+	old := new(Reply)
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(old).Where("id = ?", id).Scan(ctx); err != nil {
+			return notFound(err)
+		}
+		var l Lead
+		if err := tx.NewSelect().Model(&l).Where("l.id = ?", old.LeadID).Scan(ctx); err != nil {
+			return err
+		}
+		now := d.Now()
+		was := old.Class
+		if was == "" {
+			was = "unsorted"
+		}
+		reason := truncate("changed by "+admin+" from "+was, 500)
+		if _, err := tx.NewUpdate().Model((*Reply)(nil)).Set("class = ?, class_reason = ?, class_by = 'operator'", class, reason).
+			Where("id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		var out ReplyOutcome
+		return d.actOnReply(ctx, tx, l, old.FromAddr, SortedReply{LeadID: l.ID, FromAddr: old.FromAddr, Class: class, By: "operator"}, now, &out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to change the class of reply %d: %w", id, err)
+	}
+	return old, nil
 }

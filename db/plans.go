@@ -113,7 +113,15 @@ func NormalNiche(s string) string { return strings.ToLower(strings.Join(strings.
 
 // ReadCatalogue reads the whole catalogue (a few small tables).
 func (d *DB) ReadCatalogue(ctx context.Context) (CatalogueData, error) {
-	return readCatalogue(ctx, d.bun)
+	// Four reads in one transaction: an edit or a first seed committed
+	// between them would give plans naming kinds not read yet.
+	var c CatalogueData
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		c, err = readCatalogue(ctx, tx)
+		return err
+	})
+	return c, err
 }
 
 func readCatalogue(ctx context.Context, idb bun.IDB) (CatalogueData, error) {

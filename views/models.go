@@ -112,6 +112,11 @@ type Lead struct {
 	ConvertedAt *time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// The lead's sequence: steps sent, when the next is due (nil: none),
+	// why it ended early ("" while it runs).
+	SequenceStep int
+	NextStepAt   *time.Time
+	SequenceStop string
 }
 
 // LeadRef is a lead named on another record's page.
@@ -261,14 +266,24 @@ type Message struct {
 	UpdatedAt   time.Time
 }
 
-// Reply is an inbound answer to outreach.
+// Reply is an inbound answer to outreach, with how it was sorted: Class
+// (one of ReplyClasses; "" before sorting existed), why, and by whom
+// ("rules", "llm", "operator").
 type Reply struct {
-	FromAddr   string
-	Subject    string
-	Body       string
-	Simulated  bool
-	ReceivedAt time.Time
+	ID          int64
+	FromAddr    string
+	Subject     string
+	Body        string
+	Simulated   bool
+	ReceivedAt  time.Time
+	Class       string
+	ClassReason string
+	ClassBy     string
 }
+
+// ReplyClasses are the classes an operator may sort a reply into (the
+// agents' ReplyClasses, pinned by a parity test).
+var ReplyClasses = []string{"interested", "not_now", "not_interested", "out_of_office", "unsubscribe", "bounce", "other"}
 
 // StripeEvent is a Stripe webhook event as recorded.
 type StripeEvent struct {

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/db"
+)
+
+// SendGrid's Inbound Parse takes the mailbox's sorting path when the
+// Replies agent is wired: each post is sorted, matched by its threading
+// headers or its sender, stored once and acted on by its class.
+func TestInboundReplyIsSortedLikeTheMailbox(t *testing.T) {
+	m := newMailRig(t, map[string]string{"EMAIL_INBOUND_SECRET": mailInboundSecret}, func(d *Deps) {
+		d.Replies = agents.NewRepliesCycle(d.Store, agents.Env{Now: d.Now}, nil, agents.RepliesOptions{})
+	})
+	keen := m.lead(t, "keen@keen.example", db.LeadContacted)
+	done := m.lead(t, "done@done.example", db.LeadContacted)
+	away := m.lead(t, "away@away.example", db.LeadContacted)
+	post := func(from, subject, text, headers string) string {
+		t.Helper()
+		form := url.Values{"from": {from}, "to": {"outreach@hossagent.example"}, "subject": {subject}, "text": {text}, "headers": {headers}}
+		status, answer := m.postRaw(t, "/email/inbound/"+mailInboundSecret, "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+		if status != http.StatusOK {
+			t.Fatalf("inbound = %d %s", status, answer)
+		}
+		return answer
+	}
+	if a := post("keen@keen.example", "Re: hello", "Sounds good, let's talk next week.", "Message-ID: <k1@keen.example>\r\n"); !strings.Contains(a, "recorded") {
+		t.Errorf("interested = %q", a)
+	}
+	if a := post("keen@keen.example", "Re: hello", "Sounds good, let's talk next week.", "Message-ID: <k1@keen.example>\r\n"); !strings.Contains(a, "duplicate") {
+		t.Errorf("the same message again = %q", a)
+	}
+	post("done@done.example", "Re: hello", "Please remove me from your list.", "Message-ID: <d1@done.example>\r\n")
+	post("away@away.example", "Out of office", "I am out of the office until Monday, 16 June 2025.",
+		"Message-ID: <a1@away.example>\r\nAuto-Submitted: auto-replied\r\n")
+	if a := post("stranger@else.example", "Hi", "Who are you?", ""); !strings.Contains(a, "unknown sender") {
+		t.Errorf("a stranger = %q", a)
+	}
+	for id, want := range map[int64]string{keen.ID: db.LeadResponded, done.ID: db.LeadUnsubscribed, away.ID: db.LeadContacted} {
+		if got := m.leadStatus(t, id); got != want {
+			t.Errorf("lead %d = %s, want %s", id, got, want)
+		}
+	}
+	classes := map[int64]string{}
+	for _, r := range mailReplies(t, m.store) {
+		classes[r.LeadID] = r.Class
+		if r.ClassReason == "" || r.ClassBy != "rules" {
+			t.Errorf("reply %+v has no reason", r)
+		}
+	}
+	if classes[keen.ID] != db.ReplyInterested || classes[done.ID] != db.ReplyUnsubscribe || classes[away.ID] != db.ReplyOutOfOffice || len(classes) != 3 {
+		t.Errorf("classes = %v", classes)
+	}
+	if ok, _ := m.store.IsSuppressed(t.Context(), "done@done.example"); !ok {
+		t.Error("the unsubscribe request added no suppression")
+	}
+}
