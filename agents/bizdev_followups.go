@@ -26,8 +26,17 @@ func (c *BizDevCycle) queueFollowUps(ctx context.Context, room int, tokens *Unsu
 	if err != nil {
 		return err
 	}
+	dryRun := c.mailer.Mode() == MailModeDryRun
 	for _, l := range leads {
 		step := l.SequenceStep + 1
+		if l.DryRun && !dryRun {
+			// Its earlier steps were only recorded: a real "Re:" under
+			// them would answer nothing. Re-queued, it starts again.
+			if err := c.store.StopSequence(ctx, l.ID, "contacted only in DRY_RUN: re-queue the dry-run leads to write to it for real"); err != nil {
+				return err
+			}
+			continue
+		}
 		f, ok := c.followUp(l.Niche, step)
 		if !ok {
 			// The operator removed the step since it was scheduled.

@@ -29,6 +29,7 @@ const (
 	repliesDuplicate  = "duplicate"
 	repliesUnmatched  = "unmatched"
 	repliesUnreadable = "unreadable"
+	repliesUnstorable = "unstorable"
 )
 
 // RepliesCycle is the Replies agent's cycle over a mailbox.
@@ -65,6 +66,11 @@ func (c *RepliesCycle) Run(ctx context.Context) (Counts, error) {
 	var failed error
 	for _, m := range mails {
 		outcome, err := c.Apply(ctx, m.Raw, false)
+		if err != nil && db.IsConstraintViolation(err) {
+			// The store will never take this one as it is: counted and
+			// marked handled, so it cannot hold back the mail after it.
+			outcome, err = repliesUnstorable, nil
+		}
 		if err != nil {
 			// Not marked handled: fetched again next run.
 			failed = err
@@ -156,11 +162,15 @@ func (c *RepliesCycle) match(ctx context.Context, p ParsedReply, s Sorted) (int6
 		if id == 0 {
 			continue
 		}
-		lead, err := c.store.MessageLead(ctx, id)
+		lead, to, err := c.store.MessageLead(ctx, id)
 		if err != nil {
 			return 0, nil, err
 		}
-		if lead != 0 {
+		// Our Message-IDs can be guessed: a reference counts only with a
+		// sender the message could come from — the address it went to or
+		// its domain, or for a bounce a failed recipient that is that
+		// address — so that nobody acts on a lead by naming its message.
+		if lead != 0 && plausibleSender(p, s, to) {
 			return lead, &id, nil
 		}
 	}
@@ -182,4 +192,28 @@ func (c *RepliesCycle) match(ctx context.Context, p ParsedReply, s Sorted) (int6
 		}
 	}
 	return 0, nil, nil
+}
+
+// plausibleSender reports whether message p, sorted s, may answer a message
+// sent to address to: a bounce must report to as failed; a reply must come
+// from to or from its domain.
+func plausibleSender(p ParsedReply, s Sorted, to string) bool {
+	if p.DSN != nil {
+		for _, r := range s.BounceRecipients {
+			if strings.EqualFold(r, to) {
+				return true
+			}
+		}
+		return false
+	}
+	from := strings.ToLower(p.From)
+	if from == "" || to == "" {
+		return false
+	}
+	if from == to {
+		return true
+	}
+	_, fd, ok1 := strings.Cut(from, "@")
+	_, td, ok2 := strings.Cut(to, "@")
+	return ok1 && ok2 && fd == td
 }

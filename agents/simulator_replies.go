@@ -41,9 +41,7 @@ func simulatedMessage(l *db.Lead, from, subject string, now time.Time, rnd RandS
 	id := "sim-" + strconv.FormatInt(l.ID, 10) + "-" + strconv.FormatInt(now.UnixNano(), 36) + "@simulated.example"
 	date := now.UTC().Format(time.RFC1123Z)
 	subject = "Re: " + strings.TrimPrefix(nonEmptyOr(subject, "your e-mail"), "Re: ")
-	headers := "From: " + from + "\r\nTo: outreach@simulated.example\r\nSubject: " + headerLine(subject) +
-		"\r\nMessage-ID: <" + id + ">\r\nDate: " + date + "\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	var body string
+	var body, extra string
 	switch class {
 	case ReplyInterested:
 		body = "Hi,\n\nSounds good, this is relevant for us right now. Let's talk this week: what do you need from us to get going?\n\nBest regards"
@@ -53,7 +51,7 @@ func simulatedMessage(l *db.Lead, from, subject string, now time.Time, rnd RandS
 		body = "Hi,\n\nNo thanks, we are not interested.\n\nRegards"
 	case ReplyOutOfOffice:
 		back := now.AddDate(0, 0, 7).UTC()
-		headers += "Auto-Submitted: auto-replied\r\n"
+		extra = "Auto-Submitted: auto-replied\r\n"
 		subject = "Out of office: " + subject
 		body = fmt.Sprintf("I am out of the office until %s, with limited access to e-mail.", back.Format("Monday, 2 January 2006"))
 	case ReplyUnsubscribe:
@@ -63,6 +61,8 @@ func simulatedMessage(l *db.Lead, from, subject string, now time.Time, rnd RandS
 	default:
 		body = "Hi,\n\nWho is this? Please tell me how you got my address.\n\nThanks"
 	}
+	headers := "From: " + from + "\r\nTo: outreach@simulated.example\r\nSubject: " + headerLine(subject) +
+		"\r\nMessage-ID: <" + id + ">\r\nDate: " + date + "\r\nContent-Type: text/plain; charset=utf-8\r\n" + extra
 	return []byte(headers + "\r\n" + simulatedLabel + "\n\n" + body + "\n")
 }
 

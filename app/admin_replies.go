@@ -34,14 +34,18 @@ func (s *Server) changeReplyClass(w http.ResponseWriter, r *http.Request) {
 		s.answerAction(w, r, actionRefused(http.StatusBadRequest, "Pick one of the classes offered; nothing changed."))
 		return
 	}
-	old, err := s.store.ReclassifyReply(context.WithoutCancel(r.Context()), id, class, userFrom(r.Context()).Email)
+	old, out, err := s.store.ReclassifyReply(context.WithoutCancel(r.Context()), id, class, userFrom(r.Context()).Email)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r, auditReplyClass, "lead "+strconv.FormatInt(old.LeadID, 10), "reply "+strconv.FormatInt(id, 10)+": "+old.Class+" → "+class)
+	s.audit(r, auditReplyClass, "lead "+strconv.FormatInt(old.LeadID, 10), "reply "+strconv.FormatInt(id, 10)+": "+old.Class+" → "+class+", lead "+leadMovedText(out.LeadMoved))
 	s.refreshLive()
-	s.answerAction(w, r, actionDone("Sorted as "+strings.ReplaceAll(class, "_", " ")+"; the lead was acted on."))
+	msg := "Sorted as " + strings.ReplaceAll(class, "_", " ") + "; the lead's status is unchanged."
+	if out.LeadMoved != "" {
+		msg = "Sorted as " + strings.ReplaceAll(class, "_", " ") + "; the lead is now " + out.LeadMoved + "."
+	}
+	s.answerAction(w, r, actionDone(msg))
 }
 
 // stopSequence ends a lead's sequence at an operator's word: no further
@@ -62,4 +66,11 @@ func (s *Server) stopSequence(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, auditSequenceStop, "lead "+strconv.FormatInt(id, 10), "")
 	s.refreshLive()
 	s.answerAction(w, r, actionDone("Sequence stopped: no further follow-up goes to this lead."))
+}
+
+func leadMovedText(s string) string {
+	if s == "" {
+		return "unchanged"
+	}
+	return "now " + s
 }

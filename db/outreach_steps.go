@@ -233,46 +233,75 @@ func (d *DB) actOnReply(ctx context.Context, tx bun.Tx, l Lead, addr string, in 
 	if err := stopSequence(ctx, tx, l.ID, "replied: "+strings.ReplaceAll(in.Class, "_", " "), now); err != nil {
 		return err
 	}
+	// An operator's decision also undoes an earlier one: a lead closed by a
+	// terse "no" that meant yes is opened again, and the other way round.
+	operator := in.By == "operator"
 	switch in.Class {
 	case ReplyInterested:
+		from := []string{LeadNew, LeadContacted}
+		if operator {
+			from = append(from, LeadDead)
+		}
 		res, err := tx.NewUpdate().Model((*Lead)(nil)).
 			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
-			Where("id = ? AND status IN (?)", l.ID, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
+			Where("id = ? AND status IN (?)", l.ID, bun.List(from)).Exec(ctx)
 		if err == nil && affected(res) > 0 {
 			out.LeadMoved = LeadResponded
 		}
 		return err
 	case ReplyUnsubscribe, ReplyBounce:
-		reason, target := SuppressUnsubscribed, addr
+		// The lead's own address always (a bounce is about it, and an
+		// answer from a colleague unsubscribes the address written to),
+		// and the sender's too when it is another one.
+		reason := SuppressUnsubscribed
 		if in.Class == ReplyBounce {
 			reason = SuppressBounced
-			if e := l.EmailAddr(); e != "" {
-				target = e // a bounce comes from the mail server, about the lead's address
+		}
+		targets := []string{l.EmailAddr()}
+		if in.Class == ReplyUnsubscribe && addr != "" && addr != l.EmailAddr() {
+			targets = append(targets, addr)
+		}
+		for i, target := range targets {
+			if target == "" {
+				continue
+			}
+			lead := l.ID
+			if i > 0 {
+				lead = 0 // the sender's address: no lead moves for it here
+			}
+			c, err := d.suppressAndMove(ctx, tx, target, reason, "reply", lead)
+			if err != nil {
+				return err
+			}
+			if c.LeadMoved {
+				out.LeadMoved = map[string]string{SuppressBounced: LeadBounced, SuppressUnsubscribed: LeadUnsubscribed}[reason]
 			}
 		}
-		c, err := d.suppressAndMove(ctx, tx, target, reason, "reply", l.ID)
-		if err == nil && c.LeadMoved {
-			out.LeadMoved = map[string]string{SuppressBounced: LeadBounced, SuppressUnsubscribed: LeadUnsubscribed}[reason]
-		}
-		return err
+		return nil
 	case ReplyNotInterested:
+		if operator {
+			return move(LeadDead, LeadNew, LeadContacted, LeadResponded)
+		}
 		return move(LeadDead, LeadNew, LeadContacted)
 	}
 	return nil
 }
 
-// MessageLead is the lead an outreach message went to, 0 when there is no
-// such message.
-func (d *DB) MessageLead(ctx context.Context, messageID int64) (int64, error) {
-	var lead int64
-	err := d.bun.NewRaw("SELECT lead_id FROM messages WHERE id = ?", messageID).Scan(ctx, &lead)
+// MessageLead is the lead an outreach message went to and the address it
+// went to; 0 when there is no such message.
+func (d *DB) MessageLead(ctx context.Context, messageID int64) (int64, string, error) {
+	var row struct {
+		LeadID int64  `bun:"lead_id"`
+		ToAddr string `bun:"to_addr"`
+	}
+	err := d.bun.NewRaw("SELECT lead_id, to_addr FROM messages WHERE id = ?", messageID).Scan(ctx, &row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, "", nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: unable to read message %d: %w", messageID, err)
+		return 0, "", fmt.Errorf("store: unable to read message %d: %w", messageID, err)
 	}
-	return lead, nil
+	return row.LeadID, strings.ToLower(row.ToAddr), nil
 }
 
 // LeadNiche is lead id's niche ("" for an unknown lead).
@@ -289,8 +318,9 @@ func (d *DB) LeadNiche(ctx context.Context, id int64) (string, error) {
 // becomes class (by "operator", with who and the class before as its
 // reason) and its lead is acted on for the new class, in one transaction.
 // It returns the reply as it was.
-func (d *DB) ReclassifyReply(ctx context.Context, id int64, class, admin string) (*Reply, error) {
+func (d *DB) ReclassifyReply(ctx context.Context, id int64, class, admin string) (*Reply, ReplyOutcome, error) {
 	old := new(Reply)
+	var out ReplyOutcome
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(old).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFound(err)
@@ -309,11 +339,10 @@ func (d *DB) ReclassifyReply(ctx context.Context, id int64, class, admin string)
 			Where("id = ?", id).Exec(ctx); err != nil {
 			return err
 		}
-		var out ReplyOutcome
 		return d.actOnReply(ctx, tx, l, old.FromAddr, SortedReply{LeadID: l.ID, FromAddr: old.FromAddr, Class: class, By: "operator"}, now, &out)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: unable to change the class of reply %d: %w", id, err)
+		return nil, out, fmt.Errorf("store: unable to change the class of reply %d: %w", id, err)
 	}
-	return old, nil
+	return old, out, nil
 }
