@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/hossagent/hossagent/db"
 )
 
 // Sorting a parsed reply by rules: what it is (interested, not now, …),
@@ -15,15 +17,15 @@ import (
 // addresses of a bounce). English only; the LLM executor, when configured,
 // is the lead's second opinion, not this file's.
 
-// The reply classes.
+// The reply classes: the store's (db.Reply*), whose CHECK they are.
 const (
-	ReplyInterested    = "interested"
-	ReplyNotNow        = "not_now"
-	ReplyNotInterested = "not_interested"
-	ReplyOutOfOffice   = "out_of_office"
-	ReplyUnsubscribe   = "unsubscribe"
-	ReplyBounce        = "bounce"
-	ReplyOther         = "other"
+	ReplyInterested    = db.ReplyInterested
+	ReplyNotNow        = db.ReplyNotNow
+	ReplyNotInterested = db.ReplyNotInterested
+	ReplyOutOfOffice   = db.ReplyOutOfOffice
+	ReplyUnsubscribe   = db.ReplyUnsubscribe
+	ReplyBounce        = db.ReplyBounce
+	ReplyOther         = db.ReplyOther
 )
 
 // ReplyClasses are the classes, in the order an operator picks from.

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/uptrace/bun/migrate"
@@ -305,21 +303,5 @@ func TestMoneyFiguresReadKeptTotals(t *testing.T) {
 
 // migrationsWithout is the embedded migrations without the one numbered n.
 func migrationsWithout(t *testing.T, n string) fs.FS {
-	t.Helper()
-	files, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := fstest.MapFS{}
-	for _, f := range files {
-		if strings.HasPrefix(path.Base(f), n+"_") {
-			continue
-		}
-		b, err := fs.ReadFile(migrationFiles, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[f] = &fstest.MapFile{Data: b}
-	}
-	return out
+	return migrationsWhere(t, func(name string) bool { return !strings.HasPrefix(name, n+"_") })
 }

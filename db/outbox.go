@@ -77,26 +77,31 @@ func (d *DB) QueueMessage(ctx context.Context, leadID int64, compose func(l *Lea
 		if err != nil {
 			return err
 		}
-		now := d.Now()
-		msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, Step: 1, CreatedAt: now, UpdatedAt: now}
-		if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
-			return err
-		}
-		draft, err := compose(&l, msg.ID)
-		if err != nil {
-			return err
-		}
-		msg.Template, msg.Subject, msg.Body = draft.Template, draft.Subject, draft.Body
-		if _, err := tx.NewUpdate().Model(msg).Column("template", "subject", "body").WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		m = msg
-		return nil
+		m, err = insertComposed(ctx, tx, &l, 1, d.Now(), compose)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to queue message for lead %d: %w", leadID, err)
 	}
 	return m, nil
+}
+
+// insertComposed queues step of lead l's sequence: the row first, so that
+// compose knows its id (for the unsubscribe link), then its text.
+func insertComposed(ctx context.Context, tx bun.Tx, l *Lead, step int, now time.Time, compose func(l *Lead, messageID int64) (OutboxDraft, error)) (*Message, error) {
+	msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, Step: step, CreatedAt: now, UpdatedAt: now}
+	if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
+		return nil, err
+	}
+	draft, err := compose(l, msg.ID)
+	if err != nil {
+		return nil, err
+	}
+	msg.Template, msg.Subject, msg.Body = draft.Template, draft.Subject, draft.Body
+	if _, err := tx.NewUpdate().Model(msg).Column("template", "subject", "body").WherePK().Exec(ctx); err != nil {
+		return nil, err
+	}
+	return msg, nil
 }
 
 // sendableSQL is true for an outbox message still to be sent: queued, or

@@ -59,20 +59,8 @@ func (d *DB) QueueFollowUp(ctx context.Context, leadID int64, step int, compose 
 		if _, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = NULL, updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
 			return err
 		}
-		msg := &Message{LeadID: l.ID, ToAddr: l.EmailAddr(), Status: MessageQueued, Step: step, CreatedAt: now, UpdatedAt: now}
-		if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
-			return err
-		}
-		draft, err := compose(&l, msg.ID)
-		if err != nil {
-			return err
-		}
-		msg.Template, msg.Subject, msg.Body = draft.Template, draft.Subject, draft.Body
-		if _, err := tx.NewUpdate().Model(msg).Column("template", "subject", "body").WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		m = msg
-		return nil
+		m, err = insertComposed(ctx, tx, &l, step, now, compose)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to queue step %d for lead %d: %w", step, leadID, err)

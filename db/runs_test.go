@@ -86,6 +86,11 @@ func TestCloseInterruptedRunsPlan(t *testing.T) {
 
 // migrationsBefore is the embedded migrations numbered below n.
 func migrationsBefore(t *testing.T, n string) fs.FS {
+	return migrationsWhere(t, func(name string) bool { return name < n })
+}
+
+// migrationsWhere is the embedded migrations whose file names keep takes.
+func migrationsWhere(t *testing.T, keep func(name string) bool) fs.FS {
 	t.Helper()
 	files, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
 	if err != nil {
@@ -93,7 +98,7 @@ func migrationsBefore(t *testing.T, n string) fs.FS {
 	}
 	out := fstest.MapFS{}
 	for _, f := range files {
-		if path.Base(f) >= n {
+		if !keep(path.Base(f)) {
 			continue
 		}
 		b, err := fs.ReadFile(migrationFiles, f)

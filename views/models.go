@@ -282,7 +282,7 @@ type Reply struct {
 }
 
 // ReplyClasses are the classes an operator may sort a reply into (the
-// agents' ReplyClasses, pinned by a parity test).
+// agents' ReplyClasses, pinned by views/parity_test.go).
 var ReplyClasses = []string{"interested", "not_now", "not_interested", "out_of_office", "unsubscribe", "bounce", "other"}
 
 // StripeEvent is a Stripe webhook event as recorded.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/views"
 )
@@ -45,5 +46,14 @@ func TestStatusesMatchTheStore(t *testing.T) {
 	}
 	if views.SearchCountCap != db.SearchCountCap {
 		t.Errorf("views.SearchCountCap = %d, db's = %d", views.SearchCountCap, db.SearchCountCap)
+	}
+}
+
+// The classes an operator picks from are the store's, in the agents'
+// order.
+func TestReplyClassesMatchTheAgents(t *testing.T) {
+	want := []string{db.ReplyInterested, db.ReplyNotNow, db.ReplyNotInterested, db.ReplyOutOfOffice, db.ReplyUnsubscribe, db.ReplyBounce, db.ReplyOther}
+	if !slices.Equal(views.ReplyClasses, want) || !slices.Equal(agents.ReplyClasses, want) {
+		t.Errorf("views %v, agents %v, want %v", views.ReplyClasses, agents.ReplyClasses, want)
 	}
 }
