@@ -29,6 +29,7 @@ func BenchmarkHotAggregates(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { d.Close() })
+	fillClientMail(b, d)
 	hook := &recordQueries{}
 	//lint:ignore SA1019 the store's handle, not a copy, needs the hook
 	d.Bun().AddQueryHook(hook)
@@ -72,6 +73,45 @@ func BenchmarkHotAggregates(b *testing.B) {
 		{"cycle/PendingOutbox", func() error { _, err := d.PendingOutbox(ctx); return err }},
 		{"cycle/sendsInWindows (caps of a claim)", func() error { _, _, err := sendsInWindows(ctx, d.bun, now); return err }},
 		{"check/KeptTotalsDrift (every row, by design)", func() error { _, err := d.KeptTotalsDrift(ctx); return err }},
+		// Issue 11 and 12's aggregates.
+		{"cycle/clientSendsSQL (Collections caps of a claim)", func() error {
+			var h, dd int
+			return d.bun.NewRaw(clientSendsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &h, &dd)
+		}},
+		{"cycle/linkSendsSQL (requested links' caps of a claim)", func() error {
+			var h, dd int
+			return d.bun.NewRaw(linkSendsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &h, &dd)
+		}},
+		{"page+live/ClientSends (client mail panel)", func() error { _, _, err := d.ClientSends(ctx); return err }},
+		{"page+live/PendingClientOutbox (client mail panel)", func() error { _, err := d.PendingClientOutbox(ctx); return err }},
+		{"page/ClientAttachmentCounts (a page of 50)", func() error {
+			ids := make([]int64, 50)
+			for i := range ids {
+				ids[i] = int64(1000 + i)
+			}
+			_, err := d.ClientAttachmentCounts(ctx, ids)
+			return err
+		}},
+		{"webhook/FlagCustomerMail's customer count", func() error {
+			var n int
+			return d.bun.NewRaw("SELECT COUNT(*) FROM customers WHERE contact_email = ?", "nobody@nowhere.example").Scan(ctx, &n)
+		}},
+		{"cycle/simulated reply count of a lead (ApplyReply)", func() error {
+			_, err := d.bun.NewSelect().Model((*Reply)(nil)).Where("lead_id = ?", 4242).Count(ctx)
+			return err
+		}},
+		{"start/SeedCatalogue's emptiness check", func() error {
+			var n int
+			return d.bun.NewRaw("SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM task_kinds LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM plans LIMIT 1))").Scan(ctx, &n)
+		}},
+		{"admin action/other active plans (deactivate)", func() error {
+			_, err := d.bun.NewSelect().Model((*CataloguePlan)(nil)).Where("p.active AND p.name <> ?", "starter").Count(ctx)
+			return err
+		}},
+		{"page+live/agingSQL (outstanding by age)", func() error {
+			_, err := d.bun.NewRaw(agingSQL, agingArgs(now)...).Exec(ctx)
+			return err
+		}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -103,5 +143,41 @@ func seedFile(b *testing.B, path string, sizes SeedSizes) {
 	defer d.Close()
 	if _, err := d.Seed(context.Background(), sizes); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// fillClientMail gives the dataset a client-mail history once: a sent
+// welcome per customer, an e-mail per invoice and a receipt per paid one
+// (each with a small attachment), and a few queued, in flight and
+// requested-link messages, as a running business would have.
+func fillClientMail(b *testing.B, d *DB) {
+	b.Helper()
+	ctx := context.Background()
+	var n int
+	if err := d.bun.NewRaw("SELECT COUNT(*) FROM client_messages").Scan(ctx, &n); err != nil {
+		b.Fatal(err)
+	}
+	if n > 0 {
+		return
+	}
+	for _, q := range []string{
+		`INSERT INTO client_messages (customer_id, kind, dedupe_key, to_addr, subject, body_text, status, attempts, created_at, sending_at, sent_at, updated_at)
+		 SELECT id, 'welcome', 'welcome:' || id, contact_email, 'Welcome', 'text', 'sent', 1, created_at, created_at, created_at, created_at FROM customers`,
+		`INSERT INTO client_messages (customer_id, invoice_id, kind, dedupe_key, to_addr, subject, body_text, status, attempts, created_at, sending_at, sent_at, updated_at)
+		 SELECT i.customer_id, i.id, 'invoice', 'invoice:' || i.id, c.contact_email, 'Invoice', 'text', 'sent', 1, i.created_at, i.created_at, i.created_at, i.created_at
+		 FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id WHERE i.status <> 'draft'`,
+		`INSERT INTO client_messages (customer_id, invoice_id, kind, dedupe_key, to_addr, subject, body_text, status, attempts, created_at, sending_at, sent_at, updated_at)
+		 SELECT i.customer_id, i.id, 'receipt', 'receipt:' || i.id, c.contact_email, 'Receipt', 'text', 'sent', 1, i.paid_at, i.paid_at, i.paid_at, i.paid_at
+		 FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id WHERE i.status = 'paid'`,
+		`INSERT INTO client_messages (customer_id, kind, dedupe_key, to_addr, subject, body_text, status, attempts, created_at, sending_at, sent_at, updated_at)
+		 SELECT id, 'portal_link', 'link:' || id || ':1', contact_email, 'Link', 'text', 'sent', 1, created_at, created_at, created_at, created_at FROM customers WHERE id % 4 = 0`,
+		`INSERT INTO client_messages (customer_id, kind, dedupe_key, to_addr, subject, body_text, status, created_at, updated_at)
+		 SELECT id, 'welcome', 'queued:' || id, contact_email, 'Welcome', 'text', 'queued', created_at, created_at FROM customers WHERE id % 500 = 0`,
+		`INSERT INTO client_attachments (message_id, filename, content_type, content)
+		 SELECT id, 'invoice.pdf', 'application/pdf', zeroblob(2048) FROM client_messages WHERE kind IN ('invoice','receipt')`,
+	} {
+		if _, err := d.bun.ExecContext(ctx, q); err != nil {
+			b.Fatalf("fill client mail: %v\n%s", err, q)
+		}
 	}
 }

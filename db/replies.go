@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"strings"
-
-	"github.com/uptrace/bun"
 )
 
 // Replies are what prospects answer to outreach, simulated or inbound. Each
@@ -22,38 +19,19 @@ type NewReply struct {
 	Simulated               bool
 }
 
+// unsortedReason is the reason of a reply stored by a path that does not
+// sort (RecordReply, RecordInboundReply): it counts as an answer.
+const unsortedReason = "not sorted on this path: every reply counts as an answer"
+
 // RecordReply stores a reply and moves its lead from new or contacted to
-// responded, in one transaction. A simulated reply is stored only for a lead
-// that is contacted and has no reply yet, so the simulator never touches a
-// lead twice nor one that moved on; it reports whether it stored the reply.
+// responded, ending its sequence, in one transaction: ApplyReply for a reply
+// taken as an answer. A simulated reply is stored only for a lead that is
+// contacted and has no reply yet, so the simulator never touches a lead
+// twice nor one that moved on; it reports whether it stored the reply.
 func (d *DB) RecordReply(ctx context.Context, in NewReply) (bool, error) {
-	stored := false
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var l Lead
-		if err := tx.NewSelect().Model(&l).Where("l.id = ?", in.LeadID).Scan(ctx); err != nil {
-			return notFound(err)
-		}
-		if in.Simulated {
-			n, err := tx.NewSelect().Model((*Reply)(nil)).Where("lead_id = ?", l.ID).Count(ctx)
-			if err != nil || n > 0 || l.Status != LeadContacted {
-				return err
-			}
-		}
-		now := d.Now()
-		r := &Reply{LeadID: l.ID, FromAddr: in.FromAddr, Subject: in.Subject, Body: in.Body, Simulated: in.Simulated, ReceivedAt: now}
-		if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
-			return err
-		}
-		stored = true
-		_, err := tx.NewUpdate().Model((*Lead)(nil)).
-			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
-			Where("id = ? AND status IN (?)", l.ID, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("store: unable to record reply for lead %d: %w", in.LeadID, err)
-	}
-	return stored, nil
+	out, err := d.ApplyReply(ctx, SortedReply{LeadID: in.LeadID, FromAddr: in.FromAddr, Subject: in.Subject, Body: in.Body,
+		Simulated: in.Simulated, Class: ReplyInterested, Reason: unsortedReason, By: "rules"})
+	return out.Stored, err
 }
 
 // InboundReply is an e-mail that arrived at the inbound endpoint.
@@ -96,42 +74,21 @@ func replyDedupeKey(addr string, in InboundReply) string {
 }
 
 // RecordInboundReply stores a real (not simulated) reply from the lead whose
-// e-mail is the sender's, and moves that lead from new or contacted to
-// responded, in one transaction. A sender who is no lead is not stored: mail
-// from strangers never creates leads. A message stored before (see
-// replyDedupeKey) is not stored again and changes nothing: Duplicate.
+// e-mail is the sender's and moves that lead from new or contacted to
+// responded (ApplyReply, for a reply taken as an answer). A sender who is no
+// lead is not stored: mail from strangers never creates leads. A message
+// stored before (see replyDedupeKey) is not stored again and changes
+// nothing: Duplicate.
 func (d *DB) RecordInboundReply(ctx context.Context, in InboundReply) (InboundResult, error) {
 	addr := strings.ToLower(strings.TrimSpace(in.FromAddr))
-	key := replyDedupeKey(addr, in)
-	var out InboundResult
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		id, err := leadIDByEmail(ctx, tx, addr)
-		if err != nil || id == 0 {
-			return err
-		}
-		out.LeadID = id
-		now := d.Now()
-		r := &Reply{LeadID: id, FromAddr: addr, Subject: in.Subject, Body: in.Body, ReceivedAt: now, DedupeKey: &key}
-		res, err := tx.NewInsert().Model(r).On("CONFLICT (lead_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING").Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			out.Duplicate = true
-			return nil
-		}
-		res, err = tx.NewUpdate().Model((*Lead)(nil)).
-			Set("status = ?, responded_at = ?, updated_at = ?", LeadResponded, now, now).
-			Where("id = ? AND status IN (?)", id, bun.List([]string{LeadNew, LeadContacted})).Exec(ctx)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		out.Responded = n > 0
-		return nil
-	})
-	if err != nil {
-		return InboundResult{}, fmt.Errorf("store: unable to record the reply from %s: %w", addr, err)
+	id, err := d.LeadIDByEmail(ctx, addr)
+	if err != nil || id == 0 {
+		return InboundResult{}, err
 	}
-	return out, nil
+	out, err := d.ApplyReply(ctx, SortedReply{LeadID: id, FromAddr: addr, Subject: in.Subject, Body: in.Body, InboundID: in.MessageID,
+		Class: ReplyInterested, Reason: unsortedReason, By: "rules"})
+	if err != nil {
+		return InboundResult{}, err
+	}
+	return InboundResult{LeadID: id, Responded: out.LeadMoved == LeadResponded, Duplicate: !out.Stored}, nil
 }
