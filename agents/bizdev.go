@@ -132,16 +132,21 @@ func (c *BizDevCycle) Run(ctx context.Context) (Counts, error) {
 	return counts, nil
 }
 
-// queue writes messages for the oldest new leads, one transaction each. It
-// tops the outbox up to the per-cycle cap rather than adding a full cycle's
-// worth every time: while a rolling cap holds messages back, leads wait as
+// queue writes the due follow-ups, then messages for the oldest new leads,
+// one transaction each. It tops the outbox up to the per-cycle cap rather
+// than adding a full cycle's worth every time: while a rolling cap holds messages back, leads wait as
 // new (and are rendered fresh) instead of piling up in the outbox.
 func (c *BizDevCycle) queue(ctx context.Context, caps db.EmailCaps, tokens *UnsubscribeTokens, counts Counts) error {
 	pending, err := c.store.PendingOutbox(ctx)
 	if err != nil {
 		return err
 	}
-	leads, err := c.store.NewLeadsToContact(ctx, caps.PerCycle-pending)
+	// Due follow-ups first: a prospect who already has our first e-mail
+	// must not wait behind an endless supply of new leads.
+	if err := c.queueFollowUps(ctx, caps.PerCycle-pending, tokens, counts); err != nil {
+		return err
+	}
+	leads, err := c.store.NewLeadsToContact(ctx, caps.PerCycle-pending-counts[bizdevQueued])
 	if err != nil {
 		return err
 	}
@@ -156,7 +161,7 @@ func (c *BizDevCycle) queue(ctx context.Context, caps db.EmailCaps, tokens *Unsu
 			counts[bizdevQueued]++
 		}
 	}
-	return c.queueFollowUps(ctx, caps.PerCycle-pending-counts[bizdevQueued], tokens, counts)
+	return nil
 }
 
 // compose renders the e-mail for a lead, with the unsubscribe footer of
