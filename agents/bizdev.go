@@ -214,6 +214,13 @@ func (c *BizDevCycle) send(ctx context.Context, caps db.EmailCaps, tokens *Unsub
 		if c.windowClosed(len(batch)-i, counts) {
 			return nil
 		}
+		if withdrawn, err := c.dryRunFollowUp(ctx, &m); err != nil || withdrawn {
+			if err != nil {
+				return err
+			}
+			counts[bizdevSuppressed]++
+			continue
+		}
 		claim, err := c.store.ClaimMessage(ctx, m.ID, caps)
 		if err != nil {
 			return err

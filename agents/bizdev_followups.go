@@ -16,6 +16,10 @@ import (
 // bizdevFollowUps counts the follow-ups queued in a run.
 const bizdevFollowUps = "follow_ups"
 
+// dryRunSequenceStop ends the sequence of a lead contacted only in DRY_RUN
+// once a real mail mode is on.
+const dryRunSequenceStop = "contacted only in DRY_RUN: re-queue the dry-run leads to write to it for real"
+
 // queueFollowUps queues up to room due follow-ups, the longest waiting
 // first.
 func (c *BizDevCycle) queueFollowUps(ctx context.Context, room int, tokens *UnsubscribeTokens, counts Counts) error {
@@ -32,7 +36,7 @@ func (c *BizDevCycle) queueFollowUps(ctx context.Context, room int, tokens *Unsu
 		if l.DryRun && !dryRun {
 			// Its earlier steps were only recorded: a real "Re:" under
 			// them would answer nothing. Re-queued, it starts again.
-			if err := c.store.StopSequence(ctx, l.ID, "contacted only in DRY_RUN: re-queue the dry-run leads to write to it for real"); err != nil {
+			if err := c.store.StopSequence(ctx, l.ID, dryRunSequenceStop); err != nil {
 				return err
 			}
 			continue
@@ -144,4 +148,20 @@ func MessageFromReference(ref string) int64 {
 		return 0
 	}
 	return id
+}
+
+// dryRunFollowUp reports whether m is a follow-up queued while its lead was
+// contacted only in DRY_RUN, and, when the mailer is real, withdraws it and
+// ends the lead's sequence: a real "Re:" under e-mails that never left
+// would answer nothing. (A follow-up queued in DRY_RUN and still waiting
+// when the app restarts in a real mode is the case this catches.)
+func (c *BizDevCycle) dryRunFollowUp(ctx context.Context, m *db.Message) (bool, error) {
+	if m.Step <= 1 || c.mailer.Mode() == MailModeDryRun {
+		return false, nil
+	}
+	dryRun, err := c.store.LeadDryRun(ctx, m.LeadID)
+	if err != nil || !dryRun {
+		return false, err
+	}
+	return true, c.store.StopSequence(ctx, m.LeadID, dryRunSequenceStop)
 }

@@ -292,6 +292,20 @@ func (d *DB) MessageLead(ctx context.Context, messageID int64) (int64, string, e
 	return row.LeadID, strings.ToLower(row.ToAddr), nil
 }
 
+// LeadDryRun reports whether lead id was contacted only in DRY_RUN (a
+// primary-key lookup).
+func (d *DB) LeadDryRun(ctx context.Context, id int64) (bool, error) {
+	var dryRun bool
+	err := d.bun.NewSelect().Model((*Lead)(nil)).Column("dry_run").Where("id = ?", id).Scan(ctx, &dryRun)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: unable to read lead %d: %w", id, err)
+	}
+	return dryRun, nil
+}
+
 // LeadNiche is lead id's niche ("" for an unknown lead).
 func (d *DB) LeadNiche(ctx context.Context, id int64) (string, error) {
 	var niche string
