@@ -120,12 +120,18 @@ func (c *BizDevCycle) threadHeaders(ctx context.Context, m *db.Message, headers 
 
 // OutboxMessageID is the Message-ID (without angle brackets) a mailer gives
 // outbox message id sent from address from: "hossagent.outbox.<id>@<the
-// sender's domain>". Replies name it in In-Reply-To and References, which is
-// how a reply finds its message (MessageFromReference).
+// sender's domain>", or "hossagent.client.<id>@…" for a client e-mail
+// (passed as a negative id). Replies name it in In-Reply-To and References,
+// which is how a reply finds its message (MessageFromReference).
 func OutboxMessageID(id int64, from string) string {
 	domain := "hossagent.invalid"
 	if at := strings.LastIndexByte(from, '@'); at >= 0 && at < len(from)-1 {
 		domain = strings.ToLower(from[at+1:])
+	}
+	if id < 0 {
+		// Client e-mail (the client outbox passes its ids negated): a
+		// Message-ID of its own kind, never read as an outreach message.
+		return "hossagent.client." + strconv.FormatInt(-id, 10) + "@" + domain
 	}
 	return "hossagent.outbox." + strconv.FormatInt(id, 10) + "@" + domain
 }
