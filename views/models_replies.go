@@ -3,6 +3,7 @@ package views
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 )
@@ -16,6 +17,22 @@ func sequencePosition(l Lead) string {
 		return strconv.Itoa(l.SequenceStep) + " sent; finished"
 	}
 	return strconv.Itoa(l.SequenceStep) + " sent"
+}
+
+// sequenceDue is when the lead's next step is due, written by at, or "".
+func sequenceDue(l Lead, at func(time.Time) string) string {
+	if l.NextStepAt == nil {
+		return ""
+	}
+	return "step " + strconv.Itoa(l.SequenceStep+1) + " due " + at(*l.NextStepAt)
+}
+
+// sequenceEnded says why the lead's sequence ended early, or "".
+func sequenceEnded(l Lead) string {
+	if l.SequenceStop == "" {
+		return ""
+	}
+	return "ended: " + l.SequenceStop
 }
 
 // replyClassLabel is a reply class as people read it ("not now").
