@@ -134,8 +134,9 @@ func (c *BizDevCycle) Run(ctx context.Context) (Counts, error) {
 
 // queue writes the due follow-ups, then messages for the oldest new leads,
 // one transaction each. It tops the outbox up to the per-cycle cap rather
-// than adding a full cycle's worth every time: while a rolling cap holds messages back, leads wait as
-// new (and are rendered fresh) instead of piling up in the outbox.
+// than adding a full cycle's worth every time: while a rolling cap holds
+// messages back, leads wait as new (and are rendered fresh) instead of
+// piling up in the outbox.
 func (c *BizDevCycle) queue(ctx context.Context, caps db.EmailCaps, tokens *UnsubscribeTokens, counts Counts) error {
 	pending, err := c.store.PendingOutbox(ctx)
 	if err != nil {
