@@ -49,9 +49,6 @@ func WithGuard(g Guard) Option {
 	return func(d *DB) { d.guard = g }
 }
 
-// Guard is the deliverability guard's configuration.
-func (d *DB) Guard() Guard { return d.guard }
-
 // minSends is the smallest window the rate is judged on: at least one
 // send, at most the window.
 func (g Guard) minSends() int {
