@@ -99,7 +99,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer lock.Release()
 
-	store, err := db.Open(ctx, dbPath)
+	store, err := db.Open(ctx, dbPath, db.WithGuard(app.DeliverabilityGuard(cfg.Email)))
 	if err != nil {
 		log.Error("cannot open database", "err", err)
 		return 1

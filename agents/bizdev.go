@@ -94,8 +94,10 @@ func NewBizDevCycle(store *db.DB, env Env, mailer Mailer, opts BizDevOptions) *B
 // Run flags messages stuck in sending, queues messages for new leads and
 // sends what the caps and the send window allow. Counts: queued, sent,
 // dry_run, suppressed, failed, capped, needs_review; and paused (1 while
-// outreach is paused: nothing is queued or sent) or outside_window (the
-// messages the closed send window held back) when those rules apply.
+// outreach is paused: nothing is queued or sent) with paused_<reason> (1:
+// paused_provider_errors, paused_bounce_rate or paused_complaint) or
+// outside_window (the messages the closed send window held back) when those
+// rules apply.
 func (c *BizDevCycle) Run(ctx context.Context) (Counts, error) {
 	counts := Counts{bizdevQueued: 0, bizdevSent: 0, bizdevDryRun: 0, bizdevSuppressed: 0, bizdevFailed: 0, bizdevCapped: 0, bizdevNeedsReview: 0}
 	defer func() {
@@ -233,9 +235,9 @@ func (c *BizDevCycle) send(ctx context.Context, caps db.EmailCaps, tokens *Unsub
 			counts[bizdevCapped] += len(batch) - i
 			return nil
 		case db.ClaimPaused:
-			// This run's last error, or another run's, paused outreach.
-			counts[bizdevPaused] = 1
-			return nil
+			// This run's last error, another run's, or a bounce or a
+			// complaint recorded meanwhile paused outreach.
+			return c.pausedMidRun(ctx, counts)
 		case db.ClaimSuppressed:
 			counts[bizdevSuppressed]++
 			continue

@@ -5,18 +5,25 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/hossagent/hossagent/db"
 )
 
 // The two rules that hold outreach back without touching the caps: the
-// circuit breaker that pauses it after consecutive provider errors (its state
-// lives in the store, see db.OutreachPause, so a pause survives a restart),
-// and the daily send window.
+// circuit breaker that pauses it after consecutive provider errors, a bounce
+// rate over its threshold or a complaint (its state lives in the store, see
+// db.OutreachPause and db.Guard, so a pause survives a restart), and the
+// daily send window.
 
 // BizDev counts of the sending rules. They appear only when the rule held
 // BizDev back, so a normal cycle reports the usual seven counts.
 const (
 	// bizdevPaused is 1 when outreach is paused: nothing was queued or sent.
 	bizdevPaused = "paused"
+	// bizdevPausedFor prefixes the pause's reason, a second count of 1
+	// beside paused: paused_provider_errors, paused_bounce_rate or
+	// paused_complaint, so the cycle log says why.
+	bizdevPausedFor = "paused_"
 	// bizdevOutsideWindow counts the messages left queued because the send
 	// window is closed.
 	bizdevOutsideWindow = "outside_window"
@@ -86,9 +93,28 @@ func (c *BizDevCycle) paused(ctx context.Context, counts Counts) (bool, error) {
 		return false, err
 	}
 	if p.Paused {
-		counts[bizdevPaused] = 1
+		countPause(p, counts)
 	}
 	return p.Paused, nil
+}
+
+// countPause records pause p in counts: paused=1 and paused_<reason>=1.
+func countPause(p db.OutreachPause, counts Counts) {
+	counts[bizdevPaused] = 1
+	if p.Reason != "" {
+		counts[bizdevPausedFor+p.Reason] = 1
+	}
+}
+
+// pausedMidRun records in counts a pause another transaction tripped while
+// this run was sending (a provider error, a bounce, a complaint).
+func (c *BizDevCycle) pausedMidRun(ctx context.Context, counts Counts) error {
+	p, err := c.store.OutreachPause(ctx)
+	if err != nil {
+		return err
+	}
+	countPause(p, counts)
+	return nil
 }
 
 // windowClosed reports whether the send window is closed now; when it is,
@@ -105,7 +131,7 @@ func (c *BizDevCycle) windowClosed(remaining int, counts Counts) bool {
 // leads; the rule counts (paused, outside_window) record none.
 func changesData(counts Counts) bool {
 	for k, n := range counts {
-		if n > 0 && k != bizdevPaused && k != bizdevOutsideWindow {
+		if n > 0 && k != bizdevPaused && k != bizdevOutsideWindow && !strings.HasPrefix(k, bizdevPausedFor) {
 			return true
 		}
 	}

@@ -47,7 +47,7 @@ func newActionFixture(t *testing.T, o actionOptions) *actionFixture {
 		t.Fatal(err)
 	}
 	clock := clocktest.New(testNow)
-	store := openTestStore(t, db.WithClock(clock.Now))
+	store := openTestStore(t, db.WithClock(clock.Now), db.WithGuard(DeliverabilityGuard(cfg.Email)))
 	bus := agents.NewBus()
 	t.Cleanup(bus.Close)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

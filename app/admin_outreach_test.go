@@ -63,7 +63,7 @@ func TestResumeOutreachAction(t *testing.T) {
 	}
 	pauseOutreach(t, f.store)
 	row := emailPanel(t, f.server)
-	if got := text(row); !strings.Contains(got, "PAUSED after 1 error since") {
+	if got := text(row); !strings.HasPrefix(got, "PAUSED at 2026-11-27 12:00 UTC: 1 provider error") {
 		t.Fatalf("pause row = %q", got)
 	}
 	if btn := row.Find(`button[hx-post="/admin/outreach/resume"]`); btn.Length() != 1 || text(btn) != "Resume" ||
@@ -72,7 +72,7 @@ func TestResumeOutreachAction(t *testing.T) {
 	}
 
 	status, result, _ := f.act(t, "/admin/outreach/resume", nil)
-	if status != http.StatusOK || !strings.Contains(result, "Outreach resumed after 1 consecutive error;") {
+	if status != http.StatusOK || !strings.Contains(result, "Outreach resumed (paused for 1 provider error); BizDev sends again on its next cycle.") {
 		t.Fatalf("resume = %d %q", status, result)
 	}
 	if p, err := f.store.OutreachPause(context.Background()); err != nil || p.Paused || p.Errors != 0 {
@@ -81,7 +81,7 @@ func TestResumeOutreachAction(t *testing.T) {
 	if got := text(emailPanel(t, f.server)); got != "running" {
 		t.Fatalf("pause row after resume = %q", got)
 	}
-	if n := countRows(t, f.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'outreach.resume' AND actor = 'admin@hossagent.test' AND detail LIKE 'paused after 1 errors since %'"); n != 1 {
+	if n := countRows(t, f.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'outreach.resume' AND actor = 'admin@hossagent.test' AND detail = 'paused since 2026-11-27 12:00 UTC (provider_errors): 1 provider error'"); n != 1 {
 		t.Errorf("audit entries for the resume = %d", n)
 	}
 

@@ -206,6 +206,9 @@ func (s *Server) emailEvents(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("address suppressed by a sendgrid event", "kind", ev.Kind, "detail", ev.Detail, "reason", ev.Suppress,
 				"lead", c.LeadID, "lead_moved", c.LeadMoved)
 		}
+		if c.Paused {
+			s.log.Warn("outreach paused by a sendgrid event until an admin resumes it", "event", ev.ID, "kind", ev.Kind, "reason", ev.Suppress)
+		}
 		// A hard bounce or a complaint on a client's address flags the
 		// customer, so Collections writes to it no more; the suppression
 		// above is outreach's, which client mail does not consult.

@@ -218,7 +218,7 @@ func emailCapsView(c db.EmailCaps) views.EmailCaps {
 }
 
 func outreachPauseView(p db.OutreachPause) views.OutreachPause {
-	return views.OutreachPause{Errors: p.Errors, Paused: p.Paused, PausedAt: p.PausedAt, PausedAfter: p.PausedAfter}
+	return views.OutreachPause{Errors: p.Errors, Paused: p.Paused, PausedAt: p.PausedAt, PausedAfter: p.PausedAfter, Reason: p.Reason, Why: p.Why()}
 }
 
 func emailHealthView(h db.EmailHealth) views.EmailHealth {

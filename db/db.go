@@ -52,6 +52,8 @@ type DB struct {
 	bun  *bun.DB
 	path string
 	now  func() time.Time
+	// guard is the deliverability guard's configuration (deliverability.go).
+	guard Guard
 }
 
 // Option changes how Open builds a DB.
@@ -139,7 +141,7 @@ func openDSN(path, dsn string, opts ...Option) (*DB, error) {
 	sqldb.SetMaxOpenConns(6)
 	sqldb.SetMaxIdleConns(6)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, newDialect()), path: path, now: time.Now}
+	d := &DB{bun: bun.NewDB(sqldb, newDialect()), path: path, now: time.Now, guard: DefaultGuard()}
 	for _, o := range opts {
 		o(d)
 	}

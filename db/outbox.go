@@ -161,15 +161,16 @@ const (
 	ClaimSuppressed Claim = "suppressed"
 	// ClaimGone: the message is no longer sendable (another run took it).
 	ClaimGone Claim = "gone"
-	// ClaimPaused: outreach is paused after repeated provider errors; the
-	// message stays as it was until an admin resumes outreach.
+	// ClaimPaused: outreach is paused (provider errors, bounces or a
+	// complaint); the message stays as it was until an admin resumes it.
 	ClaimPaused Claim = "paused"
 )
 
 // ClaimMessage decides, in one transaction, whether message id may be sent
 // now, and if so marks it sending. The suppression list and the rolling hour
 // and day caps are read in the same transaction as the claim, so concurrent
-// cycles can neither overshoot a cap nor both send one message. A message to
+// cycles can neither overshoot a cap nor both send one message; the daily
+// cap is the warm-up ramp's of the day when one is on. A message to
 // a suppressed address or domain is marked suppressed and its lead
 // unsubscribed. While outreach is paused nothing is claimed.
 func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim, error) {
@@ -229,7 +230,12 @@ func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim,
 		if err != nil {
 			return err
 		}
-		if hour >= caps.PerHour || day >= caps.PerDay {
+		// The warm-up ramp, when on, lowers the daily cap.
+		warmup, err := d.warmupIn(ctx, tx, caps.PerDay, now)
+		if err != nil {
+			return err
+		}
+		if hour >= caps.PerHour || day >= warmup.Cap {
 			claim = ClaimCapped
 			return nil
 		}
@@ -276,6 +282,11 @@ func (d *DB) MarkSentStep(ctx context.Context, id int64, providerID string, dryR
 		}
 		if err := resetProviderErrors(ctx, tx, now); err != nil {
 			return err
+		}
+		if !dryRun {
+			if err := d.startWarmupIn(ctx, tx, now); err != nil {
+				return err
+			}
 		}
 		var next any
 		if nextStepAt != nil {

@@ -72,6 +72,13 @@ var hotQueries = []hotQuery{
 		uses:  []string{"leads_new_email", "messages_lead"}},
 	{name: "suppressionFor", sql: raw(suppressionForSQL, "pat7@lead7.example", bun.List([]string{"mail.lead7.example", "lead7.example", "example"})),
 		uses: []string{"sqlite_autoindex_suppressions_1"}},
+	// The deliverability guard, on every bounce applied: the last 50 real
+	// sends, newest first, each with a probe of its address's suppression.
+	{name: "bounce window (bounceWindowSQL)", sql: raw(bounceWindowSQL, planNow.Add(-10*24*time.Hour), 50),
+		uses: []string{"messages_sent_window", "sqlite_autoindex_suppressions_1"}},
+	{name: "warm-up start (warmupIn)", sql: func(d *DB) string {
+		return d.bun.NewSelect().Model((*Setting)(nil)).Column("value").Where("key = ?", SettingWarmupStartedAt).String()
+	}},
 	{name: "message by id (ClaimMessage, MarkSent)", sql: func(d *DB) string {
 		return d.bun.NewSelect().Model(new(Message)).Where("m.id = ?", 42).String()
 	}},

@@ -70,6 +70,9 @@ type MailChange struct {
 	// Suppressed: the suppression is new. LeadMoved: the lead's status
 	// changed. Both false: it had all happened before.
 	Suppressed, LeadMoved bool
+	// Paused: this event paused outreach (a complaint, or the bounce that
+	// took the bounce rate over its threshold; see Guard).
+	Paused bool
 }
 
 // Changed reports whether anything changed.
@@ -120,7 +123,9 @@ func (d *DB) ApplyMailEvent(ctx context.Context, addr, reason, source string) (M
 }
 
 // suppressAndMove adds the address suppression and moves lead leadID (0: no
-// lead) to the status reason calls for.
+// lead) to the status reason calls for. A new complaint suppression pauses
+// outreach, and so does a new bounce that takes the bounce rate over the
+// guard's threshold, in the same transaction.
 func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, source string, leadID int64) (MailChange, error) {
 	c := MailChange{Address: strings.ToLower(strings.TrimSpace(addr)), LeadID: leadID}
 	if c.Address == "" {
@@ -134,6 +139,11 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 	}
 	n, _ := res.RowsAffected()
 	c.Suppressed = n > 0
+	if c.Suppressed {
+		if c.Paused, err = d.guardSuppression(ctx, tx, c.Address, reason, source, now); err != nil {
+			return c, err
+		}
+	}
 	if leadID == 0 {
 		return c, nil
 	}

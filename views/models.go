@@ -410,6 +410,24 @@ type OutreachPause struct {
 	Paused      bool
 	PausedAt    time.Time
 	PausedAfter int
+	// Reason is why outreach is paused (provider_errors, bounce_rate,
+	// complaint), and Why the same in words.
+	Reason string
+	Why    string
+}
+
+// Pause reasons (OutreachPause.Reason).
+const (
+	PauseProviderErrors = "provider_errors"
+	PauseBounceRate     = "bounce_rate"
+	PauseComplaint      = "complaint"
+)
+
+// Warmup is the warm-up ramp of the daily cap: Text in words ("warm-up day
+// 3 of 14: cap 39 today (max 200)") and the cap of the day.
+type Warmup struct {
+	Text   string
+	CapDay int
 }
 
 // EmailHealth is the outbox's recent figures.

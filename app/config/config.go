@@ -182,6 +182,9 @@ type Email struct {
 	// PauseAfterErrors consecutive provider errors pause outreach until an
 	// admin resumes it.
 	PauseAfterErrors int
+	// Guard is the deliverability guard: the bounce rate that pauses
+	// outreach, and the warm-up ramp of the daily cap.
+	Guard Deliverability
 }
 
 // Leads configures the lead source.
@@ -364,6 +367,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		SendTimezone:            r.location("EMAIL_SEND_TIMEZONE"),
 		PauseAfterErrors:        r.count("EMAIL_PAUSE_AFTER_ERRORS", 5),
 	}
+	c.Email.Guard = r.deliverability()
 	if r.err == nil && c.Email.SendDelayMax < c.Email.SendDelayMin {
 		r.fail("EMAIL_SEND_DELAY_MAX", r.getenv("EMAIL_SEND_DELAY_MAX"), "must not be below EMAIL_SEND_DELAY_MIN ("+c.Email.SendDelayMin.String()+")")
 	}
