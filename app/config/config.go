@@ -182,6 +182,9 @@ type Email struct {
 	// PauseAfterErrors consecutive provider errors pause outreach until an
 	// admin resumes it.
 	PauseAfterErrors int
+	// Review (OUTREACH_REVIEW) has BizDev draft every outreach step for an
+	// admin's approval in /admin/outreach/drafts instead of queueing it.
+	Review bool
 }
 
 // Leads configures the lead source.
@@ -363,6 +366,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		SendWindow:              r.sendWindow("EMAIL_SEND_WINDOW"),
 		SendTimezone:            r.location("EMAIL_SEND_TIMEZONE"),
 		PauseAfterErrors:        r.count("EMAIL_PAUSE_AFTER_ERRORS", 5),
+		Review:                  r.boolean("OUTREACH_REVIEW", false),
 	}
 	if r.err == nil && c.Email.SendDelayMax < c.Email.SendDelayMin {
 		r.fail("EMAIL_SEND_DELAY_MAX", r.getenv("EMAIL_SEND_DELAY_MAX"), "must not be below EMAIL_SEND_DELAY_MIN ("+c.Email.SendDelayMin.String()+")")
