@@ -19,7 +19,9 @@ func (s *Server) outreachPanelData(ctx context.Context, p *views.EmailPanel) err
 		return err
 	}
 	p.Pause = outreachPauseView(pause)
-	return nil
+	p.Review = s.cfg.Email.Review
+	p.DraftsWaiting, err = s.store.WaitingDraftCount(ctx)
+	return err
 }
 
 // resumeOutreach lifts a pause and zeroes the error count; BizDev sends
