@@ -76,7 +76,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		From: cfg.Email.From, SenderName: cfg.Email.SenderName, Offer: cfg.Email.Offer, Signature: cfg.Email.Signature,
 		PostalAddress: cfg.Email.PostalAddress, BaseURL: cfg.BaseURL.String(),
 		PauseAfterErrors: cfg.Email.PauseAfterErrors, SendWindow: cfg.Email.SendWindow, Location: cfg.Email.SendTimezone,
-		Sequences: sequences,
+		Sequences: sequences, Review: cfg.Email.Review,
 	})
 
 	// The catalogue lives in the store, editable in /admin/plans; the

@@ -35,6 +35,10 @@ type BizDevOptions struct {
 	// Sequences gives each pack's follow-ups (DefaultFollowUps when nil);
 	// their delays count business days in Location.
 	Sequences Sequences
+	// Review (OUTREACH_REVIEW) drafts every step, first e-mails and
+	// follow-ups, for an admin's approval instead of queueing it
+	// (bizdev_review.go): approval queues it in the outbox.
+	Review bool
 }
 
 // StaleSendingAfter is how long a message may stay "sending" before BizDev
@@ -93,13 +97,17 @@ func NewBizDevCycle(store *db.DB, env Env, mailer Mailer, opts BizDevOptions) *B
 
 // Run flags messages stuck in sending, queues messages for new leads and
 // sends what the caps and the send window allow. Counts: queued, sent,
-// dry_run, suppressed, failed, capped, needs_review; and paused (1 while
+// dry_run, suppressed, failed, capped, needs_review (and drafted, with the
+// review switch on: the steps written for review instead); and paused (1 while
 // outreach is paused: nothing is queued or sent) with paused_<reason> (1:
 // paused_provider_errors, paused_bounce_rate or paused_complaint) or
 // outside_window (the messages the closed send window held back) when those
 // rules apply.
 func (c *BizDevCycle) Run(ctx context.Context) (Counts, error) {
 	counts := Counts{bizdevQueued: 0, bizdevSent: 0, bizdevDryRun: 0, bizdevSuppressed: 0, bizdevFailed: 0, bizdevCapped: 0, bizdevNeedsReview: 0}
+	if c.opts.Review {
+		counts[bizdevDrafted] = 0
+	}
 	defer func() {
 		if changesData(counts) {
 			publishOutreachChange(c.env, BizDev, "outbox", counts)
@@ -144,14 +152,28 @@ func (c *BizDevCycle) queue(ctx context.Context, caps db.EmailCaps, tokens *Unsu
 	if err != nil {
 		return err
 	}
+	if c.opts.Review {
+		// Drafts waiting for review take their place in the top-up like
+		// queued messages (never in the hour and day caps, which count
+		// what left): an absent reviewer finds one cycle's worth waiting,
+		// not every new lead.
+		waiting, err := c.store.WaitingDraftCount(ctx)
+		if err != nil {
+			return err
+		}
+		pending += waiting
+	}
 	// Due follow-ups first: a prospect who already has our first e-mail
 	// must not wait behind an endless supply of new leads.
 	if err := c.queueFollowUps(ctx, caps.PerCycle-pending, tokens, counts); err != nil {
 		return err
 	}
-	leads, err := c.store.NewLeadsToContact(ctx, caps.PerCycle-pending-counts[bizdevQueued])
+	leads, err := c.store.NewLeadsToContact(ctx, caps.PerCycle-pending-counts[bizdevQueued]-counts[bizdevDrafted])
 	if err != nil {
 		return err
+	}
+	if c.opts.Review {
+		return c.draftFirstSteps(ctx, leads, counts)
 	}
 	for _, l := range leads {
 		m, err := c.store.QueueMessage(ctx, l.ID, func(l *db.Lead, id int64) (db.OutboxDraft, error) {
@@ -170,29 +192,56 @@ func (c *BizDevCycle) queue(ctx context.Context, caps db.EmailCaps, tokens *Unsu
 // compose renders the e-mail for a lead, with the unsubscribe footer of
 // message id.
 func (c *BizDevCycle) compose(l *db.Lead, id int64, tokens *UnsubscribeTokens) (db.OutboxDraft, error) {
-	pack := PackFor(l.Niche)
-	e, err := RenderOutreach(pack, c.env.Rand.IntN(PackVariants(pack)), OutreachData{
-		FirstName: FirstName(l.Name), Company: l.Company, Niche: l.Niche,
-		SenderName: c.opts.SenderName, Offer: c.opts.Offer, Signature: c.opts.Signature,
-	})
+	e, err := c.firstStep(l)
 	if err != nil {
 		return db.OutboxDraft{}, err
 	}
 	return db.OutboxDraft{Template: e.Template, Subject: e.Subject, Body: e.Body + c.footer(c.unsubscribeURL(tokens, id))}, nil
 }
 
-func (c *BizDevCycle) unsubscribeURL(tokens *UnsubscribeTokens, id int64) string {
-	return c.opts.BaseURL + "/unsubscribe/" + tokens.UnsubscribeToken(id)
+// firstStep renders the first e-mail for a lead, without its footer.
+func (c *BizDevCycle) firstStep(l *db.Lead) (OutreachEmail, error) {
+	pack := PackFor(l.Niche)
+	return RenderOutreach(pack, c.env.Rand.IntN(PackVariants(pack)), OutreachData{
+		FirstName: FirstName(l.Name), Company: l.Company, Niche: l.Niche,
+		SenderName: c.opts.SenderName, Offer: c.opts.Offer, Signature: c.opts.Signature,
+	})
 }
 
-// footer says why the prospect got the e-mail, how to stop it, and who sent
-// it from where.
+func (c *BizDevCycle) unsubscribeURL(tokens *UnsubscribeTokens, id int64) string {
+	return c.Footer().UnsubscribeURL(tokens, id)
+}
+
+// footer is the outreach footer with unsubscribeURL (OutreachFooter.Text).
 func (c *BizDevCycle) footer(unsubscribeURL string) string {
+	return c.Footer().Text(unsubscribeURL)
+}
+
+// Footer is the footer BizDev's e-mails end with.
+func (c *BizDevCycle) Footer() OutreachFooter {
+	return OutreachFooter{SenderName: c.opts.SenderName, PostalAddress: c.opts.PostalAddress, BaseURL: c.opts.BaseURL}
+}
+
+// OutreachFooter is what the end of every outreach e-mail says: why the
+// prospect got it, how to stop it (the unsubscribe link of its outbox
+// message), and who sent it from where.
+type OutreachFooter struct {
+	SenderName, PostalAddress string
+	BaseURL                   string // public URL of the unsubscribe page
+}
+
+// UnsubscribeURL is the unsubscribe link of outbox message id.
+func (f OutreachFooter) UnsubscribeURL(tokens *UnsubscribeTokens, id int64) string {
+	return strings.TrimRight(f.BaseURL, "/") + "/unsubscribe/" + tokens.UnsubscribeToken(id)
+}
+
+// Text is the footer with unsubscribeURL.
+func (f OutreachFooter) Text(unsubscribeURL string) string {
 	var b strings.Builder
 	b.WriteString("\n\n--\n")
-	fmt.Fprintf(&b, "You received this note from %s about your business. ", nonEmptyOr(c.opts.SenderName, "us"))
+	fmt.Fprintf(&b, "You received this note from %s about your business. ", nonEmptyOr(f.SenderName, "us"))
 	fmt.Fprintf(&b, "To receive no further e-mail from us, open:\n%s\n", unsubscribeURL)
-	if a := strings.TrimSpace(c.opts.PostalAddress); a != "" {
+	if a := strings.TrimSpace(f.PostalAddress); a != "" {
 		b.WriteString(a + "\n")
 	}
 	return b.String()

@@ -57,13 +57,32 @@ func (c *BizDevCycle) queueFollowUps(ctx context.Context, room int, tokens *Unsu
 			continue // nothing to follow up: the first step never left
 		}
 		subject := "Re: " + strings.TrimPrefix(thread[0].Subject, "Re: ")
-		m, err := c.store.QueueFollowUp(ctx, l.ID, step, func(l *db.Lead, id int64) (db.OutboxDraft, error) {
+		text := func(l *db.Lead) db.OutboxDraft {
 			body := RenderFollowUp(f.Body, OutreachData{
 				FirstName: FirstName(l.Name), Company: l.Company, Niche: l.Niche,
 				SenderName: c.opts.SenderName, Offer: c.opts.Offer, Signature: c.opts.Signature,
 			})
-			return db.OutboxDraft{Template: PackFor(l.Niche) + "/step" + strconv.Itoa(step), Subject: subject,
-				Body: body + c.footer(c.unsubscribeURL(tokens, id))}, nil
+			return db.OutboxDraft{Template: PackFor(l.Niche) + "/step" + strconv.Itoa(step), Subject: subject, Body: body}
+		}
+		if c.opts.Review {
+			inReplyTo, refs := c.threadRefs(thread)
+			d, err := c.store.DraftFollowUp(ctx, l.ID, step, func(l *db.Lead) (db.DraftText, error) {
+				t := text(l)
+				return db.DraftText{Template: t.Template, Subject: t.Subject, Body: t.Body, InReplyTo: inReplyTo, References: refs}, nil
+			})
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				counts[bizdevDrafted]++
+				counts[bizdevFollowUps]++
+			}
+			continue
+		}
+		m, err := c.store.QueueFollowUp(ctx, l.ID, step, func(l *db.Lead, id int64) (db.OutboxDraft, error) {
+			t := text(l)
+			t.Body += c.footer(c.unsubscribeURL(tokens, id))
+			return t, nil
 		})
 		if err != nil {
 			return err
@@ -109,13 +128,18 @@ func (c *BizDevCycle) threadHeaders(ctx context.Context, m *db.Message, headers 
 	if err != nil || len(thread) == 0 {
 		return err
 	}
+	headers["In-Reply-To"], headers["References"] = c.threadRefs(thread)
+	return nil
+}
+
+// threadRefs are the In-Reply-To and References of a follow-up under
+// thread (ThreadOf, not empty).
+func (c *BizDevCycle) threadRefs(thread []db.Message) (inReplyTo, references string) {
 	refs := make([]string, len(thread))
 	for i, t := range thread {
 		refs[i] = "<" + OutboxMessageID(t.ID, c.opts.From) + ">"
 	}
-	headers["In-Reply-To"] = refs[len(refs)-1]
-	headers["References"] = strings.Join(refs, " ")
-	return nil
+	return refs[len(refs)-1], strings.Join(refs, " ")
 }
 
 // OutboxMessageID is the Message-ID (without angle brackets) a mailer gives

@@ -118,6 +118,9 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 		return p, err
 	}
 	p.Leads, p.LeadsPage = viewsOf(leads, leadView), pageView(leadsPage)
+	if err = s.markDraftSteps(ctx, p.Leads); err != nil {
+		return p, err
+	}
 	customers, customersPage, err := s.store.ListCustomers(ctx, db.ListQuery{Search: q.search, Cursor: q.customers})
 	if err != nil {
 		return p, err

@@ -36,7 +36,9 @@ func (s *Server) outreachPanelData(ctx context.Context, p *views.EmailPanel) err
 	if warmup.On {
 		p.Warmup = &views.Warmup{Text: warmup.String(), CapDay: warmup.Cap}
 	}
-	return nil
+	p.Review = s.cfg.Email.Review
+	p.DraftsWaiting, err = s.store.WaitingDraftCount(ctx)
+	return err
 }
 
 // bounceWindowText is the bounce window for the panel: "2 of the last 40

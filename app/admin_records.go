@@ -38,7 +38,14 @@ func (s *Server) leadDetail(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.LeadDetail(views.LeadPage{Meta: s.metaFor(r, "Lead "+rec.Lead.Company), Record: leadRecordView(*rec)}))
+	record := leadRecordView(*rec)
+	leads := []views.Lead{record.Lead}
+	if err := s.markDraftSteps(r.Context(), leads); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	record.Lead = leads[0]
+	s.render(w, r, http.StatusOK, views.LeadDetail(views.LeadPage{Meta: s.metaFor(r, "Lead "+rec.Lead.Company), Record: record}))
 }
 
 func (s *Server) customerDetail(w http.ResponseWriter, r *http.Request) {

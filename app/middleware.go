@@ -158,6 +158,8 @@ func formLimit(route string) (limit int64, byRoute bool) {
 		return maxImportBody, true
 	case "POST /admin/sequences/{pack}":
 		return maxSequenceForm, true
+	case "POST /admin/outreach/drafts/{id}/edit":
+		return maxDraftForm, true
 	case "POST /login":
 		return maxLoginForm, false
 	case "POST /admin/invoices/{id}/mark-paid", "POST /admin/invoices/{id}/void", "POST /admin/invoices/{id}/regenerate-link":

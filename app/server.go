@@ -341,6 +341,8 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/admin/plans", s.plans) // the catalogue editor; its actions are below
 			// The follow-up editor; its action is below.
 			r.Get("/admin/sequences", s.sequences)
+			// The review queue (OUTREACH_REVIEW); its actions are below.
+			r.Get("/admin/outreach/drafts", s.drafts)
 
 			// The control room's actions (agents, autopilot, outreach,
 			// invoices): POST only. Each is registered for every method and
@@ -365,6 +367,10 @@ func (s *Server) Handler() http.Handler {
 				r.HandleFunc("/admin/outreach/caps", s.saveEmailCaps)
 				r.HandleFunc("/admin/outreach/resume", s.resumeOutreach) // after a pause on provider errors
 				r.HandleFunc("/admin/outreach/test-mail", s.sendTestMail)
+				r.HandleFunc("/admin/outreach/drafts/approve", s.approveShown) // the ids the page showed, no others
+				r.HandleFunc("/admin/outreach/drafts/{id}/approve", s.approveDraft)
+				r.HandleFunc("/admin/outreach/drafts/{id}/reject", s.rejectDraft)
+				r.With(s.refuseBadFormText(maxDraftForm)).HandleFunc("/admin/outreach/drafts/{id}/edit", s.editDraft) // its form text is checked after the sign-in
 				r.HandleFunc("/admin/replies/{id}/class", s.changeReplyClass)
 				r.HandleFunc("/admin/leads/{id}/sequence/stop", s.stopSequence)
 				r.HandleFunc("/admin/invoices/{id}/mark-paid", s.markInvoicePaid)

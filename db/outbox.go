@@ -60,7 +60,7 @@ type OutboxDraft struct {
 }
 
 // QueueMessage writes a queued outbox message for a lead that is still new,
-// has an address and has no live message; it returns nil without error when
+// has an address and has no live message nor a draft waiting for review; it returns nil without error when
 // the lead no longer qualifies (another run queued it first). compose renders
 // the e-mail inside the transaction, knowing the message id (for the
 // unsubscribe link); it must not touch the network.
@@ -69,7 +69,7 @@ func (d *DB) QueueMessage(ctx context.Context, leadID int64, compose func(l *Lea
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var l Lead
 		err := tx.NewSelect().Model(&l).
-			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL, leadID, LeadNew, MaxSendAttempts).
+			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL+" AND NOT "+waitingDraftSQL, leadID, LeadNew, MaxSendAttempts).
 			Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil

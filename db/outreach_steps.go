@@ -103,6 +103,9 @@ func (d *DB) StopSequence(ctx context.Context, id int64, why string) error {
 }
 
 func stopSequence(ctx context.Context, tx bun.Tx, leadID int64, why string, now time.Time) error {
+	if err := withdrawDrafts(ctx, tx, leadID, why, now); err != nil {
+		return err
+	}
 	if _, err := tx.NewUpdate().Model((*Lead)(nil)).
 		Set("next_step_at = NULL, sequence_stop = ?, updated_at = ?", truncate(why, 200), now).
 		Where("id = ?", leadID).Exec(ctx); err != nil {

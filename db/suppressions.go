@@ -159,6 +159,10 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 	}
 	n, _ = res.RowsAffected()
 	c.LeadMoved = n > 0
+	if c.LeadMoved {
+		// A draft waiting for review can no longer be approved.
+		return c, withdrawDrafts(ctx, tx, leadID, "the lead is "+status, now)
+	}
 	return c, nil
 }
 

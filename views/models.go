@@ -117,6 +117,9 @@ type Lead struct {
 	SequenceStep int
 	NextStepAt   *time.Time
 	SequenceStop string
+	// DraftStep is the step drafted and waiting for an admin's review
+	// (OUTREACH_REVIEW), 0 when none waits.
+	DraftStep int
 }
 
 // LeadRef is a lead named on another record's page.

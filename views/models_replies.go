@@ -13,14 +13,18 @@ func sequencePosition(l Lead) string {
 	switch {
 	case l.SequenceStep == 0:
 		return "not started"
-	case l.NextStepAt == nil && l.SequenceStop == "":
+	case l.NextStepAt == nil && l.SequenceStop == "" && l.DraftStep == 0:
 		return strconv.Itoa(l.SequenceStep) + " sent; finished"
 	}
 	return strconv.Itoa(l.SequenceStep) + " sent"
 }
 
-// sequenceDue is when the lead's next step is due, written by at, or "".
+// sequenceDue is when the lead's next step is due, written by at, or that
+// its draft waits for review, or "".
 func sequenceDue(l Lead, at func(time.Time) string) string {
+	if l.DraftStep > 0 {
+		return "step " + strconv.Itoa(l.DraftStep) + " draft waiting for review"
+	}
 	if l.NextStepAt == nil {
 		return ""
 	}

@@ -185,6 +185,9 @@ type Email struct {
 	// Guard is the deliverability guard: the bounce rate that pauses
 	// outreach, and the warm-up ramp of the daily cap.
 	Guard Deliverability
+	// Review (OUTREACH_REVIEW) has BizDev draft every outreach step for an
+	// admin's approval in /admin/outreach/drafts instead of queueing it.
+	Review bool
 }
 
 // Leads configures the lead source.
@@ -366,6 +369,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		SendWindow:              r.sendWindow("EMAIL_SEND_WINDOW"),
 		SendTimezone:            r.location("EMAIL_SEND_TIMEZONE"),
 		PauseAfterErrors:        r.count("EMAIL_PAUSE_AFTER_ERRORS", 5),
+		Review:                  r.boolean("OUTREACH_REVIEW", false),
 	}
 	c.Email.Guard = r.deliverability()
 	if r.err == nil && c.Email.SendDelayMax < c.Email.SendDelayMin {
