@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +75,8 @@ func (s *IMAPServer) Append(t testing.TB, raw []byte) uint32 {
 }
 
 // Flags reads every message's flags from the server (over IMAP, directly,
-// with BODY.PEEK semantics: reading changes nothing), by Message-ID.
+// with BODY.PEEK semantics: reading changes nothing), by Message-ID
+// without angle brackets.
 func (s *IMAPServer) Flags(t testing.TB) map[string][]goimap.Flag {
 	t.Helper()
 	c, err := imapclient.DialInsecure(s.Addr(), nil)
@@ -101,7 +103,7 @@ func (s *IMAPServer) Flags(t testing.TB) map[string][]goimap.Flag {
 	}
 	for _, m := range msgs {
 		if m.Envelope != nil {
-			out[m.Envelope.MessageID] = m.Flags
+			out[strings.Trim(m.Envelope.MessageID, "<>")] = m.Flags
 		}
 	}
 	_ = c.Logout().Wait()
