@@ -58,13 +58,12 @@ func TestRepliesUnderSIGKILLLoseNoneAndStoreNoneTwice(t *testing.T) {
 	}
 	store.Close()
 
+	// One tick at each start, the next a day later: replies read after the
+	// start come through the watcher's IDLE.
 	vars := map[string]string{
-		"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "RELEASE_MODE": "DEVELOPMENT",
+		"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "RELEASE_MODE": "DEVELOPMENT", "AUTOPILOT_INTERVAL": "24h",
 		"EMAIL_MODE": "SMTP", "SMTP_HOST": sink.Host, "SMTP_PORT": strconv.Itoa(sink.Port), "SMTP_TLS": "none",
 		"EMAIL_SEND_DELAY_MIN": "0", "EMAIL_SEND_DELAY_MAX": "0", "MAX_NEW_LEADS_PER_CYCLE": "0",
-		// One tick at each start, the next a day later: replies read after
-		// the start come through the watcher's IDLE.
-		"AUTOPILOT_INTERVAL": "24h",
 		"IMAP_HOST": "127.0.0.1", "IMAP_PORT": strconv.Itoa(proxy.Port), "IMAP_TLS": "none",
 		"IMAP_USERNAME": mailbox.User, "IMAP_PASSWORD": mailbox.Password,
 	}
