@@ -96,9 +96,10 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	// Replies are read from the IMAP mailbox when one is configured (SendGrid's
 	// Inbound Parse and the simulator take the same sorting path).
 	var box agents.Mailbox
+	imapOpts := imap.Options{Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, Username: cfg.IMAP.Username,
+		Password: cfg.IMAP.Password, TLS: cfg.IMAP.TLS, Mailbox: cfg.IMAP.Mailbox}
 	if cfg.IMAP.Enabled() {
-		box = imap.New(imap.Options{Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, Username: cfg.IMAP.Username,
-			Password: cfg.IMAP.Password, TLS: cfg.IMAP.TLS, Mailbox: cfg.IMAP.Mailbox})
+		box = imap.New(imapOpts)
 	}
 	replies := agents.NewRepliesCycle(store, env, box, agents.RepliesOptions{})
 
@@ -168,6 +169,19 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
 	})
 	engine.Add(coordinator)
+	if cfg.IMAP.Enabled() {
+		// New mail wakes the Replies agent between ticks (IDLE on a
+		// connection of its own; polling where the server has no IDLE),
+		// through its mailbox, only while the autopilot is ON.
+		engine.AddIsolated("watch:replies", agents.NewRepliesWatcher(agents.RepliesWatchConfig{
+			Runner: engine, Logger: log, Now: time.Now,
+			Autopilot: func(ctx context.Context) (bool, error) {
+				on, _, err := coordinator.Autopilot(ctx)
+				return on, err
+			},
+			Open: func() agents.MailWatch { return imap.New(imapOpts) },
+		}))
+	}
 	return builtAgents{engine: engine, coordinator: coordinator, collections: collections, invoiceFiles: files, catalogues: catalogues, replies: replies, sequences: sequences}, nil
 }
 

@@ -153,6 +153,21 @@ func (e *Engine) Err() error { return e.err }
 // Add puts another service (the coordinator) under the root supervisor.
 func (e *Engine) Add(svc suture.Service) { e.root.Add(svc) }
 
+// AddIsolated puts a service (the replies watcher) under a supervisor of
+// its own below the root, so that its crashes and their backoff never
+// stall the agents or the coordinator.
+func (e *Engine) AddIsolated(name string, svc suture.Service) {
+	sup := suture.New(name, suture.Spec{
+		EventHook:        e.hook,
+		FailureThreshold: e.spec.FailureThreshold,
+		FailureDecay:     e.spec.FailureDecay,
+		FailureBackoff:   e.spec.FailureBackoff,
+		Timeout:          e.spec.StopTimeout,
+	})
+	sup.Add(svc)
+	e.root.Add(sup)
+}
+
 // Serve runs the tree until ctx ends; every agent starts idle.
 func (e *Engine) Serve(ctx context.Context) error {
 	if e.err != nil {

@@ -25,8 +25,12 @@
 // call reconnects. No error holds the password.
 //
 // A Mailbox runs one call at a time: concurrent calls wait for each other
-// (Wait holds the connection while it idles). Close may be called at any
-// time and ends a running Wait.
+// (Wait and Idle hold the connection while they idle). Close may be called
+// at any time and ends a running Wait or Idle.
+//
+// The replies watcher (agents.RepliesWatcher) idles on a Mailbox of its own
+// (Idle), so that the Replies cycle's Fetch and MarkHandled never wait for
+// an IDLE to end.
 package imap
 
 import (
@@ -120,7 +124,10 @@ type Mailbox struct {
 	dials     atomic.Uint64
 }
 
-var _ agents.Mailbox = (*Mailbox)(nil)
+var (
+	_ agents.Mailbox   = (*Mailbox)(nil)
+	_ agents.MailWatch = (*Mailbox)(nil)
+)
 
 // session is one connection, logged in, with the mailbox selected.
 type session struct {
@@ -407,6 +414,91 @@ func (m *Mailbox) idle(ctx context.Context, s *session, deadline <-chan time.Tim
 		return m.errorf("idle", err)
 	}
 	return nil
+}
+
+// ErrNoIdle is Idle's answer when the server does not offer IDLE: the
+// caller polls instead.
+var ErrNoIdle = fmt.Errorf("imap: %w", agents.ErrNoIdle)
+
+// Idle holds the connection in IDLE until the server reports new mail
+// (EXISTS): it returns nil then, at once if the server reported some since
+// the last Idle. It is the call of the replies watcher, on a Mailbox of its
+// own (it consumes the report of new mail, which a Fetch on the same
+// Mailbox would otherwise do): the cycle's Mailbox stays free for Fetch and
+// MarkHandled.
+//
+// ready, when set, is called once IDLE runs. When ctx ends, IDLE is ended
+// with DONE and the connection kept (Close then logs out), and ctx's error
+// returned; a server that does not answer DONE within Timeout has its
+// connection closed. ErrNoIdle when the server does not offer IDLE; any
+// other error is a failed connection, opened again on the next call.
+func (m *Mailbox) Idle(ctx context.Context, ready func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.newMail:
+		return nil
+	default:
+	}
+	var s *session
+	if err := m.runLocked(ctx, "idle", func(cs *session) error { s = cs; return nil }); err != nil {
+		return err
+	}
+	if !s.idle || m.noIdle {
+		return ErrNoIdle
+	}
+	// Starting IDLE is bounded by Timeout and by ctx.
+	abort := context.AfterFunc(ctx, func() { _ = s.raw.Close() })
+	start := time.AfterFunc(m.opts.Timeout, func() { _ = s.raw.Close() })
+	cmd, err := s.c.Idle()
+	start.Stop()
+	if !abort() {
+		if err == nil {
+			_ = cmd.Close()
+		}
+		m.drop(s)
+		if m.isClosed() {
+			return ErrClosed
+		}
+		return ctx.Err()
+	}
+	if err != nil {
+		m.drop(s)
+		if m.isClosed() {
+			return ErrClosed
+		}
+		return m.errorf("idle", err)
+	}
+	if ready != nil {
+		ready()
+	}
+	var result error
+	select {
+	case <-m.newMail:
+	case <-ctx.Done():
+		result = ctx.Err()
+	case <-s.c.Closed():
+	}
+	end := time.AfterFunc(m.opts.Timeout, func() { _ = s.raw.Close() })
+	defer end.Stop()
+	err = cmd.Close()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		m.drop(s)
+		if m.isClosed() {
+			return ErrClosed
+		}
+		if result != nil {
+			return result
+		}
+		return m.errorf("idle", err)
+	}
+	return result
 }
 
 func (m *Mailbox) signal() {
