@@ -419,4 +419,3 @@ func withdrawDrafts(ctx context.Context, idb bun.IDB, leadID int64, why string, 
 		Where("lead_id = ? AND status = ?", leadID, DraftWaiting).Exec(ctx)
 	return err
 }
-
