@@ -210,11 +210,10 @@ func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, erro
 		}
 		out.Stored = true
 		if in.LLM != nil {
-			id, err := res.LastInsertId()
-			if err != nil {
-				return err
+			if r.ID == 0 {
+				return errors.New("the stored reply has no id")
 			}
-			if err := insertReplySorting(ctx, tx, id, *in.LLM, now); err != nil {
+			if err := insertReplySorting(ctx, tx, r.ID, *in.LLM, now); err != nil {
 				return err
 			}
 		}
