@@ -12,7 +12,9 @@ import (
 )
 
 // The Replies agent reads the replies mailbox (IMAP), sorts each message
-// (SortReply), finds the lead it answers and stores it once, acting on its
+// (SortReply, and the LLM's second opinion when the rules are unsure and a
+// classifier is configured: replies_llm.go), finds the lead it answers and
+// stores it once, acting on its
 // class in the same transaction (db.ApplyReply); only then is the message
 // marked handled on the server. A crash between the fetch and the store
 // loses nothing (the message is fetched again) and stores nothing twice
