@@ -101,18 +101,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 	if cfg.IMAP.Enabled() {
 		box = imap.New(imapOpts)
 	}
-	replies := agents.NewRepliesCycle(store, env, box, agents.RepliesOptions{})
-
-	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
-	// In development with synthetic leads and no real mail, nobody can
-	// answer: the prospect simulator plays a share of the prospects (its
-	// replies are labelled simulated) one autopilot interval after contact.
-	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == agents.MailModeDryRun {
-		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute), Replies: replies})
-		onboarding = agents.Sequence(sim, onboarding)
-		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
-	}
-
+	replyOpts := agents.RepliesOptions{Currency: cfg.Stripe.DefaultCurrency}
 	var executor agents.Executor = &agents.BuiltinExecutor{CostCents: cfg.Exec.BuiltinCostCents}
 	if cfg.Exec.Kind == config.ExecOpenAI {
 		llm, err := openai.New(openai.Options{
@@ -124,7 +113,22 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 			return builtAgents{}, err
 		}
 		executor = llm
+		// The LLM executor also gives the second opinion on the replies
+		// its rules are unsure about, its cost in the tasks' currency.
+		replyOpts.Classifier = llm
 	}
+	replies := agents.NewRepliesCycle(store, env, box, replyOpts)
+
+	var onboarding agents.Cycle = agents.NewOnboardingCycle(store, env, catalogue, agents.OnboardingOptions{})
+	// In development with synthetic leads and no real mail, nobody can
+	// answer: the prospect simulator plays a share of the prospects (its
+	// replies are labelled simulated) one autopilot interval after contact.
+	if cfg.IsDevelopment() && cfg.Leads.Source == config.LeadSynthetic && cfg.Email.Mode == agents.MailModeDryRun {
+		sim := agents.NewProspectSimulator(store, env, agents.SimulatorOptions{MinDelay: min(cfg.AutopilotInterval, 2*time.Minute), Replies: replies})
+		onboarding = agents.Sequence(sim, onboarding)
+		log.Info("prospect simulator on: a share of contacted leads will reply (labelled simulated)")
+	}
+
 	ops := agents.NewOpsCycle(store, env, executor, agents.OpsOptions{})
 	var links agents.PaymentLinks = agents.DisabledPayments{}
 	if payments != nil {

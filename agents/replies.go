@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/hossagent/hossagent/db"
 )
 
 // The Replies agent reads the replies mailbox (IMAP), sorts each message
-// (SortReply), finds the lead it answers and stores it once, acting on its
+// (SortReply, and the LLM's second opinion when the rules are unsure and a
+// classifier is configured: replies_llm.go), finds the lead it answers and
+// stores it once, acting on its
 // class in the same transaction (db.ApplyReply); only then is the message
 // marked handled on the server. A crash between the fetch and the store
 // loses nothing (the message is fetched again) and stores nothing twice
@@ -20,6 +24,14 @@ import (
 type RepliesOptions struct {
 	// MaxPerCycle bounds the messages read per run; default 50.
 	MaxPerCycle int
+	// Classifier gives the second opinion on the replies the rules are
+	// unsure about (replies_llm.go); nil: the rules decide alone.
+	Classifier ReplyClassifier
+	// Currency is what the classifier's cost is in (the tasks' currency,
+	// STRIPE_DEFAULT_CURRENCY); default "usd".
+	Currency string
+	// ClassifyTimeout bounds one second opinion; default 45 s.
+	ClassifyTimeout time.Duration
 }
 
 // Replies counts.
@@ -45,6 +57,12 @@ type RepliesCycle struct {
 func NewRepliesCycle(store *db.DB, env Env, box Mailbox, opts RepliesOptions) *RepliesCycle {
 	if opts.MaxPerCycle <= 0 {
 		opts.MaxPerCycle = 50
+	}
+	if opts.Currency = strings.ToLower(strings.TrimSpace(opts.Currency)); opts.Currency == "" {
+		opts.Currency = "usd"
+	}
+	if opts.ClassifyTimeout <= 0 {
+		opts.ClassifyTimeout = defaultClassifyTimeout
 	}
 	return &RepliesCycle{store: store, env: env, box: box, opts: opts}
 }
@@ -132,6 +150,21 @@ func (c *RepliesCycle) ApplyParsed(ctx context.Context, p ParsedReply, simulated
 		back := sorted.ReturnDate
 		in.ReturnDate = &back
 	}
+	if sorted.Complaint && p.Complaint != nil {
+		in.Complaint = &db.ReplyComplaint{Source: complaintSource(*p.Complaint), Complained: p.Complaint.Recipients}
+	}
+	if c.opts.Classifier != nil && wantsSecondOpinion(p, sorted, simulated) {
+		// Asked once per message: not again for a second delivery of one
+		// stored already.
+		dup, err := c.store.ReplyStored(ctx, in)
+		if err != nil {
+			return "", err
+		}
+		if dup {
+			return repliesDuplicate, nil
+		}
+		in = c.secondOpinion(ctx, p, in)
+	}
 	out, err := c.store.ApplyReply(ctx, in)
 	if err != nil {
 		return "", err
@@ -148,7 +181,14 @@ func (c *RepliesCycle) ApplyParsed(ctx context.Context, p ParsedReply, simulated
 // addresses a bounce reports, then by the sender.
 func (c *RepliesCycle) match(ctx context.Context, p ParsedReply, s Sorted) (int64, *int64, error) {
 	var refs []string
-	if p.DSN != nil && p.DSN.OriginalMessageID != "" {
+	if p.Complaint != nil {
+		// A complaint comes from the mailbox provider, not from the lead:
+		// it is matched by the message complained about, then by the
+		// address complained about, never by its sender.
+		if p.Complaint.OriginalMessageID != "" {
+			refs = append(refs, p.Complaint.OriginalMessageID)
+		}
+	} else if p.DSN != nil && p.DSN.OriginalMessageID != "" {
 		refs = append(refs, p.DSN.OriginalMessageID)
 	}
 	if p.InReplyTo != "" {
@@ -175,7 +215,10 @@ func (c *RepliesCycle) match(ctx context.Context, p ParsedReply, s Sorted) (int6
 		}
 	}
 	addrs := s.BounceRecipients
-	if p.DSN == nil {
+	switch {
+	case p.Complaint != nil:
+		addrs = p.Complaint.Recipients
+	case p.DSN == nil:
 		addrs = append(addrs, p.From)
 	}
 	for _, a := range addrs {
@@ -195,9 +238,17 @@ func (c *RepliesCycle) match(ctx context.Context, p ParsedReply, s Sorted) (int6
 }
 
 // plausibleSender reports whether message p, sorted s, may answer a message
-// sent to address to: a bounce must report to as failed; a reply must come
-// from to or from its domain.
+// sent to address to: a bounce must report to as failed; a complaint must
+// name to or no one; a reply must come from to or from its domain.
 func plausibleSender(p ParsedReply, s Sorted, to string) bool {
+	if p.Complaint != nil {
+		// The provider names the recipient, or redacts it (Microsoft's
+		// reports do): a named one must be the address written to.
+		if len(p.Complaint.Recipients) == 0 {
+			return true
+		}
+		return slices.Contains(p.Complaint.Recipients, strings.ToLower(to))
+	}
 	if p.DSN != nil {
 		for _, r := range s.BounceRecipients {
 			if strings.EqualFold(r, to) {
@@ -216,4 +267,17 @@ func plausibleSender(p ParsedReply, s Sorted, to string) bool {
 	_, fd, ok1 := strings.Cut(from, "@")
 	_, td, ok2 := strings.Cut(to, "@")
 	return ok1 && ok2 && fd == td
+}
+
+// complaintSource is the suppression source of a complaint: "arf:" and its
+// feedback type, or its user agent when it gives none.
+func complaintSource(c Complaint) string {
+	what := c.FeedbackType
+	if what == "" {
+		what = oneLine(c.UserAgent, 60)
+	}
+	if what == "" {
+		what = "unspecified"
+	}
+	return "arf:" + what
 }

@@ -88,6 +88,9 @@ type ParsedReply struct {
 	Headers ReplyHeaders
 	// DSN is the delivery-status notification the message is, or nil.
 	DSN *DSN
+	// Complaint is the feedback-loop report (ARF, RFC 5965) the message
+	// is, or nil: a recipient marked our e-mail as spam.
+	Complaint *Complaint
 	// Truncated says the message was longer than MaxInboundMessage, or had
 	// more parts than are read, and only its beginning was read.
 	Truncated bool
@@ -122,6 +125,32 @@ type DSN struct {
 	// "" when it is not included.
 	OriginalMessageID string
 }
+
+// Complaint is a feedback-loop report (ARF, RFC 5965: multipart/report;
+// report-type=feedback-report, with a message/feedback-report part and the
+// original message), as mailbox providers (Microsoft's JMRP, Yahoo's CFL,
+// …) send them when a recipient marks a message as spam.
+type Complaint struct {
+	// FeedbackType is the Feedback-Type field, lower case: "abuse",
+	// "fraud", "virus", "other", "not-spam", …
+	FeedbackType string
+	// UserAgent is the User-Agent field ("Yahoo!-Mail-Feedback/2.0").
+	UserAgent string
+	// Recipients are the complained-about addresses, lower case: the
+	// Original-Rcpt-To fields, else the original message's To; empty when
+	// the provider redacted them (then OriginalMessageID tells whom).
+	Recipients []string
+	// OriginalMessageID is the Message-ID of the message complained about,
+	// without angle brackets, from the original message part ("" when not
+	// included).
+	OriginalMessageID string
+	// ReportedDomain and SourceIP are the fields of those names, when given.
+	ReportedDomain, SourceIP string
+}
+
+// maxComplaintRecipients bounds Complaint.Recipients: a report is about one
+// message to one recipient.
+const maxComplaintRecipients = 5
 
 // DSNRecipient is one recipient's block of a delivery-status notification.
 type DSNRecipient struct {
@@ -203,10 +232,13 @@ func parseInbound(raw []byte) (ParsedReply, error) {
 	p.Text = clipBytes(text, maxReplyText)
 	p.NewText = StripQuoted(p.Text)
 
-	if w.dsn != nil {
+	switch {
+	case w.feedback != nil:
+		p.Complaint = w.complaint()
+	case w.dsn != nil:
 		w.dsn.OriginalMessageID = w.embeddedID
 		p.DSN = w.dsn
-	} else {
+	default:
 		p.DSN = nonStandardBounce(p, w.embeddedID)
 	}
 	return p, nil
@@ -408,7 +440,83 @@ type mimeWalker struct {
 	text, html string
 	dsn        *DSN
 	embeddedID string
+	embeddedTo []string
+	feedback   map[string][]string // the message/feedback-report part's fields
 	truncated  bool
+}
+
+// complaint is the Complaint of a feedback report walked.
+func (w *mimeWalker) complaint() *Complaint {
+	first := func(k string) string {
+		if vs := w.feedback[k]; len(vs) > 0 {
+			return clipBytes(cleanLine(vs[0]), 200)
+		}
+		return ""
+	}
+	c := &Complaint{FeedbackType: strings.ToLower(firstWord(first("feedback-type"))), UserAgent: first("user-agent"),
+		OriginalMessageID: w.embeddedID, ReportedDomain: strings.ToLower(first("reported-domain")), SourceIP: first("source-ip")}
+	for _, v := range w.feedback["original-rcpt-to"] {
+		c.Recipients = appendAddress(c.Recipients, dsnAddress(v))
+	}
+	if len(c.Recipients) == 0 {
+		for _, a := range w.embeddedTo {
+			c.Recipients = appendAddress(c.Recipients, a)
+		}
+	}
+	return c
+}
+
+// appendAddress adds a complained-about address to list: one that reads as
+// a real address (not redacted with asterisks, "redacted" or
+// "xxxxx"), once, at most maxComplaintRecipients.
+func appendAddress(list []string, a string) []string {
+	a = strings.ToLower(strings.Trim(strings.TrimSpace(a), "<>"))
+	local, domain, ok := strings.Cut(a, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") || len(list) >= maxComplaintRecipients || slices.Contains(list, a) {
+		return list
+	}
+	if strings.ContainsAny(a, "* \t") || strings.Contains(a, "redacted") || strings.Trim(local, "xX") == "" {
+		return list
+	}
+	if _, err := mail.ParseAddress(a); err != nil {
+		return list
+	}
+	return append(list, a)
+}
+
+// feedbackFields reads a message/feedback-report body: one block of
+// "Name: value" lines, every value of a repeated name kept (a report may
+// name several Original-Rcpt-To), names lower case.
+func feedbackFields(body string) map[string][]string {
+	out := map[string][]string{}
+	key, n := "", 0
+	for line := range strings.SplitSeq(body, "\n") {
+		if n++; n > 200 {
+			break
+		}
+		if strings.TrimSpace(line) == "" {
+			key = ""
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if vs := out[key]; key != "" && len(vs) > 0 && len(vs[len(vs)-1]) < maxHeaderValue {
+				vs[len(vs)-1] += " " + strings.TrimSpace(line)
+			}
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			key = ""
+			continue
+		}
+		key = strings.ToLower(strings.TrimSpace(name))
+		if len(out[key]) < 20 {
+			out[key] = append(out[key], strings.TrimSpace(value))
+		} else {
+			key = ""
+		}
+	}
+	return out
 }
 
 // walk reads one entity (the message or a part) with header h.
@@ -450,10 +558,19 @@ func (w *mimeWalker) walk(h textproto.MIMEHeader, body io.Reader, depth int) {
 		if w.dsn == nil {
 			w.dsn = parseDeliveryStatus(cleanText(string(readDecoded(h, body))))
 		}
+	case "message/feedback-report":
+		if w.feedback == nil {
+			w.feedback = feedbackFields(cleanText(string(readDecoded(h, body))))
+		}
 	case "message/rfc822", "text/rfc822-headers", "message/global", "message/global-headers":
 		if w.embeddedID == "" {
 			eh, _ := splitHeader(readDecoded(h, body))
 			w.embeddedID = firstID(headerValue(eh, "Message-Id"))
+			if list, err := (&mail.AddressParser{WordDecoder: headerDecoder}).ParseList(headerValue(eh, "To")); err == nil {
+				for _, a := range list {
+					w.embeddedTo = append(w.embeddedTo, strings.ToLower(a.Address))
+				}
+			}
 		}
 	}
 }

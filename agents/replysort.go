@@ -65,7 +65,21 @@ type Sorted struct {
 	// auto-reply header, an out-of-office subject): it is no answer from
 	// the person, and should not stop a sequence unless its class says so.
 	Automatic bool
+	// Unsure is true when the rules could not tell what a person wrote: no
+	// rule matched, or one phrase decided a long message. Only such a
+	// decision goes to the LLM for a second opinion (RepliesCycle); a DSN,
+	// an automatic reply, a complaint, an unsubscribe phrasing and a
+	// one-word answer are never unsure.
+	Unsure bool
+	// Complaint is true for a feedback-loop report (ARF): a recipient
+	// marked our e-mail as spam (ParsedReply.Complaint says who).
+	Complaint bool
 }
+
+// unsureWords is the length, in words, past which a single phrase is weak
+// evidence of what a message says ("interested" in a long answer that may
+// be about something else).
+const unsureWords = 60
 
 // maxSortText bounds the text the phrase rules read, in bytes.
 const maxSortText = 8 << 10
@@ -99,6 +113,9 @@ const maxSortText = 8 << 10
 // (not "Re: …") is read instead, for the common empty reply titled
 // "Unsubscribe". now sets the year of a return date that names none.
 func SortReply(p ParsedReply, now time.Time) Sorted {
+	if p.Complaint != nil {
+		return sortComplaint(*p.Complaint)
+	}
 	if p.DSN != nil {
 		if s, ok := sortDSN(p); ok {
 			return s
@@ -125,7 +142,43 @@ func SortReply(p ParsedReply, now time.Time) Sorted {
 		}
 		text, where = subject, " in the subject"
 	}
-	return sortPhrases(normalizeReply(clipBytes(text, maxSortText)), where)
+	text = normalizeReply(clipBytes(text, maxSortText))
+	s := sortPhrases(text, where)
+	switch {
+	case s.Class == ReplyOther:
+		s.Unsure = true
+	case s.Class != ReplyUnsubscribe && !strings.HasPrefix(s.Reason, "one-word") && len(strings.Fields(text)) > unsureWords:
+		s.Unsure = true
+		s.Reason += fmt.Sprintf(" (one phrase in %d words)", len(strings.Fields(text)))
+	}
+	return s
+}
+
+// sortComplaint sorts a feedback-loop report: a complaint, which stops all
+// mail to the address like an unsubscribe request, and more (the address is
+// suppressed as a complaint).
+func sortComplaint(c Complaint) Sorted {
+	what := c.FeedbackType
+	switch what {
+	case "":
+		what = "unspecified"
+	case "not-spam", "auth-failure", "virus":
+		// No one complained: a message marked as not spam (RFC 6650), an
+		// authentication failure (RFC 6591) or a virus report.
+		return Sorted{Class: ReplyOther, Automatic: true,
+			Reason: "a feedback report of type " + what + " (multipart/report; report-type=feedback-report): not a complaint"}
+	}
+	reason := "spam complaint: a feedback report (ARF, feedback type " + what
+	if c.UserAgent != "" {
+		reason += ", from " + clipBytes(c.UserAgent, 80)
+	}
+	reason += ")"
+	if len(c.Recipients) > 0 {
+		reason += " about " + strings.Join(c.Recipients, ", ")
+	} else {
+		reason += " with the recipient redacted"
+	}
+	return Sorted{Class: ReplyUnsubscribe, Automatic: true, Complaint: true, Reason: reason}
 }
 
 // replyPrefix is a subject's "Re:" / "Fwd:" prefix.

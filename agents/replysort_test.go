@@ -212,3 +212,34 @@ func TestValidReplyClass(t *testing.T) {
 		}
 	}
 }
+
+// Unsure marks what the rules could not tell, which alone goes to the LLM:
+// no rule matched, or one phrase decided a long message. A sure rule (an
+// unsubscribe phrasing, a one-word answer, an automatic reply, a DSN) is
+// never unsure.
+func TestSortReplySaysWhenItIsUnsure(t *testing.T) {
+	long := "Thanks for the note. " + strings.Repeat("We run four clinics and the front desk handles the bookings by phone. ", 6) + "Sounds good."
+	for _, tc := range []struct {
+		text   string
+		class  string
+		unsure bool
+	}{
+		{"Could you tell me whether this works with our booking system?", ReplyOther, true},
+		{"Sounds good, let's talk next week.", ReplyInterested, false},
+		{long, ReplyInterested, true},
+		{long + " Please remove me from your list.", ReplyUnsubscribe, false},
+		{"No.", ReplyNotInterested, false},
+		{"STOP", ReplyUnsubscribe, false},
+	} {
+		s := SortReply(ParsedReply{From: "a@b.example", Subject: "Re: hello", Text: tc.text, NewText: tc.text}, replyNow)
+		if s.Class != tc.class || s.Unsure != tc.unsure {
+			t.Errorf("%.60q: %s unsure %v (%s); want %s unsure %v", tc.text, s.Class, s.Unsure, s.Reason, tc.class, tc.unsure)
+		}
+	}
+	for _, f := range []string{"outlook_ooo.eml", "postfix_dsn.eml", "auto_ack.eml", "delayed_dsn.eml", "arf_yahoo.eml"} {
+		p, _ := ParseInbound(readReply(t, f))
+		if s := SortReply(p, replyNow); s.Unsure {
+			t.Errorf("%s is unsure: %+v", f, s)
+		}
+	}
+}

@@ -420,10 +420,18 @@ func decodeCharset(v, charset string) string {
 	return strings.ToValidUTF8(v, "\uFFFD")
 }
 
-// inboundParsed is an Inbound Parse post as the sorting path reads it: the
-// cleaned fields, and from the raw header block the threading and
-// auto-reply headers.
+// inboundParsed is an Inbound Parse post as the sorting path reads it. With
+// "POST the raw, full MIME message" on, the post carries the message itself
+// (field email), read like the mailbox's (agents.ParseInbound): DSNs and
+// feedback-loop reports (complaints) included. Otherwise: the cleaned
+// fields, and from the raw header block the threading and auto-reply
+// headers.
 func inboundParsed(form url.Values, in db.InboundReply) agents.ParsedReply {
+	if raw := form.Get("email"); raw != "" {
+		if p, err := agents.ParseInbound([]byte(raw)); err == nil && p.From != "" {
+			return p
+		}
+	}
 	p := agents.ParsedReply{MessageID: strings.Trim(in.MessageID, "<> "), From: in.FromAddr, Subject: in.Subject,
 		Text: in.Body, NewText: agents.StripQuoted(in.Body)}
 	if m, err := mail.ReadMessage(strings.NewReader(strings.TrimRight(cleanText(form.Get("headers")), "\r\n") + "\r\n\r\n")); err == nil {

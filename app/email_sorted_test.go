@@ -60,3 +60,63 @@ func TestInboundReplyIsSortedLikeTheMailbox(t *testing.T) {
 		t.Error("the unsubscribe request added no suppression")
 	}
 }
+
+// With "POST the raw, full MIME message" on, Inbound Parse posts the message
+// itself (field email): a feedback-loop report arriving that way is a
+// complaint, like one in the mailbox.
+func TestInboundRawFeedbackReportIsAComplaint(t *testing.T) {
+	m := newMailRig(t, map[string]string{"EMAIL_INBOUND_SECRET": mailInboundSecret}, func(d *Deps) {
+		d.Replies = agents.NewRepliesCycle(d.Store, agents.Env{Now: d.Now}, nil, agents.RepliesOptions{})
+	})
+	dana := m.lead(t, "dana.doe@hotmail.example", db.LeadContacted)
+	arf := strings.ReplaceAll(`From: staff@hotmail.com
+To: fbl@hossagent.example
+Subject: complaint about message from 203.0.113.25
+Message-ID: <fbl-1@hotmail.com>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="NP"
+
+--NP
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--NP
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: Hotmail FBL
+Version: 0.1
+Original-Rcpt-To: <dana.doe@hotmail.example>
+
+--NP
+Content-Type: message/rfc822
+
+From: outreach@hossagent.example
+To: dana.doe@hotmail.example
+Subject: Hello
+Message-ID: <hossagent.outbox.999999@hossagent.example>
+
+Hi Dana
+
+--NP--
+`, "\n", "\r\n")
+	for i, want := range []string{"recorded", "duplicate"} {
+		form := url.Values{"from": {"staff@hotmail.com"}, "to": {"fbl@hossagent.example"}, "subject": {"complaint about message from 203.0.113.25"}, "email": {arf}}
+		status, answer := m.postRaw(t, "/email/inbound/"+mailInboundSecret, "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+		if status != http.StatusOK || !strings.Contains(answer, want) {
+			t.Errorf("post %d = %d %q, want …%s…", i, status, answer, want)
+		}
+	}
+	if got := m.leadStatus(t, dana.ID); got != db.LeadUnsubscribed {
+		t.Errorf("lead = %s, want unsubscribed", got)
+	}
+	var s db.Suppression
+	if err := m.store.Bun().NewSelect().Model(&s).Where("value = ?", "dana.doe@hotmail.example").Scan(t.Context()); err != nil ||
+		s.Reason != db.SuppressComplaint || s.Source != "arf:abuse" {
+		t.Errorf("suppression = %+v, %v", s, err)
+	}
+	if rs := mailReplies(t, m.store); len(rs) != 1 || rs[0].Class != db.ReplyUnsubscribe || !strings.HasPrefix(rs[0].ClassReason, "spam complaint") {
+		t.Errorf("replies = %+v", rs)
+	}
+}

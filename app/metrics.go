@@ -91,7 +91,7 @@ func newBusinessCollector(s *Server) *businessCollector {
 		revenue:     desc("revenue_cents", "Paid invoices, in cents.", "currency"),
 		outstanding: desc("outstanding_cents", "Open invoices, in cents.", "currency"),
 		overdue:     desc("overdue_cents", "Open invoices past their due date, in cents.", "currency"),
-		profit:      desc("profit_cents", "Profit: reward of done tasks less the cost of done and failed ones, in cents.", "currency"),
+		profit:      desc("profit_cents", "Profit: reward of done tasks less the cost of done and failed ones and of the LLM sorting replies, in cents.", "currency"),
 
 		sseClients: desc("sse_clients", "Open live-update (SSE) streams."),
 	}

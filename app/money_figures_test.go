@@ -88,11 +88,17 @@ func TestDashboardShowsCollectedMoneyAndProfitOnIt(t *testing.T) {
 	f := newFixture(t, nil, func(d *Deps) { d.Live = NewHub(bus) })
 	f.seed(t)
 	overdue := f.seedWalkThrough(t)
+	// The LLM sorted two replies: the cost is an expense of the profit on
+	// collected work, and said on its card.
+	if _, err := f.store.Bun().ExecContext(context.Background(), `INSERT INTO reply_sortings (model, class, reason, cost_cents, currency, created_at)
+		VALUES ('gpt-4o-mini', 'interested', 'asks for a call', 3, 'usd', ?), ('gpt-4o-mini', '', 'unavailable: timeout', 0, 'usd', ?)`, testNow, testNow); err != nil {
+		t.Fatal(err)
+	}
 	f.signInAs(t, db.RoleAdmin)
 
 	want := map[string]string{
 		"Collected":           "$99.00",
-		"Profit on collected": "$98.00",
+		"Profit on collected": "$97.97", // 99.00 - 1.00 - 0.03 of LLM reply sorting
 		"Outstanding":         "$450.00",
 		"Unbilled work":       "$40.00",
 		"Written off":         "$8,000.00",
@@ -121,6 +127,11 @@ func TestDashboardShowsCollectedMoneyAndProfitOnIt(t *testing.T) {
 		}).Find(".sub")); !strings.Contains(got, "refunded $500.00, not counted") {
 			t.Errorf("%s: collected details = %q", page, got)
 		}
+		if got := text(region.Find(".card").FilterFunction(func(_ int, s *goquery.Selection) bool {
+			return text(s.Find(".label")) == "Profit on collected"
+		}).Find(".sub")); !strings.Contains(got, "replies sorted by the LLM: $0.03") {
+			t.Errorf("%s: profit details = %q", page, got)
+		}
 	}
 
 	// The overdue invoice is paid: collected and its profit move, live.
@@ -133,7 +144,7 @@ func TestDashboardShowsCollectedMoneyAndProfitOnIt(t *testing.T) {
 	bus.Publish(agents.Event{Kind: agents.EventMoneyChanged, Agent: agents.Billing})
 	cards := partial(t, nextMessage(t, msgs), "dash-cards")
 	for label, value := range map[string]string{
-		"Collected": "$399.00", "Profit on collected": "$378.00", "Outstanding": "$150.00", "Written off": "$8,000.00",
+		"Collected": "$399.00", "Profit on collected": "$377.97", "Outstanding": "$150.00", "Written off": "$8,000.00",
 	} {
 		if got := selCardValue(cards, label); got != value {
 			t.Errorf("live: %s = %q, want %q", label, got, value)

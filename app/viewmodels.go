@@ -52,7 +52,7 @@ func moneyFiguresView(s db.Stats) views.MoneyFigures {
 		Collected: s.Revenue, Refunded: s.Refunded, CollectedCost: s.CollectedCost, CollectedProfit: s.CollectedProfit,
 		Outstanding: s.Outstanding, NotDue: s.Aging.NotDue, Days0To30: s.Aging.Days0To30, Days31To60: s.Aging.Days31To60,
 		DaysOver60: s.Aging.DaysOver60, Unbilled: s.Unbilled, WrittenOff: s.WrittenOff, WorkValue: s.Reward,
-		TasksDone: s.TasksByStatus[db.TaskDone],
+		TasksDone: s.TasksByStatus[db.TaskDone], ReplySortCost: s.ReplySortCost,
 	}
 }
 

@@ -89,6 +89,15 @@ func TestKeptTotalsFollowEveryChange(t *testing.T) {
 		func() string {
 			return fmt.Sprintf("UPDATE invoice_lines SET invoice_id = %d WHERE id = %d", 1+r.IntN(30), 1+r.IntN(31))
 		},
+		// The LLM's reply sortings (reply_sort_cost, 0018).
+		func() string {
+			return fmt.Sprintf(`INSERT INTO reply_sortings (model, class, reason, cost_cents, currency, created_at)
+				VALUES ('gpt-4o-mini', '%s', 'r', %d, '%s', '2025-01-01')`, pick("", "interested", "other"), r.IntN(5), pick("usd", "eur"))
+		},
+		func() string {
+			return fmt.Sprintf("UPDATE reply_sortings SET cost_cents = %d, currency = '%s' WHERE id = %d", r.IntN(5), pick("usd", "eur"), 1+r.IntN(20))
+		},
+		func() string { return fmt.Sprintf("DELETE FROM reply_sortings WHERE id = %d", 1+r.IntN(20)) },
 	}
 	applied := 0
 	for batch := range 40 {

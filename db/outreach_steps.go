@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,6 +136,24 @@ type SortedReply struct {
 	// Automatic: a program sent it (an auto-acknowledgement): sorted
 	// "other", it is kept but ends no sequence.
 	Automatic bool
+	// LLM is the LLM's sorting of the reply, recorded with it (and its
+	// cost counted) when the reply is stored; nil when the LLM was not
+	// asked.
+	LLM *LLMSorting
+	// Complaint is a spam complaint (a feedback-loop report): the reply is
+	// the report, stored once, and the complaint is applied with it
+	// (RecordComplaint) to the lead's address and to each of Complained.
+	Complaint *ReplyComplaint
+}
+
+// ReplyComplaint is the complaint a feedback-loop report carries.
+type ReplyComplaint struct {
+	// Source names the report: "arf:" and its feedback type or user agent.
+	Source string
+	// Complained are the addresses the report names (Original-Rcpt-To, the
+	// original message's To), lower case; a provider may redact them, and
+	// the lead's own address is always suppressed.
+	Complained []string
 }
 
 // Reply classes (agents.SortReply's).
@@ -180,7 +199,7 @@ func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, erro
 		now := d.Now()
 		var key *string
 		if !in.Simulated {
-			k := replyDedupeKey(addr, InboundReply{FromAddr: addr, Subject: in.Subject, Body: in.Body, MessageID: in.InboundID})
+			k := sortedReplyKey(in)
 			key = &k
 		}
 		r := &Reply{LeadID: l.ID, FromAddr: addr, Subject: truncate(in.Subject, 500), Body: truncate(in.Body, 20000), Simulated: in.Simulated,
@@ -193,6 +212,17 @@ func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, erro
 			return nil
 		}
 		out.Stored = true
+		if in.LLM != nil {
+			if r.ID == 0 {
+				return errors.New("the stored reply has no id")
+			}
+			if err := insertReplySorting(ctx, tx, r.ID, *in.LLM, now); err != nil {
+				return err
+			}
+		}
+		if in.Complaint != nil {
+			return d.actOnComplaint(ctx, tx, l, *in.Complaint, &out)
+		}
 		return d.actOnReply(ctx, tx, l, addr, in, now, &out)
 	})
 	if err != nil {
@@ -274,6 +304,31 @@ func (d *DB) actOnReply(ctx context.Context, tx bun.Tx, l Lead, addr string, in 
 			return move(LeadDead, LeadNew, LeadContacted, LeadResponded)
 		}
 		return move(LeadDead, LeadNew, LeadContacted)
+	}
+	return nil
+}
+
+// actOnComplaint applies a feedback-loop report's complaint: to the lead's
+// own address (the report answers a message sent to it) and to every
+// address the report names, each through RecordComplaint.
+func (d *DB) actOnComplaint(ctx context.Context, tx bun.Tx, l Lead, c ReplyComplaint, out *ReplyOutcome) error {
+	targets := []string{l.EmailAddr()}
+	for _, a := range c.Complained {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" && !slices.Contains(targets, a) {
+			targets = append(targets, a)
+		}
+	}
+	for _, target := range targets {
+		if target == "" {
+			continue
+		}
+		change, err := d.RecordComplaint(ctx, tx, target, c.Source)
+		if err != nil {
+			return err
+		}
+		if change.LeadMoved && change.LeadID == l.ID {
+			out.LeadMoved = LeadUnsubscribed
+		}
 	}
 	return nil
 }

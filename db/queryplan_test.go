@@ -103,6 +103,12 @@ var hotQueries = []hotQuery{
 	{name: "replies of a lead (RecordReply)", sql: func(d *DB) string {
 		return d.bun.NewSelect().Model((*Reply)(nil)).Where("lead_id = ?", 42).ColumnExpr("count(*)").String()
 	}, uses: []string{"replies_lead"}},
+	// Replies: a message asked about before the LLM is paid to sort it,
+	// and the sortings of a reply.
+	{name: "ReplyStored", sql: func(d *DB) string { return replyStoredQuery(d.bun, 42, "mid:0123456789abcdef").String() },
+		uses: []string{"replies_dedupe"}},
+	{name: "ReplySortings", sql: func(d *DB) string { return replySortingsQuery(d.bun, new([]ReplySorting), 42).String() },
+		uses: []string{"reply_sortings_reply"}},
 	{name: "RespondedLeads", sql: func(d *DB) string { return respondedLeadsQuery(d.bun, new([]Lead), 5).String() },
 		scans: map[string]string{"l USING INDEX leads_responded": workingSet + ", " + boundedByLimit}, uses: []string{"leads_responded"}},
 	{name: "existing customer (ConvertLead)", sql: func(d *DB) string {
@@ -155,7 +161,7 @@ var hotQueries = []hotQuery{
 }
 
 // bigTables are the tables that grow with the business's history.
-var bigTables = []string{"leads", "messages", "outreach_drafts", "replies", "suppressions", "customers", "tasks", "invoices", "invoice_lines", "unbilled_tasks", "stripe_events",
+var bigTables = []string{"leads", "messages", "outreach_drafts", "replies", "reply_sortings", "suppressions", "customers", "tasks", "invoices", "invoice_lines", "unbilled_tasks", "stripe_events",
 	"client_messages", "client_attachments", "collection_jobs", "portal_links", "portal_sessions"}
 
 // The plans are checked twice: as the app sees them (it never runs ANALYZE,

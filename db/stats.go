@@ -24,13 +24,22 @@ type Stats struct {
 	WrittenOff  Totals // void invoices
 	Reward      Totals // done tasks at list price, billed or not, whatever became of their invoice: the value of work done, not profit
 	Cost        Totals // finished tasks: done and failed (failed attempts were paid for)
-	Profit      Totals // Reward - Cost: the margin of all finished work at list price, not money made
+	Profit      Totals // Reward - Cost - ReplySortCost: the margin of all finished work at list price, not money made
 	Unbilled    Totals // done tasks not yet on any invoice line
 
 	// CollectedCost is the cost of the tasks on paid invoices, in the
-	// invoices' currency; CollectedProfit is Revenue - CollectedCost, the
-	// profit on the work that was paid for.
+	// invoices' currency; CollectedProfit is Revenue - CollectedCost -
+	// ReplySortCost, the profit on the work that was paid for less what
+	// the LLM cost to sort replies.
 	CollectedCost, CollectedProfit Totals
+
+	// ReplySortCost is what the LLM's sortings of replies cost (migration
+	// 0018), in the install's default currency. Like a task's LLM cost it
+	// is money spent, so both profits count it as an expense; it belongs
+	// to no task or customer, so a customer's own profit does not.
+	ReplySortCost Totals
+	// ReplySortings counts the LLM's sortings of replies.
+	ReplySortings int64
 
 	LeadsByStatus     map[string]int64
 	CustomersByStatus map[string]int64
@@ -56,7 +65,7 @@ type keptTotal struct {
 }
 
 // statsMetrics are the kept metrics Stats reads.
-var statsMetrics = []string{"leads", "customers", "tasks", "task_cost", "unbilled", "invoices", "messages", "paid_cost"}
+var statsMetrics = []string{"leads", "customers", "tasks", "task_cost", "unbilled", "invoices", "messages", "paid_cost", "reply_sort_cost"}
 
 // keptTotals reads the kept totals of metrics: one primary-key search each.
 func keptTotals(ctx context.Context, idb bun.IDB, metrics []string) ([]keptTotal, error) {
@@ -111,10 +120,13 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 			s.Cost = addMoney(s.Cost, m)
 		case r.Metric == "unbilled":
 			s.Unbilled = append(s.Unbilled, m)
+		case r.Metric == "reply_sort_cost":
+			s.ReplySortCost = append(s.ReplySortCost, m)
+			s.ReplySortings += r.N
 		}
 	}
-	s.Profit = subtract(s.Reward, s.Cost)
-	s.CollectedProfit = subtract(s.Revenue, s.CollectedCost)
+	s.Profit = subtract(subtract(s.Reward, s.Cost), s.ReplySortCost)
+	s.CollectedProfit = subtract(subtract(s.Revenue, s.CollectedCost), s.ReplySortCost)
 	if s.Aging, err = d.aging(ctx, d.Now()); err != nil {
 		return s, err
 	}

@@ -103,12 +103,19 @@ func (d *DB) UnsubscribeMessage(ctx context.Context, messageID int64, source str
 // the address with reason (SuppressBounced, SuppressComplaint or
 // SuppressUnsubscribed) and moves the lead with that e-mail, if any, to
 // bounced or unsubscribed, in one transaction. Sent messages stay sent: the
-// outbox records what left, not what happened after. Applying an event twice
-// changes nothing.
+// outbox records what left, not what happened after. A complaint is applied
+// by RecordComplaint (which also ends the lead's sequence). Applying an event
+// twice changes nothing.
 func (d *DB) ApplyMailEvent(ctx context.Context, addr, reason, source string) (MailChange, error) {
 	addr = strings.ToLower(strings.TrimSpace(addr))
 	var c MailChange
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if reason == SuppressComplaint {
+			// Every complaint takes effect in one place (complaints.go).
+			var err error
+			c, err = d.RecordComplaint(ctx, tx, addr, source)
+			return err
+		}
 		leadID, err := leadIDByEmail(ctx, tx, addr)
 		if err != nil {
 			return err

@@ -8,7 +8,8 @@ type MoneyFigures struct {
 	Collected       Totals // paid invoices; a refunded invoice is not in it
 	Refunded        Totals // refunded invoices, apart
 	CollectedCost   Totals // the cost of the tasks on paid invoices
-	CollectedProfit Totals // Collected - CollectedCost: profit on collected work
+	CollectedProfit Totals // Collected - CollectedCost - ReplySortCost: profit on collected work
+	ReplySortCost   Totals // what the LLM's sortings of replies cost, an expense of the business
 	Outstanding     Totals // open invoices: NotDue + the three overdue buckets
 	NotDue          Totals // open, not yet due (or with no due date)
 	Days0To30       Totals // 0 to 30 days overdue

@@ -70,3 +70,20 @@ func TestMoneyCardsShowEachFigureApart(t *testing.T) {
 		}
 	}
 }
+
+// What the LLM's reply sortings cost is a small line of the profit card,
+// shown only when there is any.
+func TestMoneyCardsShowTheCostOfLLMReplySorting(t *testing.T) {
+	usd := func(c int64) Totals { return Totals{{Cents: c, Currency: "usd"}} }
+	for _, tc := range []struct {
+		cost Totals
+		want string
+	}{{usd(137), "replies sorted by the LLM: $1.37"}, {nil, ""}} {
+		m := MoneyFigures{Collected: usd(1000), CollectedCost: usd(100), CollectedProfit: usd(900), ReplySortCost: tc.cost}
+		doc, _ := render(t, Admin(AdminPage{Meta: meta(), Stats: Stats{Money: m}}))
+		got := text(cardsByLabel(doc, "#admin-cards")["Profit on collected"].Find(".sub"))
+		if tc.want != "" && !strings.Contains(got, tc.want) || tc.want == "" && strings.Contains(got, "LLM") {
+			t.Errorf("cost %v: profit card details = %q, want …%q…", tc.cost, got, tc.want)
+		}
+	}
+}

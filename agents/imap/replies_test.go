@@ -198,3 +198,103 @@ Message-ID: %[2]s
 --B1--
 `, rcpt, messageID)
 }
+
+// A feedback-loop report (ARF, Yahoo's shape) in the replies mailbox is a
+// complaint: the address is suppressed as a complaint, the lead is
+// unsubscribed and gets no further step, and the report is stored once,
+// even when it is fetched again after a crash before the mark.
+func TestAComplaintInTheMailboxSuppressesTheAddress(t *testing.T) {
+	r := agentstest.NewRig(t)
+	sink := agentstest.StartMailSink(t, 0)
+	from := "outreach@hoss.example"
+	mailer, err := smtp.New(smtp.Options{Host: sink.Host, Port: sink.Port, TLS: smtp.NoTLS, From: from, FromName: "Hoss Research", Now: r.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, serverOptions{})
+	box := open(t, ts.options())
+	opts := agentstest.BizDevOptions(&agentstest.Sleeps{})
+	opts.From = from
+	sam := r.AddLead("Sam Smith", "sam.smith@yahoo.example", "Smith Co", "B2B SaaS")
+	r.Run(r.BizDev(mailer, opts))
+	mails := sink.Mails()
+	if len(mails) != 1 {
+		t.Fatalf("%d mails sent, want 1", len(mails))
+	}
+	ts.appendMail(t, crlf(yahooARF(sam.EmailAddr(), mails[0].Header.Get("Message-Id"), mails[0].Subject)))
+
+	crashing := &markFails{Mailbox: box}
+	if _, err := agents.NewRepliesCycle(r.Store, r.Env(), crashing, agents.RepliesOptions{}).Run(r.Ctx); err == nil {
+		t.Fatal("a lost mark reported no error")
+	}
+	replies := agents.NewRepliesCycle(r.Store, r.Env(), box, agents.RepliesOptions{})
+	agentstest.WantCounts(t, r.Run(replies), agents.Counts{"fetched": 1, "duplicate": 1, "stored": 0})
+	agentstest.WantCounts(t, r.Run(replies), agents.Counts{"fetched": 0})
+
+	var s db.Suppression
+	if err := r.Store.Bun().NewSelect().Model(&s).Where("value = ?", sam.EmailAddr()).Scan(r.Ctx); err != nil {
+		t.Fatalf("not suppressed: %v", err)
+	}
+	if s.Reason != db.SuppressComplaint || s.Source != "arf:abuse" {
+		t.Errorf("suppression = %+v", s)
+	}
+	if l := r.Lead(sam.ID); l.Status != db.LeadUnsubscribed || l.NextStepAt != nil {
+		t.Errorf("lead after the complaint: %s, next step %v", l.Status, l.NextStepAt)
+	}
+	if n := r.Count("SELECT COUNT(*) FROM replies WHERE lead_id = ? AND class = 'unsubscribe' AND message_id IS NOT NULL", sam.ID); n != 1 {
+		t.Errorf("%d reports stored, want 1", n)
+	}
+	for range 10 * 24 {
+		r.Clock.Advance(time.Hour)
+		r.Run(r.BizDev(mailer, opts))
+	}
+	if n := len(sink.Mails()); n != 1 {
+		t.Errorf("%d mails after the complaint, want none after the first", n-1)
+	}
+}
+
+func yahooARF(rcpt, messageID, subject string) string {
+	return fmt.Sprintf(`Return-Path: <feedback@arf.mail.yahoo.com>
+From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.yahoo.com>
+To: outreach@hoss.example
+Subject: FW: %[3]s
+Message-ID: <1749000000.1234@arf.mail.yahoo.com>
+Date: Mon, 2 Jun 2025 11:00:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type="feedback-report"; boundary="_----------=_1749000000"
+
+This is a multi-part message in MIME format.
+
+--_----------=_1749000000
+Content-Type: text/plain; charset="UTF-8"
+
+This is an email abuse report for an email message from hoss.example on Mon, 2 Jun 2025 09:01:00 +0000
+
+--_----------=_1749000000
+Content-Type: message/feedback-report
+Content-Disposition: inline; filename="feedback-report.txt"
+
+Feedback-Type: abuse
+User-Agent: Yahoo!-Mail-Feedback/2.0
+Version: 0.1
+Original-Mail-From: <outreach@hoss.example>
+Original-Rcpt-To: %[1]s
+Received-Date: Mon, 2 Jun 2025 09:01:00 +0000
+Reported-Domain: hoss.example
+
+--_----------=_1749000000
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+From: Hoss Research <outreach@hoss.example>
+To: %[1]s
+Subject: %[3]s
+Date: Mon, 2 Jun 2025 09:00:30 +0000
+Message-ID: %[2]s
+Content-Type: text/plain; charset=utf-8
+
+Hi Sam,
+
+--_----------=_1749000000--
+`, rcpt, messageID, subject)
+}

@@ -28,6 +28,9 @@ const userAgent = "HossAgent (OpenAI-compatible chat client)"
 type chatRequest struct {
 	Model    string        `json:"model"`
 	Messages []chatMessage `json:"messages"`
+	// ResponseFormat constrains the answer (a strict JSON schema for a
+	// reply's sorting); nil for free text.
+	ResponseFormat any `json:"response_format,omitempty"`
 }
 
 type chatMessage struct {
