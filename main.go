@@ -63,11 +63,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backup(ctx, args, getenv, stdout, stderr)
 	case "seed":
 		return seed(ctx, args, getenv, stdout, stderr)
+	case "user":
+		return userCmd(ctx, args, getenv, cryptorand.Reader, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile | backup PATH | seed [--leads N --customers N --tasks N --invoices N --seed N --now T --db PATH]")
+		fmt.Fprintln(stdout, "usage: hossagent [serve] | check [--db PATH] | reconcile | backup PATH | seed [--leads N --customers N --tasks N --invoices N --seed N --now T --db PATH] | user add|reset|remove|list")
 		return 0
 	}
-	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check, reconcile, backup or seed)\n", cmd)
+	fmt.Fprintf(stderr, "hossagent: unknown command %q (want serve, check, reconcile, backup, seed or user)\n", cmd)
 	return 2
 }
 

@@ -48,11 +48,16 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 	bus := agents.NewBus()
 	tb.Cleanup(bus.Close)
 	log := &syncBuffer{}
-	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(log, nil)), Now: clock.Now, Live: NewHub(bus)})
+	s := New(Deps{Config: cfg, Store: store, Logger: slog.New(slog.NewTextHandler(log, nil)), Now: clock.Now, Live: NewHub(bus), PasswordCost: bcrypt.MinCost})
 	fs := &fuzzServer{handler: s.Handler(), store: store, clock: clock, log: log}
 	ctx := context.Background()
 	admin, err := store.CreateUser(ctx, db.NewUser{Email: "admin@hossagent.test", Password: testPassword, Role: db.RoleAdmin, PasswordCost: bcrypt.MinCost})
 	if err != nil {
+		tb.Fatal(err)
+	}
+	// A second account (id 2) for the account actions: the admin's own
+	// reset would end the suite's session.
+	if _, err := store.CreateUser(ctx, db.NewUser{Email: "viewer@hossagent.test", Password: testPassword, Role: db.RoleViewer, PasswordCost: bcrypt.MinCost}); err != nil {
 		tb.Fatal(err)
 	}
 	token, hash, err := db.NewToken(rand.Reader)

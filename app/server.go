@@ -104,6 +104,9 @@ type Deps struct {
 	// titles of Catalogues, or without it of the default catalogue
 	// (agents.DefaultCatalogue).
 	KindTitles agents.KindTitles
+	// PasswordCost is the bcrypt cost of passwords set in the admin; 0 is
+	// db.DefaultPasswordCost. Only tests pass less.
+	PasswordCost int
 }
 
 // ReplyApplier sorts, matches, stores and acts on one inbound reply
@@ -152,7 +155,8 @@ type Server struct {
 	assets       fs.FS
 	assetVersion string
 
-	random         io.Reader       // session tokens
+	random         io.Reader       // session tokens, generated passwords
+	passwordCost   int             // bcrypt cost of passwords set here; 0 is the store's default
 	signIns        *signInLimiter  // failed sign-ins per address, per (address, account), per account (login_limits.go)
 	portalVisits   *attemptLimiter // portal pages and streams per client address
 	clientIPHeader string
@@ -199,6 +203,7 @@ func New(d Deps) *Server {
 		assetVersion: assets.Version(),
 
 		random:         rand.Reader,
+		passwordCost:   d.PasswordCost,
 		signIns:        newSignInLimiter(d.Now),
 		portalVisits:   newAttemptLimiter(portalRefillEach, portalBurst, d.Now),
 		clientIPHeader: d.ClientIPHeader,
@@ -306,6 +311,8 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/logout", s.logout)
 		r.Get("/", s.dashboard) // any operator; anyone when DASHBOARD_PUBLIC
 		r.Get("/events/dashboard", s.dashboardEvents)
+		r.With(s.requireSignIn).Get("/account/password", s.passwordForm)
+		r.With(s.requireSignIn).Post("/account/password", s.changePassword)
 
 		// Admins only: the control room, its records and every admin
 		// action. The catch-all keeps paths that have no route behind the
@@ -338,6 +345,11 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/admin/api-tokens", s.apiTokens)
 			r.Post("/admin/api-tokens", s.createAPIToken)
 			r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
+			r.Get("/admin/users", s.users)
+			r.Post("/admin/users", s.addUser)
+			r.Post("/admin/users/{id}/reset", s.userAction("reset"))
+			r.Post("/admin/users/{id}/role", s.userAction("role"))
+			r.Post("/admin/users/{id}/remove", s.userAction("remove"))
 			r.Get("/admin/plans", s.plans) // the catalogue editor; its actions are below
 			// The follow-up editor; its action is below.
 			r.Get("/admin/sequences", s.sequences)
