@@ -170,3 +170,62 @@ func TestASendGridSpamReportEndsTheSequence(t *testing.T) {
 		t.Error("the spam report did not end the lead's sequence")
 	}
 }
+
+// A forged report cannot suppress leads or pause outreach: a feedback part
+// inside an ordinary message is no report; a report is matched only by a
+// message a provider really accepted from us, never by the addresses it
+// names; and of a matched report only the message's own recipient is
+// suppressed.
+func TestAForgedComplaintActsOnNobody(t *testing.T) {
+	w := newFulfilmentWorld(t)
+	mailer := &outreachMailer{mode: MailModeSMTP}
+	contacted := w.lead(1, db.LeadNew)
+	bizdev := NewBizDevCycle(w.store, w.env, mailer, BizDevOptions{MaxPerCycle: 1, MaxPerHour: 100, MaxPerDay: 100,
+		Sleep: noSleep, From: "outreach@hoss.example", BaseURL: "https://hoss.example"})
+	w.run(bizdev)
+	untouched := w.lead(2, db.LeadNew) // never contacted
+	var sentID int64
+	if err := w.store.Bun().NewRaw("SELECT id FROM messages WHERE lead_id = ?", contacted.ID).Scan(w.ctx, &sentID); err != nil {
+		t.Fatal(err)
+	}
+	replies := NewRepliesCycle(w.store, w.env, nil, RepliesOptions{})
+
+	// A multipart/mixed message from a prankster carrying a feedback part.
+	mixed := strings.Replace(string(arfFor(t, untouched.EmailAddr(), "<hossagent.outbox.999@hoss.example>")),
+		"report-type=feedback-report", "x-not-a-report=1", 1)
+	mixed = strings.Replace(mixed, "multipart/report", "multipart/mixed", 1)
+	// A report about a message we never sent, naming a lead.
+	unsent := arfFor(t, untouched.EmailAddr(), "<hossagent.outbox.999@hoss.example>")
+	for name, raw := range map[string][]byte{"mixed": []byte(mixed), "unsent": unsent} {
+		if _, err := replies.Apply(w.ctx, raw, false); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := w.count("SELECT COUNT(*) FROM suppressions"); n != 0 {
+			t.Fatalf("%s: %d suppressions, want none", name, n)
+		}
+	}
+	if p, err := w.store.OutreachPause(w.ctx); err != nil || p.Paused {
+		t.Fatalf("a forged report paused outreach: %+v, %v", p, err)
+	}
+	var got db.Lead
+	if err := w.store.Bun().NewSelect().Model(&got).Where("l.id = ?", untouched.ID).Scan(w.ctx); err != nil || got.Status != db.LeadNew {
+		t.Fatalf("the never-contacted lead = %s, %v", got.Status, err)
+	}
+
+	// A real report about our message names a second address besides the
+	// recipient (Original-Rcpt-To twice): only the recipient is suppressed.
+	two := strings.Replace(string(arfFor(t, contacted.EmailAddr(), OutboxMessageID(sentID, "outreach@hoss.example"))),
+		"Original-Rcpt-To: "+contacted.EmailAddr(), "Original-Rcpt-To: "+contacted.EmailAddr()+"\r\nOriginal-Rcpt-To: "+untouched.EmailAddr(), 1)
+	if got, err := replies.Apply(w.ctx, []byte(two), false); err != nil || got != repliesStored {
+		t.Fatalf("a real report = %q, %v", got, err)
+	}
+	if n := w.count("SELECT COUNT(*) FROM suppressions WHERE value = ?", untouched.EmailAddr()); n != 0 {
+		t.Error("the second address the report named was suppressed")
+	}
+	if n := w.count("SELECT COUNT(*) FROM suppressions WHERE value = ? AND reason = 'complaint'", contacted.EmailAddr()); n != 1 {
+		t.Error("the recipient of our message was not suppressed as a complaint")
+	}
+	if p, err := w.store.OutreachPause(w.ctx); err != nil || !p.Paused || p.Reason != db.PauseComplaint {
+		t.Errorf("the real complaint did not pause outreach: %+v, %v", p, err)
+	}
+}

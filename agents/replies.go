@@ -182,44 +182,53 @@ func (c *RepliesCycle) ApplyParsed(ctx context.Context, p ParsedReply, simulated
 func (c *RepliesCycle) match(ctx context.Context, p ParsedReply, s Sorted) (int64, *int64, error) {
 	var refs []string
 	if p.Complaint != nil {
-		// A complaint comes from the mailbox provider, not from the lead:
-		// it is matched by the message complained about, then by the
-		// address complained about, never by its sender.
+		// A complaint comes from the mailbox provider, not from the lead,
+		// and it suppresses the address and pauses all outreach: it is
+		// matched only by the message complained about, one a provider
+		// really accepted from us, never by the addresses it names (a
+		// forged report could list any lead) nor by its sender.
 		if p.Complaint.OriginalMessageID != "" {
 			refs = append(refs, p.Complaint.OriginalMessageID)
 		}
-	} else if p.DSN != nil && p.DSN.OriginalMessageID != "" {
-		refs = append(refs, p.DSN.OriginalMessageID)
-	}
-	if p.InReplyTo != "" {
-		refs = append(refs, p.InReplyTo)
-	}
-	for i := len(p.References) - 1; i >= 0; i-- {
-		refs = append(refs, p.References[i])
+	} else {
+		if p.DSN != nil && p.DSN.OriginalMessageID != "" {
+			refs = append(refs, p.DSN.OriginalMessageID)
+		}
+		if p.InReplyTo != "" {
+			refs = append(refs, p.InReplyTo)
+		}
+		for i := len(p.References) - 1; i >= 0; i-- {
+			refs = append(refs, p.References[i])
+		}
 	}
 	for _, ref := range refs {
 		id := MessageFromReference(ref)
 		if id == 0 {
 			continue
 		}
-		lead, to, err := c.store.MessageLead(ctx, id)
+		m, err := c.store.MessageLead(ctx, id)
 		if err != nil {
 			return 0, nil, err
+		}
+		if p.Complaint != nil && m.Status != db.MessageSent {
+			continue // a message never sent for real draws no complaint
 		}
 		// Our Message-IDs can be guessed: a reference counts only with a
 		// sender the message could come from — the address it went to or
 		// its domain, or for a bounce a failed recipient that is that
 		// address — so that nobody acts on a lead by naming its message.
-		if lead != 0 && plausibleSender(p, s, to) {
-			return lead, &id, nil
+		if m.LeadID != 0 && plausibleSender(p, s, m.To) {
+			return m.LeadID, &id, nil
 		}
 	}
-	addrs := s.BounceRecipients
+	var addrs []string
 	switch {
 	case p.Complaint != nil:
-		addrs = p.Complaint.Recipients
-	case p.DSN == nil:
-		addrs = append(addrs, p.From)
+		// Matched by its message or not at all.
+	case p.DSN != nil:
+		addrs = s.BounceRecipients
+	default:
+		addrs = append(s.BounceRecipients, p.From)
 	}
 	for _, a := range addrs {
 		a = strings.ToLower(strings.TrimSpace(a))

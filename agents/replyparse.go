@@ -233,7 +233,9 @@ func parseInbound(raw []byte) (ParsedReply, error) {
 	p.NewText = StripQuoted(p.Text)
 
 	switch {
-	case w.feedback != nil:
+	case w.feedback != nil && reportType(p.Headers.ContentType) == "feedback-report":
+		// Only a report as RFC 5965 shapes it, at the top level: a
+		// feedback part tucked into an ordinary message is no complaint.
 		p.Complaint = w.complaint()
 	case w.dsn != nil:
 		w.dsn.OriginalMessageID = w.embeddedID

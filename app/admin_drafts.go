@@ -127,7 +127,17 @@ func (s *Server) approveDraft(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.refreshLive()
-	s.draftAnswer(w, r, http.StatusOK, "ok", fmt.Sprintf("Draft %d approved: it is in the outbox, and BizDev sends it on its next cycle within the caps.", id))
+	s.draftAnswer(w, r, http.StatusOK, "ok", fmt.Sprintf("Draft %d approved: it is in the outbox, and %s.", id, s.whenSent(r, "it")))
+}
+
+// whenSent says when BizDev sends what was just approved: on its next cycle
+// within the caps, or after a Resume while outreach is paused.
+func (s *Server) whenSent(r *http.Request, what string) string {
+	p, err := s.store.OutreachPause(r.Context())
+	if err == nil && p.Paused {
+		return "BizDev sends " + what + " once outreach is resumed (paused: " + p.Why() + ")"
+	}
+	return "BizDev sends " + what + " on its next cycle within the caps"
 }
 
 // approveOne approves draft id at rev for the signed-in admin and audits
@@ -214,7 +224,7 @@ func (s *Server) approveShown(w http.ResponseWriter, r *http.Request) {
 	if approved > 0 {
 		s.refreshLive()
 	}
-	msg := fmt.Sprintf("Approved %d of the %d %s shown; BizDev sends them on its next cycle within the caps.", approved, len(shown), pluralOf(len(shown), "draft", "drafts"))
+	msg := fmt.Sprintf("Approved %d of the %d %s shown; %s.", approved, len(shown), pluralOf(len(shown), "draft", "drafts"), s.whenSent(r, "them"))
 	class := "ok"
 	if len(refused) > 0 {
 		msg += " Not approved: " + sentence(strings.Join(refused, "; "))

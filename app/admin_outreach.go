@@ -51,7 +51,7 @@ func bounceWindowText(w db.BounceWindow) string {
 	if w.Sends == 0 {
 		return "no send counted yet; " + rule
 	}
-	return fmt.Sprintf("%d of the last %d %s bounced (%s); %s", w.Bounced, w.Sends, pluralOf(w.Sends, "send", "sends"), db.PercentText(w.RateBasisPointsSeen()), rule)
+	return fmt.Sprintf("%d of the last %d %s bounced (%s); %s", w.Bounced, w.Sends, pluralOf(w.Sends, "recipient", "recipients"), db.PercentText(w.RateBasisPointsSeen()), rule)
 }
 
 // resumeOutreach lifts a pause and zeroes the error count; BizDev sends

@@ -49,7 +49,7 @@ func TestEmailPanelSaysWhyOutreachPaused(t *testing.T) {
 	ctx := context.Background()
 	addrs := realSends(t, f, "guard.example", 4)
 	_, doc, _ := f.get(t, "/admin")
-	if got, want := text(doc.Find("#email-bounces")), "0 of the last 4 sends bounced (0%); pauses above 5% of the last 10, from 4 sends"; got != want {
+	if got, want := text(doc.Find("#email-bounces")), "0 of the last 4 recipients bounced (0%); pauses above 5% of the last 10, from 4 sends"; got != want {
 		t.Fatalf("bounces row = %q, want %q", got, want)
 	}
 
@@ -62,23 +62,23 @@ func TestEmailPanelSaysWhyOutreachPaused(t *testing.T) {
 	f.server.refreshLive()
 	_, doc, _ = f.get(t, "/admin")
 	row := doc.Find("#email-pause")
-	want := "PAUSED at " + pausedAt.Format("2006-01-02 15:04 UTC") + ": 1 of the last 4 sends bounced (25% > 5%)"
+	want := "PAUSED at " + pausedAt.Format("2006-01-02 15:04 UTC") + ": 1 of the last 4 recipients bounced (25% > 5%)"
 	if got := text(row.Find(".bad")); got != want {
 		t.Fatalf("pause row = %q, want %q", got, want)
 	}
 	if confirm := row.Find(`button[hx-post="/admin/outreach/resume"]`).AttrOr("hx-confirm", ""); !strings.Contains(confirm, "bounce rate") {
 		t.Fatalf("the Resume button asks %q; want a word on the bounce rate", confirm)
 	}
-	if got := text(doc.Find("#email-bounces")); !strings.HasPrefix(got, "1 of the last 4 sends bounced (25%)") {
+	if got := text(doc.Find("#email-bounces")); !strings.HasPrefix(got, "1 of the last 4 recipients bounced (25%)") {
 		t.Fatalf("bounces row = %q", got)
 	}
 
 	status, result, _ := f.act(t, "/admin/outreach/resume", nil)
-	if status != http.StatusOK || !strings.Contains(result, "Outreach resumed (paused for 1 of the last 4 sends bounced (25% > 5%)); "+
+	if status != http.StatusOK || !strings.Contains(result, "Outreach resumed (paused for 1 of the last 4 recipients bounced (25% > 5%)); "+
 		"BizDev sends again on its next cycle; the bounce rate counts only the messages sent from now on.") {
 		t.Fatalf("resume = %d %q", status, result)
 	}
-	if n := countRows(t, f.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'outreach.resume' AND detail LIKE '% (bounce_rate): 1 of the last 4 sends bounced (25% > 5%)'"); n != 1 {
+	if n := countRows(t, f.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'outreach.resume' AND detail LIKE '% (bounce_rate): 1 of the last 4 recipients bounced (25% > 5%)'"); n != 1 {
 		t.Errorf("audit entries for the resume = %d", n)
 	}
 	_, doc, _ = f.get(t, "/admin")

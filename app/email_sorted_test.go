@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,6 +70,12 @@ func TestInboundRawFeedbackReportIsAComplaint(t *testing.T) {
 		d.Replies = agents.NewRepliesCycle(d.Store, agents.Env{Now: d.Now}, nil, agents.RepliesOptions{})
 	})
 	dana := m.lead(t, "dana.doe@hotmail.example", db.LeadContacted)
+	sent := m.store.Now()
+	msg := &db.Message{LeadID: dana.ID, ToAddr: "dana.doe@hotmail.example", Template: "agency", Subject: "Hello", Body: "Hi Dana",
+		Status: db.MessageSent, ProviderID: "prov-1", Attempts: 1, CreatedAt: sent, SentAt: &sent, UpdatedAt: sent}
+	if _, err := m.store.Bun().NewInsert().Model(msg).Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	arf := strings.ReplaceAll(`From: staff@hotmail.com
 To: fbl@hossagent.example
 Subject: complaint about message from 203.0.113.25
@@ -95,12 +102,13 @@ Content-Type: message/rfc822
 From: outreach@hossagent.example
 To: dana.doe@hotmail.example
 Subject: Hello
-Message-ID: <hossagent.outbox.999999@hossagent.example>
+Message-ID: <hossagent.outbox.MSGID@hossagent.example>
 
 Hi Dana
 
 --NP--
 `, "\n", "\r\n")
+	arf = strings.ReplaceAll(arf, "MSGID", strconv.FormatInt(msg.ID, 10))
 	for i, want := range []string{"recorded", "duplicate"} {
 		form := url.Values{"from": {"staff@hotmail.com"}, "to": {"fbl@hossagent.example"}, "subject": {"complaint about message from 203.0.113.25"}, "email": {arf}}
 		status, answer := m.postRaw(t, "/email/inbound/"+mailInboundSecret, "application/x-www-form-urlencoded", []byte(form.Encode()), nil)

@@ -29,11 +29,8 @@ const ComplaintSourceMax = 100
 // and its sequence ends, its queued follow-ups withdrawn. Applying the same
 // complaint again changes nothing (MailChange says so). The caller owns tx:
 // everything is committed or rolled back together with the report or event
-// that carried the complaint.
-//
-// Hook for the deliverability guard: a pause of outreach on a complaint
-// belongs here, after the suppression, called with the same tx (and only
-// when c.Suppressed, if a repeated report must not pause twice).
+// that carried the complaint. The deliverability guard pauses outreach in
+// the same tx (suppressAndMove), on the first complaint about the address.
 func (d *DB) RecordComplaint(ctx context.Context, tx bun.Tx, addr, source string) (MailChange, error) {
 	addr = strings.ToLower(strings.TrimSpace(addr))
 	if addr == "" {

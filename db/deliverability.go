@@ -65,10 +65,12 @@ const SettingWarmupStartedAt = "outreach.warmup_started_at"
 // stopped at the LIMIT, with one search of the suppressions' UNIQUE (kind,
 // value) index per message. A bounce suppression older than the send cannot
 // be about it (the claim refuses a suppressed address), so it is not
-// counted.
-const bounceWindowSQL = `SELECT COUNT(*) AS sends,
-	COALESCE(SUM(EXISTS (SELECT 1 FROM suppressions AS s WHERE s.kind = 'address' AND s.value = w.to_addr
-		AND s.reason = 'bounced' AND s.created_at >= w.sent_at)), 0) AS bounced
+// counted. Each recipient counts once: a lead sent two steps of a sequence
+// whose address then bounced is one bounce among the window's recipients,
+// not two among its sends.
+const bounceWindowSQL = `SELECT COUNT(DISTINCT w.to_addr) AS sends,
+	COUNT(DISTINCT CASE WHEN EXISTS (SELECT 1 FROM suppressions AS s WHERE s.kind = 'address' AND s.value = w.to_addr
+		AND s.reason = 'bounced' AND s.created_at >= w.sent_at) THEN w.to_addr END) AS bounced
 	FROM (SELECT to_addr, sent_at FROM messages INDEXED BY messages_sent_window
 		WHERE status = 'sent' AND sent_at > ?0 ORDER BY sent_at DESC LIMIT ?1) AS w`
 
@@ -98,14 +100,14 @@ func (w BounceWindow) RateBasisPointsSeen() int {
 	return (w.Bounced*10_000 + w.Sends - 1) / w.Sends
 }
 
-// String is the window in words: "6 of the last 50 sends bounced (12% >
-// 5%)".
+// String is the window in words: "6 of the last 50 recipients bounced (12%
+// > 5%)".
 func (w BounceWindow) String() string {
 	cmp := "≤"
 	if w.Bounced*10_000 > w.RateBasisPoints*w.Sends {
 		cmp = ">"
 	}
-	return fmt.Sprintf("%d of the last %d %s bounced (%s %s %s)", w.Bounced, w.Sends, pluralWord(w.Sends, "send", "sends"),
+	return fmt.Sprintf("%d of the last %d %s bounced (%s %s %s)", w.Bounced, w.Sends, pluralWord(w.Sends, "recipient", "recipients"),
 		PercentText(w.RateBasisPointsSeen()), cmp, PercentText(w.RateBasisPoints))
 }
 

@@ -90,7 +90,7 @@ func TestBounceRatePausesOutreachOnlyAboveTheThreshold(t *testing.T) {
 		t.Fatalf("the third bounce of 40 = %+v; want it to pause outreach", c)
 	}
 	p := mustPause(t, d)
-	want := "3 of the last 40 sends bounced (7.5% > 5%)"
+	want := "3 of the last 40 recipients bounced (7.5% > 5%)"
 	if !p.Paused || p.Reason != PauseBounceRate || p.Why() != want || !p.PausedAt.Equal(pausedAt) {
 		t.Fatalf("OutreachPause = %+v (why %q); want paused for the bounce rate at %s: %q", p, p.Why(), pausedAt, want)
 	}
@@ -133,7 +133,7 @@ func TestBounceRateNeedsTheMinimumSampleAndCountsTheLastNSends(t *testing.T) {
 	if c := bounce(t, d, now, later[2]); !c.Paused {
 		t.Fatal("3 of the last 50 (6%) did not pause")
 	}
-	if why := mustPause(t, d).Why(); why != "3 of the last 50 sends bounced (6% > 5%)" {
+	if why := mustPause(t, d).Why(); why != "3 of the last 50 recipients bounced (6% > 5%)" {
 		t.Fatalf("why = %q", why)
 	}
 }
@@ -174,7 +174,7 @@ func TestBounceAfterAResumeCountsOnlyLaterSends(t *testing.T) {
 		t.Fatalf("1 of 20 fresh sends paused: %+v", p)
 	}
 	bounce(t, d, now, fresh[1])
-	if p := mustPause(t, d); !p.Paused || p.Why() != "2 of the last 20 sends bounced (10% > 5%)" {
+	if p := mustPause(t, d); !p.Paused || p.Why() != "2 of the last 20 recipients bounced (10% > 5%)" {
 		t.Fatalf("2 of 20 fresh sends: %+v (why %q)", p, p.Why())
 	}
 }
@@ -206,7 +206,7 @@ func TestBounceFromAReplyCountsAndDryRunSendsDoNot(t *testing.T) {
 	if err != nil || out.LeadMoved != LeadBounced {
 		t.Fatalf("ApplyReply = %+v, %v", out, err)
 	}
-	if p := mustPause(t, d); !p.Paused || p.Why() != "1 of the last 5 sends bounced (20% > 10%)" {
+	if p := mustPause(t, d); !p.Paused || p.Why() != "1 of the last 5 recipients bounced (20% > 10%)" {
 		t.Fatalf("after a DSN bounce: %+v (why %q)", p, p.Why())
 	}
 }
@@ -374,5 +374,59 @@ func TestPercentText(t *testing.T) {
 		if got := PercentText(bp); got != want {
 			t.Errorf("PercentText(%d) = %q, want %q", bp, got, want)
 		}
+	}
+}
+
+// A lead sent two steps whose address then bounced is one bounce among the
+// window's recipients, not two among its sends.
+func TestBounceWindowCountsEachRecipientOnce(t *testing.T) {
+	ctx := context.Background()
+	d, now := guardStore(t, Guard{BounceRateBasisPoints: 1500, BounceWindow: 50, BounceMinSends: 5, WarmupDays: 14})
+	guardSends(t, d, now, "pat", 8)
+	l := outboxLead(t, d, "twice@guard.example", "")
+	for step := 1; step <= 2; step++ {
+		*now = now.Add(time.Minute)
+		sent := *now
+		m := &Message{LeadID: l.ID, ToAddr: "twice@guard.example", Template: "general/1", Subject: "Hello", Body: "body",
+			Status: MessageSent, Attempts: 1, CreatedAt: sent, SentAt: &sent, UpdatedAt: sent, Step: step}
+		if _, err := d.Bun().NewInsert().Model(m).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := bounce(t, d, now, "twice@guard.example"); !c.Suppressed || c.Paused {
+		t.Fatalf("bounce = %+v; want suppressed, not paused (1 of 9 recipients is 11%% ≤ 15%%)", c)
+	}
+	if w, err := d.BounceWindow(ctx); err != nil || w.Sends != 9 || w.Bounced != 1 {
+		t.Fatalf("BounceWindow = %+v, %v; want 1 of 9 recipients", w, err)
+	}
+}
+
+// A complaint about an address already suppressed for another reason (it
+// unsubscribed, then marked a delivered message as spam) pauses outreach
+// and makes the suppression a complaint; the same report again does not.
+func TestComplaintAboutAnUnsubscribedAddressPauses(t *testing.T) {
+	ctx := context.Background()
+	d, now := guardStore(t, DefaultGuard())
+	guardSend(t, d, now, "left@guard.example", false)
+	if _, err := d.ApplyMailEvent(ctx, "left@guard.example", SuppressUnsubscribed, "link"); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustPause(t, d); p.Paused {
+		t.Fatalf("an unsubscribe paused outreach: %+v", p)
+	}
+	*now = now.Add(time.Hour)
+	c, err := d.ApplyMailEvent(ctx, "left@guard.example", SuppressComplaint, "arf:abuse")
+	if err != nil || !c.Paused {
+		t.Fatalf("complaint after the unsubscribe = %+v, %v; want it to pause", c, err)
+	}
+	var s Suppression
+	if err := d.Bun().NewSelect().Model(&s).Where("value = ?", "left@guard.example").Scan(ctx); err != nil || s.Reason != SuppressComplaint || s.Source != "arf:abuse" {
+		t.Fatalf("suppression = %+v, %v", s, err)
+	}
+	if _, err := d.ResumeOutreach(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := d.ApplyMailEvent(ctx, "left@guard.example", SuppressComplaint, "arf:abuse"); err != nil || c.Paused || c.Suppressed {
+		t.Fatalf("the same complaint again = %+v, %v", c, err)
 	}
 }

@@ -104,9 +104,11 @@ func (d *DB) ListLeads(ctx context.Context, q ListQuery) ([]Lead, Page, error) {
 // terms are the condition of the partial index leads_new_email (created_at,
 // id), so the oldest are read in order from an index that holds only new
 // leads with an address: the website-only leads, which stay new forever, are
-// never stepped over. A lead whose sequence was ended before it started
-// (its first-step draft rejected, an early reply) or whose first step
-// waits for review (outreach_drafts, OUTREACH_REVIEW) is passed over.
+// never stepped over, and neither are the leads whose sequence was ended
+// before it started (a first-step draft rejected, an early reply; migration
+// 0022). A lead whose first step waits for review (outreach_drafts,
+// OUTREACH_REVIEW) is passed over: at most a cycle's worth of them, since
+// waiting drafts take a cycle's places.
 const newLeadsToContactWhere = "l.status = 'new' AND l.email IS NOT NULL AND l.sequence_stop = '' AND NOT " + liveMessageSQL +
 	" AND NOT " + waitingDraftSQL
 

@@ -414,8 +414,17 @@ func setDraft(ctx context.Context, idb bun.IDB, id int64, now time.Time, set str
 // withdrawDrafts withdraws lead leadID's waiting drafts with why: nothing
 // of them can be approved any more. A probe of outreach_drafts_waiting_step.
 func withdrawDrafts(ctx context.Context, idb bun.IDB, leadID int64, why string, now time.Time) error {
-	_, err := idb.NewUpdate().Model((*OutreachDraft)(nil)).ModelTableExpr("outreach_drafts INDEXED BY outreach_drafts_waiting_step").
+	_, err := withdrawnDrafts(ctx, idb, leadID, why, now)
+	return err
+}
+
+// withdrawnDrafts is withdrawDrafts reporting how many drafts it withdrew.
+func withdrawnDrafts(ctx context.Context, idb bun.IDB, leadID int64, why string, now time.Time) (int, error) {
+	res, err := idb.NewUpdate().Model((*OutreachDraft)(nil)).ModelTableExpr("outreach_drafts INDEXED BY outreach_drafts_waiting_step").
 		Set("status = ?, reason = ?, decided_at = ?, updated_at = ?", DraftWithdrawn, clipRunes(why, 200), now, now).
 		Where("lead_id = ? AND status = ?", leadID, DraftWaiting).Exec(ctx)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return affected(res), nil
 }

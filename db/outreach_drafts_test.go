@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -305,4 +306,37 @@ func TestDraftQueryPlansReadTheQueue(t *testing.T) {
 	t.Run("without statistics", func(t *testing.T) { checkPlans(t, d, queries) })
 	mustExec(t, d.Bun(), "ANALYZE")
 	t.Run("after ANALYZE", func(t *testing.T) { checkPlans(t, d, queries) })
+}
+
+// An out-of-office reply with a return date delays a follow-up that waits
+// as a draft: the draft is withdrawn and the step is due again on the
+// return date, when it is drafted anew.
+func TestOutOfOfficeDelaysAWaitingFollowUpDraft(t *testing.T) {
+	d := mustOpen(t)
+	ctx := context.Background()
+	l := contactedLead(t, d, "Gus")
+	dr, err := d.DraftFollowUp(ctx, l.ID, 2, followUpText)
+	if err != nil || dr == nil {
+		t.Fatalf("DraftFollowUp = %v, %v", dr, err)
+	}
+	back := d.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
+	if _, err := d.ApplyReply(ctx, SortedReply{LeadID: l.ID, FromAddr: l.EmailAddr(), Subject: "Out of office", Body: "Away",
+		InboundID: "ooo@gus.example", Class: ReplyOutOfOffice, Reason: "test", By: "rules", Automatic: true, ReturnDate: &back}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.ApproveDraft(ctx, dr.ID, 0, "admin@x.example", footerCompose)
+	wantRefused(t, "approval during the absence", out, err, "out of office until")
+	got := readLead(t, d, l.ID)
+	if got.NextStepAt == nil || !got.NextStepAt.Equal(back) || got.SequenceStop != "" || got.SequenceStep != 1 {
+		t.Fatalf("lead after the out-of-office: next %v (want %v), stop %q, step %d", got.NextStepAt, back, got.SequenceStop, got.SequenceStep)
+	}
+	if due, err := d.DueFollowUps(ctx, back.Add(-time.Minute), 10); err != nil || len(due) != 0 {
+		t.Fatalf("due before the return date: %d, %v", len(due), err)
+	}
+	if due, err := d.DueFollowUps(ctx, back, 10); err != nil || len(due) != 1 {
+		t.Fatalf("due on the return date: %d, %v", len(due), err)
+	}
+	if again, err := d.DraftFollowUp(ctx, l.ID, 2, followUpText); err != nil || again != nil {
+		t.Fatalf("drafted again before the return date: %v, %v", again, err)
+	}
 }

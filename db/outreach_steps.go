@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -244,7 +243,22 @@ func (d *DB) actOnReply(ctx context.Context, tx bun.Tx, l Lead, addr string, in 
 		return nil
 	}
 	if in.Class == ReplyOutOfOffice {
-		if in.ReturnDate != nil && l.NextStepAt != nil && in.ReturnDate.After(*l.NextStepAt) {
+		if in.ReturnDate == nil || !in.ReturnDate.After(now) {
+			return nil
+		}
+		if l.NextStepAt == nil {
+			// With review on, the next step may wait as a draft (its due
+			// time cleared when it was written): withdrawn, and due again
+			// on the return date, when BizDev drafts it anew.
+			n, err := withdrawnDrafts(ctx, tx, l.ID, "out of office until "+in.ReturnDate.UTC().Format("2 January 2006")+": drafted again then", now)
+			if err != nil || n == 0 {
+				return err
+			}
+			_, err = tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = ?, updated_at = ?", in.ReturnDate.UTC(), now).
+				Where("id = ? AND next_step_at IS NULL AND sequence_stop = ''", l.ID).Exec(ctx)
+			return err
+		}
+		if in.ReturnDate.After(*l.NextStepAt) {
 			_, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = ?, updated_at = ?", in.ReturnDate.UTC(), now).
 				Where("id = ? AND next_step_at IS NOT NULL", l.ID).Exec(ctx)
 			return err
@@ -308,46 +322,50 @@ func (d *DB) actOnReply(ctx context.Context, tx bun.Tx, l Lead, addr string, in 
 	return nil
 }
 
-// actOnComplaint applies a feedback-loop report's complaint: to the lead's
-// own address (the report answers a message sent to it) and to every
-// address the report names, each through RecordComplaint.
+// actOnComplaint applies a feedback-loop report's complaint to the lead's
+// own address, through RecordComplaint: the report was matched to a message
+// really sent to it (agents' match), and the addresses a report names are
+// never acted on beyond that one, so that a forged report cannot suppress
+// a list of leads.
 func (d *DB) actOnComplaint(ctx context.Context, tx bun.Tx, l Lead, c ReplyComplaint, out *ReplyOutcome) error {
-	targets := []string{l.EmailAddr()}
-	for _, a := range c.Complained {
-		if a = strings.ToLower(strings.TrimSpace(a)); a != "" && !slices.Contains(targets, a) {
-			targets = append(targets, a)
-		}
+	target := l.EmailAddr()
+	if target == "" {
+		return nil
 	}
-	for _, target := range targets {
-		if target == "" {
-			continue
-		}
-		change, err := d.RecordComplaint(ctx, tx, target, c.Source)
-		if err != nil {
-			return err
-		}
-		if change.LeadMoved && change.LeadID == l.ID {
-			out.LeadMoved = LeadUnsubscribed
-		}
+	change, err := d.RecordComplaint(ctx, tx, target, c.Source)
+	if err != nil {
+		return err
+	}
+	if change.LeadMoved && change.LeadID == l.ID {
+		out.LeadMoved = LeadUnsubscribed
 	}
 	return nil
 }
 
-// MessageLead is the lead an outreach message went to and the address it
-// went to; 0 when there is no such message.
-func (d *DB) MessageLead(ctx context.Context, messageID int64) (int64, string, error) {
+// MessageTarget is where an outreach message went: its lead, the address
+// and its status (MessageSent once a provider accepted it for real).
+type MessageTarget struct {
+	LeadID int64
+	To     string
+	Status string
+}
+
+// MessageLead is the lead an outreach message went to, the address it went
+// to and its status; a zero LeadID when there is no such message.
+func (d *DB) MessageLead(ctx context.Context, messageID int64) (MessageTarget, error) {
 	var row struct {
 		LeadID int64  `bun:"lead_id"`
 		ToAddr string `bun:"to_addr"`
+		Status string `bun:"status"`
 	}
-	err := d.bun.NewRaw("SELECT lead_id, to_addr FROM messages WHERE id = ?", messageID).Scan(ctx, &row)
+	err := d.bun.NewRaw("SELECT lead_id, to_addr, status FROM messages WHERE id = ?", messageID).Scan(ctx, &row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", nil
+		return MessageTarget{}, nil
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("store: unable to read message %d: %w", messageID, err)
+		return MessageTarget{}, fmt.Errorf("store: unable to read message %d: %w", messageID, err)
 	}
-	return row.LeadID, strings.ToLower(row.ToAddr), nil
+	return MessageTarget{LeadID: row.LeadID, To: strings.ToLower(row.ToAddr), Status: row.Status}, nil
 }
 
 // LeadDryRun reports whether lead id was contacted only in DRY_RUN (a

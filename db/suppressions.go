@@ -67,7 +67,7 @@ type MailChange struct {
 	Address string
 	// LeadID is the lead of the address, 0 when no lead has it.
 	LeadID int64
-	// Suppressed: the suppression is new. LeadMoved: the lead's status
+	// Suppressed: the suppression is new (or became a complaint). LeadMoved: the lead's status
 	// changed. Both false: it had all happened before.
 	Suppressed, LeadMoved bool
 	// Paused: this event paused outreach (a complaint, or the bounce that
@@ -146,6 +146,20 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 	}
 	n, _ := res.RowsAffected()
 	c.Suppressed = n > 0
+	if !c.Suppressed && reason == SuppressComplaint {
+		// A complaint about an address suppressed for another reason (it
+		// unsubscribed, then marked a delivered message as spam) is still
+		// a complaint: the suppression becomes one, and the guard hears
+		// of it. A second report of the same complaint changes nothing.
+		res, err := tx.NewUpdate().Model((*Suppression)(nil)).
+			Set("reason = ?, source = ?", SuppressComplaint, source).
+			Where("kind = ? AND value = ? AND reason <> ?", SuppressAddress, c.Address, SuppressComplaint).Exec(ctx)
+		if err != nil {
+			return c, err
+		}
+		n, _ := res.RowsAffected()
+		c.Suppressed = n > 0
+	}
 	if c.Suppressed {
 		if c.Paused, err = d.guardSuppression(ctx, tx, c.Address, reason, source, now); err != nil {
 			return c, err
