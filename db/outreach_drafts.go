@@ -140,20 +140,11 @@ func (d *DB) DraftFollowUp(ctx context.Context, leadID int64, step int, compose 
 	var out *OutreachDraft
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		now := d.Now()
-		var l Lead
-		err := tx.NewSelect().Model(&l).
-			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND l.sequence_step = ? AND l.next_step_at IS NOT NULL AND l.next_step_at <= ?",
-				leadID, LeadContacted, step-1, now).Scan(ctx)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		l, err := takeDueStep(ctx, tx, leadID, step, now)
+		if err != nil || l == nil {
 			return err
 		}
-		if _, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = NULL, updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
-			return err
-		}
-		out, err = insertDraft(ctx, tx, &l, step, now, compose)
+		out, err = insertDraft(ctx, tx, l, step, now, compose)
 		return err
 	})
 	if err != nil {

@@ -46,26 +46,37 @@ func (d *DB) QueueFollowUp(ctx context.Context, leadID int64, step int, compose 
 	var m *Message
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		now := d.Now()
-		var l Lead
-		err := tx.NewSelect().Model(&l).
-			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND l.sequence_step = ? AND l.next_step_at IS NOT NULL AND l.next_step_at <= ?",
-				leadID, LeadContacted, step-1, now).Scan(ctx)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		l, err := takeDueStep(ctx, tx, leadID, step, now)
+		if err != nil || l == nil {
 			return err
 		}
-		if _, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = NULL, updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
-			return err
-		}
-		m, err = insertComposed(ctx, tx, &l, step, now, compose)
+		m, err = insertComposed(ctx, tx, l, step, now, compose)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to queue step %d for lead %d: %w", step, leadID, err)
 	}
 	return m, nil
+}
+
+// takeDueStep reads lead leadID inside tx when step is its next one and is
+// due at now, and clears its next_step_at, so that the step is queued or
+// drafted once; nil when the lead no longer qualifies.
+func takeDueStep(ctx context.Context, tx bun.Tx, leadID int64, step int, now time.Time) (*Lead, error) {
+	var l Lead
+	err := tx.NewSelect().Model(&l).
+		Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND l.sequence_step = ? AND l.next_step_at IS NOT NULL AND l.next_step_at <= ?",
+			leadID, LeadContacted, step-1, now).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.NewUpdate().Model((*Lead)(nil)).Set("next_step_at = NULL, updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // ThreadOf returns the earlier steps of lead leadID's sequence that left
