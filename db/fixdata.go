@@ -385,7 +385,8 @@ type MessageRetry struct {
 // goes out like any queued one, through the suppression list, the lead's
 // status and the caps at send time (ClaimMessage). Anything else is refused
 // with ErrMessageNotRetryable or ErrMessageNeedsConfirm (a *RetryRefusal
-// saying why) and nothing changes; ErrNotFound for no such message.
+// saying why) and nothing changes; ErrNotFound for no such message. The
+// MessageRetry names the message's lead even with a refusal.
 func (d *DB) RetryMessage(ctx context.Context, id int64, notSent bool, audit AuditEntry) (MessageRetry, error) {
 	var out MessageRetry
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -460,7 +461,8 @@ func (d *DB) RetryMessage(ctx context.Context, id int64, notSent bool, audit Aud
 		return recordAuditIn(ctx, tx, audit, now)
 	})
 	if err != nil {
-		return MessageRetry{}, fmt.Errorf("store: unable to retry message %d: %w", id, err)
+		// out names the message's lead once it was read, even on a refusal.
+		return out, fmt.Errorf("store: unable to retry message %d: %w", id, err)
 	}
 	return out, nil
 }
