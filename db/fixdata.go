@@ -321,10 +321,10 @@ func (d *DB) RetryTasks(ctx context.Context, ids []int64, audit AuditEntry) ([]T
 			switch {
 			case !found:
 				r.Refused = "there is no such task"
-			case tasks[i].Billed:
-				r.From, r.Refused = tasks[i].Status, "it is billed already: retrying it could bill it twice"
 			case tasks[i].Status != TaskFailed:
 				r.From, r.Refused = tasks[i].Status, "it is "+tasks[i].Status+": only a failed task is retried"
+			case tasks[i].Billed:
+				r.From, r.Refused = tasks[i].Status, "it is billed already: retrying it could bill it twice"
 			default:
 				t := tasks[i]
 				r.From = t.Status

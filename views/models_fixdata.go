@@ -128,9 +128,9 @@ func (p SuppressionsPanel) pageURL(cursor string) templ.SafeURL {
 type ConfirmPage struct {
 	Meta
 	Question string
-	Action   string     // the POST address
+	Action   string      // the POST address
 	Fields   [][2]string // name, value
-	Back     string     // where "Cancel" goes
+	Back     string      // where "Cancel" goes
 }
 
 func idString(id int64) string { return strconv.FormatInt(id, 10) }
