@@ -286,11 +286,11 @@ func TestControlRoomLinksRecordsExportsAndImport(t *testing.T) {
 	f.seed(t)
 	_, doc, _ := f.get(t, "/admin")
 	for sel, want := range map[string]string{
-		"#admin-leads tbody tr:first-child td:first-child a": "/admin/leads/3",
-		"#admin-customers tbody td a":                        "/admin/customers/1",
-		"#admin-tasks tbody td a":                            "/admin/tasks/2",
-		"#admin-invoices tbody td a":                         "/admin/invoices/2",
-		"#admin-leads .panel-links a[href^='/admin/act']":    "/admin/activity?hours=24",
+		"#admin-leads tbody tr:first-child td.num a":      "/admin/leads/3",
+		"#admin-customers tbody td a":                     "/admin/customers/1",
+		"#admin-tasks tbody td a":                         "/admin/tasks/2",
+		"#admin-invoices tbody td a":                      "/admin/invoices/2",
+		"#admin-leads .panel-links a[href^='/admin/act']": "/admin/activity?hours=24",
 	} {
 		if got := doc.Find(sel).First().AttrOr("href", ""); got != want {
 			t.Errorf("%s href = %q, want %q", sel, got, want)

@@ -350,6 +350,8 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/admin/users/{id}/reset", s.userAction("reset"))
 			r.Post("/admin/users/{id}/role", s.userAction("role"))
 			r.Post("/admin/users/{id}/remove", s.userAction("remove"))
+			r.Get("/admin/suppressions", s.suppressions) // the list; ?q= a prefix, ?p= the page
+			r.Post("/admin/suppressions", s.addSuppression)
 			r.Get("/admin/plans", s.plans) // the catalogue editor; its actions are below
 			// The follow-up editor; its action is below.
 			r.Get("/admin/sequences", s.sequences)
@@ -396,6 +398,17 @@ func (s *Server) Handler() http.Handler {
 				r.HandleFunc("/admin/plans/{name}/activate", s.activatePlan)
 				r.HandleFunc("/admin/customers/{id}/plan", s.setCustomerPlan)
 				r.With(s.refuseBadFormText(maxSequenceForm)).HandleFunc("/admin/sequences/{pack}", s.saveSequence) // its form text is checked after the sign-in
+				// Fixing data (admin_fixdata.go): each confirmed, audited in
+				// its transaction, and live.
+				r.HandleFunc("/admin/leads/mark-dead", s.markLeads(db.LeadDead)) // the ticked rows of the leads table, no others
+				r.HandleFunc("/admin/leads/mark-responded", s.markLeads(db.LeadResponded))
+				r.HandleFunc("/admin/leads/{id}/mark-dead", s.markLead(db.LeadDead))
+				r.HandleFunc("/admin/leads/{id}/mark-responded", s.markLead(db.LeadResponded))
+				r.HandleFunc("/admin/tasks/retry", s.retryTasks) // the failed rows the tasks table shows, no others
+				r.HandleFunc("/admin/tasks/{id}/retry", s.retryTask)
+				r.HandleFunc("/admin/messages/{id}/retry", s.retryMessage)
+				r.HandleFunc("/admin/customers/{id}/edit", s.editCustomer)
+				r.HandleFunc("/admin/suppressions/{id}/remove", s.removeSuppression)
 			})
 			r.HandleFunc("/admin/*", s.notFound)
 		})

@@ -70,7 +70,7 @@ func leadView(l db.Lead) views.Lead {
 // only the short form the page prints.
 func customerView(c db.Customer) views.Customer {
 	return views.Customer{
-		ID: c.ID, Company: c.Company, ContactEmail: c.ContactEmail, Plan: c.Plan, LeadID: c.LeadID,
+		ID: c.ID, Company: c.Company, ContactName: c.ContactName, ContactEmail: c.ContactEmail, Plan: c.Plan, LeadID: c.LeadID,
 		Status: c.Status, StripeCustomerID: c.StripeCustomerID, PortalToken: views.ShortHash(c.PortalTokenHash),
 		TokenCreatedAt: c.TokenCreatedAt, TokenRevokedAt: c.TokenRevokedAt, CreatedAt: c.CreatedAt,
 	}
@@ -177,7 +177,7 @@ func customerRecordView(r db.CustomerDetail) views.CustomerRecord {
 		}),
 	}
 	if r.Lead != nil {
-		v.Lead = &views.LeadRef{ID: r.Lead.ID, Company: r.Lead.Company, Status: r.Lead.Status}
+		v.Lead = &views.LeadRef{ID: r.Lead.ID, Company: r.Lead.Company, Status: r.Lead.Status, Name: r.Lead.Name}
 	}
 	return v
 }

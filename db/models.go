@@ -139,9 +139,12 @@ type Reply struct {
 type Customer struct {
 	bun.BaseModel `bun:"table:customers,alias:c"`
 
-	ID               int64      `bun:"id,pk,autoincrement"`
-	Company          string     `bun:"company,notnull"`
-	ContactEmail     string     `bun:"contact_email,notnull"`
+	ID           int64  `bun:"id,pk,autoincrement"`
+	Company      string `bun:"company,notnull"`
+	ContactEmail string `bun:"contact_email,notnull"`
+	// ContactName is the contact's name as an operator set it; "" means
+	// the name of the lead the customer came from (ContactNameOr).
+	ContactName      string     `bun:"contact_name,notnull"`
 	Plan             string     `bun:"plan,notnull"`
 	LeadID           *int64     `bun:"lead_id"`
 	Status           string     `bun:"status,notnull"`

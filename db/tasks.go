@@ -115,7 +115,7 @@ func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease tim
 		return tx.NewSelect().Model(&claimed).
 			ColumnExpr("t.*").
 			ColumnExpr("c.company AS company, c.contact_email AS contact_email").
-			ColumnExpr("COALESCE(l.name, '') AS contact_name, COALESCE(l.niche, '') AS niche, COALESCE(l.website, '') AS website").
+			ColumnExpr("COALESCE(NULLIF(c.contact_name, ''), l.name, '') AS contact_name, COALESCE(l.niche, '') AS niche, COALESCE(l.website, '') AS website").
 			Join("JOIN customers AS c ON c.id = t.customer_id").
 			Join("LEFT JOIN leads AS l ON l.id = c.lead_id").
 			Where("t.id IN (?)", bun.List(ids)).

@@ -127,6 +127,7 @@ type LeadRef struct {
 	ID      int64
 	Company string
 	Status  string
+	Name    string
 }
 
 // Customer is a customer on its own record page. PortalToken is what the
@@ -134,6 +135,7 @@ type LeadRef struct {
 type Customer struct {
 	ID               int64
 	Company          string
+	ContactName      string // as stored; "" means the lead's name
 	ContactEmail     string
 	Plan             string
 	LeadID           *int64
