@@ -52,8 +52,8 @@ func siteFixture(t *testing.T) (*fixture, *browser, []sitePage) {
 	ctx := context.Background()
 	var ids struct{ customer, task, invoice int64 }
 	for q, dst := range map[string]*int64{
-		"SELECT id FROM customers ORDER BY id LIMIT 1": &ids.customer,
-		"SELECT id FROM tasks ORDER BY id LIMIT 1":     &ids.task,
+		"SELECT id FROM customers ORDER BY id LIMIT 1":                      &ids.customer,
+		"SELECT id FROM tasks ORDER BY id LIMIT 1":                          &ids.task,
 		"SELECT id FROM invoices WHERE status = 'open' ORDER BY id LIMIT 1": &ids.invoice,
 	} {
 		if err := f.store.Bun().NewRaw(q).Scan(ctx, dst); err != nil {
