@@ -272,7 +272,7 @@ func TestCrashInjectionInDevelopment(t *testing.T) {
 	if page.Find(`#agent-ops button[data-action="crash"]`).Length() != 1 {
 		t.Fatalf("no crash button in DEVELOPMENT")
 	}
-	if status, result, _ := f.act(t, "/admin/agents/ops/crash", nil); status != http.StatusOK || !strings.Contains(result, "will panic") {
+	if status, result, _ := f.act(t, "/admin/agents/ops/crash", nil); status != http.StatusOK || !strings.Contains(result, "panicked now") {
 		t.Fatalf("crash = %d %q", status, result)
 	}
 	var seen []string
@@ -281,7 +281,10 @@ func TestCrashInjectionInDevelopment(t *testing.T) {
 		t.Errorf("states after the crash = %v, want crashed then idle", seen)
 	}
 	_, page, _ = f.get(t, "/admin")
-	if got := text(page.Find("#agent-ops p.bad")); !strings.Contains(got, "injected crash") {
+	// Restarted, the agent has recovered: the panic stays on the card, grey
+	// (not .bad), with its time.
+	if got := text(page.Find("#agent-ops p.last-error.recovered:not(.bad)")); !strings.Contains(got, "injected crash") ||
+		page.Find("#agent-ops p.last-error time[datetime]").Length() != 1 {
 		t.Errorf("card's last error after the crash = %q", got)
 	}
 	if got := cardFact(page, agents.Ops, "Restarts"); got != "1" {
