@@ -204,12 +204,12 @@ func TestBrowserAgentCardDetails(t *testing.T) {
 	b.markPage(t)
 	b.click(t, `#agent-billing button[data-action="crash"]`)
 	b.waitText(t, "#agent-billing-result", "panicked now")
-	if got := b.text(t, "#agent-billing-result"); strings.Contains(got, "next message") {
+	if got := b.eval(t, `document.querySelector("#agent-billing-result").innerText`); strings.Contains(got, "next message") {
 		t.Errorf("crash result = %q: it panics at once", got)
 	}
 	b.waitText(t, "#agent-billing", "Restarts 1")
 	b.waitJS(t, "recovered", `!!document.querySelector("#agent-billing .last-error.recovered time")`)
-	errText := b.text(t, "#agent-billing .last-error")
+	errText := b.eval(t, `document.querySelector("#agent-billing .last-error").innerText`)
 	if !strings.Contains(errText, "injected crash") || !strings.Contains(errText, "2026-") {
 		t.Errorf("recovered card's error = %q, want the panic and its time", errText)
 	}
@@ -225,7 +225,7 @@ func TestBrowserAgentCardDetails(t *testing.T) {
 	b.waitText(t, "#agent-ops-running", "running 12 s")
 	b.assertNotReloaded(t)
 	b.do(t, chromedp.Navigate(f.srv.URL+"/admin"), chromedp.WaitVisible(chromedp.CSS("#agent-ops")))
-	if got := b.text(t, "#agent-ops-running"); got != "running 12 s" {
+	if got := b.eval(t, `document.querySelector("#agent-ops-running").innerText`); got != "running 12 s" {
 		t.Errorf("server-rendered running card = %q", got)
 	}
 	close(release)
@@ -304,7 +304,7 @@ func TestBrowserKeyboardAndTargets(t *testing.T) {
 			t.Errorf("%s button's name = %q", action, got)
 		}
 	}
-	if got := b.text(t, "#admin-runs .empty"); !strings.Contains(got, "Press Run") {
+	if got := b.eval(t, `document.querySelector("#admin-runs .empty")?.innerText || ""`); !strings.Contains(got, "Press Run") {
 		t.Errorf("empty cycle log = %q, want what to do next", got)
 	}
 	const small = `[...document.querySelectorAll("button, input:not([type=hidden]), select, summary, .btn, nav a, .pager a")]
