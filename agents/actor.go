@@ -188,7 +188,7 @@ func (a *actor) runCycle(ctx context.Context, m message) {
 		st.LastOutcome = res.Outcome
 		if err != nil {
 			st.Failures++
-			st.LastError, st.Stack = err.Error(), ""
+			st.LastError, st.Stack, st.LastErrorAt = err.Error(), "", e.now().UTC()
 		}
 	})
 	e.publishState(s)
@@ -213,7 +213,7 @@ func (a *actor) crashed(run *db.AgentRun, msg string, stack []byte) {
 		st.State = StateCrashed
 		st.Failures++
 		st.LastOutcome = db.RunPanicked
-		st.LastError, st.Stack = "panic: "+msg, string(stack)
+		st.LastError, st.Stack, st.LastErrorAt = "panic: "+msg, string(stack), a.engine.now().UTC()
 	})
 	if run == nil {
 		a.engine.logPanic(s.name, msg, stack)

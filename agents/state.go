@@ -19,7 +19,8 @@ type AgentState struct {
 	Failures    int64 // cycles that failed or panicked
 	Restarts    int64 // times the service was started again after the first
 	LastError   string
-	Stack       string // of the last panic
+	LastErrorAt time.Time // when LastError happened
+	Stack       string    // of the last panic
 	LastRunAt   time.Time
 	LastOutcome string
 	Mailbox     int // messages waiting

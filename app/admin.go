@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/a-h/templ"
 
@@ -169,7 +170,11 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 			card.LastRun = &last
 		}
 		if sum.Last != nil && (sum.Last.Outcome == db.RunFailed || sum.Last.Outcome == db.RunPanicked) {
-			card.LastError = sum.Last.Message
+			card.LastError, card.Stack, _ = strings.Cut(sum.Last.Message, "\n")
+			card.LastErrorAt = sum.Last.StartedAt
+			if sum.Last.FinishedAt != nil {
+				card.LastErrorAt = *sum.Last.FinishedAt
+			}
 		}
 		if st, ok := live[a.Name]; ok {
 			// Only an agent the engine runs gets buttons; crash injection
@@ -177,7 +182,16 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 			card.Controls, card.CrashInjection = true, s.cfg.IsDevelopment()
 			card.State, card.Restarts = st.State, st.Restarts
 			if st.LastError != "" {
-				card.LastError, card.Stack = st.LastError, st.Stack
+				card.LastError, card.Stack, card.LastErrorAt = st.LastError, st.Stack, st.LastErrorAt
+			}
+			// A panic is history once the supervisor restarted the agent
+			// (idle or running again), and any error is once a later cycle
+			// ended well.
+			healthy := st.State == agents.StateIdle || st.State == agents.StateRunning
+			card.Recovered = card.LastError != "" && healthy &&
+				(st.LastOutcome == db.RunOK || st.LastOutcome == db.RunPanicked)
+			if st.State == agents.StateRunning && !st.LastRunAt.IsZero() {
+				card.RunningSince, card.Running = st.LastRunAt, s.now().Sub(st.LastRunAt)
 			}
 		}
 		cards = append(cards, card)

@@ -211,7 +211,7 @@ func (s *Server) agentStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) agentCrash(w http.ResponseWriter, r *http.Request) {
-	s.agentAction(w, r, "crash", AgentControl.InjectPanic, "will panic on its next message; watch it restart.")
+	s.agentAction(w, r, "crash", AgentControl.InjectPanic, "panicked now, as asked; its supervisor restarts it: watch its card.")
 }
 
 // countsText renders a cycle's counts as "created=3 duplicate=1".

@@ -174,18 +174,19 @@ func TestAgentRunAction(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin" {
 		t.Errorf("plain POST = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	// The card carries the buttons, aimed at the result slot outside the
-	// live region.
+	// The card carries the buttons, named for their agent and aimed at the
+	// card's own result slot, which live updates keep (hx-preserve).
 	_, page, _ := f.get(t, "/admin")
 	for _, action := range []string{"run", "restart", "stop"} {
 		b := page.Find(`#agent-ops button[data-action="` + action + `"]`)
 		if b.Length() != 1 || b.AttrOr("hx-post", "") != "/admin/agents/ops/"+action ||
-			b.AttrOr("hx-disable", "") != "this" || b.AttrOr("hx-target", "") != "#admin-agent-result" {
+			b.AttrOr("hx-disable", "") != "this" || b.AttrOr("hx-target", "") != "#agent-ops-result" ||
+			!strings.EqualFold(b.AttrOr("aria-label", ""), strings.ToUpper(action[:1])+action[1:]+" Ops") {
 			t.Errorf("%s button: %d found, hx-post %q", action, b.Length(), b.AttrOr("hx-post", ""))
 		}
 	}
-	if page.Find("#admin-agents #admin-agent-result").Length() != 0 || page.Find("#admin-agent-result").Length() != 1 {
-		t.Errorf("the agent result slot must exist once, outside #admin-agents")
+	if slot := page.Find("#agent-ops #agent-ops-result.action-slot"); slot.Length() != 1 || slot.AttrOr("hx-preserve", "x") == "x" {
+		t.Errorf("the ops card needs its own preserved result slot")
 	}
 	if page.Find("#agent-billing button").Length() != 0 {
 		t.Errorf("an agent the engine does not run got buttons")
@@ -271,7 +272,7 @@ func TestCrashInjectionInDevelopment(t *testing.T) {
 	if page.Find(`#agent-ops button[data-action="crash"]`).Length() != 1 {
 		t.Fatalf("no crash button in DEVELOPMENT")
 	}
-	if status, result, _ := f.act(t, "/admin/agents/ops/crash", nil); status != http.StatusOK || !strings.Contains(result, "will panic") {
+	if status, result, _ := f.act(t, "/admin/agents/ops/crash", nil); status != http.StatusOK || !strings.Contains(result, "panicked now") {
 		t.Fatalf("crash = %d %q", status, result)
 	}
 	var seen []string
@@ -280,7 +281,10 @@ func TestCrashInjectionInDevelopment(t *testing.T) {
 		t.Errorf("states after the crash = %v, want crashed then idle", seen)
 	}
 	_, page, _ = f.get(t, "/admin")
-	if got := text(page.Find("#agent-ops p.bad")); !strings.Contains(got, "injected crash") {
+	// Restarted, the agent has recovered: the panic stays on the card, grey
+	// (not .bad), with its time.
+	if got := text(page.Find("#agent-ops p.last-error.recovered:not(.bad)")); !strings.Contains(got, "injected crash") ||
+		page.Find("#agent-ops p.last-error time[datetime]").Length() != 1 {
 		t.Errorf("card's last error after the crash = %q", got)
 	}
 	if got := cardFact(page, agents.Ops, "Restarts"); got != "1" {

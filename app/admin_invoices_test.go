@@ -463,7 +463,7 @@ func TestRegenerateLinksButton(t *testing.T) {
 	}
 	btn := doc.Find("form[method=post][action='/admin/invoices/regenerate-links'] button#regenerate-links")
 	if btn.AttrOr("hx-post", "") != "/admin/invoices/regenerate-links" || btn.AttrOr("hx-disable", "") != "this" ||
-		btn.AttrOr("hx-target", "") != "#admin-outreach-result" {
+		btn.AttrOr("hx-target", "") != "#regenerate-links-result" {
 		t.Errorf("button = %q", buf.String())
 	}
 }

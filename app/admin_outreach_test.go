@@ -67,7 +67,7 @@ func TestResumeOutreachAction(t *testing.T) {
 		t.Fatalf("pause row = %q", got)
 	}
 	if btn := row.Find(`button[hx-post="/admin/outreach/resume"]`); btn.Length() != 1 || text(btn) != "Resume" ||
-		btn.AttrOr("hx-target", "") != "#admin-outreach-result" {
+		btn.AttrOr("hx-target", "") != "#resume-result" {
 		t.Fatalf("no Resume button in the pause row: %s", text(row))
 	}
 

@@ -57,7 +57,7 @@ func TestAPITokenCreatedAndShownOnce(t *testing.T) {
 	if button.Length() != 1 || button.AttrOr("hx-disable", "") != "this" || button.AttrOr("hx-target", "") != "#api-token-result" {
 		t.Fatalf("create button missing or without hx-disable/hx-target")
 	}
-	if got := text(doc.Find("#api-token-list .empty")); got != "No API tokens yet." {
+	if got := text(doc.Find("#api-token-list .empty")); got != "No API tokens yet. Create one above to read the JSON API." {
 		t.Errorf("empty list = %q", got)
 	}
 

@@ -205,14 +205,14 @@ func TestAssetsAreEmbeddedAndLongCached(t *testing.T) {
 	f.signInAs(t, db.RoleAdmin)
 	_, doc, _ := f.get(t, "/")
 	var urls []string
-	doc.Find(`link[rel="stylesheet"], script[src]`).Each(func(_ int, s *goquery.Selection) {
+	doc.Find(`link[rel="stylesheet"], link[rel="icon"], script[src]`).Each(func(_ int, s *goquery.Selection) {
 		u, ok := s.Attr("href")
 		if !ok {
 			u, _ = s.Attr("src")
 		}
 		urls = append(urls, u)
 	})
-	if len(urls) != 3 {
+	if len(urls) != 5 { // the favicon, the stylesheet, htmx, its SSE extension and our own script
 		t.Fatalf("asset urls = %v", urls)
 	}
 	for _, u := range urls {

@@ -384,7 +384,7 @@ func TestBrowserCrashedAgentRestartsAndAnswers(t *testing.T) {
 		t.Errorf("ops after the crash: %+v %v", st, err)
 	}
 	b.click(t, `#agent-ops button[data-action="run"]`)
-	b.waitText(t, "#admin-agent-result", "ops ran")
+	b.waitText(t, "#agent-ops-result", "ops ran")
 	b.assertNotReloaded(t)
 }
 

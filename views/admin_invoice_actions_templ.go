@@ -331,8 +331,8 @@ func invoiceLinkControl(p InvoiceActionsPanel) templ.Component {
 }
 
 // RegenerateLinksButton creates the payment links that open, unflagged
-// invoices lack. Its result lands in the slot above the health panels
-// (#admin-outreach-result), so the button may sit inside a live region.
+// invoices lack. Its result lands in the slot right after it
+// (#regenerate-links-result), which hx-preserve keeps across live updates.
 func RegenerateLinksButton() templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -350,7 +350,11 @@ func RegenerateLinksButton() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<form method=\"post\" action=\"/admin/invoices/regenerate-links\" class=\"inline\"><button type=\"submit\" class=\"btn small ghost\" id=\"regenerate-links\" hx-post=\"/admin/invoices/regenerate-links\" hx-target=\"#admin-outreach-result\" hx-swap=\"innerHTML\" hx-disable=\"this\">Create missing payment links</button></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<form method=\"post\" action=\"/admin/invoices/regenerate-links\" class=\"inline\"><button type=\"submit\" class=\"btn small ghost\" id=\"regenerate-links\" hx-post=\"/admin/invoices/regenerate-links\" hx-target=\"#regenerate-links-result\" hx-swap=\"innerHTML\" hx-disable=\"this\">Create missing payment links</button></form>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = actionSlot("regenerate-links-result").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

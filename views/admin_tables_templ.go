@@ -317,7 +317,7 @@ func AdminLeads(p AdminPage) templ.Component {
 			}
 		}
 		if len(p.Leads) == 0 {
-			templ_7745c5c3_Err = emptyRow(10, emptyText("No leads yet.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(10, emptyText("No leads yet. The lead source adds them on its next cycle; press Run on its card, or import a CSV above.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -469,7 +469,7 @@ func AdminCustomers(p AdminPage) templ.Component {
 			}
 		}
 		if len(p.Customers) == 0 {
-			templ_7745c5c3_Err = emptyRow(7, emptyText("No customers yet.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(7, emptyText("No customers yet. A lead becomes one when it replies and converts; follow the leads above.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -736,7 +736,7 @@ func AdminTasks(p AdminPage) templ.Component {
 			}
 		}
 		if len(p.Tasks) == 0 {
-			templ_7745c5c3_Err = emptyRow(8, emptyText("No tasks yet.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(8, emptyText("No tasks yet. Onboarding creates them for new customers; press Run on its card.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -937,7 +937,7 @@ func AdminInvoices(p AdminPage) templ.Component {
 			}
 		}
 		if len(p.Invoices) == 0 {
-			templ_7745c5c3_Err = emptyRow(7, emptyText("No invoices yet.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(7, emptyText("No invoices yet. Billing invoices done work; press Run on its card.", p.Search)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1065,7 +1065,7 @@ func AdminAudit(p AdminPage) templ.Component {
 			}
 		}
 		if len(p.Audit) == 0 {
-			templ_7745c5c3_Err = emptyRow(6, "No admin actions yet.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(6, "No admin actions yet. Every action taken in the control room is recorded here.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -11,8 +11,8 @@ import templruntime "github.com/a-h/templ/runtime"
 
 // TestMailForm is the control room's "send a test e-mail" button. The
 // message goes to the signed-in admin's own address only, so the form has
-// no address field. The answer lands in the outreach result slot, which
-// sits outside the live-updated health panel.
+// no address field. The answer lands in the slot right after the button
+// (#test-mail-result, kept across live updates by hx-preserve).
 func TestMailForm() templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -30,7 +30,11 @@ func TestMailForm() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<form method=\"post\" action=\"/admin/outreach/test-mail\" class=\"inline\" id=\"admin-testmail\"><button type=\"submit\" class=\"btn small ghost\" hx-post=\"/admin/outreach/test-mail\" hx-target=\"#admin-outreach-result\" hx-swap=\"innerHTML\" hx-disable=\"this\">Send me a test e-mail</button></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<form method=\"post\" action=\"/admin/outreach/test-mail\" class=\"inline\" id=\"admin-testmail\"><button type=\"submit\" class=\"btn small ghost\" hx-post=\"/admin/outreach/test-mail\" hx-target=\"#test-mail-result\" hx-swap=\"innerHTML\" hx-disable=\"this\">Send me a test e-mail</button></form>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = actionSlot("test-mail-result").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

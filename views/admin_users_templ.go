@@ -41,7 +41,7 @@ func Users(p UsersPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"wrap\"><header class=\"admin-head\"><div><nav aria-label=\"Main\"><a href=\"/admin\">Control room</a> <a href=\"/\">Customer Dashboard</a></nav><h1>USERS</h1></div></header><main><section class=\"panel\" id=\"user-new\"><h2>New account</h2><p class=\"muted\">An <b>admin</b> runs the control room; a <b>viewer</b> reads the dashboard and nothing else (give the owner one). A password is generated and shown once: hand it over yourself. The new operator can change it after signing in.</p><form method=\"post\" action=\"/admin/users\" class=\"toolbar user-form\"><label for=\"user-email\">E-mail</label> <input class=\"search\" type=\"email\" id=\"user-email\" name=\"email\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"wrap\"><header class=\"admin-head\"><div><nav aria-label=\"Main\"><a href=\"/admin\">Control room</a> <a href=\"/\">Customer Dashboard</a></nav><h1>USERS</h1></div></header><main id=\"main\" tabindex=\"-1\"><section class=\"panel\" id=\"user-new\"><h2>New account</h2><p class=\"muted\">An <b>admin</b> runs the control room; a <b>viewer</b> reads the dashboard and nothing else (give the owner one). A password is generated and shown once: hand it over yourself. The new operator can change it after signing in.</p><form method=\"post\" action=\"/admin/users\" class=\"toolbar user-form\"><label for=\"user-email\">E-mail</label> <input class=\"search\" type=\"email\" id=\"user-email\" name=\"email\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -414,9 +414,9 @@ func UserRowView(u UserRow, me int64, res UserRowResult) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var18 string
-		templ_7745c5c3_Var18, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Reset the password of " + u.Email).Resolve(ctx)
+		templ_7745c5c3_Var18, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Reset password of " + u.Email).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin_users.templ`, Line: 118, Col: 91}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin_users.templ`, Line: 118, Col: 87}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var18)
 		if templ_7745c5c3_Err != nil {
@@ -429,7 +429,7 @@ func UserRowView(u UserRow, me int64, res UserRowResult) templ.Component {
 		var templ_7745c5c3_Var19 string
 		templ_7745c5c3_Var19, templ_7745c5c3_Err = templruntime.NewAttributeExpression(string(userActionURL(u.ID, "reset"))).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin_users.templ`, Line: 118, Col: 140}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin_users.templ`, Line: 118, Col: 136}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var19)
 		if templ_7745c5c3_Err != nil {
@@ -442,7 +442,7 @@ func UserRowView(u UserRow, me int64, res UserRowResult) templ.Component {
 		var templ_7745c5c3_Var20 string
 		templ_7745c5c3_Var20, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Give " + u.Email + " a new password? Their sessions end at once.").Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin_users.templ`, Line: 118, Col: 283}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin_users.templ`, Line: 118, Col: 279}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var20)
 		if templ_7745c5c3_Err != nil {
@@ -779,7 +779,7 @@ func Password(p PasswordPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "\">Back</a></nav><h1>YOUR PASSWORD</h1></div></header><main><section class=\"panel\" id=\"password-change\"><h2>Change your password</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "\">Back</a></nav><h1>YOUR PASSWORD</h1></div></header><main id=\"main\" tabindex=\"-1\"><section class=\"panel\" id=\"password-change\"><h2>Change your password</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

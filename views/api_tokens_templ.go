@@ -41,7 +41,7 @@ func APITokens(p APITokensPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"wrap\"><header class=\"admin-head\"><div><nav aria-label=\"Main\"><a href=\"/admin\">Control room</a> <a href=\"/\">Customer Dashboard</a></nav><h1>API TOKENS</h1></div></header><main><section class=\"panel\" id=\"api-token-new\"><h2>New token</h2><p class=\"muted\">A token reads the JSON API under <code>/api/v1</code> as an admin would, until it is revoked. Send it as <code>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"wrap\"><header class=\"admin-head\"><div><nav aria-label=\"Main\"><a href=\"/admin\">Control room</a> <a href=\"/\">Customer Dashboard</a></nav><h1>API TOKENS</h1></div></header><main id=\"main\" tabindex=\"-1\"><section class=\"panel\" id=\"api-token-new\"><h2>New token</h2><p class=\"muted\">A token reads the JSON API under <code>/api/v1</code> as an admin would, until it is revoked. Send it as <code>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -266,7 +266,7 @@ func APITokenList(p APITokensPage) templ.Component {
 			}
 		}
 		if len(p.Tokens) == 0 {
-			templ_7745c5c3_Err = emptyRow(6, "No API tokens yet.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(6, "No API tokens yet. Create one above to read the JSON API.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

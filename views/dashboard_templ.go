@@ -51,7 +51,7 @@ func Dashboard(p DashboardPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</nav></header><main>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</nav></header><main id=\"main\" tabindex=\"-1\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -360,7 +360,7 @@ func DashboardWork(p DashboardPage) templ.Component {
 			}
 		}
 		if len(p.RecentWork) == 0 {
-			templ_7745c5c3_Err = emptyRow(5, "No completed tasks yet.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(5, "No completed tasks yet. Done work appears here as the agents finish it.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -477,7 +477,7 @@ func DashboardInvoices(p DashboardPage) templ.Component {
 			}
 		}
 		if len(p.Invoices) == 0 {
-			templ_7745c5c3_Err = emptyRow(5, "No invoices yet.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(5, "No invoices yet. Billing invoices done work on its next cycle.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -566,7 +566,7 @@ func DashboardLeads(p DashboardPage) templ.Component {
 			}
 		}
 		if len(p.Leads) == 0 {
-			templ_7745c5c3_Err = emptyRow(4, "No leads yet.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = emptyRow(4, "No leads yet. The lead source finds them on its next cycle.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -318,3 +318,20 @@ func emptyText(none, search string) string {
 	}
 	return none
 }
+
+// elapsedText is how long something has run, to the second: "12 s",
+// "4 min 5 s", "2 h 3 min".
+func elapsedText(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	d = d.Truncate(time.Second)
+	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	switch {
+	case h > 0:
+		return strconv.Itoa(h) + " h " + strconv.Itoa(m) + " min"
+	case m > 0:
+		return strconv.Itoa(m) + " min " + strconv.Itoa(s) + " s"
+	}
+	return strconv.Itoa(s) + " s"
+}

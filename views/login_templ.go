@@ -40,7 +40,7 @@ func Login(p LoginPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<main class=\"login\"><h1>HOSS CONTROL ROOM</h1><p class=\"muted\">Sign in to continue.</p><form method=\"post\" action=\"/login\" class=\"login-form\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<main class=\"login\" id=\"main\" tabindex=\"-1\"><h1>HOSS CONTROL ROOM</h1><p class=\"muted\">Sign in to continue.</p><form method=\"post\" action=\"/login\" class=\"login-form\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

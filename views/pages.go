@@ -42,6 +42,15 @@ type AgentCard struct {
 	Restarts  int64
 	LastError string
 	Stack     string
+	// LastErrorAt is when LastError happened (zero when unknown); Recovered
+	// says the agent has run or restarted cleanly since, so the error is
+	// history, shown grey.
+	LastErrorAt time.Time
+	Recovered   bool
+	// RunningSince is when the running cycle started (zero unless State is
+	// running); Running is how long it has run when the card was rendered.
+	RunningSince time.Time
+	Running      time.Duration
 	// Controls shows the run / restart / stop|start buttons (an engine runs
 	// in this process); CrashInjection adds the development-only crash button.
 	Controls       bool

@@ -58,10 +58,20 @@ func TestLayoutHead(t *testing.T) {
 		t.Errorf("css href = %q", got)
 	}
 	scripts := doc.Find("script")
-	if scripts.Length() != 2 {
-		t.Fatalf("scripts = %d, want 2", scripts.Length())
+	if scripts.Length() != 3 {
+		t.Fatalf("scripts = %d, want 3", scripts.Length())
 	}
-	scripts.Each(func(i int, s *goquery.Selection) {
+	// Our own script (js/hoss.js) only enhances, so it may defer.
+	if own := scripts.Eq(2); own.AttrOr("src", "") != "/assets/js/hoss.js?v=abc" || own.AttrOr("defer", "x") == "x" || text(own) != "" {
+		t.Errorf("our script = %q (defer %v)", own.AttrOr("src", ""), own.AttrOr("defer", "x") != "x")
+	}
+	if got := doc.Find(`link[rel="icon"]`).AttrOr("href", ""); got != "/assets/favicon.svg?v=abc" {
+		t.Errorf("favicon = %q", got)
+	}
+	if skip := doc.Find("body > a.skip-link").First(); skip.AttrOr("href", "") != "#main" || doc.Find("main#main").Length() != 1 {
+		t.Errorf("skip link %q to a page whose main is #main (%d)", skip.AttrOr("href", ""), doc.Find("main#main").Length())
+	}
+	scripts.Slice(0, 2).Each(func(i int, s *goquery.Selection) {
 		// Blocking, in this order: the SSE extension must be registered
 		// before htmx initialises (see Layout).
 		if _, ok := s.Attr("defer"); ok {
