@@ -59,7 +59,7 @@ func TestBulkMarkLeadsActsOnlyOnTheSubmittedIDs(t *testing.T) {
 	f.exec(t, "UPDATE leads SET status = 'converted' WHERE id = 3")
 	before := f.liveChanges()
 	code, body := f.hx(t, "/admin/leads/mark-dead", url.Values{"lead": {"1", "3", "1"}, "note": {"asked  to stop\tby phone"}})
-	if code != http.StatusOK || !strings.Contains(body, "Marked dead: 1 of the 2 leads selected") || !strings.Contains(body, "#3") || !strings.Contains(body, "converted") || !strings.Contains(body, `class="result warn"`) {
+	if code != http.StatusOK || !strings.Contains(body, "Marked dead: 1 of the 2 leads selected") || !strings.Contains(body, "#3") || !strings.Contains(body, "converted") || !strings.Contains(body, `class="result dismissable warn"`) {
 		t.Fatalf("bulk mark: %d %s", code, body)
 	}
 	for id, want := range map[int64]string{1: db.LeadDead, 2: db.LeadNew, 3: db.LeadConverted} {
