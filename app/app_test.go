@@ -212,7 +212,7 @@ func TestAssetsAreEmbeddedAndLongCached(t *testing.T) {
 		}
 		urls = append(urls, u)
 	})
-	if len(urls) != 3 {
+	if len(urls) != 4 { // the stylesheet, htmx, its SSE extension and live.js
 		t.Fatalf("asset urls = %v", urls)
 	}
 	for _, u := range urls {

@@ -1,5 +1,7 @@
 // Package assets holds HossAgent's static files, embedded into the binary:
-// the noir stylesheet (css/noir.css) and the vendored htmx 4.0.1 scripts
+// the noir stylesheet (css/noir.css), the pages' own script (js/live.js: live
+// updates that keep focus, the connection indicator, pause, session ended)
+// and the vendored htmx 4.0.1 scripts
 // (vendor/htmx.min.js, vendor/hx-sse.min.js, checked by vendor/SHA256SUMS and
 // re-vendored with vendor.sh). Nothing is fetched from a CDN at run time.
 package assets
@@ -17,7 +19,7 @@ import (
 // example "css/noir.css" and "vendor/htmx.min.js". Serve it under /assets/
 // with http.FileServerFS. An embed.FS is read-only, so exporting it is safe.
 //
-//go:embed css vendor
+//go:embed css js vendor
 var FS embed.FS
 
 // Version returns a short content hash (the first 12 hex digits of a SHA-256
