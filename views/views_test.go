@@ -58,20 +58,19 @@ func TestLayoutHead(t *testing.T) {
 		t.Errorf("css href = %q", got)
 	}
 	scripts := doc.Find("script")
-	if scripts.Length() != 2 {
-		t.Fatalf("scripts = %d, want 2", scripts.Length())
+	if scripts.Length() != 3 {
+		t.Fatalf("scripts = %d, want 3", scripts.Length())
 	}
 	scripts.Each(func(i int, s *goquery.Selection) {
 		// Blocking, in this order: the SSE extension must be registered
-		// before htmx initialises (see Layout).
+		// before htmx initialises (see Layout), and the pages' own script
+		// listens to both from the start.
 		if _, ok := s.Attr("defer"); ok {
 			t.Errorf("script %d is deferred", i)
 		}
-		if src, _ := s.Attr("src"); !strings.Contains(src, []string{"htmx.min.js", "hx-sse.min.js"}[i]) {
-			t.Errorf("script %d is %q", i, src)
-		}
-		if src, _ := s.Attr("src"); !strings.HasPrefix(src, "/assets/vendor/") {
-			t.Errorf("script src = %q", src)
+		want := []string{"/assets/vendor/htmx.min.js?", "/assets/vendor/hx-sse.min.js?", "/assets/js/live.js?"}[i]
+		if src, _ := s.Attr("src"); !strings.HasPrefix(src, want) {
+			t.Errorf("script %d is %q, want %s…", i, src, want)
 		}
 		if text(s) != "" {
 			t.Errorf("inline script: %q", text(s))

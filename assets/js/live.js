@@ -91,17 +91,24 @@
     htmx.process(el);
   }
 
-  // restartSoon replaces a stream that could not open with a new one.
-  function restartSoon() {
+  // restartSoon replaces a stream that could not open with a new one after
+  // RESTART_AFTER; one refused 429 (this client holds too many streams
+  // already, app/events_access.go) waits its Retry-After of 30 s instead of
+  // knocking every second. A 503 (busy, or a proxy while the server
+  // restarts) is retried at the normal pace.
+  function restartSoon(status) {
     if (paused || ended) return;
     show("reconnecting");
-    if (restartTimer) return;
+    const refused = status === 429;
+    if (restartTimer && !refused) return;
+    if (refused) stop(); // stop clears the timer too
+    else clearTimeout(restartTimer);
     restartTimer = setTimeout(() => {
       restartTimer = 0;
       if (paused || ended) return;
       stop();
       start();
-    }, RESTART_AFTER);
+    }, refused ? 30000 : RESTART_AFTER);
   }
 
   function pause() {
@@ -146,7 +153,9 @@
   });
   document.addEventListener("htmx:sse:error", (e) => {
     if (!isLive(e.target)) return;
-    if (e.detail.status === 401) sessionEnded();
+    const status = e.detail.status;
+    if (status === 401) sessionEnded();
+    else if (status === 429) restartSoon(status);
     else if (!paused && !ended) show("reconnecting");
   });
   document.addEventListener("htmx:sse:before:message", (e) => {
@@ -177,7 +186,7 @@
     }
     if (isLive(e.target)) {
       e.preventDefault();
-      restartSoon();
+      restartSoon(status);
     }
   });
   document.addEventListener("htmx:error", (e) => {
