@@ -33,19 +33,29 @@ func (s *Server) leadDetail(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
-	rec, err := s.store.LeadDetail(r.Context(), id)
+	p, err := s.leadPage(r, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	s.render(w, r, http.StatusOK, views.LeadDetail(p))
+}
+
+// leadPage reads everything the lead page shows.
+func (s *Server) leadPage(r *http.Request, id int64) (views.LeadPage, error) {
+	rec, err := s.store.LeadDetail(r.Context(), id)
+	if err != nil {
+		return views.LeadPage{}, err
+	}
 	record := leadRecordView(*rec)
 	leads := []views.Lead{record.Lead}
 	if err := s.markDraftSteps(r.Context(), leads); err != nil {
-		s.fail(w, r, err)
-		return
+		return views.LeadPage{}, err
 	}
 	record.Lead = leads[0]
-	s.render(w, r, http.StatusOK, views.LeadDetail(views.LeadPage{Meta: s.metaFor(r, "Lead "+rec.Lead.Company), Record: record}))
+	meta := s.metaFor(r, "Lead "+rec.Lead.Company)
+	meta.LiveURL = recordLiveURL("lead", id, r)
+	return views.LeadPage{Meta: meta, Record: record}, nil
 }
 
 func (s *Server) customerDetail(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +80,9 @@ func (s *Server) customerPage(r *http.Request, id int64) (views.CustomerPage, er
 	if err != nil {
 		return views.CustomerPage{}, err
 	}
-	p := views.CustomerPage{Meta: s.metaFor(r, "Customer "+rec.Customer.Company), Record: customerRecordView(*rec), Portal: portalPanel(rec)}
+	meta := s.metaFor(r, "Customer "+rec.Customer.Company)
+	meta.LiveURL = recordLiveURL("customer", id, r)
+	p := views.CustomerPage{Meta: meta, Record: customerRecordView(*rec), Portal: portalPanel(rec)}
 	if p.Plan, err = s.customerPlanPanel(ctx, rec.Customer); err != nil {
 		return p, err
 	}
@@ -105,12 +117,23 @@ func (s *Server) taskDetail(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
-	rec, err := s.store.TaskDetail(r.Context(), id)
+	p, err := s.taskPage(r, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.TaskDetail(views.TaskPage{Meta: s.metaFor(r, "Task "+strconv.FormatInt(id, 10)), Record: taskRecordView(*rec)}))
+	s.render(w, r, http.StatusOK, views.TaskDetail(p))
+}
+
+// taskPage reads everything the task page shows.
+func (s *Server) taskPage(r *http.Request, id int64) (views.TaskPage, error) {
+	rec, err := s.store.TaskDetail(r.Context(), id)
+	if err != nil {
+		return views.TaskPage{}, err
+	}
+	meta := s.metaFor(r, "Task "+strconv.FormatInt(id, 10))
+	meta.LiveURL = recordLiveURL("task", id, r)
+	return views.TaskPage{Meta: meta, Record: taskRecordView(*rec)}, nil
 }
 
 func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request) {
@@ -119,18 +142,27 @@ func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
+	p, err := s.invoicePage(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, views.InvoiceDetail(p))
+}
+
+// invoicePage reads everything the invoice page shows.
+func (s *Server) invoicePage(r *http.Request, id int64) (views.InvoicePage, error) {
 	rec, err := s.store.InvoiceDetail(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return views.InvoicePage{}, err
 	}
 	meta := s.metaFor(r, "Invoice "+rec.Invoice.NumberOrDraft())
+	meta.LiveURL = recordLiveURL("invoice", id, r)
 	mail, err := s.clientMailPanel(r.Context(), views.ClientMailFilter{InvoiceID: id})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return views.InvoicePage{}, err
 	}
-	s.render(w, r, http.StatusOK, views.InvoiceDetail(views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}))
+	return views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}, nil
 }
 
 // Activity windows, in hours.

@@ -212,7 +212,7 @@ func TestAssetsAreEmbeddedAndLongCached(t *testing.T) {
 		}
 		urls = append(urls, u)
 	})
-	if len(urls) != 5 { // the favicon, the stylesheet, htmx, its SSE extension and our own script
+	if len(urls) != 6 { // the favicon, the stylesheet, htmx, its SSE extension, our own script and live.js
 		t.Fatalf("asset urls = %v", urls)
 	}
 	for _, u := range urls {

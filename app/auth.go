@@ -75,9 +75,16 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 
 // signInRequired answers an anonymous request for a signed-in page: a page
 // view goes to the sign-in form and comes back after it; anything else
-// (a POST from an expired session, an API call) gets a plain 401.
+// (a POST from an expired session, an API call) gets a plain 401. So do a
+// live stream and an htmx request, even a GET: followed, the redirect would
+// hand the sign-in page to the stream or swap it into a panel, where a 401
+// is what the page's script shows as "session ended" (assets/js/live.js).
 func (s *Server) signInRequired(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if strings.HasPrefix(r.URL.Path, "/events/") {
+		http.Error(w, "sign in required", http.StatusUnauthorized)
+		return
+	}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header.Get("HX-Request") != "true" {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}

@@ -68,6 +68,16 @@ const (
 	renderSlots = 2
 	// maxRetryGap bounds the back-off of a view whose renders keep failing.
 	maxRetryGap = 5 * time.Second
+	// reconnectRetry is the SSE retry: field every stream starts with, the
+	// browser's first wait before it reconnects (the pages' htmx-config caps
+	// the back-off after it at liveReconnectMax, views/layout.templ), so a
+	// restarted server has its pages live again within about a second.
+	reconnectRetry = "retry: 500\n\n"
+	// sessionEnded is the last message of a stream whose reader lost access
+	// (signed out, session expired, portal link revoked): a named event with
+	// no data, which the page shows as "session ended" and which closes the
+	// stream for good (hx-sse:close), where a plain end would reconnect.
+	sessionEnded = "event: session-ended\n\n"
 )
 
 // Why a stream is refused. The first two are about the client (429: it
@@ -612,7 +622,11 @@ func renderParts(ctx context.Context, render fragments) ([]part, error) {
 func (h *Hub) message(parts []part) []byte {
 	var html strings.Builder
 	for _, p := range parts {
-		fmt.Fprintf(&html, `<hx-partial hx-target="#%s" hx-swap="outerHTML">`, p.id)
+		// A morph, not a replacement: the nodes that did not change stay, so
+		// a live update keeps the reader's focus, typing, scroll position and
+		// selection (assets/js/live.js keeps open <details> and restores what
+		// a morph cannot).
+		fmt.Fprintf(&html, `<hx-partial hx-target="#%s" hx-swap="outerMorph">`, p.id)
 		html.WriteString(p.html)
 		html.WriteString("</hx-partial>")
 	}
@@ -676,7 +690,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, key string,
 		}
 		return rc.Flush() == nil
 	}
-	if !write([]byte("retry: 1000\n\n")) || (first != nil && !write(first)) {
+	if !write([]byte(reconnectRetry)) || (first != nil && !write(first)) {
 		return
 	}
 	heartbeat := time.NewTicker(heartbeatEvery)
@@ -689,7 +703,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, key string,
 		case <-s.hub.done:
 			return
 		case <-st.ended:
-			return // the reader lost access (signed out, link revoked)
+			// The reader lost access (signed out, link revoked): say so, so
+			// the page shows it instead of reconnecting into a 401.
+			write([]byte(sessionEnded))
+			return
 		case <-heartbeat.C:
 			if !write([]byte(": heartbeat\n\n")) {
 				return

@@ -158,6 +158,7 @@ var hostileRoutes = map[string]hostileRoute{
 		fields: []string{"from", "to", "subject", "text", "html", "charsets", "headers", "envelope"},
 		form:   url.Values{"from": {"Boss Person <boss@chain.example>"}, "subject": {"Re: growth"}, "text": {"Tell me more"}}},
 	"/events/admin":                     {fields: []string{"q", "lp", "cp", "tp", "ip"}, stream: true},
+	"/events/admin/{kind}/{id}":         {params: map[string]string{"kind": "customer", "id": "1"}, fields: []string{"tp", "ip"}, stream: true},
 	"/events/dashboard":                 {fields: []string{"page"}, stream: true},
 	"/events/portal":                    {public: true, stream: true},
 	"/healthz":                          {public: true},

@@ -322,6 +322,7 @@ func (s *Server) Handler() http.Handler {
 			r.Use(s.requireAdmin)
 			r.Get("/admin", s.admin)
 			r.Get("/events/admin", s.adminEvents)
+			r.Get("/events/admin/{kind}/{id}", s.recordEvents) // a record page's live regions (admin_records_live.go)
 
 			// Records: detail pages, activity, CSV, portal links, API tokens.
 			r.Get("/admin/leads/{id}", s.leadDetail)

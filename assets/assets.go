@@ -1,7 +1,8 @@
 // Package assets holds HossAgent's static files, embedded into the binary:
-// the noir stylesheet (css/noir.css), our own script (js/hoss.js: result
-// dismiss and fade, copy buttons, phone table labels), the favicon
-// (favicon.svg) and the vendored htmx 4.0.1 scripts
+// the noir stylesheet (css/noir.css), our own scripts (js/hoss.js: result
+// dismiss and fade, copy buttons, phone table labels; js/live.js: live
+// updates that keep focus, the connection indicator, pause, session ended),
+// the favicon (favicon.svg) and the vendored htmx 4.0.1 scripts
 // (vendor/htmx.min.js, vendor/hx-sse.min.js, checked by vendor/SHA256SUMS and
 // re-vendored with vendor.sh). Nothing is fetched from a CDN at run time.
 package assets

@@ -3,7 +3,10 @@
 // portal. Views only format the data they are handed; they query nothing.
 package views
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Meta is what every full page needs from its handler.
 type Meta struct {
@@ -106,3 +109,7 @@ type ErrorPage struct {
 	Heading string
 	Message string
 }
+
+// isPortalStream says whether a page's live stream is a client portal's:
+// its session ends with a new link, not a sign-in.
+func isPortalStream(liveURL string) bool { return strings.HasPrefix(liveURL, "/events/portal") }

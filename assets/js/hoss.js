@@ -117,6 +117,10 @@
 
 	function start() {
 		enhance(document.body);
+		// A live update morphs the rows in place: kept cells lose the
+		// data-label set here (the server's markup has none) without any
+		// node being added, so every swap labels its tables again.
+		document.addEventListener("htmx:after:swap", () => labelCells(document.body));
 		new MutationObserver((records) => {
 			for (const rec of records) {
 				for (const node of rec.addedNodes) {
