@@ -117,7 +117,7 @@ func TestStreamEndsWithSessionEnded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the stream: %v", err)
 	}
-	if !strings.HasSuffix(string(rest), "\n\nevent: session-ended\n\n") {
+	if r := string(rest); r != "event: session-ended\n\n" && !strings.HasSuffix(r, "\n\nevent: session-ended\n\n") {
 		t.Errorf("the stream ended with %q, want the session-ended event", tail(string(rest), 80))
 	}
 }

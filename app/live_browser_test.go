@@ -127,10 +127,10 @@ func TestBrowserEndedSessionIsShownNotInjected(t *testing.T) {
 
 	// A button pressed now is answered 401: nothing of it lands in a panel.
 	evalJS[bool](t, b, `(window.__finished = 0, document.addEventListener("htmx:finally:request", () => window.__finished++), true)`)
-	before := b.text(t, "#admin-agent-result")
+	before := b.text(t, "#agent-ops-result")
 	b.click(t, `#agent-ops button[data-action="run"]`)
 	b.waitJSWithin(t, `window.__finished > 0`, 10*time.Second)
-	if got := b.text(t, "#admin-agent-result"); got != before || strings.Contains(got, "401") {
+	if got := b.text(t, "#agent-ops-result"); got != before || strings.Contains(got, "401") {
 		t.Errorf("the 401 answer was swapped into the panel: %q", got)
 	}
 	if evalJS[bool](t, b, `!!document.querySelector(".error-page")`) {
