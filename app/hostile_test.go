@@ -146,7 +146,12 @@ var hostileRoutes = map[string]hostileRoute{
 	"/email/inbound/{secret}": {params: map[string]string{"secret": "{secret}"}, public: true,
 		fields: []string{"from", "to", "subject", "text", "html", "charsets", "headers", "envelope"},
 		form:   url.Values{"from": {"Boss Person <boss@chain.example>"}, "subject": {"Re: growth"}, "text": {"Tell me more"}}},
-	"/events/admin":                     {fields: []string{"q", "lp", "cp", "tp", "ip"}, stream: true},
+	"/events/admin": {fields: []string{"q", "lp", "cp", "tp", "ip"}, stream: true},
+	// issue 13: the cycle log and audit log pages and their streams
+	"/admin/runs":                       {fields: []string{"agent", "outcome", "c"}},
+	"/events/admin/runs":                {fields: []string{"agent", "outcome", "c"}, stream: true},
+	"/admin/audit":                      {fields: []string{"q", "c"}},
+	"/events/admin/audit":               {fields: []string{"q", "c"}, stream: true},
 	"/events/dashboard":                 {fields: []string{"page"}, stream: true},
 	"/events/portal":                    {public: true, stream: true},
 	"/healthz":                          {public: true},

@@ -119,7 +119,7 @@ func invoiceRowViews(rows []db.InvoiceRow, now time.Time) []views.InvoiceRow {
 }
 
 func agentRunView(r db.AgentRun) views.AgentRun {
-	return views.AgentRun{Agent: r.Agent, Trigger: r.Trigger, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Outcome: r.Outcome, Message: r.Message}
+	return views.AgentRun{ID: r.ID, Agent: r.Agent, Trigger: r.Trigger, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Outcome: r.Outcome, Message: r.Message}
 }
 
 func auditView(e db.AuditEntry) views.AuditEntry {

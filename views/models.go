@@ -223,6 +223,7 @@ type InvoiceRow struct {
 
 // AgentRun is one entry of the cycle log.
 type AgentRun struct {
+	ID         int64
 	Agent      string
 	Trigger    string
 	StartedAt  time.Time
