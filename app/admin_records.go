@@ -130,7 +130,16 @@ func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.InvoiceDetail(views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}))
+	page := views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}
+	if rec.Invoice.PaymentURL == "" && rec.Invoice.Status == db.InvoiceOpen {
+		linkErr, err := s.store.LinkError(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		page.LinkError = linkErrorView(linkErr)
+	}
+	s.render(w, r, http.StatusOK, views.InvoiceDetail(page))
 }
 
 // Activity windows, in hours.

@@ -242,7 +242,16 @@ func stripeHealthView(h db.StripeHealth, now time.Time) views.StripeHealth {
 		e := stripeEventView(*h.LastEvent)
 		v.LastEvent = &e
 	}
+	v.LastLinkError = linkErrorView(h.LastLinkError)
 	return v
+}
+
+// linkErrorView is an invoice's last payment-link error (nil for none).
+func linkErrorView(e *db.InvoiceLinkError) *views.LinkError {
+	if e == nil {
+		return nil
+	}
+	return &views.LinkError{InvoiceID: e.InvoiceID, Number: e.Number, Text: e.Text(), Failures: e.Failures, At: e.At}
 }
 
 // portalCustomerView is all the portal shows of its customer: no token

@@ -99,3 +99,21 @@ func emptyAudit(search string) string {
 	}
 	return "No admin actions yet."
 }
+
+// linkErrorWhen is when a payment link last failed, and how often in a
+// row: "at 2026-01-02 10:00:00 UTC, 3 failures in a row".
+func linkErrorWhen(e *LinkError) string {
+	s := "at " + fmtTimeSec(e.At)
+	if e.Failures > 1 {
+		s += ", " + fmtCount(e.Failures) + " failures in a row"
+	}
+	return s
+}
+
+// LinkFailureRow is one invoice a bulk link action could not give a link,
+// and why.
+type LinkFailureRow struct {
+	InvoiceID int64
+	Number    string
+	Error     string
+}
