@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hossagent/hossagent/agents"
@@ -25,6 +26,31 @@ func (b *browser) waitJS(t *testing.T, what, js string) {
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingMutation())); err != nil {
 		t.Fatalf("%s never happened (%s): %v", what, js, err)
 	}
+}
+
+// countLiveMessages makes every page the tab opens count the live
+// messages it applied (data-live-messages on <html>), so that a test can
+// wait for a stream's first render before it clicks: a click whose target
+// the live render replaces mid-request would be lost.
+func (b *browser) countLiveMessages(t *testing.T) {
+	t.Helper()
+	const js = `document.addEventListener("htmx:sse:after:message", () => {
+		const d = document.documentElement.dataset; d.liveMessages = String((+d.liveMessages || 0) + 1); });`
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: js}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveMessages is how many live messages the page applied.
+func (b *browser) liveMessages(t *testing.T) int {
+	t.Helper()
+	return evalJS[int](t, b, `+document.documentElement.dataset.liveMessages || 0`)
+}
+
+// waitLiveAfter waits until the page applied more than n live messages.
+func (b *browser) waitLiveAfter(t *testing.T, n int) {
+	t.Helper()
+	b.waitJS(t, fmt.Sprintf("live message %d", n+1), fmt.Sprintf(`(+document.documentElement.dataset.liveMessages || 0) > %d`, n))
 }
 
 // eval runs js and returns its value.
@@ -48,14 +74,18 @@ func TestBrowserRunsPageFiltersPagesAndStacks(t *testing.T) {
 	addTestRuns(t, f, 60, agents.Billing, db.RunOK, "links=0", start)
 	addTestRuns(t, f, 2, agents.Ops, db.RunPanicked, "panic: boom\ngoroutine 7 [running]:\nmain.crash()\n\t/src/crash.go:12", start.Add(2*time.Minute))
 	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.countLiveMessages(t)
 	b.signIn(t, f.srv.URL, u.Email)
 	b.do(t, chromedp.Navigate(f.srv.URL+"/admin/runs"), chromedp.WaitVisible(chromedp.CSS("#runs-log")))
 	b.waitText(t, "#runs-log .pager", "Page 1 of 2")
+	b.waitLiveAfter(t, 0) // the stream's first render is in
 	b.markPage(t)
 
-	// Next page, in place.
+	// Next page, in place; the page's stream follows it.
+	live := b.liveMessages(t)
 	b.click(t, `#runs-log .pager a[rel="next"]`)
 	b.waitText(t, "#runs-log .pager", "Page 2 of 2")
+	b.waitLiveAfter(t, live)
 	b.assertNotReloaded(t)
 	if loc := evalJS[string](t, b, `location.search`); !strings.Contains(loc, "c=2-o") {
 		t.Errorf("after paging the URL is %q, want the page's cursor", loc)
@@ -66,8 +96,10 @@ func TestBrowserRunsPageFiltersPagesAndStacks(t *testing.T) {
 
 	// Filter by agent and outcome, in place.
 	evalJS[bool](t, b, `(() => { document.querySelector("#runs-agent").value = "ops"; document.querySelector("#runs-outcome").value = "panicked"; return true })()`)
+	live = b.liveMessages(t)
 	b.click(t, `#runs-filter button[type="submit"]`)
 	b.waitText(t, "#runs-log h2", "of ops · panicked")
+	b.waitLiveAfter(t, live)
 	b.assertNotReloaded(t)
 	if n := evalJS[int](t, b, `document.querySelectorAll("#runs-log tbody tr").length`); n != 2 {
 		t.Errorf("ops panics: %d rows, want 2", n)
@@ -131,7 +163,9 @@ func TestBrowserStripeFailureShown(t *testing.T) {
 	f.seed(t)
 	f.addDoneTask(t, 20000)
 	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.countLiveMessages(t)
 	b.signIn(t, f.srv.URL, u.Email)
+	b.waitLiveAfter(t, 0)
 	b.markPage(t)
 
 	res, _ := engine.Ask(context.Background(), agents.Billing, db.TriggerManual, 30*time.Second)
@@ -187,8 +221,10 @@ func TestBrowserTablesPageInPlace(t *testing.T) {
 	}
 	addLeads(0, 40)
 	u := f.createUser(t, "ops@hossagent.test", db.RoleAdmin)
+	b.countLiveMessages(t)
 	b.signIn(t, f.srv.URL, u.Email)
 	b.waitText(t, "#admin-leads .pager", "Page 1 of 2")
+	b.waitLiveAfter(t, 0)
 	b.do(t, chromedp.EmulateViewport(1400, 900))
 	evalJS[bool](t, b, `(() => { document.querySelector("#admin-leads .pager").scrollIntoView({block: "center"}); return true })()`)
 	before := evalJS[float64](t, b, `window.scrollY`)
@@ -197,8 +233,10 @@ func TestBrowserTablesPageInPlace(t *testing.T) {
 	}
 	b.markPage(t)
 
+	live := b.liveMessages(t)
 	b.click(t, `#admin-leads .pager a[rel="next"]`)
 	b.waitText(t, "#admin-leads .pager", "Page 2 of 2")
+	b.waitLiveAfter(t, live) // the new stream, on page 2, rendered
 	b.assertNotReloaded(t)
 	// The operator stays where the table is (a shorter page 2 may pull the
 	// end of the document up, never back to the top).
