@@ -126,12 +126,21 @@ func (c *BillingCycle) billAll(ctx context.Context, counts Counts) error {
 // transaction (it is network I/O) with a key derived from the invoice id, so
 // a retry after a crash or a concurrent run gets the same link back, and the
 // link is stored only if the invoice still has none. A failure leaves the
-// invoice for a later cycle.
-func (c *BillingCycle) createLinks(ctx context.Context, counts Counts) error {
+// invoice for a later cycle, with its error kept on it (the invoice page
+// and the Stripe panel show it), and makes the cycle fail: a cycle that
+// left invoices without a way to pay is not OK.
+func (c *BillingCycle) createLinks(ctx context.Context, counts Counts) (err error) {
 	invoices, err := c.store.InvoicesNeedingPaymentLink(ctx, c.opts.MaxLinksPerCycle)
 	if err != nil {
 		return err
 	}
+	var last LinkFailure
+	var lastNumber string
+	defer func() {
+		if counts["link_failed"] > 0 && err == nil {
+			err = fmt.Errorf("%d of %d payment links failed; the last, for %s: %s", counts["link_failed"], len(invoices), lastNumber, last.Text())
+		}
+	}()
 	for _, inv := range invoices {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -147,6 +156,10 @@ func (c *BillingCycle) createLinks(ctx context.Context, counts Counts) error {
 		}
 		if err != nil {
 			counts["link_failed"]++
+			last, lastNumber = LinkFailureOf(err), inv.Number
+			if err := c.store.RecordLinkError(ctx, inv.InvoiceID, last.Kind, last.Code, last.Message); err != nil {
+				return err
+			}
 			continue
 		}
 		saved, err := c.store.SetInvoicePaymentLink(ctx, inv.InvoiceID, link.PriceID, link.PaymentLinkID, link.URL, c.env.Now())

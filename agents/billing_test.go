@@ -2,9 +2,9 @@ package agents
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +27,8 @@ func (p *fakePayments) CreateLink(_ context.Context, req LinkRequest) (Link, err
 	p.requests = append(p.requests, req)
 	if p.failFirst > 0 {
 		p.failFirst--
-		return Link{}, errors.New("stripe: connection reset")
+		return Link{}, fmt.Errorf("stripe: unable to create the price of invoice %d: %w", req.InvoiceID,
+			&ProviderError{Type: "api_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."})
 	}
 	return Link{PriceID: fmt.Sprintf("price_%d", req.InvoiceID), PaymentLinkID: fmt.Sprintf("plink_%d", req.InvoiceID),
 		URL: "https://pay.example/" + req.IdempotencyKey}, nil
@@ -253,8 +254,21 @@ func TestBillingCreatesPaymentLinksAndRetriesFailures(t *testing.T) {
 	}
 	payments := &fakePayments{failFirst: 1}
 	cycle := w.billing(payments, BillingOptions{BaseURL: "https://app.example/", MaxLinksPerCycle: 2})
-	wantFulfilmentCounts(t, w.run(cycle), Counts{"invoiced": 3, "links": 1, "link_failed": 1})
+	// A cycle that left an invoice without its link fails, and says why;
+	// the invoice keeps the provider's error until its link exists.
+	counts, err := cycle.Run(w.ctx)
+	wantFulfilmentCounts(t, counts, Counts{"invoiced": 3, "links": 1, "link_failed": 1})
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 payment links failed") || !strings.Contains(err.Error(), "api_error/rate_limit: Too many requests") {
+		t.Errorf("first cycle error = %v, want the link failure", err)
+	}
+	first := w.invoices()[0]
+	if e, err := w.store.LinkError(w.ctx, first.ID); err != nil || e == nil || e.Kind != "api_error" || e.Code != "rate_limit" || e.Failures != 1 {
+		t.Errorf("invoice %d link error = %+v, %v", first.ID, e, err)
+	}
 	wantFulfilmentCounts(t, w.run(cycle), Counts{"invoiced": 0, "links": 2, "link_failed": 0})
+	if e, err := w.store.LinkError(w.ctx, first.ID); err != nil || e != nil {
+		t.Errorf("invoice %d kept its error after its link: %+v, %v", first.ID, e, err)
+	}
 	wantFulfilmentCounts(t, w.run(cycle), Counts{"links": 0, "link_failed": 0})
 	invs := w.invoices()
 	// Oldest first, two a cycle: invoice 1 failed then 2 linked; next cycle 1
@@ -285,5 +299,20 @@ func TestBillingWithPaymentsDisabledIssuesWithoutLinks(t *testing.T) {
 	wantFulfilmentCounts(t, w.run(w.billing(DisabledPayments{}, BillingOptions{})), Counts{"invoiced": 1, "links": 0, "link_failed": 0})
 	if inv := w.invoices()[0]; inv.PaymentURL != "" {
 		t.Errorf("invoice has a link: %+v", inv)
+	}
+}
+
+// TestMaskSecrets: a provider's message never keeps a key or an
+// Authorization value.
+func TestMaskSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"Invalid API Key provided: sk_live_51abcDEF123":     "Invalid API Key provided: sk_live_****",
+		"Authorization was 'Bearer not-a-key'.":             "Authorization was 'Bearer ****'.",
+		"key rk_test_abcd1234 and whsec_abcdef refused":     "key rk_test_**** and whsec_**** refused",
+		"dial tcp 127.0.0.1:1: connect: connection refused": "dial tcp 127.0.0.1:1: connect: connection refused",
+	} {
+		if got := MaskSecrets(in); got != want {
+			t.Errorf("MaskSecrets(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

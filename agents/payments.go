@@ -3,7 +3,9 @@ package agents
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/hossagent/hossagent/db"
@@ -40,6 +42,74 @@ type Link struct {
 	PriceID       string
 	PaymentLinkID string
 	URL           string
+}
+
+// ProviderError is a payment provider's answer to a failed call as an
+// operator may read it: the provider's error type, code and message, never
+// the request that was sent (no key, no customer data). The Stripe adapter
+// wraps Stripe's errors in it.
+type ProviderError struct {
+	Type, Code, Message string
+	Err                 error // the provider client's own error
+}
+
+// Unwrap is the provider client's own error.
+func (e *ProviderError) Unwrap() error { return e.Err }
+
+func (e *ProviderError) Error() string {
+	s := e.Type
+	if e.Code != "" {
+		s += "/" + e.Code
+	}
+	if s == "" {
+		return e.Message
+	}
+	return s + ": " + e.Message
+}
+
+// LinkFailure is what is kept of a failed CreateLink (db.RecordLinkError).
+type LinkFailure struct {
+	Kind, Code, Message string
+}
+
+// LinkFailureOf describes a CreateLink error for the record and the
+// operator: the provider's own type, code and message when it answered;
+// "timeout" or "connection" when it could not be reached. Anything in the
+// message that looks like a credential (a Stripe key, an Authorization
+// value) is masked: a provider may quote the key it refused.
+func LinkFailureOf(err error) LinkFailure {
+	var pe *ProviderError
+	var ne net.Error
+	var f LinkFailure
+	switch {
+	case errors.As(err, &pe):
+		f = LinkFailure{Kind: pe.Type, Code: pe.Code, Message: pe.Message}
+	case errors.Is(err, context.DeadlineExceeded):
+		f = LinkFailure{Kind: "timeout", Message: err.Error()}
+	case errors.As(err, &ne):
+		f = LinkFailure{Kind: "connection", Message: err.Error()}
+	default:
+		f = LinkFailure{Kind: "error", Message: err.Error()}
+	}
+	f.Message = MaskSecrets(f.Message)
+	return f
+}
+
+var (
+	secretKeys   = regexp.MustCompile(`\b((?:sk|rk|pk|whsec)_(?:test_|live_)?)[A-Za-z0-9]{4,}`)
+	secretBearer = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[^\s'"]+`)
+)
+
+// MaskSecrets hides credentials in a provider's message: Stripe keys
+// ("sk_test_…" becomes "sk_test_****") and Authorization values.
+func MaskSecrets(s string) string {
+	s = secretKeys.ReplaceAllString(s, "${1}****")
+	return secretBearer.ReplaceAllString(s, "$1 ****")
+}
+
+// Text is the failure in one line.
+func (f LinkFailure) Text() string {
+	return (&db.InvoiceLinkError{Kind: f.Kind, Code: f.Code, Message: f.Message}).Text()
 }
 
 // ErrPaymentsDisabled is returned by DisabledPayments.CreateLink.

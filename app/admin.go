@@ -109,7 +109,7 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 		return p, err
 	}
 	p.Agents = s.agentCards(summaries)
-	runs, _, err := s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: 20})
+	runs, _, err := s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: controlRoomRuns})
 	if err != nil {
 		return p, err
 	}
@@ -137,7 +137,7 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 		return p, err
 	}
 	p.Invoices, p.InvoicesPage = invoiceRowViews(invoices, meta.Now), pageView(invoicesPage)
-	audit, _, err := s.store.ListAudit(ctx, db.ListQuery{PerPage: 20})
+	audit, _, err := s.store.ListAudit(ctx, db.ListQuery{PerPage: controlRoomAudit})
 	if err != nil {
 		return p, err
 	}

@@ -150,9 +150,9 @@ func (s *Server) regenerateInvoiceLink(w http.ResponseWriter, r *http.Request) {
 	}
 	link, err := s.createPaymentLink(r.Context(), cand)
 	if err != nil {
-		s.log.Warn("payment link not created", "invoice", cand.Number, "err", err)
+		f := s.linkFailed(r.Context(), cand, err)
 		s.invoiceAnswer(w, r, inv, http.StatusBadGateway, "bad",
-			fmt.Sprintf("No payment link was created for %s: %s", cand.Number, clipEcho(err.Error(), 300)), "")
+			fmt.Sprintf("No payment link was created for %s: %s", cand.Number, clipEcho(f.Text(), 300)), "")
 		return
 	}
 	saved, err := s.store.SetInvoicePaymentLink(context.WithoutCancel(r.Context()), cand.InvoiceID, link.PriceID, link.PaymentLinkID, link.URL, s.now())
@@ -195,40 +195,64 @@ func (s *Server) regenerateMissingLinks(w http.ResponseWriter, r *http.Request) 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), linksBudget)
 	defer cancel()
-	created, failed, left := s.createMissingLinks(ctx, cands)
-	out := linksResult(created, failed, left, len(cands) == maxLinksPerRequest)
-	s.audit(r, db.AuditPaymentLinksCreated, "invoices", out.text)
-	if created > 0 {
-		s.refreshLive()
+	created, failures, left := s.createMissingLinks(ctx, cands)
+	out := linksResult(created, len(failures), left, len(cands) == maxLinksPerRequest)
+	detail := out.text
+	for _, f := range failures {
+		detail += " " + f.Number + ": " + f.Error + "."
+	}
+	s.audit(r, db.AuditPaymentLinksCreated, "invoices", clipEcho(detail, 1000))
+	if created > 0 || len(failures) > 0 {
+		s.refreshLive() // the Stripe panel shows the new errors too
+	}
+	if isHXRequest(r) {
+		s.render(w, r, out.status, views.LinksResult(out.kind, out.text, failures))
+		return
+	}
+	if len(failures) > 0 {
+		out.text = detail
 	}
 	s.answerAction(w, r, out)
 }
 
 // createMissingLinks creates and stores the links of cands until ctx ends;
-// left counts the invoices not tried, or that changed meanwhile.
-func (s *Server) createMissingLinks(ctx context.Context, cands []db.PaymentLinkCandidate) (created, failed, left int) {
+// failures are the invoices that got none, with why; left counts the
+// invoices not tried, or that changed meanwhile.
+func (s *Server) createMissingLinks(ctx context.Context, cands []db.PaymentLinkCandidate) (created int, failures []views.LinkFailureRow, left int) {
 	for i, c := range cands {
 		if ctx.Err() != nil {
-			return created, failed, left + len(cands) - i
+			return created, failures, left + len(cands) - i
 		}
 		link, err := s.createPaymentLink(ctx, c)
 		if err != nil {
-			s.log.Warn("payment link not created", "invoice", c.Number, "err", err)
-			failed++
+			f := s.linkFailed(ctx, c, err)
+			failures = append(failures, views.LinkFailureRow{InvoiceID: c.InvoiceID, Number: c.Number, Error: clipEcho(f.Text(), 300)})
 			continue
 		}
 		saved, err := s.store.SetInvoicePaymentLink(context.WithoutCancel(ctx), c.InvoiceID, link.PriceID, link.PaymentLinkID, link.URL, s.now())
 		switch {
 		case err != nil:
 			s.log.Error("payment link not stored", "invoice", c.Number, "link", link.PaymentLinkID, "err", err)
-			failed++
+			failures = append(failures, views.LinkFailureRow{InvoiceID: c.InvoiceID, Number: c.Number,
+				Error: "the link was created but could not be stored (logged); the next try gets the same link back"})
 		case saved:
 			created++
 		default:
 			left++ // paid, voided or linked by billing meanwhile
 		}
 	}
-	return created, failed, left
+	return created, failures, left
+}
+
+// linkFailed logs a failed link and keeps its error on the invoice (the
+// invoice page and the Stripe panel show it), as billing does.
+func (s *Server) linkFailed(ctx context.Context, c db.PaymentLinkCandidate, err error) agents.LinkFailure {
+	f := agents.LinkFailureOf(err)
+	s.log.Warn("payment link not created", "invoice", c.Number, "err", f.Text())
+	if err := s.store.RecordLinkError(context.WithoutCancel(ctx), c.InvoiceID, f.Kind, f.Code, f.Message); err != nil {
+		s.log.Error("payment-link error not recorded", "invoice", c.Number, "err", err)
+	}
+	return f
 }
 
 // linksResult is the bulk action's one sentence.
@@ -241,7 +265,7 @@ func linksResult(created, failed, left int, more bool) actionResult {
 		text += " Run it again for the rest."
 	}
 	if failed > 0 {
-		text += " The errors are in the server log."
+		text += " Each invoice keeps its error (below, and on its page) until its link exists."
 	}
 	switch {
 	case failed == 0:

@@ -408,14 +408,33 @@ func TestRegenerateMissingLinks(t *testing.T) {
 			t.Errorf("invoice %d has a link: %v, want %v", id, got, want)
 		}
 	}
-	if e := auditFor(t, f, "invoices"); len(e) != 1 || e[0].Action != db.AuditPaymentLinksCreated || !strings.HasPrefix(e[0].Detail, "2 links created, 1 failed") {
+	if e := auditFor(t, f, "invoices"); len(e) != 1 || e[0].Action != db.AuditPaymentLinksCreated || !strings.HasPrefix(e[0].Detail, "2 links created, 1 failed") ||
+		!strings.Contains(e[0].Detail, "stripe: card_declined") {
 		t.Errorf("audit = %+v", e)
+	}
+	// The answer names the invoice that got no link and why (escaped), not
+	// "the server log"; the invoice's page and the Stripe panel show it too.
+	failed := doc.Find(".result ul.link-failures li")
+	if strings.Contains(result, "server log") || failed.Length() != 1 || !strings.Contains(text(failed), "stripe: card_declined <b>") ||
+		failed.Find("a").AttrOr("href", "") != "/admin/invoices/4" || doc.Find(".result b").Length() != 0 {
+		t.Errorf("bulk answer = %q; failures %q", result, text(failed))
+	}
+	_, page, _ := f.get(t, "/admin/invoices/4")
+	if got := text(page.Find("#invoice-link-error")); !strings.Contains(got, "stripe: card_declined <b>") {
+		t.Errorf("invoice 4 link error = %q", got)
+	}
+	_, admin, _ := f.get(t, "/admin")
+	if got := text(admin.Find("#stripe-link-error")); !strings.Contains(got, "stripe: card_declined <b>") || admin.Find("#stripe-link-error a").AttrOr("href", "") != "/admin/invoices/4" {
+		t.Errorf("Stripe panel link error = %q", got)
 	}
 	// Again: only the failed one is tried, and now succeeds.
 	links.failFor = nil
 	resp, doc = f.post(t, f.client, "/admin/invoices/regenerate-links", nil, f.withOrigin(hxHeaders))
 	if got := text(doc.Find(".result.ok")); resp.StatusCode != http.StatusOK || got != "1 link created, 0 failed." {
 		t.Errorf("second bulk = %d %q", resp.StatusCode, got)
+	}
+	if _, page, _ := f.get(t, "/admin/invoices/4"); page.Find("#invoice-link-error").Length() != 0 {
+		t.Errorf("invoice 4 kept its link error after its link")
 	}
 	resp, doc = f.post(t, f.client, "/admin/invoices/regenerate-links", nil, f.withOrigin(hxHeaders))
 	if got := text(doc.Find(".result.ok")); !strings.Contains(got, "No open, unflagged invoice is missing a payment link") {

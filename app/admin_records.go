@@ -162,7 +162,15 @@ func (s *Server) invoicePage(r *http.Request, id int64) (views.InvoicePage, erro
 	if err != nil {
 		return views.InvoicePage{}, err
 	}
-	return views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}, nil
+	page := views.InvoicePage{Meta: meta, Record: invoiceRecordView(*rec, meta.Now), ClientMail: mail}
+	if rec.Invoice.PaymentURL == "" && rec.Invoice.Status == db.InvoiceOpen {
+		linkErr, err := s.store.LinkError(r.Context(), id)
+		if err != nil {
+			return views.InvoicePage{}, err
+		}
+		page.LinkError = linkErrorView(linkErr)
+	}
+	return page, nil
 }
 
 // Activity windows, in hours.

@@ -346,6 +346,10 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/admin/api-tokens", s.apiTokens)
 			r.Post("/admin/api-tokens", s.createAPIToken)
 			r.Post("/admin/api-tokens/{id}/revoke", s.revokeAPIToken)
+			r.Get("/admin/runs", s.adminRuns) // issue 13: the cycle log and audit log pages
+			r.Get("/events/admin/runs", s.adminRunsEvents)
+			r.Get("/admin/audit", s.adminAudit)
+			r.Get("/events/admin/audit", s.adminAuditEvents)
 			r.Get("/admin/users", s.users)
 			r.Post("/admin/users", s.addUser)
 			r.Post("/admin/users/{id}/reset", s.userAction("reset"))

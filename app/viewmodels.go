@@ -119,7 +119,7 @@ func invoiceRowViews(rows []db.InvoiceRow, now time.Time) []views.InvoiceRow {
 }
 
 func agentRunView(r db.AgentRun) views.AgentRun {
-	return views.AgentRun{Agent: r.Agent, Trigger: r.Trigger, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Outcome: r.Outcome, Message: r.Message}
+	return views.AgentRun{ID: r.ID, Agent: r.Agent, Trigger: r.Trigger, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Outcome: r.Outcome, Message: r.Message}
 }
 
 func auditView(e db.AuditEntry) views.AuditEntry {
@@ -242,7 +242,16 @@ func stripeHealthView(h db.StripeHealth, now time.Time) views.StripeHealth {
 		e := stripeEventView(*h.LastEvent)
 		v.LastEvent = &e
 	}
+	v.LastLinkError = linkErrorView(h.LastLinkError)
 	return v
+}
+
+// linkErrorView is an invoice's last payment-link error (nil for none).
+func linkErrorView(e *db.InvoiceLinkError) *views.LinkError {
+	if e == nil {
+		return nil
+	}
+	return &views.LinkError{InvoiceID: e.InvoiceID, Number: e.Number, Text: e.Text(), Failures: e.Failures, At: e.At}
 }
 
 // portalCustomerView is all the portal shows of its customer: no token

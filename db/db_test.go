@@ -39,7 +39,7 @@ func mustOpenPath(tb testing.TB, path string) *DB {
 // wantTables is every table the migrations create.
 var wantTables = []string{
 	"agent_runs", "api_tokens", "audit_log", "client_attachments", "client_messages", "collection_jobs", "counters",
-	"customers", "customers_fts", "invoice_lines", "invoices", "invoices_fts", "kept_totals", "leads", "leads_fts",
+	"customers", "customers_fts", "invoice_lines", "invoice_link_errors", "invoices", "invoices_fts", "kept_totals", "leads", "leads_fts",
 	"messages", "outreach_drafts", "plan_items", "plan_niches", "plans", "portal_links", "portal_sessions", "replies", "reply_sortings", "sequence_steps", "sessions", "settings",
 	"stripe_events", "suppressions", "task_kinds", "tasks", "tasks_fts", "unbilled_tasks", "users",
 }

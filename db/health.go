@@ -123,6 +123,9 @@ type StripeHealth struct {
 	// unprocessable (PaymentOutcome.SetAside).
 	SetAside     map[string]int64
 	SetAsideList []SetAsideEvent // the newest of them, whenever they came
+	// LastLinkError is the newest payment-link error of an invoice still
+	// without its link (nil when none failed).
+	LastLinkError *InvoiceLinkError
 }
 
 // SetAsideTotal is how many events were set aside in the window.
@@ -164,6 +167,11 @@ func (d *DB) StripeHealth(ctx context.Context, list int) (StripeHealth, error) {
 	}
 	if err := d.setAsideEvents(ctx, &h, list); err != nil {
 		return h, err
+	}
+	if h.MissingLinks > 0 {
+		if h.LastLinkError, err = d.LatestLinkError(ctx); err != nil {
+			return h, err
+		}
 	}
 	if h.Flagged == 0 || list <= 0 {
 		return h, nil

@@ -230,14 +230,22 @@ func (d *DB) InvoicesNeedingPaymentLink(ctx context.Context, limit int) ([]Payme
 
 // SetInvoicePaymentLink stores an invoice's Stripe price, payment link and
 // URL, only while it is open and has no link yet; it reports whether it did.
+// The invoice's last payment-link error (0021) goes with it.
 func (d *DB) SetInvoicePaymentLink(ctx context.Context, invoiceID int64, priceID, linkID, url string, now time.Time) (bool, error) {
-	res, err := d.bun.ExecContext(ctx, `UPDATE invoices
+	var saved bool
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE invoices
 		SET stripe_price_id = ?, stripe_payment_link_id = ?, payment_url = ?, updated_at = ?
 		WHERE id = ? AND status = 'open' AND payment_url = ''`, priceID, linkID, url, now.UTC(), invoiceID)
-	if err != nil {
-		return false, fmt.Errorf("store: unable to save payment link of invoice %d: %w", invoiceID, err)
-	}
-	return affected(res) == 1, nil
+		if err != nil {
+			return fmt.Errorf("store: unable to save payment link of invoice %d: %w", invoiceID, err)
+		}
+		if saved = affected(res) == 1; saved {
+			return d.clearLinkError(ctx, tx, invoiceID)
+		}
+		return nil
+	})
+	return saved, err
 }
 
 // InvoiceRow is an invoice with its customer's company name.

@@ -32,6 +32,8 @@ type ListQuery struct {
 	Status  string // exact status, or "" for all
 	// Statuses, when set, selects any of these statuses (invoice lists).
 	Statuses []string
+	// Agent, for the cycle log, selects one agent's runs ("" for all).
+	Agent string
 }
 
 func (q ListQuery) normal() ListQuery {
@@ -112,6 +114,12 @@ type Page struct {
 	// At is the cursor that led to this page; Prev and Next lead to its
 	// neighbours (Page 0 when there is none).
 	At, Prev, Next Cursor
+	// Window, for a list whose search looks at a bounded window of rows
+	// (the audit log: AuditSearchWindow), is that window's size, and
+	// WindowEnded says it ended before the page was full: Next searches on
+	// past it.
+	Window      int
+	WindowEnded bool
 }
 
 // Pages is the number of pages (at least 1).
@@ -242,7 +250,7 @@ func (l list[T]) fetch(ctx context.Context, d *DB, q ListQuery, rows *[]T) (Page
 	if q.Cursor.Newer {
 		slices.Reverse(*rows)
 		if !more { // back at the newest rows: that is the first page
-			return l.fetch(ctx, d, ListQuery{PerPage: q.PerPage, Search: q.Search, Status: q.Status, Statuses: q.Statuses}, rows)
+			return l.fetch(ctx, d, ListQuery{PerPage: q.PerPage, Search: q.Search, Status: q.Status, Statuses: q.Statuses, Agent: q.Agent}, rows)
 		}
 	}
 	pg := Page{Number: q.Page, PerPage: q.PerPage, At: q.Cursor}

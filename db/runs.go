@@ -137,23 +137,45 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// ListAgentRuns returns a page of the cycle log, newest first. Status filters
-// by outcome. A search reads the log (it has no full-text index; its count
-// is bounded).
+// RunOutcomeFilters are the outcomes the cycle log can be filtered by,
+// one at a time: each is one range of agent_runs_outcome_started (or, with
+// an agent, of agent_runs_agent_outcome) walked in order, where a filter of
+// two outcomes would sort every match.
+var RunOutcomeFilters = []string{RunOK, RunFailed, RunPanicked, RunRunning, RunInterrupted, RunSkipped}
+
+// ListAgentRuns returns a page of the cycle log, newest first. Status (or
+// Statuses) filters by outcome and Agent by agent; each combination walks
+// an index in (started_at, id) order from the page's cursor
+// (agent_runs_started, agent_runs_agent, agent_runs_outcome_started,
+// agent_runs_agent_outcome of 0021), and is counted from the kept totals.
+// A search reads the log (it has no full-text index; its count is
+// bounded).
 func (d *DB) ListAgentRuns(ctx context.Context, q ListQuery) ([]AgentRun, Page, error) {
 	q = q.normal()
 	var runs []AgentRun
+	statuses := q.statuses()
 	l := list[AgentRun]{table: "agent_runs", alias: "r", sortCol: "started_at",
 		query: func() *bun.SelectQuery { return d.bun.NewSelect().Model(&runs) },
 		filter: func(sq *bun.SelectQuery) *bun.SelectQuery {
-			if q.Status != "" {
-				sq = sq.Where("r.outcome = ?", q.Status)
+			if q.Agent != "" {
+				sq = sq.Where("r.agent = ?", q.Agent)
+			}
+			switch len(statuses) {
+			case 0:
+			case 1:
+				sq = sq.Where("r.outcome = ?", statuses[0])
+			default:
+				sq = sq.Where("r.outcome IN (?)", bun.List(statuses))
 			}
 			return searchWhere(sq, q.Search, "r.agent", "r.message")
 		},
 		// The agent_runs:NAME metrics form one range of the primary key.
 		count: func(ctx context.Context) (int, error) {
-			n, err := d.keptCount(ctx, q.statuses(), "metric >= 'agent_runs:' AND metric < 'agent_runs;'")
+			if q.Agent != "" {
+				n, err := d.keptCount(ctx, statuses, "metric = ?", "agent_runs:"+q.Agent)
+				return int(n), err
+			}
+			n, err := d.keptCount(ctx, statuses, "metric >= 'agent_runs:' AND metric < 'agent_runs;'")
 			return int(n), err
 		},
 		id: func(r *AgentRun) int64 { return r.ID },

@@ -80,14 +80,6 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// runDuration is how long a finished run took, or a dash while it runs.
-func runDuration(r AgentRun) string {
-	if r.FinishedAt == nil {
-		return dash
-	}
-	return fmtDuration(r.FinishedAt.Sub(r.StartedAt))
-}
-
 // badgeAliases maps statuses that have no badge style of their own to the
 // style that means the same thing (the CSS styles the lead, task and invoice
 // statuses and the agent states).

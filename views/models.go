@@ -225,6 +225,7 @@ type InvoiceRow struct {
 
 // AgentRun is one entry of the cycle log.
 type AgentRun struct {
+	ID         int64
 	Agent      string
 	Trigger    string
 	StartedAt  time.Time
@@ -454,6 +455,18 @@ type StripeHealth struct {
 	SetAside      map[string]int64 // by outcome, in the store's window
 	SetAsideTotal int64
 	SetAsideList  []SetAsideEvent
+	// LastLinkError is the newest payment-link error of an invoice still
+	// without its link.
+	LastLinkError *LinkError
+}
+
+// LinkError is the last failure to create an invoice's payment link.
+type LinkError struct {
+	InvoiceID int64
+	Number    string
+	Text      string // the provider's type/code: message
+	Failures  int64  // in a row
+	At        time.Time
 }
 
 // PortalCustomer is all the portal shows of its customer.

@@ -58,6 +58,7 @@ type InvoicePage struct {
 	Meta
 	Record     InvoiceRecord
 	ClientMail ClientMailPanel // the latest client e-mails of the invoice
+	LinkError  *LinkError      // the last payment-link failure, while it has no link
 }
 
 // ActivityPage is the activity summary at /admin/activity.

@@ -218,7 +218,7 @@ func TestAdmin(t *testing.T) {
 	if got, _ := doc.Find("#admin-runs tbody .badge").Attr("class"); got != "badge done" {
 		t.Errorf("ok outcome class = %q", got)
 	}
-	if got := text(doc.Find("#admin-runs tbody td").Eq(4)); got != "1.5s" {
+	if got := text(doc.Find("#admin-runs tbody td").Eq(5)); got != "1.5s" {
 		t.Errorf("duration = %q", got)
 	}
 	if got, _ := doc.Find(`#admin-search input[name="q"]`).Attr("value"); got != search {

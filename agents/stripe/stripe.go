@@ -116,7 +116,7 @@ func (p *Payments) CreateLink(ctx context.Context, req agents.LinkRequest) (agen
 	priceParams.SetIdempotencyKey(p.idempotencyKey(fmt.Sprintf("invoice-%d-price", req.InvoiceID)))
 	price, err := p.prices.New(priceParams)
 	if err != nil {
-		return agents.Link{}, fmt.Errorf("stripe: unable to create the price of invoice %d: %w", req.InvoiceID, err)
+		return agents.Link{}, fmt.Errorf("stripe: unable to create the price of invoice %d: %w", req.InvoiceID, providerError(err))
 	}
 
 	linkParams := &stripeapi.PaymentLinkParams{
@@ -144,9 +144,24 @@ func (p *Payments) CreateLink(ctx context.Context, req agents.LinkRequest) (agen
 	linkParams.SetIdempotencyKey(p.idempotencyKey(key))
 	link, err := p.links.New(linkParams)
 	if err != nil {
-		return agents.Link{}, fmt.Errorf("stripe: unable to create the payment link of invoice %d: %w", req.InvoiceID, err)
+		return agents.Link{}, fmt.Errorf("stripe: unable to create the payment link of invoice %d: %w", req.InvoiceID, providerError(err))
 	}
 	return agents.Link{PriceID: price.ID, PaymentLinkID: link.ID, URL: link.URL}, nil
+}
+
+// providerError turns Stripe's answer into an agents.ProviderError (its
+// type, code and message, which the invoice then shows); any other error,
+// Stripe unreachable, is returned as it is.
+func providerError(err error) error {
+	var se *stripeapi.Error
+	if errors.As(err, &se) {
+		msg := se.Msg
+		if msg == "" {
+			msg = fmt.Sprintf("HTTP %d", se.HTTPStatusCode)
+		}
+		return &agents.ProviderError{Type: string(se.Type), Code: string(se.Code), Message: msg, Err: err}
+	}
+	return err
 }
 
 // installKey is the metadata key naming the install that created a link;

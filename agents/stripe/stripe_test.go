@@ -264,6 +264,17 @@ func TestStripeCreateLinkErrors(t *testing.T) {
 	if err == nil || !errors.As(err, &stripeErr) || stripeErr.HTTPStatusCode != http.StatusUnauthorized || !strings.Contains(err.Error(), "invoice 3") {
 		t.Fatalf("CreateLink with a bad key: %v", err)
 	}
+	// What is kept of it is Stripe's answer, not the request: no key.
+	if f := agents.LinkFailureOf(err); f.Kind != string(stripeErr.Type) || f.Message == "" || strings.Contains(f.Text(), "not-a-key") || strings.Contains(f.Text(), "sk_test_123") {
+		t.Errorf("LinkFailureOf(bad key) = %+v (Stripe said %+v)", f, stripeErr)
+	}
+
+	// Stripe unreachable is a connection failure, without the key either.
+	gone := New(Options{APIKey: "sk_test_secret_gone", APIBase: "http://127.0.0.1:1"})
+	_, err = gone.CreateLink(ctx, good)
+	if f := agents.LinkFailureOf(err); err == nil || f.Kind != "connection" || !strings.Contains(f.Message, "127.0.0.1:1") || strings.Contains(f.Text(), "sk_test") {
+		t.Errorf("LinkFailureOf(unreachable) = %+v for %v", f, err)
+	}
 }
 
 func TestStripeDeactivateAndListSessions(t *testing.T) {
