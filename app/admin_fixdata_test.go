@@ -388,3 +388,15 @@ func TestSuppressionListAddRemove(t *testing.T) {
 		t.Errorf("%d remove entries", n)
 	}
 }
+
+// The fixing-data forms are read whole up to their own limit, not the
+// edge's default 4 KiB: a 480-character note in a three-byte script marks
+// the lead (and stays within the handler's 500 characters).
+func TestFixFormsTakeLongNonASCIINotes(t *testing.T) {
+	f := newFixFixture(t)
+	note := strings.Repeat("電", 480) // 1,440 bytes, 4 KiB once URL-encoded
+	code, body := f.hx(t, "/admin/leads/1/mark-dead", url.Values{"note": {note}})
+	if code != http.StatusOK || f.leadStatus(t, 1) != db.LeadDead {
+		t.Fatalf("mark dead with a long note: %d %.200s (lead %s)", code, body, f.leadStatus(t, 1))
+	}
+}

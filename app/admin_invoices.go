@@ -151,6 +151,7 @@ func (s *Server) regenerateInvoiceLink(w http.ResponseWriter, r *http.Request) {
 	link, err := s.createPaymentLink(r.Context(), cand)
 	if err != nil {
 		f := s.linkFailed(r.Context(), cand, err)
+		s.refreshLive() // the invoice page's and the Stripe panel's last link error
 		s.invoiceAnswer(w, r, inv, http.StatusBadGateway, "bad",
 			fmt.Sprintf("No payment link was created for %s: %s", cand.Number, clipEcho(f.Text(), 300)), "")
 		return

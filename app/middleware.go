@@ -164,6 +164,10 @@ func formLimit(route string) (limit int64, byRoute bool) {
 		return maxLoginForm, false
 	case "POST /admin/invoices/{id}/mark-paid", "POST /admin/invoices/{id}/void", "POST /admin/invoices/{id}/regenerate-link":
 		return maxInvoiceActionForm, false
+	case "POST /admin/leads/mark-dead", "POST /admin/leads/mark-responded", "POST /admin/leads/{id}/mark-dead", "POST /admin/leads/{id}/mark-responded",
+		"POST /admin/tasks/retry", "POST /admin/tasks/{id}/retry", "POST /admin/messages/{id}/retry", "POST /admin/customers/{id}/edit",
+		"POST /admin/suppressions", "POST /admin/suppressions/{id}/remove":
+		return maxFixForm, false // a bulk form's 200 ids and a note, a customer's fields
 	}
 	return defaultFormLimit, false
 }

@@ -54,8 +54,10 @@
 
   // ---- the stream: stop, start, restart ----
 
+  // remember keeps #live's attributes as they are now: an in-place pager
+  // replaces #live (hx-select-oob) with the stream of the page it shows,
+  // and a restart or a resume must open that stream, not the first one.
   function remember(el) {
-    if (liveAttrs) return;
     liveAttrs = [...el.attributes].filter((a) => !a.name.startsWith("data-htmx")).map((a) => [a.name, a.value]);
     liveParent = el.parentNode;
   }
@@ -309,8 +311,10 @@
     }
     const f = place.focus;
     const active = document.activeElement;
-    if (f && !f.el.isConnected && (!active || active === document.body)) {
-      const el = find(f.key);
+    // An element a swap moved and put back (hx-preserve without
+    // moveBefore) is connected again but has lost the focus: it counts too.
+    if (f && active !== f.el && (!active || active === document.body)) {
+      const el = f.el.isConnected ? f.el : find(f.key);
       if (el && typeof el.focus === "function") {
         el.focus({ preventScroll: true });
         if (f.start !== null && f.start !== undefined) {
@@ -342,13 +346,24 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
+  // The bar and its toggle may be swapped in again (history restore swaps
+  // the whole body): the toggle is handled where its clicks arrive, and
+  // every swap shows the bar and its state again.
+  document.addEventListener("click", (e) => {
+    if (e.target && e.target.closest && e.target.closest("#live-toggle")) paused ? resume() : pause();
+  });
+  function showBar() {
     const el = byId("live");
     if (el) remember(el);
     const bar = byId("live-bar");
     if (bar) bar.hidden = false;
-    const toggle = byId("live-toggle");
-    if (toggle) toggle.addEventListener("click", () => (paused ? resume() : pause()));
+  }
+  document.addEventListener("htmx:after:swap", () => {
+    showBar();
+    show(ended ? "ended" : paused ? "paused" : connection ? "live" : "connecting");
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    showBar();
     if (!paused && !ended && !connection) show("connecting");
   });
 })();
