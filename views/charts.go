@@ -113,6 +113,14 @@ type Series struct {
 	Texts  []string
 }
 
+// label is the label of slot i.
+func (s Series) label(i int) string {
+	if i < len(s.Labels) {
+		return s.Labels[i]
+	}
+	return dash
+}
+
 // text is the shown figure of slot i.
 func (s Series) text(i int) string {
 	if i < len(s.Texts) {
@@ -221,15 +229,19 @@ func (s Sparkline) Failures() []Pt {
 	return out
 }
 
-// Summary counts the runs shown: "20 runs: 18 ok, 2 failed; longest 1.2s".
+// Summary counts the runs shown: "20 runs: 18 ok, 2 failed; longest 1.2s"
+// (a run skipped or still running is neither).
 func (s Sparkline) Summary() string {
-	failed := 0
+	ok, failed := 0, 0
 	for _, r := range s.Runs {
-		if r.Failed {
+		switch {
+		case r.Failed:
 			failed++
+		case r.Outcome == RunOK:
+			ok++
 		}
 	}
-	return fmt.Sprintf("%d runs: %d ok, %d failed; longest %s", len(s.Runs), len(s.Runs)-failed, failed, fmtDuration(sparkTop(s.Runs)))
+	return fmt.Sprintf("%d runs: %d ok, %d failed; longest %s", len(s.Runs), ok, failed, fmtDuration(sparkTop(s.Runs)))
 }
 
 // FunnelStage is one stage of a funnel and how many reached it.
@@ -352,4 +364,9 @@ func (c CapChart) Rows() []CapRow {
 // Height is the cap chart's viewBox height.
 func (c CapChart) Height() float64 {
 	return math.Max(capBarH+capBarGap, float64(len(c.Bars))*(capBarH+capBarGap))
+}
+
+// AgentSparkline is the sparkline of an agent's latest runs, oldest first.
+func AgentSparkline(agent, title string, runs []Spark) Sparkline {
+	return Sparkline{ID: "spark-" + agent, Title: "Latest runs of " + orDash(title), Runs: runs}
 }

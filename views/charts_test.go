@@ -44,7 +44,8 @@ func TestBarGeometry(t *testing.T) {
 
 func TestSparklineGeometry(t *testing.T) {
 	s := Sparkline{Runs: []Spark{
-		{Duration: time.Second}, {Duration: 2 * time.Second, Failed: true}, {Duration: 0}, {Duration: time.Second},
+		{Outcome: "ok", Duration: time.Second}, {Outcome: "failed", Duration: 2 * time.Second, Failed: true},
+		{Outcome: "skipped", Duration: 0}, {Outcome: "ok", Duration: time.Second},
 	}}
 	ps := s.sparkPoints()
 	step := (sparkW - 2*chartPad) / 3
@@ -57,7 +58,7 @@ func TestSparklineGeometry(t *testing.T) {
 	if f := s.Failures(); len(f) != 1 || f[0] != ps[1] {
 		t.Errorf("failure markers %+v", f)
 	}
-	if got := s.Summary(); got != "4 runs: 3 ok, 1 failed; longest 2s" {
+	if got := s.Summary(); got != "4 runs: 2 ok, 1 failed; longest 2s" {
 		t.Errorf("summary %q", got)
 	}
 	one := Sparkline{Runs: []Spark{{Duration: time.Second}}}
@@ -131,7 +132,7 @@ func TestChartsTextAlternatives(t *testing.T) {
 		CurrentName: "Last 30 days", PreviousName: "30 days before", Summary: "total $12.00"}))
 	noRawScript(t, raw)
 	got := chartAlt(t, doc, "c1")
-	want := [][]string{{"03-01", "$12.00", "$5.00"}, {"03-02", "$0.00", "$7.00"}}
+	want := [][]string{{"03-01", "$12.00", "01-30", "$5.00"}, {"03-02", "$0.00", "01-31", "$7.00"}}
 	if len(got) != 2 || strings.Join(got[0], "|") != strings.Join(want[0], "|") || strings.Join(got[1], "|") != strings.Join(want[1], "|") {
 		t.Errorf("bar chart alternative %v, want %v", got, want)
 	}
