@@ -156,3 +156,24 @@ func TestAdminCardsDrawTheirLatestRuns(t *testing.T) {
 		t.Errorf("ops sparkline %q", got)
 	}
 }
+
+func TestEmailHealthDrawsSentAgainstCaps(t *testing.T) {
+	f := newActionFixture(t, actionOptions{env: map[string]string{"MAX_EMAILS_PER_HOUR": "40"}})
+	f.signInAs(t, db.RoleAdmin)
+	seedHealth(t, f)
+	resp, doc, _ := f.get(t, "/admin")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The panel's own figures: 2 of 40 in the last hour, 3 of 200 in 24 h.
+	rows := chartRows(t, doc.Selection, "chart-email-caps")
+	if got := rowFor(rows, "Last hour"); got != "Last hour|2|40|2 of 40 (5.0%)" {
+		t.Errorf("hourly cap row %q", got)
+	}
+	if got := rowFor(rows, "Last 24 h"); got != "Last 24 h|3|200|3 of 200 (1.5%)" {
+		t.Errorf("daily cap row %q", got)
+	}
+	if got := doc.Find("#chart-email-caps rect.chart-bar").Length(); got != 2 {
+		t.Errorf("cap bars %d, want 2", got)
+	}
+}

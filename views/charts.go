@@ -307,8 +307,8 @@ func (f Funnel) Height() float64 {
 	return math.Max(funnelStageH, n*funnelStageH+(n-1)*funnelGap)
 }
 
-// CapBar is one figure against its limit ("sent today against the daily
-// cap"); Limit 0 means none.
+// CapBar is one figure against its limit ("sent in the last hour against
+// the hourly cap"). A limit of 0 stops sending: the cap is paused.
 type CapBar struct {
 	Name        string
 	Used, Limit int64
@@ -325,35 +325,37 @@ type CapChart struct {
 type CapRow struct {
 	CapBar
 	Track, Fill Rect
-	LabelY      float64
 	Text        string // "12 of 50 (24.0%)"
 }
 
-// capText says a figure against its cap.
+// capText says a figure against its cap, as the panel's figures do.
 func capText(b CapBar) string {
+	s := fmtCount(b.Used) + " of " + fmtCount(b.Limit)
 	if b.Limit <= 0 {
-		return fmtCount(b.Used) + " (no cap)"
+		return s + " (paused)"
 	}
-	return fmtCount(b.Used) + " of " + fmtCount(b.Limit) + " (" + conversion(b.Used, b.Limit) + ")"
+	return s + " (" + conversion(b.Used, b.Limit) + ")"
 }
 
-// Rows lays out the caps from the top; a figure over its cap fills the
-// track and is marked over.
+// Rows lays out the caps from the top. The fill is the part of the cap
+// used: amber when the cap is reached, red over it (a cap lowered below
+// what already went out, or sends while paused), the whole track then.
 func (c CapChart) Rows() []CapRow {
 	out := make([]CapRow, len(c.Bars))
 	for i, b := range c.Bars {
-		y := float64(i)*(capBarH+capBarGap) + capBarGap - 6
-		r := CapRow{CapBar: b, LabelY: y - 6, Text: capText(b),
-			Track: Rect{X: 0, Y: y, W: chartW, H: capBarH, Class: "chart-track"}}
+		y := float64(i)*(capBarH+capBarGap) + capBarGap/2
+		r := CapRow{CapBar: b, Text: capText(b), Track: Rect{X: 0, Y: y, W: chartW, H: capBarH, Class: "chart-track"}}
 		fill, class := 0.0, "chart-bar"
-		switch {
-		case b.Limit > 0:
+		if b.Limit > 0 {
 			fill = math.Min(1, float64(b.Used)/float64(b.Limit)) * chartW
-			if b.Used >= b.Limit {
-				class = "chart-bar chart-over"
-			}
-		case b.Used > 0:
-			fill = chartW // no cap: the bar says only that some were sent
+		} else if b.Used > 0 {
+			fill = chartW
+		}
+		switch {
+		case b.Used > b.Limit:
+			class = "chart-bar chart-over"
+		case b.Used == b.Limit && b.Limit > 0:
+			class = "chart-bar chart-full"
 		}
 		r.Fill = Rect{X: 0, Y: y, W: fill, H: capBarH, Class: class}
 		out[i] = r

@@ -82,3 +82,13 @@ func PipelineFunnel(by map[string]int64) Funnel {
 		Stages: []FunnelStage{{"Leads", all}, {"Contacted", contacted},
 			{"Responded", by[LeadResponded] + by[LeadConverted]}, {"Converted", by[LeadConverted]}}}
 }
+
+// CapChart is the e-mail sent in the last hour and the last 24 hours
+// against the hourly cap and today's daily cap (the warm-up's when one
+// runs): the panel's own figures, drawn.
+func (e EmailPanel) CapChart() CapChart {
+	return CapChart{ID: "chart-email-caps", Title: "E-mail sent against each cap", Bars: []CapBar{
+		{"Last hour", int64(e.SentLastHour), int64(e.Caps.PerHour)},
+		{"Last 24 h", int64(e.SentLastDay), int64(e.capToday())},
+	}}
+}

@@ -88,7 +88,7 @@ func TestFunnelGeometry(t *testing.T) {
 }
 
 func TestCapGeometry(t *testing.T) {
-	c := CapChart{Bars: []CapBar{{"Today", 25, 100}, {"This hour", 12, 10}, {"Uncapped", 3, 0}}}
+	c := CapChart{Bars: []CapBar{{"Today", 25, 100}, {"This hour", 12, 10}, {"Paused", 3, 0}, {"Full", 5, 5}, {"Idle", 0, 0}}}
 	rs := c.Rows()
 	if !near(rs[0].Fill.W, chartW/4) || rs[0].Fill.Class != "chart-bar" || rs[0].Text != "25 of 100 (25.0%)" {
 		t.Errorf("quarter: %+v", rs[0])
@@ -96,8 +96,17 @@ func TestCapGeometry(t *testing.T) {
 	if !near(rs[1].Fill.W, chartW) || !strings.Contains(rs[1].Fill.Class, "chart-over") {
 		t.Errorf("over the cap: %+v", rs[1])
 	}
-	if rs[2].Text != "3 (no cap)" {
-		t.Errorf("no cap: %q", rs[2].Text)
+	if rs[2].Text != "3 of 0 (paused)" || !near(rs[2].Fill.W, chartW) || !strings.Contains(rs[2].Fill.Class, "chart-over") {
+		t.Errorf("sent while paused: %+v", rs[2])
+	}
+	if !strings.Contains(rs[3].Fill.Class, "chart-full") || rs[3].Text != "5 of 5 (100.0%)" {
+		t.Errorf("cap reached: %+v", rs[3])
+	}
+	if rs[4].Fill.W != 0 || rs[4].Fill.Class != "chart-bar" {
+		t.Errorf("paused and idle: %+v", rs[4])
+	}
+	if !near(rs[1].Track.Y-rs[0].Track.Y, capBarH+capBarGap) || !near(c.Height(), 5*(capBarH+capBarGap)) {
+		t.Errorf("stacking: %v %v", rs[1].Track.Y, c.Height())
 	}
 }
 
@@ -158,9 +167,9 @@ func TestChartsTextAlternatives(t *testing.T) {
 		t.Errorf("funnel alternative %v", got)
 	}
 
-	doc, _ = render(t, capChart(CapChart{ID: "k1", Title: "Sent against caps", Bars: []CapBar{{"Today", 7, 50}, {"Hour", 2, 0}}}))
+	doc, _ = render(t, capChart(CapChart{ID: "k1", Title: "Sent against caps", Bars: []CapBar{{"Last 24 h", 7, 50}, {"Last hour", 2, 0}}}))
 	got = chartAlt(t, doc, "k1")
-	if len(got) != 2 || strings.Join(got[0], "|") != "Today|7|50" || strings.Join(got[1], "|") != "Hour|2|none" {
+	if len(got) != 2 || strings.Join(got[0], "|") != "Last 24 h|7|50|7 of 50 (14.0%)" || strings.Join(got[1], "|") != "Last hour|2|0|2 of 0 (paused)" {
 		t.Errorf("cap alternative %v", got)
 	}
 }
