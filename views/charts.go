@@ -22,7 +22,7 @@ const (
 	chartPad     = 4.0
 	sparkW       = 200.0
 	sparkH       = 36.0
-	funnelW      = 600.0
+	funnelW      = 360.0
 	funnelStageH = 40.0
 	funnelGap    = 22.0
 	capBarH      = 18.0
