@@ -29,7 +29,7 @@ func chartRows(t *testing.T, in *goquery.Selection, id string) [][]string {
 		t.Fatalf("chart #%s has a script", id)
 	}
 	var rows [][]string
-	fig.Find("table.chart-alt tbody tr").Each(func(_ int, tr *goquery.Selection) {
+	fig.Find(".chart-alt table tbody tr").Each(func(_ int, tr *goquery.Selection) {
 		var row []string
 		tr.Children().Each(func(_ int, c *goquery.Selection) { row = append(row, text(c)) })
 		rows = append(rows, row)

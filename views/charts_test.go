@@ -126,7 +126,7 @@ func chartAlt(t *testing.T, doc *goquery.Document, id string) [][]string {
 		t.Fatalf("chart #%s has a script or no viewBox", id)
 	}
 	var rows [][]string
-	fig.Find("table.chart-alt tbody tr").Each(func(_ int, tr *goquery.Selection) {
+	fig.Find(".chart-alt table tbody tr").Each(func(_ int, tr *goquery.Selection) {
 		var row []string
 		tr.Children().Each(func(_ int, c *goquery.Selection) { row = append(row, strings.TrimSpace(c.Text())) })
 		rows = append(rows, row)
