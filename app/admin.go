@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -108,7 +109,11 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 	if err != nil {
 		return p, err
 	}
-	p.Agents = s.agentCards(summaries)
+	recent, err := s.store.RecentRuns(ctx, agentNames(), sparkRuns)
+	if err != nil {
+		return p, err
+	}
+	p.Agents = s.agentCards(summaries, recent)
 	runs, _, err := s.store.ListAgentRuns(ctx, db.ListQuery{PerPage: controlRoomRuns})
 	if err != nil {
 		return p, err
@@ -154,7 +159,7 @@ func (s *Server) adminData(ctx context.Context, meta views.Meta, q adminParams) 
 // agentCards is one card per agent of agents.Registry, in its order and
 // with its title: the live engine states (when the engine runs) merged with
 // the persisted cycle log, so cards survive a restart of the process.
-func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCard {
+func (s *Server) agentCards(summaries map[string]db.RunSummary, recent map[string][]db.RunPoint) []views.AgentCard {
 	live := map[string]agents.AgentState{}
 	if s.agents != nil {
 		for _, st := range s.agents.States() {
@@ -165,6 +170,7 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 	for _, a := range agents.Registry {
 		sum := summaries[a.Name]
 		card := views.AgentCard{Name: a.Name, Title: a.Title, State: agents.StateStopped, Runs: sum.Runs, Failures: sum.Failures}
+		card.Spark = views.AgentSparkline(a.Name, a.Title, sparks(recent[a.Name]))
 		if sum.Last != nil {
 			last := agentRunView(*sum.Last)
 			card.LastRun = &last
@@ -197,4 +203,31 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary) []views.AgentCar
 		cards = append(cards, card)
 	}
 	return cards
+}
+
+// sparkRuns is how many of an agent's latest runs its card draws.
+const sparkRuns = 20
+
+// agentNames are the names of agents.Registry, in its order.
+func agentNames() []string {
+	names := make([]string, len(agents.Registry))
+	for i, a := range agents.Registry {
+		names[i] = a.Name
+	}
+	return names
+}
+
+// sparks are runs as points of a sparkline: a run still going has no
+// duration yet; failed, panicked and interrupted runs are failures.
+func sparks(runs []db.RunPoint) []views.Spark {
+	out := make([]views.Spark, len(runs))
+	for i, r := range runs {
+		sp := views.Spark{Label: r.StartedAt.UTC().Format(time.DateTime), Outcome: r.Outcome,
+			Failed: r.Outcome == db.RunFailed || r.Outcome == db.RunPanicked || r.Outcome == db.RunInterrupted}
+		if r.FinishedAt != nil {
+			sp.Duration = max(0, r.FinishedAt.Sub(r.StartedAt))
+		}
+		out[i] = sp
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/a-h/templ"
 
@@ -62,6 +63,7 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return []fragment{
 			{"dash-cards", views.DashboardCards(p)},
+			{"dash-trends", views.DashboardTrends(p)},
 			{"dash-pipeline", views.DashboardPipeline(p)},
 			{"dash-work", views.DashboardWork(p)},
 			{"dash-invoices", views.DashboardInvoices(p)},
@@ -78,6 +80,9 @@ func (s *Server) dashboardData(ctx context.Context, meta views.Meta, u *db.User,
 		return p, err
 	}
 	p.Stats = statsView(stats)
+	if err := s.dashboardCharts(ctx, &p); err != nil {
+		return p, err
+	}
 	work, _, err := s.store.ListTasks(ctx, db.ListQuery{Status: db.TaskDone, PerPage: 10})
 	if err != nil {
 		return p, err
@@ -122,4 +127,32 @@ func withoutPersonalData(p *views.DashboardPage) {
 		inv.PayerEmail, inv.PayerName = "", ""
 		inv.PaymentURL, inv.StripePaymentLinkID, inv.StripePriceID = "", "", ""
 	}
+}
+
+// dashboardCharts reads the money over time in the default currency: the
+// money collected per day (a range of invoices_paid_at) and the open money
+// by due day (a range of the kept totals), over the last two periods.
+func (s *Server) dashboardCharts(ctx context.Context, p *views.DashboardPage) error {
+	cur := p.Meta.Currency
+	from, to := views.ChartRange(p.Meta.Now)
+	paid, err := s.store.RevenueByDay(ctx, cur, from, to)
+	if err != nil {
+		return err
+	}
+	open, err := s.store.OpenByDueDay(ctx, cur, from, to)
+	if err != nil {
+		return err
+	}
+	p.Revenue = views.DailyMoneyChart("chart-revenue", "Revenue: money collected per day ("+strings.ToUpper(cur)+")", cur, p.Meta.Now, dayCents(paid))
+	p.Outstanding = views.DailyMoneyChart("chart-outstanding", "Outstanding: open money by the day it fell due ("+strings.ToUpper(cur)+")", cur, p.Meta.Now, dayCents(open))
+	return nil
+}
+
+// dayCents is the store's daily money for the views.
+func dayCents(days []db.DayTotal) []views.DayCents {
+	out := make([]views.DayCents, len(days))
+	for i, d := range days {
+		out[i] = views.DayCents{Day: d.Day, Cents: d.Cents}
+	}
+	return out
 }

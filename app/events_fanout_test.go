@@ -184,8 +184,8 @@ func TestUpdatesCarryOnlyWhatChanged(t *testing.T) {
 	f.seed(t)
 	f.signInAs(t, db.RoleAdmin)
 	_, msgs := openStream(t, f.client, f.srv.URL+"/events/dashboard")
-	if first := nextMessage(t, msgs); strings.Count(first.data, "<hx-partial") != 5 {
-		t.Fatalf("first message has %d regions, want all 5", strings.Count(first.data, "<hx-partial"))
+	if first := nextMessage(t, msgs); strings.Count(first.data, "<hx-partial") != 6 {
+		t.Fatalf("first message has %d regions, want all 6", strings.Count(first.data, "<hx-partial"))
 	}
 	bus.Publish(agents.Event{Kind: agents.EventDataChanged}) // nothing changed
 	f.payOpenInvoices(t)
@@ -195,6 +195,10 @@ func TestUpdatesCarryOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("first update = %q: the event that changed nothing sent a message", got)
 	}
 	partial(t, update, "dash-invoices")
+	// The payment lands on today's bar of the revenue chart.
+	if got := text(partial(t, update, "dash-trends")); !strings.Contains(got, "Last 30 days $249.00") {
+		t.Errorf("revenue chart after the payment = %q", got)
+	}
 	for _, id := range []string{"dash-pipeline", "dash-leads"} {
 		if strings.Contains(update.data, `hx-target="#`+id+`"`) {
 			t.Errorf("update carries the unchanged region #%s", id)

@@ -210,6 +210,18 @@ func assertPagePlans(t *testing.T, d *DB) {
 		"ClientAttachmentCounts": func() error { _, err := d.ClientAttachmentCounts(ctx, []int64{7, 8, 9}); return err },
 		"PendingClientOutbox":    func() error { _, err := d.PendingClientOutbox(ctx); return err },
 		"ClientSends":            func() error { _, _, err := d.ClientSends(ctx); return err },
+		"RevenueByDay": func() error {
+			_, err := d.RevenueByDay(ctx, "usd", now.Add(-60*24*time.Hour), now)
+			return err
+		},
+		"OpenByDueDay": func() error {
+			_, err := d.OpenByDueDay(ctx, "usd", now.Add(-60*24*time.Hour), now)
+			return err
+		},
+		"RecentRuns": func() error {
+			_, err := d.RecentRuns(ctx, []string{"leadsource", "bizdev", "onboarding", "ops", "billing"}, 20)
+			return err
+		},
 		"PortalLinkActions": func() error {
 			_, err := d.PortalLinkActions(ctx, 7, 5)
 			return err
@@ -227,6 +239,13 @@ func assertPagePlans(t *testing.T, d *DB) {
 			plan := planOf(t, d, q)
 			if problems := planProblems(plan, q); len(problems) > 0 {
 				t.Errorf("%s scans a big table: %q\n%s", name, problems, q)
+			}
+			// The dashboard's revenue chart is a range of paid invoices by
+			// day, the cards' sparklines one probe per agent.
+			for read, ix := range map[string]string{"RevenueByDay": "invoices_paid_at", "RecentRuns": "agent_runs_agent"} {
+				if name == read && !planUses(plan, ix) {
+					t.Errorf("%s reads without %s: %q\n%s", name, ix, plan, q)
+				}
 			}
 			// A customer's or an invoice's client e-mail is a range of its
 			// own index, not a walk of every message newest first.

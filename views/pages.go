@@ -31,6 +31,10 @@ type DashboardPage struct {
 	Leads      []Lead       // newest first, one page
 	LeadsPage  Page
 	ShowAdmin  bool // link to the control room
+	// Revenue is the money collected per day and Outstanding the open
+	// money by the day it fell due, each the last 30 days against the 30
+	// before, in the default currency (charts_data.go).
+	Revenue, Outstanding BarChart
 }
 
 // AgentCard is one agent's card in the control room: the engine's live state
@@ -58,6 +62,8 @@ type AgentCard struct {
 	// in this process); CrashInjection adds the development-only crash button.
 	Controls       bool
 	CrashInjection bool
+	// Spark is the sparkline of the agent's latest runs (charts.go).
+	Spark Sparkline
 }
 
 // AdminPage is the control room at /admin.
