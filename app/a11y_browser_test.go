@@ -81,6 +81,9 @@ func siteFixture(t *testing.T) (*fixture, *browser, []sitePage) {
 		{"plans", "/admin/plans", "main"},
 		{"sequences", "/admin/sequences", "main"},
 		{"drafts", "/admin/outreach/drafts", "main"},
+		{"suppressions", "/admin/suppressions", "main"},
+		{"cycle log", "/admin/runs", "main"},
+		{"audit log", "/admin/audit", "main"},
 		{"portal", "/portal/" + f.token, "#portal-outstanding"},
 		{"portal invoice", fmt.Sprintf("/portal/invoices/%d", ids.invoice), "main"},
 	}

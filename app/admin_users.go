@@ -307,7 +307,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.store.Authenticate(r.Context(), u.Email, current); err != nil {
 		if codeOf(err) == codeUnauthorized {
 			attempt.failed()
-			s.renderPassword(w, r, http.StatusUnauthorized, views.PasswordPage{Error: msgPasswordWrong})
+			// 422, not 401: the session is fine (live.js reads a 401 as an
+			// ended session); the form's field is wrong.
+			s.renderPassword(w, r, http.StatusUnprocessableEntity, views.PasswordPage{Error: msgPasswordWrong})
 			return
 		}
 		attempt.succeeded()

@@ -204,7 +204,7 @@ func TestOwnPasswordChange(t *testing.T) {
 		code int
 		want string
 	}{
-		{url.Values{"current": {"wrong password!"}, "new": {"a much better one"}, "confirm": {"a much better one"}}, http.StatusUnauthorized, "current password is wrong"},
+		{url.Values{"current": {"wrong password!"}, "new": {"a much better one"}, "confirm": {"a much better one"}}, http.StatusUnprocessableEntity, "current password is wrong"},
 		{url.Values{"current": {testPassword}, "new": {"a much better one"}, "confirm": {"a much better two"}}, http.StatusUnprocessableEntity, "differ"},
 		{url.Values{"current": {testPassword}, "new": {"short"}, "confirm": {"short"}}, http.StatusUnprocessableEntity, "12 to 72 bytes"},
 	} {
