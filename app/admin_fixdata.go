@@ -280,10 +280,17 @@ func (s *Server) markLeadsNow(w http.ResponseWriter, r *http.Request, ids []int6
 	if len(refused) > 0 {
 		text += " Not marked: " + strings.Join(refused, "; ") + "."
 	}
+	s.answerBulk(w, r, moved, len(refused), text)
+}
+
+// answerBulk answers a bulk action that changed done rows and refused
+// refused: done when nothing was refused, 409 when nothing was done, a
+// warning otherwise.
+func (s *Server) answerBulk(w http.ResponseWriter, r *http.Request, done, refused int, text string) {
 	switch {
-	case len(refused) == 0:
+	case refused == 0:
 		s.answerAction(w, r, actionDone(text))
-	case moved == 0:
+	case done == 0:
 		s.answerAction(w, r, actionRefused(http.StatusConflict, text))
 	default:
 		s.answerAction(w, r, actionResult{http.StatusOK, "warn", text})
@@ -378,14 +385,7 @@ func (s *Server) retryTasks(w http.ResponseWriter, r *http.Request) {
 	if len(refused) > 0 {
 		text += " Not retried: " + strings.Join(refused, "; ") + "."
 	}
-	switch {
-	case len(refused) == 0:
-		s.answerAction(w, r, actionDone(text))
-	case retried == 0:
-		s.answerAction(w, r, actionRefused(http.StatusConflict, text))
-	default:
-		s.answerAction(w, r, actionResult{http.StatusOK, "warn", text})
-	}
+	s.answerBulk(w, r, retried, len(refused), text)
 }
 
 // ---- outbox messages

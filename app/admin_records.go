@@ -14,17 +14,7 @@ import (
 // recordID reads the {id} of a record page: a positive decimal number,
 // written plainly. Anything else is no page at all.
 func recordID(r *http.Request) (int64, bool) {
-	raw := chi.URLParam(r, "id")
-	if raw == "" || len(raw) > 18 || raw[0] == '0' {
-		return 0, false
-	}
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	id, err := strconv.ParseInt(raw, 10, 64)
-	return id, err == nil
+	return parseID(chi.URLParam(r, "id"))
 }
 
 func (s *Server) leadDetail(w http.ResponseWriter, r *http.Request) {
