@@ -174,14 +174,25 @@ const (
 func (s *Server) activity(w http.ResponseWriter, r *http.Request) {
 	hours, problem := activityHours(r.URL.Query().Get("hours"))
 	until := s.now().UTC()
-	a, err := s.store.Activity(r.Context(), until.Add(-time.Duration(hours)*time.Hour), until)
+	since := until.Add(-time.Duration(hours) * time.Hour)
+	a, err := s.store.Activity(r.Context(), since, until)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.Activity(views.ActivityPage{
-		Meta: s.metaFor(r, "Activity"), Hours: hours, Problem: problem, Activity: activityView(a),
-	}))
+	byHour, err := s.store.ActivityByHour(r.Context(), since, until)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	at := make([]time.Time, len(byHour))
+	emails, tasks := make([]int64, len(byHour)), make([]int64, len(byHour))
+	for i, h := range byHour {
+		at[i], emails[i], tasks[i] = h.Hour, h.Emails, h.TasksDone
+	}
+	p := views.ActivityPage{Meta: s.metaFor(r, "Activity"), Hours: hours, Problem: problem, Activity: activityView(a)}
+	p.EmailsByHour, p.TasksByHour = views.HourlyCharts(at, emails, tasks)
+	s.render(w, r, http.StatusOK, views.Activity(p))
 }
 
 // activityHours reads the window; "" is the default without complaint.

@@ -341,6 +341,15 @@ func TestActivityCountsAnExactWindow(t *testing.T) {
 			t.Errorf("e-mails %s = %q, want %s (%v)", status, emails[status], want, emails)
 		}
 	}
+	// Hour by hour: the window 10:00–12:00 is three hours (10, 11, 12);
+	// the six e-mail outcomes and the two tasks are all in it, the SVG
+	// named by its title and its figures in the text alternative.
+	for id, total := range map[string]string{"#activity-emails-hourly": "6 in the window", "#activity-tasks-hourly": "2 in the window"} {
+		chart := doc.Find(id)
+		if chart.Find(`svg[role="img"] title`).Length() == 0 || chart.Find(".chart-alt tbody tr").Length() != 3 || !strings.Contains(text(chart.Find(".chart-sum")), total) {
+			t.Errorf("%s: svg %d, rows %d, summary %q", id, chart.Find("svg").Length(), chart.Find(".chart-alt tbody tr").Length(), text(chart.Find(".chart-sum")))
+		}
+	}
 	if got := text(doc.Find("#activity-range")); !strings.Contains(got, "2026-11-27 10:00:00 UTC") || !strings.Contains(got, "last 2 h") {
 		t.Errorf("range = %q", got)
 	}

@@ -46,7 +46,7 @@ func (d *DB) Activity(ctx context.Context, since, until time.Time) (Activity, er
 		(SELECT COUNT(*) FROM leads WHERE converted_at >= ?0 AND converted_at <= ?1),
 		(SELECT COUNT(*) FROM tasks WHERE status = 'done' AND completed_at >= ?0 AND completed_at <= ?1),
 		(SELECT COUNT(*) FROM invoices WHERE issued_at >= ?0 AND issued_at <= ?1),
-		(SELECT COUNT(*) FROM invoices WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1)`, w...).
+		(SELECT COUNT(*) FROM invoices INDEXED BY invoices_paid_at WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1)`, w...).
 		Scan(ctx, &a.LeadsCreated, &a.LeadsContacted, &a.LeadsResponded, &a.LeadsConverted,
 			&a.TasksDone, &a.InvoicesIssued, &a.InvoicesPaid)
 	if err != nil {
@@ -80,7 +80,9 @@ func (d *DB) Activity(ctx context.Context, since, until time.Time) (Activity, er
 		{&a.Cost, "SELECT currency, SUM(cost_cents)" + done},
 		{&a.Profit, "SELECT currency, SUM(profit_cents)" + done},
 		{&a.Issued, "SELECT currency, SUM(amount_cents) FROM invoices WHERE issued_at >= ?0 AND issued_at <= ?1 GROUP BY currency ORDER BY currency"},
-		{&a.Revenue, "SELECT currency, SUM(amount_cents) FROM invoices WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1 GROUP BY currency ORDER BY currency"},
+		// The partial index of paid invoices by paid_at (0023), not the
+		// search by status the planner prefers, which reads every paid one.
+		{&a.Revenue, "SELECT currency, SUM(amount_cents) FROM invoices INDEXED BY invoices_paid_at WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1 GROUP BY currency ORDER BY currency"},
 	}
 	for _, s := range sums {
 		if *s.dst, err = d.totals(ctx, s.query, w...); err != nil {

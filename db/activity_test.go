@@ -106,3 +106,43 @@ func TestActivityCountsTheWindowOnly(t *testing.T) {
 		t.Errorf("empty window = %+v, %v", empty, err)
 	}
 }
+
+// ActivityByHour puts each e-mail outcome and each task done in the hour
+// it happened, from the window's first hour to its last, and nothing from
+// outside the window.
+func TestActivityByHourBucketsTheWindow(t *testing.T) {
+	d := mustOpen(t)
+	ctx := context.Background()
+	until := time.Date(2026, 3, 14, 12, 30, 0, 0, time.UTC)
+	since := until.Add(-3 * time.Hour) // 09:30 … 12:30: the hours 09, 10, 11, 12
+	insert := func(model any) {
+		t.Helper()
+		if _, err := d.bun.NewInsert().Model(model).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := &Lead{Name: "n", Company: "Co", Website: "https://co.test", Source: "test", Status: LeadNew, CreatedAt: since, UpdatedAt: since}
+	insert(l)
+	at := func(h, m int) time.Time { return time.Date(2026, 3, 14, h, m, 0, 0, time.UTC) }
+	for _, sent := range []time.Time{at(9, 45), at(10, 5), at(10, 59), at(12, 30), at(9, 0), at(12, 31)} {
+		s := sent
+		insert(&Message{LeadID: l.ID, ToAddr: "a@b.test", Template: "t", Subject: "s", Body: "b", Status: MessageSent, SentAt: &s, CreatedAt: s, UpdatedAt: s})
+	}
+	insert(&Message{LeadID: l.ID, ToAddr: "a@b.test", Template: "t", Subject: "s", Body: "b", Status: MessageFailed, CreatedAt: since, UpdatedAt: at(11, 10)})
+	c, _, err := d.CreateCustomer(ctx, nil, NewCustomer{Company: "C", ContactEmail: "c@c.test", Plan: "p"}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, done := range []time.Time{at(11, 0), at(11, 59), at(8, 0)} {
+		dn := done
+		insert(&Task{CustomerID: c.ID, Kind: "k", Status: TaskDone, Currency: "usd", CompletedAt: &dn, CreatedAt: since, UpdatedAt: dn})
+	}
+	got, err := d.ActivityByHour(ctx, since, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HourCount{{at(9, 0), 1, 0}, {at(10, 0), 2, 0}, {at(11, 0), 1, 2}, {at(12, 0), 1, 0}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ActivityByHour = %v, want %v", got, want)
+	}
+}

@@ -71,7 +71,10 @@ func planProblems(plan []string, query string) []string {
 		// A search led by status reads every row of that status (all
 		// open invoices, all done tasks, or all done since a time) unless
 		// LIMIT stops it.
-		if f[0] == "SEARCH" && strings.Contains(step, "(status=?") && !limited {
+		// A range after the status ("(status=? AND completed_at>? AND
+		// completed_at<?)") reads only the window.
+		ranged := strings.Contains(step, "(status=? AND ") && strings.Contains(step, ">? AND ")
+		if f[0] == "SEARCH" && strings.Contains(step, "(status=?") && !limited && !ranged {
 			out = append(out, step)
 			continue
 		}
@@ -155,6 +158,8 @@ func assertPagePlans(t *testing.T, d *DB) {
 		"EmailHealth":       func() error { _, err := d.EmailHealth(ctx, now, 5); return err },
 		"StripeHealth":      func() error { _, err := d.StripeHealth(ctx, 5); return err },
 		"LeadsCreatedSince": func() error { _, err := d.LeadsCreatedSince(ctx, now.Add(-24*time.Hour)); return err },
+		"Activity":          func() error { _, err := d.Activity(ctx, now.Add(-24*time.Hour), now); return err },
+		"ActivityByHour":    func() error { _, err := d.ActivityByHour(ctx, now.Add(-24*time.Hour), now); return err },
 		"CustomerSummary":   func() error { _, err := d.CustomerSummary(ctx, 7); return err },
 		"ListLeads":         func() error { _, _, err := d.ListLeads(ctx, ListQuery{}); return err },
 		"ListLeads page 40": func() error {

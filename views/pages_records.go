@@ -67,6 +67,26 @@ type ActivityPage struct {
 	Hours    int
 	Problem  string // why the asked-for window was not used, "" when it was
 	Activity ActivitySummary
+	// EmailsByHour and TasksByHour chart the window hour by hour.
+	EmailsByHour, TasksByHour BarChart
+}
+
+// HourlyCharts charts e-mail outcomes and tasks done per hour (UTC) of an
+// activity window.
+func HourlyCharts(hours []time.Time, emails, tasks []int64) (BarChart, BarChart) {
+	labels := make([]string, len(hours))
+	for i, h := range hours {
+		labels[i] = h.UTC().Format("Mon 15:00")
+	}
+	chart := func(id, title string, values []int64) BarChart {
+		var total int64
+		for _, v := range values {
+			total += v
+		}
+		return BarChart{ID: id, Title: title, Slot: "Hour (UTC)", Current: Series{Labels: labels, Values: values},
+			CurrentName: "Per hour", Summary: fmtCount(total) + " in the window"}
+	}
+	return chart("activity-emails-hourly", "E-mail outcomes per hour", emails), chart("activity-tasks-hourly", "Tasks done per hour", tasks)
 }
 
 // ImportReport is what a CSV import of leads did, row by row.
