@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/stripe/stripe-go/v76"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
@@ -262,6 +263,7 @@ func newHostileFixture(t *testing.T) *hostileFixture {
 			d.Live = NewHub(bus)
 			d.PortalLinks, d.InvoiceFiles = &fakeLinkRequester{}, &recordingInvoiceFiles{}
 			d.ClientIPHeader = "Fly-Client-IP" // as behind Fly's proxy: the header is read, junk in it too
+			d.PasswordCost = bcrypt.MinCost    // account adds and resets hash at the cheapest cost, not 0.25 s each
 			withInvoiceFiles(d)
 		})
 	h := &hostileFixture{fixture: f, handler: f.srv.Config.Handler, log: log}
