@@ -8,13 +8,13 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
+	"github.com/hossagent/hossagent/app"
 	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
@@ -24,10 +24,6 @@ const userUsage = `usage: hossagent user add --email E --role admin|viewer [--pa
        hossagent user remove --email E
        hossagent user list
 Without --password a strong password is generated and printed once.`
-
-// generatedUserPasswordBytes is the entropy of a generated password: 144
-// bits, 24 characters, as the first admin's.
-const generatedUserPasswordBytes = 18
 
 func userCmd(ctx context.Context, args []string, getenv func(string) string, random io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -88,12 +84,12 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, ran
 
 	generated := false
 	if (sub == "add" || sub == "reset") && *password == "" {
-		b := make([]byte, generatedUserPasswordBytes)
-		if _, err := io.ReadFull(random, b); err != nil {
-			fmt.Fprintf(stderr, "user %s: unable to draw a password: %v\n", sub, err)
+		p, err := app.GeneratePassword(random)
+		if err != nil {
+			fmt.Fprintf(stderr, "user %s: %v\n", sub, err)
 			return 1
 		}
-		*password, generated = base64.RawURLEncoding.EncodeToString(b), true
+		*password, generated = p, true
 	}
 
 	var u *db.User

@@ -1,10 +1,8 @@
 package app
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,10 +21,6 @@ import (
 // three passwords.
 const maxUserForm = 4 << 10
 
-// generatedPasswordLen is the entropy of a generated password: 18 bytes,
-// 144 bits, 24 characters (as the first admin's).
-const generatedPasswordLen = 18
-
 const (
 	msgUserBadForm   = "The form could not be read. Try again."
 	msgUserExists    = "An account with this e-mail exists already; reset its password instead."
@@ -36,15 +30,6 @@ const (
 	msgPasswordWrong = "The current password is wrong."
 	msgPasswordTwice = "The two new passwords differ."
 )
-
-// generatePassword draws a password from random.
-func generatePassword(random io.Reader) (string, error) {
-	b := make([]byte, generatedPasswordLen)
-	if _, err := io.ReadFull(random, b); err != nil {
-		return "", fmt.Errorf("unable to draw a password: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
 
 // users lists the accounts with the form that adds one.
 func (s *Server) users(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +63,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, role := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("role")
-	password, err := generatePassword(s.random)
+	password, err := GeneratePassword(s.random)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -175,7 +160,7 @@ func (s *Server) userAction(action string) http.HandlerFunc {
 		switch action {
 		case "reset":
 			var password string
-			if password, err = generatePassword(s.random); err == nil {
+			if password, err = GeneratePassword(s.random); err == nil {
 				_, err = s.store.SetPassword(r.Context(), u.Email, password, s.passwordCost)
 			}
 			if err == nil {

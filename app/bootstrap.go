@@ -13,9 +13,19 @@ import (
 // DefaultAdminEmail is the first admin's e-mail when ADMIN_EMAIL is empty.
 const DefaultAdminEmail = "admin@hossagent.local"
 
-// generatedPasswordBytes is the entropy of a generated admin password: 144
-// bits, 24 characters.
+// generatedPasswordBytes is the entropy of a generated password: 144 bits,
+// 24 characters.
 const generatedPasswordBytes = 18
+
+// GeneratePassword draws a strong password from random: the first admin's,
+// an account's added or reset in the control room or by `hossagent user`.
+func GeneratePassword(random io.Reader) (string, error) {
+	b := make([]byte, generatedPasswordBytes)
+	if _, err := io.ReadFull(random, b); err != nil {
+		return "", fmt.Errorf("unable to draw a password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
 
 // BootstrapAdmin creates the first admin when there are no users yet, and
 // does nothing once there is one. The account gets email (ADMIN_EMAIL, or
@@ -35,11 +45,10 @@ func BootstrapAdmin(ctx context.Context, store *db.DB, email, password string, r
 	}
 	generated := password == ""
 	if generated {
-		b := make([]byte, generatedPasswordBytes)
-		if _, err := io.ReadFull(random, b); err != nil {
-			return fmt.Errorf("bootstrap: unable to draw a password: %w", err)
+		var err error
+		if password, err = GeneratePassword(random); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
 		}
-		password = base64.RawURLEncoding.EncodeToString(b)
 	}
 	u, err := store.CreateUser(ctx, db.NewUser{Email: email, Password: password, Role: db.RoleAdmin})
 	if err != nil {

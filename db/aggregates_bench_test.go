@@ -30,6 +30,7 @@ func BenchmarkHotAggregates(b *testing.B) {
 	}
 	b.Cleanup(func() { d.Close() })
 	fillClientMail(b, d)
+	fillAudit(b, d)
 	hook := &recordQueries{}
 	//lint:ignore SA1019 the store's handle, not a copy, needs the hook
 	d.Bun().AddQueryHook(hook)
@@ -112,6 +113,38 @@ func BenchmarkHotAggregates(b *testing.B) {
 			_, err := d.bun.NewRaw(agingSQL, agingArgs(now)...).Exec(ctx)
 			return err
 		}},
+		// Issue 12 and 13's aggregates.
+		{"page/Activity, 24 h (window counts and sums)", func() error { _, err := d.Activity(ctx, now.Add(-24*time.Hour), now); return err }},
+		{"page/Activity, 168 h", func() error { _, err := d.Activity(ctx, now.Add(-168*time.Hour), now); return err }},
+		{"page/ActivityByHour, 24 h (instants bucketed in Go)", func() error {
+			_, err := d.ActivityByHour(ctx, now.Add(-24*time.Hour), now)
+			return err
+		}},
+		{"page/audit search (bounded window, its count)", func() error {
+			_, _, err := d.ListAudit(ctx, ListQuery{Search: "run", PerPage: 50})
+			return err
+		}},
+		{"page+live/RevenueByDay, 60 days (dashboard chart)", func() error {
+			_, err := d.RevenueByDay(ctx, "usd", now.Add(-60*24*time.Hour), now)
+			return err
+		}},
+		{"page+live/OpenByDueDay, 60 days (dashboard chart)", func() error {
+			_, err := d.OpenByDueDay(ctx, "usd", now.Add(-60*24*time.Hour), now)
+			return err
+		}},
+		{"webhook+cycle+page/BounceWindow (each bounce; e-mail panel)", func() error { _, err := d.BounceWindow(ctx); return err }},
+		{"page+live+cycle/WaitingDraftCount", func() error { _, err := d.WaitingDraftCount(ctx); return err }},
+		{"page/ListUsers (live sessions per account)", func() error { _, err := d.ListUsers(ctx); return err }},
+		{"admin action/keepAnAdmin (other admins)", func() error {
+			_, err := d.bun.NewSelect().Model((*User)(nil)).Where("role = ? AND id <> ?", RoleAdmin, 1).Count(ctx)
+			return err
+		}},
+		{"admin action/RetryMessage's other live message of the step", func() error {
+			var n int
+			return d.bun.NewSelect().Model((*Message)(nil)).ColumnExpr("COUNT(*)").
+				Where("lead_id = ? AND id <> ? AND step = ?", 4242, 1, 1).
+				Where("(status IN ('queued','sending','sent') OR (status = 'failed' AND attempts < ?))", MaxSendAttempts).Scan(ctx, &n)
+		}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -179,5 +212,26 @@ func fillClientMail(b *testing.B, d *DB) {
 		if _, err := d.bun.ExecContext(ctx, q); err != nil {
 			b.Fatalf("fill client mail: %v\n%s", err, q)
 		}
+	}
+}
+
+// fillAudit gives the dataset 100,000 audit entries once, so that the
+// audit search walks a log of the dataset's size.
+func fillAudit(b *testing.B, d *DB) {
+	b.Helper()
+	ctx := context.Background()
+	var n int
+	if err := d.bun.NewRaw("SELECT COUNT(*) FROM audit_log").Scan(ctx, &n); err != nil {
+		b.Fatal(err)
+	}
+	if n > 0 {
+		return
+	}
+	_, err := d.bun.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+		INSERT INTO audit_log (actor, action, target, detail, remote_addr, created_at)
+		SELECT 'ops@x.example', CASE i % 3 WHEN 0 THEN 'agent.run' WHEN 1 THEN 'invoice_mark_paid' ELSE 'login' END, 'target ' || i, '', '',
+		       datetime('2026-01-01', '+' || i || ' minutes') FROM n`)
+	if err != nil {
+		b.Fatal(err)
 	}
 }
