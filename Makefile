@@ -9,15 +9,20 @@ GO ?= go
 test: deps check-format check-templ check-vet check-staticcheck check-assets unit
 
 # deps installs what the tests need and the machine lacks: Debian's chromium
-# for the browser tests (only possible as root), and every Go module and tool
-# named in go.mod (templ, stripe-mock and the rest are `tool` lines).
+# for the browser tests and Debian's postgresql server for the PostgreSQL
+# tests (only possible as root; the tests start their own throw-away cluster
+# from its binaries, see db/pgtest), and every Go module and tool named in
+# go.mod (templ, stripe-mock and the rest are `tool` lines).
+APT_NEEDS = $(if $(shell command -v chromium),,chromium) \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql)
+
 deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 		if [ "$$(id -u)" = "0" ]; then \
-			echo "installing Debian chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian $(strip $(APT_NEEDS)) for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_NEEDS) >/dev/null; \
 		else \
-			echo "chromium is missing and this is not root: install Debian's chromium package" >&2; exit 1; \
+			echo "missing and this is not root: install Debian's $(strip $(APT_NEEDS))" >&2; exit 1; \
 		fi; \
 	fi
 	$(GO) mod download

@@ -24,6 +24,12 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// postgresMigrationFiles are the same numbered migrations written for
+// PostgreSQL; schema_equiv_test.go keeps the two schemas equivalent.
+//
+//go:embed migrations/postgres
+var postgresMigrationFiles embed.FS
+
 // FileName is the name of the database file inside DATA_DIR.
 const FileName = "hossagent.db"
 
@@ -49,9 +55,13 @@ func DSN(path string) string {
 
 // DB is the HossAgent store. It is safe for concurrent use.
 type DB struct {
-	bun  *bun.DB
+	bun *bun.DB
+	// path is the SQLite file; "" on PostgreSQL.
 	path string
-	now  func() time.Time
+	// url is the PostgreSQL server's URL (its password removed when shown);
+	// nil on SQLite.
+	url *url.URL
+	now func() time.Time
 	// guard is the deliverability guard's configuration (deliverability.go).
 	guard Guard
 }
@@ -148,10 +158,15 @@ func openDSN(path, dsn string, opts ...Option) (*DB, error) {
 	return d, nil
 }
 
-// Migrate applies the embedded migrations that the file has not seen yet.
+// Migrate applies the embedded migrations that the database has not seen
+// yet: the SQLite set, or on PostgreSQL the PostgreSQL one.
 func (d *DB) Migrate(ctx context.Context) error {
 	ms := migrate.NewMigrations()
-	if err := ms.Discover(migrationFiles); err != nil {
+	files := migrationFiles
+	if d.Postgres() {
+		files = postgresMigrationFiles
+	}
+	if err := ms.Discover(files); err != nil {
 		return fmt.Errorf("db: unable to read migrations: %w", err)
 	}
 	m := migrate.NewMigrator(d.bun, ms, migrate.WithMarkAppliedOnSuccess(true))
@@ -198,8 +213,14 @@ func (d *DB) Bun() *bun.DB { return d.bun }
 // Now is the store's clock, in UTC.
 func (d *DB) Now() time.Time { return d.now().UTC() }
 
-// RunInTx runs fn in one immediate transaction, committed when fn returns nil.
+// RunInTx runs fn in one transaction, committed when fn returns nil: an
+// immediate one on SQLite (it holds the write lock from its start), a
+// SERIALIZABLE one on PostgreSQL, run again when PostgreSQL aborts it for
+// a conflict with a concurrent transaction (postgres.go).
 func (d *DB) RunInTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if d.Postgres() {
+		return d.runInTxPostgres(ctx, nil, fn)
+	}
 	return d.bun.RunInTx(ctx, nil, fn)
 }
 

@@ -19,11 +19,29 @@ import (
 // leases in the fixtures are placed relative to it.
 var fixedNow = time.Date(2025, time.March, 14, 12, 0, 0, 0, time.UTC)
 
-// mustOpen opens a migrated store on a fresh SQLite file with the fixed clock,
-// closed when the test ends.
+// mustOpen opens a migrated store with the fixed clock, closed when the
+// test ends: on a fresh SQLite file, or on a fresh PostgreSQL database when
+// HOSSAGENT_TEST_DB=postgres (make test runs this package's tests both ways).
 func mustOpen(tb testing.TB) *DB {
 	tb.Helper()
+	if testOnPostgres() {
+		return mustOpenPostgres(tb)
+	}
 	return mustOpenPath(tb, filepath.Join(tb.TempDir(), FileName))
+}
+
+// testOnPostgres reports whether this run of the package's tests is the
+// PostgreSQL one.
+func testOnPostgres() bool { return os.Getenv("HOSSAGENT_TEST_DB") == "postgres" }
+
+// sqliteOnly skips tb on the PostgreSQL run: for tests of what only the
+// SQLite store has (its file, its lock, its query planner). why says what
+// stands for it on PostgreSQL.
+func sqliteOnly(tb testing.TB, why string) {
+	tb.Helper()
+	if testOnPostgres() {
+		tb.Skip("SQLite only: " + why)
+	}
 }
 
 func mustOpenPath(tb testing.TB, path string) *DB {
@@ -165,6 +183,7 @@ func TestOpenExistingNeverCreatesOrMigrates(t *testing.T) {
 }
 
 func TestDSNPragmasApplyToEveryConnection(t *testing.T) {
+	sqliteOnly(t, "PostgreSQL sessions take their settings from the URL's runtime parameters (postgres.go)")
 	ctx := context.Background()
 	d := mustOpen(t)
 	// Hold several connections at once so the pool must open distinct ones;

@@ -182,7 +182,7 @@ const waitingDraftCountSQL = "SELECT COUNT(*) FROM outreach_drafts AS od INDEXED
 // WaitingDraftCount counts the drafts waiting for review.
 func (d *DB) WaitingDraftCount(ctx context.Context) (int, error) {
 	var n int
-	if err := d.bun.NewRaw(waitingDraftCountSQL).Scan(ctx, &n); err != nil {
+	if err := d.bun.NewRaw(d.pin(waitingDraftCountSQL)).Scan(ctx, &n); err != nil {
 		return 0, fmt.Errorf("store: unable to count the waiting drafts: %w", err)
 	}
 	return n, nil

@@ -6,6 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 )
 
@@ -54,8 +55,23 @@ func newDialect() textSafeDialect { return textSafeDialect{sqlitedialect.New()} 
 
 // AppendString writes s as an SQL string literal, a NUL as U+FFFD.
 func (d textSafeDialect) AppendString(b []byte, s string) []byte {
+	return d.Dialect.AppendString(b, withoutNUL(s))
+}
+
+func withoutNUL(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+		return strings.ReplaceAll(s, "\x00", "\uFFFD")
 	}
-	return d.Dialect.AppendString(b, s)
+	return s
+}
+
+// pgTextSafeDialect is bun's PostgreSQL dialect with the same change:
+// PostgreSQL refuses a NUL in text just as bun does.
+type pgTextSafeDialect struct {
+	*pgdialect.Dialect
+}
+
+// AppendString writes s as an SQL string literal, a NUL as U+FFFD.
+func (d pgTextSafeDialect) AppendString(b []byte, s string) []byte {
+	return d.Dialect.AppendString(b, withoutNUL(s))
 }

@@ -70,7 +70,7 @@ func (d *DB) SetPassword(ctx context.Context, email, password string, cost int) 
 		return nil, fmt.Errorf("store: unable to hash the new password: %w", err)
 	}
 	var u *User
-	err = d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if u, err = userByEmailIn(ctx, tx, email); err != nil {
 			return err
@@ -99,7 +99,7 @@ func (d *DB) SetRole(ctx context.Context, email, role string) (*User, error) {
 		return nil, fmt.Errorf("store: %w: role %q is neither %s nor %s", ErrInvalidUser, role, RoleAdmin, RoleViewer)
 	}
 	var u *User
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if u, err = userByEmailIn(ctx, tx, email); err != nil {
 			return err
@@ -132,7 +132,7 @@ func (d *DB) SetRole(ctx context.Context, email, role string) (*User, error) {
 // is ErrLastAdmin; an unknown e-mail is ErrNotFound.
 func (d *DB) RemoveUser(ctx context.Context, email string) (*User, error) {
 	var u *User
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if u, err = userByEmailIn(ctx, tx, email); err != nil {
 			return err
