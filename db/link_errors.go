@@ -100,7 +100,7 @@ const latestLinkErrorSQL = `SELECT le.invoice_id, le.kind, le.code, le.message, 
 // without a link, or nil.
 func (d *DB) LatestLinkError(ctx context.Context) (*InvoiceLinkError, error) {
 	var e InvoiceLinkError
-	err := d.bun.NewRaw(latestLinkErrorSQL).Scan(ctx, &e)
+	err := d.bun.NewRaw(d.pinJoins(latestLinkErrorSQL)).Scan(ctx, &e)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
