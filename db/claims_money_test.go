@@ -379,11 +379,25 @@ type pgPlanNode struct {
 // Seq Scan left in the plan means no index can serve the query.
 func pgPlanSteps(t *testing.T, d *DB, q string, args ...any) string {
 	t.Helper()
+	return pgPlan(t, d, false, q, args...)
+}
+
+// pgPlanStepsAsIs is pgPlanSteps with the planner left to itself, for a
+// dataset big enough that its choice says something.
+func pgPlanStepsAsIs(t *testing.T, d *DB, q string, args ...any) string {
+	t.Helper()
+	return pgPlan(t, d, true, q, args...)
+}
+
+func pgPlan(t *testing.T, d *DB, asIs bool, q string, args ...any) string {
+	t.Helper()
 	var out []string
 	err := d.RunInTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
 		out = nil
-		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-			return err
+		if !asIs {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+				return err
+			}
 		}
 		var raw string
 		if err := tx.NewRaw("EXPLAIN (FORMAT JSON) "+q, args...).Scan(ctx, &raw); err != nil {
