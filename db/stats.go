@@ -269,12 +269,13 @@ func (k KeptTotalDrift) String() string {
 
 // keptTotalsDriftSQL lists every (metric, label, currency) whose kept total
 // differs from the same figure computed over all rows (kept_totals_expected);
-// a row missing on one side counts as zero there.
+// a row missing on one side counts as zero there. (The subquery is named:
+// PostgreSQL 15 refuses one without a name in FROM; SQLite ignores it.)
 const keptTotalsDriftSQL = `SELECT metric, label, currency,
 		SUM(kn) AS kept_n, SUM(kc) AS kept_cents, SUM(en) AS rows_n, SUM(ec) AS rows_cents
 	FROM (SELECT metric, label, currency, n AS kn, cents AS kc, 0 AS en, 0 AS ec FROM kept_totals
 	      UNION ALL
-	      SELECT metric, label, currency, 0, 0, n, cents FROM kept_totals_expected)
+	      SELECT metric, label, currency, 0, 0, n, cents FROM kept_totals_expected) AS both_sides
 	GROUP BY metric, label, currency
 	HAVING SUM(kn) <> SUM(en) OR SUM(kc) <> SUM(ec)
 	ORDER BY metric, label, currency`
