@@ -487,7 +487,10 @@ type PeriodOpening struct {
 // next_period_at moves from p.Due to p.Next, and p.Tasks are opened, only
 // if the customer is still on p.Plan with that period due. It reports
 // false, opening nothing, when another run opened the period first or the
-// plan changed meanwhile: a period is opened at most once.
+// plan changed meanwhile: a period is opened at most once. Across
+// instances on PostgreSQL the guarded UPDATE takes the customer's row
+// lock: a second opener waits, SERIALIZABLE then aborts it (40001), and run
+// again it finds next_period_at moved and opens nothing.
 func (d *DB) OpenPeriod(ctx context.Context, p PeriodOpening, now time.Time) (bool, []Task, error) {
 	now = now.UTC()
 	var (
