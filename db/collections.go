@@ -53,7 +53,7 @@ func (d *DB) DueCollectionJobs(ctx context.Context, now time.Time, limit int) ([
 }
 
 func dueJobsQuery(idb bun.IDB, dst *[]CollectionJob, now time.Time, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("collection_jobs AS j INDEXED BY collection_jobs_run").
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinIn(idb, "collection_jobs AS j INDEXED BY collection_jobs_run")).
 		Where("j.run_at <= ?", now.UTC()).OrderExpr("j.run_at, j.id").Limit(int64(limit))
 }
 
@@ -124,13 +124,32 @@ const (
 // case, asks compose for the message and the jobs to add, queues the
 // message (at most once per dedupe key, ever), adds the jobs and deletes
 // this one. compose runs inside the transaction and must not touch the
-// network; ErrSkipJob drops the job.
+// network; ErrSkipJob drops the job. compose may run more than once (on
+// PostgreSQL a transaction aborted for a conflict runs again), so it must
+// only compute.
+//
+// A job is done at most once, whichever instances take it. On SQLite the
+// transaction holds the write lock. On PostgreSQL the job's row is read
+// FOR UPDATE SKIP LOCKED: while another instance holds it, this one finds
+// no job and reports JobGone at once, instead of composing the same e-mail
+// only to be aborted; should the other roll back, the job is still due and
+// a later run does it. A row the other changed and committed since this
+// transaction began aborts it (40001); run again, it reads the job as the
+// other left it (done: JobGone). Whatever gets past both, the outbox's
+// UNIQUE dedupe key queues one message per key, ever (JobDup).
 func (d *DB) CompleteCollectionJob(ctx context.Context, id int64, compose func(CollectionCase) (*ClientDraft, []NewCollectionJob, error)) (CollectionOutcome, *ClientMessage, error) {
-	outcome := JobGone
-	var msg *ClientMessage
+	var (
+		outcome CollectionOutcome
+		msg     *ClientMessage
+	)
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		outcome, msg = JobGone, nil
 		var cs CollectionCase
-		err := tx.NewSelect().Model(&cs.Job).Where("j.id = ?", id).Scan(ctx)
+		q := tx.NewSelect().Model(&cs.Job).Where("j.id = ?", id)
+		if d.Postgres() {
+			q = q.For("UPDATE SKIP LOCKED")
+		}
+		err := q.Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -236,6 +255,7 @@ func (d *DB) InvoiceDocumentData(ctx context.Context, invoiceID int64) (*Invoice
 func (d *DB) QueuePortalLinkMail(ctx context.Context, email, slot string, compose func(Customer) (ClientDraft, error)) (bool, error) {
 	queued := false
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		queued = false
 		var c Customer
 		err := tx.NewSelect().Model(&c).Where("c.contact_email = ?", email).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -297,7 +317,7 @@ func (d *DB) ClearCustomerMailFlag(ctx context.Context, id int64) error {
 		if affected(res) != 1 {
 			return ErrNotFound
 		}
-		_, err = tx.NewUpdate().Model((*ClientMessage)(nil)).ModelTableExpr("client_messages INDEXED BY client_messages_customer").
+		_, err = tx.NewUpdate().Model((*ClientMessage)(nil)).ModelTableExpr(d.pin("client_messages INDEXED BY client_messages_customer")).
 			Set("status = ?, error = '', attempts = 0, updated_at = ?", MessageQueued, now).
 			Where("customer_id = ? AND status = ? AND error LIKE ?", id, MessageSuppressed, "not sent: "+flaggedAddress+"%").Exec(ctx)
 		return err

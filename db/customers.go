@@ -143,12 +143,13 @@ func (d *DB) ConvertLeadOnPlan(ctx context.Context, leadID int64, choice PlanCho
 // existingCustomerQuery finds the first customer with e-mail email or lead
 // leadID. Each is a search of its UNIQUE index (contact_email, lead_id); the
 // two ids are looked up by primary key. (One OR ordered by id with LIMIT 1
-// lets the planner walk every customer in id order instead.)
+// lets the planner walk every customer in id order instead.) PostgreSQL
+// wants the subquery in FROM named.
 func existingCustomerQuery(idb bun.IDB, dst *Customer, email string, leadID int64) *bun.SelectQuery {
 	return idb.NewSelect().Model(dst).
 		Where(`c.id = (SELECT MIN(id) FROM (
 			SELECT id FROM customers WHERE contact_email = ?
-			UNION ALL SELECT id FROM customers WHERE lead_id = ?))`, email, leadID)
+			UNION ALL SELECT id FROM customers WHERE lead_id = ?) AS ids)`, email, leadID)
 }
 
 // CustomerRow is a customer with its money figures, for lists.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -65,7 +64,7 @@ const customersWithUnbilledWorkSQL = `SELECT DISTINCT u.customer_id FROM unbille
 // customers by passing the last id they got.
 func (d *DB) CustomersWithUnbilledWork(ctx context.Context, afterID int64, limit int) ([]int64, error) {
 	var ids []int64
-	err := d.bun.NewRaw(customersWithUnbilledWorkSQL, afterID, limit).Scan(ctx, &ids)
+	err := d.bun.NewRaw(d.pinJoins(customersWithUnbilledWorkSQL), afterID, limit).Scan(ctx, &ids)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: unable to list customers with unbilled work: %w", err)
 	}
@@ -77,6 +76,18 @@ func (d *DB) CustomersWithUnbilledWork(ctx context.Context, afterID int64, limit
 // and each currency's total becomes one open invoice with one line per task
 // at the task's reward, numbered from the gapless invoice counter, or stays
 // unbilled when it is below the minimum.
+//
+// A task is billed exactly once, however many instances bill at the same
+// time. On SQLite the transaction holds the write lock from its start
+// (_txlock=immediate), so no other biller reads the same unbilled work
+// meanwhile. On PostgreSQL two billers may read it together; then the
+// UNIQUE task_id of invoice_lines refuses the second line of a task (the
+// second biller waits for the first to commit), and SERIALIZABLE aborts
+// the later of two transactions that read work the other billed (40001).
+// In practice the second biller waits on the counter row first
+// (nextInvoiceNumber) and is aborted there; RunInTx runs it again, and the
+// second run finds the work billed. Either way the loser's invoice, number
+// included, is rolled back.
 func (d *DB) BillCustomer(ctx context.Context, customerID int64, now time.Time, rules BillingRules) (Billing, error) {
 	now = now.UTC()
 	var b Billing
@@ -88,7 +99,7 @@ func (d *DB) BillCustomer(ctx context.Context, customerID int64, now time.Time, 
 			return err
 		}
 		for _, group := range byCurrency(tasks) {
-			if err := issueInvoice(ctx, tx, customerID, group, now, rules, &b); err != nil {
+			if err := d.issueInvoice(ctx, tx, customerID, group, now, rules, &b); err != nil {
 				return err
 			}
 		}
@@ -129,7 +140,7 @@ func byCurrency(tasks []Task) [][]Task {
 	return groups
 }
 
-func issueInvoice(ctx context.Context, tx bun.Tx, customerID int64, tasks []Task, now time.Time, rules BillingRules, b *Billing) error {
+func (d *DB) issueInvoice(ctx context.Context, tx bun.Tx, customerID int64, tasks []Task, now time.Time, rules BillingRules, b *Billing) error {
 	var total int64
 	for _, t := range tasks {
 		total += t.RewardCents
@@ -138,7 +149,7 @@ func issueInvoice(ctx context.Context, tx bun.Tx, customerID int64, tasks []Task
 		b.BelowMinimum++
 		return nil
 	}
-	number, err := nextInvoiceNumber(ctx, tx)
+	number, err := d.nextInvoiceNumber(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -174,7 +185,18 @@ func issueInvoice(ctx context.Context, tx bun.Tx, customerID int64, tasks []Task
 // issuing transaction, so a rolled-back invoice gives its number back and
 // the numbers shown are gapless. A database without the counter row starts
 // after the highest number already issued, so no number is ever reused.
-func nextInvoiceNumber(ctx context.Context, tx bun.Tx) (string, error) {
+//
+// Across instances on PostgreSQL, the UPDATE takes the counter row's lock
+// until the issuing transaction ends: a second issuer waits for it, and
+// SERIALIZABLE then aborts it (40001, the row changed since its snapshot)
+// rather than let it read the old value; RunInTx runs it again with the
+// next number. Two issuers thus never take one number, and a number is
+// taken only by a committed invoice. Two first issuers that both find no
+// counter row both insert it: the primary key refuses the second, which
+// PostgreSQL reports as a serialization failure too (ON CONFLICT DO
+// NOTHING on a row a concurrent transaction inserted), so it is retried
+// and finds the row.
+func (d *DB) nextInvoiceNumber(ctx context.Context, tx bun.Tx) (string, error) {
 	var n []int64
 	err := tx.NewRaw("UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", InvoiceCounter).Scan(ctx, &n)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -182,12 +204,14 @@ func nextInvoiceNumber(ctx context.Context, tx bun.Tx) (string, error) {
 	}
 	if len(n) == 0 {
 		var next int64
-		err := tx.NewRaw(`SELECT COALESCE(MAX(CAST(substr(number, 5) AS INTEGER)), 0) + 1
-			FROM invoices WHERE number LIKE 'INV-%'`).Scan(ctx, &next)
-		if err != nil {
+		if err := tx.NewRaw(d.highestInvoiceNumberSQL()).Scan(ctx, &next); err != nil {
 			return "", err
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO counters (name, value) VALUES (?, ?)", InvoiceCounter, next); err != nil {
+		insert := "INSERT INTO counters (name, value) VALUES (?, ?)"
+		if d.Postgres() {
+			insert += " ON CONFLICT (name) DO NOTHING"
+		}
+		if _, err := tx.ExecContext(ctx, insert, InvoiceCounter, next); err != nil {
 			return "", err
 		}
 		n = []int64{next}
@@ -195,8 +219,25 @@ func nextInvoiceNumber(ctx context.Context, tx bun.Tx) (string, error) {
 	return fmt.Sprintf("INV-%06d", n[0]), nil
 }
 
+// highestInvoiceNumberSQL reads the highest invoice number issued, plus
+// one. SQLite's CAST reads the leading digits of the text after "INV-" (0
+// for none) and its LIKE ignores case; on PostgreSQL a CAST of text that is
+// not all digits fails, so the digits are taken by a regular expression
+// (no digits: NULL, which MAX skips) and ILIKE stands for LIKE. At most 18
+// digits keep the number within BIGINT.
+func (d *DB) highestInvoiceNumberSQL() string {
+	if d.Postgres() {
+		return `SELECT COALESCE(MAX(CAST(substring(number FROM '^.{4}0*([0-9]{1,18})') AS BIGINT)), 0) + 1
+			FROM invoices WHERE number ILIKE 'INV-%'`
+	}
+	return `SELECT COALESCE(MAX(CAST(substr(number, 5) AS INTEGER)), 0) + 1
+			FROM invoices WHERE number LIKE 'INV-%'`
+}
+
+// isTaskBilledTwice reports whether err is invoice_lines refusing a second
+// line of one task (its UNIQUE task_id).
 func isTaskBilledTwice(err error) bool {
-	return IsUniqueViolation(err) && strings.Contains(err.Error(), "invoice_lines.task_id")
+	return uniqueViolationOn(err, "invoice_lines", "task_id")
 }
 
 // PaymentLinkCandidate is an open invoice that still needs a payment link.
@@ -221,7 +262,7 @@ const invoicesNeedingPaymentLinkSQL = `SELECT i.id, i.number, i.amount_cents, i.
 // without a payment link, oldest first.
 func (d *DB) InvoicesNeedingPaymentLink(ctx context.Context, limit int) ([]PaymentLinkCandidate, error) {
 	var out []PaymentLinkCandidate
-	err := d.bun.NewRaw(invoicesNeedingPaymentLinkSQL, limit).Scan(ctx, &out)
+	err := d.bun.NewRaw(d.pin(invoicesNeedingPaymentLinkSQL), limit).Scan(ctx, &out)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: unable to list invoices without a payment link: %w", err)
 	}

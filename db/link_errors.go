@@ -63,11 +63,19 @@ func (d *DB) RecordLinkError(ctx context.Context, invoiceID int64, kind, code, m
 	if message == "" {
 		message = "unknown error"
 	}
-	_, err := d.bun.ExecContext(ctx, `INSERT INTO invoice_link_errors (invoice_id, kind, code, message, failures, at)
+	// The count names its table: on PostgreSQL a bare "failures" in DO
+	// UPDATE could be the row's or excluded's. In RunInTx, though one
+	// statement: two instances recording an error of one invoice at once
+	// conflict under SERIALIZABLE, and the one run again counts on top of
+	// the other's.
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO invoice_link_errors (invoice_id, kind, code, message, failures, at)
 		VALUES (?, ?, ?, ?, 1, ?)
 		ON CONFLICT (invoice_id) DO UPDATE SET kind = excluded.kind, code = excluded.code,
-			message = excluded.message, failures = failures + 1, at = excluded.at`,
-		invoiceID, clipText(kind, 60), clipText(code, 60), message, d.now().UTC())
+			message = excluded.message, failures = invoice_link_errors.failures + 1, at = excluded.at`,
+			invoiceID, clipText(kind, 60), clipText(code, 60), message, d.now().UTC())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: unable to record the payment-link error of invoice %d: %w", invoiceID, err)
 	}
@@ -100,7 +108,7 @@ const latestLinkErrorSQL = `SELECT le.invoice_id, le.kind, le.code, le.message, 
 // without a link, or nil.
 func (d *DB) LatestLinkError(ctx context.Context) (*InvoiceLinkError, error) {
 	var e InvoiceLinkError
-	err := d.bun.NewRaw(latestLinkErrorSQL).Scan(ctx, &e)
+	err := d.bun.NewRaw(d.pinJoins(latestLinkErrorSQL)).Scan(ctx, &e)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil

@@ -186,6 +186,17 @@ func (d *DB) applyPaymentEvent(ctx context.Context, e PaymentEvent, install stri
 		out = PaymentOutcome{}
 		// A new event id is inserted; one recorded as unprocessable is
 		// tried again; any other is a duplicate and changes nothing.
+		//
+		// Two instances given the same delivery at once (Stripe retries
+		// while the first answer is slow; a load balancer sends each to
+		// another instance) apply it once. On SQLite the write lock puts
+		// one after the other. On PostgreSQL the UNIQUE event_id makes the
+		// second insert wait for the first transaction; once that commits,
+		// SERIALIZABLE aborts the second (40001: the row is not in its
+		// snapshot), and RunInTx runs it again: it sees the event recorded
+		// and reports a duplicate. Two different events paying one invoice
+		// meet the same way at the invoice's row (UPDATE … WHERE status =
+		// 'open'): the one run again finds it paid.
 		var ids []int64
 		err := tx.NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, payment_intent_id, charge_id, outcome, detail, received_at)
 			VALUES (?, ?, ?, ?, ?, '', '', ?)
@@ -240,13 +251,24 @@ func (d *DB) RecordUnprocessablePaymentEvent(ctx context.Context, e PaymentEvent
 	e = e.cleaned()
 	detail := cleanText(reason, maxDetail)
 	var ids []int64
-	err := d.bun.NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, payment_intent_id, charge_id, outcome, detail, received_at)
+	// One statement, but in RunInTx: on PostgreSQL a delivery of the same
+	// event on another instance may be applying it now, and SERIALIZABLE
+	// then aborts this one (40001); run again, it finds the event applied
+	// (Duplicate) instead of failing.
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		ids = nil
+		err := tx.NewRaw(`INSERT INTO stripe_events (event_id, type, session_id, payment_intent_id, charge_id, outcome, detail, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_id) DO UPDATE SET detail = excluded.detail, received_at = excluded.received_at
 		WHERE stripe_events.outcome = excluded.outcome
 		RETURNING id`,
-		e.EventID, e.Type, e.SessionID, e.PaymentIntentID, e.ChargeID, OutcomeUnprocessable, detail, now.UTC()).Scan(ctx, &ids)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			e.EventID, e.Type, e.SessionID, e.PaymentIntentID, e.ChargeID, OutcomeUnprocessable, detail, now.UTC()).Scan(ctx, &ids)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return PaymentOutcome{}, fmt.Errorf("store: unable to record Stripe event %s as unprocessable: %w", e.EventID, err)
 	}
 	if len(ids) == 0 {

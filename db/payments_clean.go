@@ -7,9 +7,12 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -77,11 +80,13 @@ func cleanText(s string, n int) string {
 // SQLite busy or locked by another writer, out of memory or disk, an I/O
 // error, a file that cannot be opened or is damaged (until the operator
 // repairs it), the database closed, a bad connection, or the caller's
-// context cancelled or out of time. Every other error comes back the same on
-// every try: a constraint or statement SQLite refuses, or a rule that cannot
-// read the event. Webhooks answer 5xx (retry) only for transient errors;
-// anything else is acknowledged and recorded, so the sender does not retry
-// for days what can never succeed.
+// context cancelled or out of time; on PostgreSQL the same failures by
+// their SQLSTATE (pgTransient), or no answer from the server at all.
+// Every other error comes back the same on every try: a constraint or
+// statement the database refuses, or a rule that cannot read the event.
+// Webhooks answer 5xx (retry) only for transient errors; anything else is
+// acknowledged and recorded, so the sender does not retry for days what can
+// never succeed.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false
@@ -100,8 +105,37 @@ func IsTransient(err error) bool {
 		}
 		return false
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pgTransient(pe.Code)
+	}
+	// No answer from PostgreSQL: it could not be reached, or the
+	// connection broke or timed out mid-statement.
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
 	// database/sql's "database is closed" is not exported.
 	return strings.Contains(err.Error(), "sql: database is closed")
+}
+
+// pgTransient reports whether a PostgreSQL SQLSTATE is a passing failure,
+// SQLite's transient result codes' counterparts: a conflict with a
+// concurrent transaction that RunInTx gave up retrying (40001
+// serialization failure, 40P01 deadlock) or a lock not available (55P03,
+// SQLITE_BUSY); a connection lost (class 08) or refused while the server
+// starts, stops or recovers (57P01-57P03); a statement cancelled (57014,
+// SQLITE_INTERRUPT); out of disk, memory or connections (class 53,
+// SQLITE_FULL/NOMEM); an I/O or system error (class 58, SQLITE_IOERR); data
+// found corrupted (XX001/XX002, SQLITE_CORRUPT); a read-only server, such as
+// a standby during failover (25006, SQLITE_READONLY).
+func pgTransient(state string) bool {
+	switch state {
+	case "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "57014", "XX001", "XX002", "25006":
+		return true
+	}
+	return strings.HasPrefix(state, "08") || strings.HasPrefix(state, "53") || strings.HasPrefix(state, "58")
 }
 
 // clip shortens s to at most n bytes without splitting a character.

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -206,8 +207,7 @@ func TestApplyPaymentRecordsWhatCannotBeApplied(t *testing.T) {
 	d := mustOpen(t)
 	f := seed(t, d)
 	inv := f.invoices[9]
-	mustExec(t, d.Bun(), `CREATE TRIGGER refuse_payments BEFORE UPDATE OF status ON invoices
-		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+	refusePayments(t, d)
 	e := paidSession("evt_refused", inv)
 	out := apply(t, d, e)
 	if out.Outcome != OutcomeUnprocessable || out.Paid || !out.SetAside() || !strings.Contains(out.Detail, "disk on fire") {
@@ -223,7 +223,11 @@ func TestApplyPaymentRecordsWhatCannotBeApplied(t *testing.T) {
 	if out := apply(t, d, e); out.Outcome != OutcomeUnprocessable {
 		t.Fatalf("second delivery = %+v", out)
 	}
-	mustExec(t, d.Bun(), "DROP TRIGGER refuse_payments")
+	if testOnPostgres() {
+		mustExec(t, d.Bun(), "DROP TRIGGER refuse_payments ON invoices")
+	} else {
+		mustExec(t, d.Bun(), "DROP TRIGGER refuse_payments")
+	}
 	if out := apply(t, d, e); out.Outcome != OutcomePaid || !out.Paid || out.Duplicate {
 		t.Fatalf("delivery after the fix = %+v", out)
 	}
@@ -239,6 +243,22 @@ func TestApplyPaymentRecordsWhatCannotBeApplied(t *testing.T) {
 		t.Errorf("RecordUnprocessablePaymentEvent of an applied event = %+v, %v", out, err)
 	}
 	allHold(t, d)
+}
+
+// refusePayments adds a trigger that fails every change of an invoice's
+// status with "disk on fire", an error retrying cannot mend: SQLite's
+// RAISE(ABORT), PostgreSQL's RAISE EXCEPTION (SQLSTATE P0001).
+func refusePayments(t *testing.T, d *DB) {
+	t.Helper()
+	if testOnPostgres() {
+		mustExec(t, d.Bun(), `CREATE FUNCTION refuse_payments() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'disk on fire'; END $$`)
+		mustExec(t, d.Bun(), `CREATE TRIGGER refuse_payments BEFORE UPDATE OF status ON invoices
+			FOR EACH ROW EXECUTE FUNCTION refuse_payments()`)
+		return
+	}
+	mustExec(t, d.Bun(), `CREATE TRIGGER refuse_payments BEFORE UPDATE OF status ON invoices
+		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
 }
 
 // A transient failure records nothing and is returned, so the sender
@@ -280,11 +300,28 @@ func TestIsTransient(t *testing.T) {
 		{"constraint", constraint, false},
 		{"syntax", syntax, false},
 		{"a rule's error", errors.New("unknown payment event kind"), false},
+		// PostgreSQL's by SQLSTATE, as the server reports them.
+		{"serialization failure", fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "40001"}), true},
+		{"deadlock", &pgconn.PgError{Code: "40P01"}, true},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"server shutting down", &pgconn.PgError{Code: "57P01"}, true},
+		{"disk full", &pgconn.PgError{Code: "53100"}, true},
+		{"read-only standby", &pgconn.PgError{Code: "25006"}, true},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"a trigger's exception", &pgconn.PgError{Code: "P0001"}, false},
+		{"bad text", &pgconn.PgError{Code: "22021"}, false},
 	} {
 		if c.name == "constraint" || c.name == "syntax" {
-			var se *sqlite.Error
-			if !errors.As(c.err, &se) {
-				t.Fatalf("%s: not a SQLite error: %v", c.name, c.err)
+			if testOnPostgres() {
+				var pe *pgconn.PgError
+				if !errors.As(c.err, &pe) {
+					t.Fatalf("%s: not a PostgreSQL error: %v", c.name, c.err)
+				}
+			} else {
+				var se *sqlite.Error
+				if !errors.As(c.err, &se) {
+					t.Fatalf("%s: not a SQLite error: %v", c.name, c.err)
+				}
 			}
 		}
 		if got := IsTransient(c.err); got != c.want {
@@ -365,16 +402,20 @@ func TestStripeHealthShowsSetAsideEvents(t *testing.T) {
 		`SELECT event_id, type, outcome, detail, received_at FROM stripe_events INDEXED BY stripe_events_set_aside WHERE outcome IN (?) ORDER BY received_at DESC, id DESC LIMIT 5`,
 	} {
 		plan := explain(t, d, q, setAsideOutcomes, fixedNow)
-		if !strings.Contains(plan, "stripe_events_set_aside") || strings.Contains(plan, "SCAN stripe_events\n") {
+		if !strings.Contains(plan, "stripe_events_set_aside") || strings.Contains(plan, "SCAN stripe_events\n") || strings.Contains(plan, "Seq Scan") {
 			t.Errorf("plan of %s:\n%s", q, plan)
 		}
 	}
 }
 
-// explain is the query plan of q, one step a line.
+// explain is the query plan of q, one step a line; on PostgreSQL the plan
+// without sequential scans (pgPlanSteps).
 func explain(t *testing.T, d *DB, q string, outcomes []string, at time.Time) string {
 	t.Helper()
 	q = strings.Replace(q, "IN (?)", "IN ('"+strings.Join(outcomes, "','")+"')", 1)
+	if d.Postgres() {
+		return pgPlanSteps(t, d, d.pin(q), at)
+	}
 	rows, err := d.Bun().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, at)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // This file holds the catalogue an owner controls (migration 0013): the
@@ -124,9 +125,22 @@ func (d *DB) ReadCatalogue(ctx context.Context) (CatalogueData, error) {
 	return c, err
 }
 
+// kindsOrder is the order the catalogue lists its task kinds in: on
+// SQLite the order they were stored in (rowid), the first one's currency
+// being the admin's default. task_kinds has no such column on PostgreSQL
+// (its key is the kind, and PostgreSQL keeps no insertion order), so there
+// they are listed by kind: the same kinds, the admin's default currency the
+// same whenever the catalogue has one currency, the listing alphabetical.
+func kindsOrder(idb bun.IDB) string {
+	if idb.Dialect().Name() == dialect.PG {
+		return "tk.kind"
+	}
+	return "tk.rowid"
+}
+
 func readCatalogue(ctx context.Context, idb bun.IDB) (CatalogueData, error) {
 	var c CatalogueData
-	if err := idb.NewSelect().Model(&c.Kinds).OrderExpr("tk.rowid").Scan(ctx); err != nil {
+	if err := idb.NewSelect().Model(&c.Kinds).OrderExpr(kindsOrder(idb)).Scan(ctx); err != nil {
 		return c, fmt.Errorf("store: unable to read task kinds: %w", err)
 	}
 	if err := idb.NewSelect().Model(&c.Plans).OrderExpr("p.position, p.name").Scan(ctx); err != nil {
@@ -162,9 +176,15 @@ func readCatalogue(ctx context.Context, idb bun.IDB) (CatalogueData, error) {
 // emptied of plans, is never overwritten. One transaction.
 func (d *DB) SeedCatalogue(ctx context.Context, c CatalogueData) (bool, error) {
 	seeded := false
+	// Two instances starting on one empty PostgreSQL database seed at
+	// once: SERIALIZABLE aborts the later (it read the tables empty while
+	// the other filled them, or its insert meets the other's key), and run
+	// again it finds the catalogue stored and leaves it.
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		seeded = false
 		var n int
-		if err := tx.NewRaw("SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM task_kinds LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM plans LIMIT 1))").Scan(ctx, &n); err != nil {
+		// PostgreSQL wants a name for each subquery in FROM; SQLite takes one.
+		if err := tx.NewRaw("SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM task_kinds LIMIT 1) AS k) + (SELECT COUNT(*) FROM (SELECT 1 FROM plans LIMIT 1) AS p)").Scan(ctx, &n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -437,7 +457,7 @@ func AddMonth(t time.Time) time.Time {
 // the most overdue first: a range of the partial index
 // customers_next_period, which holds only the customers on monthly plans.
 func duePeriodsQuery(idb bun.IDB, dst *[]Customer, now time.Time, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("customers AS c INDEXED BY customers_next_period").
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinIn(idb, "customers AS c INDEXED BY customers_next_period")).
 		Where("c.next_period_at IS NOT NULL AND c.next_period_at <= ?", now.UTC()).
 		OrderExpr("c.next_period_at, c.id").Limit(int64(limit))
 }
@@ -467,7 +487,10 @@ type PeriodOpening struct {
 // next_period_at moves from p.Due to p.Next, and p.Tasks are opened, only
 // if the customer is still on p.Plan with that period due. It reports
 // false, opening nothing, when another run opened the period first or the
-// plan changed meanwhile: a period is opened at most once.
+// plan changed meanwhile: a period is opened at most once. Across
+// instances on PostgreSQL the guarded UPDATE takes the customer's row
+// lock: a second opener waits, SERIALIZABLE then aborts it (40001), and run
+// again it finds next_period_at moved and opens nothing.
 func (d *DB) OpenPeriod(ctx context.Context, p PeriodOpening, now time.Time) (bool, []Task, error) {
 	now = now.UTC()
 	var (

@@ -122,8 +122,8 @@ func (d *DB) CheckoutSessionPayment(ctx context.Context, sessionID string) (*Che
 		Outcome   string `bun:"outcome"`
 		InvoiceID *int64 `bun:"invoice_id"`
 	}
-	err := d.bun.NewRaw(`SELECT outcome, invoice_id FROM stripe_events INDEXED BY stripe_events_session
-		WHERE session_id = ? AND session_id <> '' ORDER BY invoice_id IS NULL, id DESC LIMIT 1`, sessionID).Scan(ctx, &rows)
+	err := d.bun.NewRaw(d.pin(`SELECT outcome, invoice_id FROM stripe_events INDEXED BY stripe_events_session
+		WHERE session_id = ? AND session_id <> '' ORDER BY invoice_id IS NULL, id DESC LIMIT 1`), sessionID).Scan(ctx, &rows)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: unable to read a Checkout Session's payment: %w", err)
 	}

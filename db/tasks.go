@@ -88,27 +88,57 @@ type ClaimedTask struct {
 
 // claimTasksSQL leases the oldest pending tasks: the first rows of
 // tasks_status_created (status, created_at, id) for 'pending', in order,
-// stopped at the limit; the update finds each by primary key.
+// stopped at the limit; the update finds each by primary key. On SQLite the
+// statement runs under the write lock, so no other claimer reads the same
+// pending rows meanwhile.
 const claimTasksSQL = `UPDATE tasks
 	SET status = 'running', attempts = attempts + 1, started_at = ?, lease_expires_at = ?, updated_at = ?
 	WHERE status = 'pending' AND id IN (
 		SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id LIMIT ?)
 	RETURNING id`
 
+// claimTasksPostgresSQL is claimTasksSQL for PostgreSQL, where several
+// instances claim at once. FOR UPDATE SKIP LOCKED locks the oldest pending
+// rows no other claimer holds and passes over the ones another holds, so
+// concurrent claimers take different tasks instead of queueing behind one
+// another; a row another claimer took and committed meanwhile is read
+// again under its lock and dropped, being pending no more (READ COMMITTED,
+// see ClaimTasks). The WITH keeps the locking SELECT one step run once,
+// before the UPDATE (a locking CTE is never folded into the outer query).
+// Its arguments come in another order: limit, started, lease, updated.
+const claimTasksPostgresSQL = `WITH picked AS (
+		SELECT id FROM tasks WHERE status = 'pending' ORDER BY created_at, id LIMIT ?
+		FOR UPDATE SKIP LOCKED)
+	UPDATE tasks AS t
+	SET status = 'running', attempts = t.attempts + 1, started_at = ?, lease_expires_at = ?, updated_at = ?
+	FROM picked WHERE t.id = picked.id
+	RETURNING t.id`
+
 // ClaimTasks leases up to limit pending tasks, oldest first, until now+lease:
 // each becomes running with one more attempt. The claim is one transaction
 // and only takes rows still pending, so two concurrent claimers never get the
 // same task. The claimed attempt is ClaimedTask.Attempts.
+//
+// On PostgreSQL the claim runs at READ COMMITTED rather than the store's
+// SERIALIZABLE: its only write is claimTasksPostgresSQL, whose row locks
+// and the recheck of status = 'pending' under them are what keep two
+// instances off one task. Under SERIALIZABLE a claimer reaching a row
+// another had just claimed would abort (40001) and start over, and busy
+// claimers would mostly abort each other; at READ COMMITTED it skips the
+// row and takes the next.
 func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ClaimedTask, error) {
 	now = now.UTC()
 	var claimed []ClaimedTask
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	claim := func(ctx context.Context, tx bun.Tx) error {
+		claimed = nil
 		var ids []int64
-		err := tx.NewRaw(claimTasksSQL, now, now.Add(lease), now, limit).Scan(ctx, &ids)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		q := tx.NewRaw(claimTasksSQL, now, now.Add(lease), now, limit)
+		if d.Postgres() {
+			q = tx.NewRaw(claimTasksPostgresSQL, limit, now, now.Add(lease), now)
+		}
+		if err := q.Scan(ctx, &ids); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		claimed = nil
 		if len(ids) == 0 {
 			return nil
 		}
@@ -121,7 +151,13 @@ func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease tim
 			Where("t.id IN (?)", bun.List(ids)).
 			OrderExpr("t.created_at, t.id").
 			Scan(ctx)
-	})
+	}
+	var err error
+	if d.Postgres() {
+		err = d.runInTxPostgres(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, claim)
+	} else {
+		err = d.RunInTx(ctx, claim)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to claim tasks: %w", err)
 	}
@@ -133,17 +169,28 @@ func (d *DB) ClaimTasks(ctx context.Context, now time.Time, limit int, lease tim
 // cost, negative when the work cost more than it earns). It only applies while the task is still running the claimed
 // attempt; a late finisher whose lease was recovered changes nothing and
 // gets false.
+//
+// Like every guarded write of an attempt below, it runs in RunInTx though
+// it is one statement: on PostgreSQL, when another instance recovers the
+// lease at the same moment, SERIALIZABLE aborts the later of the two
+// (40001) instead of letting it overwrite the other's change; run again,
+// it finds the attempt no longer current and reports false.
 func (d *DB) CompleteTask(ctx context.Context, taskID int64, attempt int, result string, costCents int64, now time.Time) (bool, error) {
 	now = now.UTC()
-	res, err := d.bun.ExecContext(ctx, `UPDATE tasks
+	var done bool
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tasks
 		SET status = 'done', result = ?, cost_cents = cost_cents + ?, profit_cents = reward_cents - (cost_cents + ?), last_error = '',
 		    completed_at = ?, lease_expires_at = NULL, updated_at = ?
 		WHERE id = ? AND status = 'running' AND attempts = ?`,
-		result, costCents, costCents, now, now, taskID, attempt)
+			result, costCents, costCents, now, now, taskID, attempt)
+		done = err == nil && affected(res) == 1
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: unable to complete task %d: %w", taskID, err)
 	}
-	return affected(res) == 1, nil
+	return done, nil
 }
 
 // FailTaskAttempt records a failed attempt: the task goes back to pending
@@ -158,13 +205,20 @@ func (d *DB) FailTaskAttempt(ctx context.Context, taskID int64, attempt, maxAtte
 		costCents = 0
 	}
 	var status []string
-	err := d.bun.NewRaw(`UPDATE tasks
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		status = nil
+		err := tx.NewRaw(`UPDATE tasks
 		SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END,
 		    cost_cents = cost_cents + ?, profit_cents = reward_cents - (cost_cents + ?),
 		    last_error = ?, lease_expires_at = NULL, updated_at = ?
 		WHERE id = ? AND status = 'running' AND attempts = ?
 		RETURNING status`, maxAttempts, costCents, costCents, truncate(cause, maxErrorLen), now, taskID, attempt).Scan(ctx, &status)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return "", fmt.Errorf("store: unable to record failed attempt of task %d: %w", taskID, err)
 	}
 	if len(status) == 0 {
@@ -176,13 +230,18 @@ func (d *DB) FailTaskAttempt(ctx context.Context, taskID int64, attempt, maxAtte
 // ReleaseTask hands a claimed task that was never started back to pending
 // and gives its attempt back (the cycle was stopped before running it).
 func (d *DB) ReleaseTask(ctx context.Context, taskID int64, attempt int, now time.Time) (bool, error) {
-	res, err := d.bun.ExecContext(ctx, `UPDATE tasks
+	var released bool
+	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tasks
 		SET status = 'pending', attempts = attempts - 1, lease_expires_at = NULL, updated_at = ?
 		WHERE id = ? AND status = 'running' AND attempts = ?`, now.UTC(), taskID, attempt)
+		released = err == nil && affected(res) == 1
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: unable to release task %d: %w", taskID, err)
 	}
-	return affected(res) == 1, nil
+	return released, nil
 }
 
 // TaskRow is a task with its customer's company name.
