@@ -70,8 +70,14 @@ func mustExec(t *testing.T, db bun.IConn, query string, args ...any) {
 
 // damaged runs fn on one dedicated connection with foreign keys and CHECK
 // constraints switched off, the way another program or a hand edit could
-// write the file. The pragmas are per connection, so they are restored before
-// the connection goes back to the pool.
+// write the data.
+//
+// On SQLite the pragmas are per connection, so they are restored before the
+// connection goes back to the pool. PostgreSQL cannot switch constraints off
+// for a session (session_replication_role would silence the kept-totals
+// triggers with them), so they are dropped for the while and added back NOT
+// VALID: new rows are held to them again, the damaged rows stay, as on
+// SQLite. NOT NULL is a column property on both and stays on.
 func damaged(t *testing.T, d *DB, fn func(conn bun.Conn)) {
 	t.Helper()
 	ctx := context.Background()
@@ -80,6 +86,13 @@ func damaged(t *testing.T, d *DB, fn func(conn bun.Conn)) {
 		t.Fatalf("conn: %v", err)
 	}
 	defer conn.Close()
+	if d.Postgres() {
+		drop, restore := pgLooseConstraints(t, conn)
+		mustExec(t, conn, drop)
+		defer mustExec(t, conn, restore)
+		fn(conn)
+		return
+	}
 	mustExec(t, conn, "PRAGMA foreign_keys = OFF")
 	mustExec(t, conn, "PRAGMA ignore_check_constraints = ON")
 	defer mustExec(t, conn, "PRAGMA foreign_keys = ON")
@@ -87,11 +100,52 @@ func damaged(t *testing.T, d *DB, fn func(conn bun.Conn)) {
 	fn(conn)
 }
 
+// pgLooseConstraints is the SQL that drops every CHECK and FOREIGN KEY
+// constraint of the schema and the SQL that adds them back, NOT VALID,
+// each as one multi-statement text (one round trip).
+func pgLooseConstraints(t *testing.T, conn bun.Conn) (drop, restore string) {
+	t.Helper()
+	var cons []struct {
+		Tbl  string `bun:"tbl"`
+		Name string `bun:"name"`
+		Def  string `bun:"def"`
+	}
+	err := conn.NewRaw(`SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
+		  FROM pg_constraint
+		 WHERE contype IN ('c', 'f') AND connamespace = current_schema()::regnamespace AND conrelid <> 0
+		 ORDER BY contype, conrelid::regclass::text, conname`).Scan(context.Background(), &cons)
+	if err != nil || len(cons) == 0 {
+		t.Fatalf("read constraints: %d, %v", len(cons), err)
+	}
+	var dropSQL, addSQL strings.Builder
+	for _, c := range cons {
+		fmt.Fprintf(&dropSQL, "ALTER TABLE %s DROP CONSTRAINT %q;\n", c.Tbl, c.Name)
+		fmt.Fprintf(&addSQL, "ALTER TABLE %s ADD CONSTRAINT %q %s NOT VALID;\n", c.Tbl, c.Name, c.Def)
+	}
+	return dropSQL.String(), addSQL.String()
+}
+
 // loosen rebuilds table with its UNIQUE constraint(s) matching unique
 // removed (the column-level UNIQUE of SQLite cannot be dropped as an index),
-// keeping its rows, as in a database created by another program.
-func loosen(t *testing.T, d *DB, table, unique, loose string) {
+// keeping its rows, as in a database created by another program. On
+// PostgreSQL the UNIQUE constraints of table on the columns pgCols are
+// dropped instead.
+func loosen(t *testing.T, d *DB, table, unique, loose string, pgCols ...string) {
 	t.Helper()
+	if d.Postgres() {
+		var names []string
+		err := d.Bun().NewRaw(`SELECT c.conname FROM pg_constraint AS c
+			  JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+			 WHERE c.contype = 'u' AND c.conrelid = ?::regclass AND cardinality(c.conkey) = 1 AND a.attname IN (?)
+			 ORDER BY c.conname`, table, bun.List(pgCols)).Scan(context.Background(), &names)
+		if err != nil || len(names) != len(pgCols) {
+			t.Fatalf("%s: UNIQUE constraints on %v = %v, %v", table, pgCols, names, err)
+		}
+		for _, n := range names {
+			mustExec(t, d.Bun(), fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %q", table, n))
+		}
+		return
+	}
 	var ddl string
 	err := d.Bun().NewRaw("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(context.Background(), &ddl)
 	if err != nil {
@@ -160,10 +214,13 @@ func TestCheckCleanDatabase(t *testing.T) {
 			t.Errorf("invariant %d (%s) broken on a clean store: %q", r.Number, r.Name, r.Violations)
 		}
 	}
-	// The checker opens a file without migrating it and reaches the same verdict.
-	path := d.Path()
+	// The checker opens the database without migrating it (read only) and
+	// reaches the same verdict.
 	d.Close()
-	existing, err := OpenExisting(context.Background(), path)
+	existing, err := OpenExisting(context.Background(), d.Path())
+	if d.Postgres() {
+		existing, err = OpenPostgresExisting(context.Background(), d.url.String())
+	}
 	if err != nil {
 		t.Fatalf("OpenExisting: %v", err)
 	}
@@ -186,7 +243,7 @@ func TestCheckEmptyDatabase(t *testing.T) {
 func TestCheckInvariant1TaskOnTwoLines(t *testing.T) {
 	d := mustOpen(t)
 	f := seed(t, d)
-	loosen(t, d, "invoice_lines", "INTEGER NOT NULL UNIQUE", "INTEGER NOT NULL")
+	loosen(t, d, "invoice_lines", "INTEGER NOT NULL UNIQUE", "INTEGER NOT NULL", "task_id")
 	u1 := f.doneUSD[0]
 	inv := draftBilling(t, d.Bun(), u1.CustomerID, []int64{u1.RewardCents}, u1)
 	assertBroken(t, mustCheck(t, d, fixedNow), 1, 1,
@@ -265,7 +322,7 @@ func TestCheckInvariant5LeadDuplicates(t *testing.T) {
 	t.Run("same e-mail and same domain", func(t *testing.T) {
 		d := mustOpen(t)
 		f := seed(t, d)
-		loosen(t, d, "leads", "TEXT UNIQUE CHECK", "TEXT CHECK")
+		loosen(t, d, "leads", "TEXT UNIQUE CHECK", "TEXT CHECK", "email", "domain_key")
 		l1, l2 := f.leads[0], f.leads[1]
 		dupEmail := &Lead{Email: l1.Email, DomainKey: ptr("elsewhere.com"), Company: "Copy", Source: "import", Status: LeadNew, CreatedAt: fixedNow, UpdatedAt: fixedNow}
 		dupDomain := &Lead{Email: ptr("other@company02.com"), DomainKey: l2.DomainKey, Company: "Copy", Source: "import", Status: LeadNew, CreatedAt: fixedNow, UpdatedAt: fixedNow}
@@ -320,6 +377,17 @@ func TestCheckInvariant6RunningPastLease(t *testing.T) {
 	})
 }
 
+// dropPaidGuard drops the trigger that keeps a paid invoice from returning
+// to open (PostgreSQL names a trigger per table).
+func dropPaidGuard(t *testing.T, d *DB) {
+	t.Helper()
+	if d.Postgres() {
+		mustExec(t, d.Bun(), "DROP TRIGGER invoices_paid_is_final ON invoices")
+		return
+	}
+	mustExec(t, d.Bun(), "DROP TRIGGER invoices_paid_is_final")
+}
+
 func TestCheckInvariant7PaidIsFinal(t *testing.T) {
 	t.Run("open invoice with paid time", func(t *testing.T) {
 		d := mustOpen(t)
@@ -331,14 +399,14 @@ func TestCheckInvariant7PaidIsFinal(t *testing.T) {
 	t.Run("missing trigger", func(t *testing.T) {
 		d := mustOpen(t)
 		seed(t, d)
-		mustExec(t, d.Bun(), "DROP TRIGGER invoices_paid_is_final")
+		dropPaidGuard(t, d)
 		assertBroken(t, mustCheck(t, d, fixedNow), 7, 1, "invoices_paid_is_final is missing")
 	})
 	t.Run("paid invoice moved back to open without the trigger", func(t *testing.T) {
 		d := mustOpen(t)
 		f := seed(t, d)
 		inv := f.invoices[12] // paid, INV-000009
-		mustExec(t, d.Bun(), "DROP TRIGGER invoices_paid_is_final")
+		dropPaidGuard(t, d)
 		mustExec(t, d.Bun(), "UPDATE invoices SET status = 'open' WHERE id = ?", inv.ID)
 		results := mustCheck(t, d, fixedNow)
 		assertBroken(t, results, 7, 2, fmt.Sprintf("invoice %d (INV-000009) was paid at", inv.ID), "but is open")
@@ -349,7 +417,7 @@ func TestCheckInvariant7PaidIsFinal(t *testing.T) {
 func TestCheckInvariant8StripeEventOnce(t *testing.T) {
 	d := mustOpen(t)
 	f := seed(t, d)
-	loosen(t, d, "stripe_events", "TEXT NOT NULL UNIQUE", "TEXT NOT NULL")
+	loosen(t, d, "stripe_events", "TEXT NOT NULL UNIQUE", "TEXT NOT NULL", "event_id")
 	again := &StripeEvent{EventID: f.events[1].EventID, Type: "checkout.session.completed", Outcome: "paid", ReceivedAt: fixedNow}
 	insert(t, d.Bun(), again)
 	assertBroken(t, mustCheck(t, d, fixedNow), 8, 1, "Stripe event evt_fixture_1 recorded 2 times")

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // MaxPerPage bounds every paged list, whatever the request asks for.
@@ -176,20 +177,35 @@ func ftsPhrase(term string) string {
 type ftsSource struct {
 	idCol, fts string // "t.id", "tasks_fts"
 	// column limits the match to one column of the index ("" for all).
-	column   string
+	column string
+	// likeCols are the index's columns in the searched table: SQLite reads
+	// them for a short term, PostgreSQL for every term (see searchIndexed).
 	likeCols []string
 	// likeSub, for a source reached through another table (a task's
 	// customer), is the fallback subquery selecting matching ids: ? is the
-	// LIKE pattern.
-	likeSub string
+	// LIKE pattern. ilikeSub is PostgreSQL's, matched as searchIndexed
+	// matches likeCols there.
+	likeSub, ilikeSub string
 }
 
-// searchIndexed adds "the term matches any source" to a query: one probe of
-// each full-text index for terms of three characters or more, a LIKE over
-// the columns otherwise.
+// searchIndexed adds "the term matches any source" to a query.
+//
+// On SQLite: one probe of each FTS5 index for terms of three characters or
+// more, a LIKE over the columns otherwise.
+//
+// On PostgreSQL, which has no FTS5, the same columns are matched with
+// `column ILIKE '%term%'`, each column on its own (never lower() or
+// coalesce(), which would hide the column from its index): the pg_trgm GIN
+// index of each column (PostgreSQL migration 0004) answers a term of three
+// characters or more, and ILIKE is case-insensitive as the trigram tokenizer
+// is. A shorter term has no trigram to look up and reads the rows, as on
+// SQLite. The term's % _ and \ are escaped, so it matches as a substring.
 func searchIndexed(sq *bun.SelectQuery, term string, sources ...ftsSource) *bun.SelectQuery {
 	if term == "" {
 		return sq
+	}
+	if sq.Dialect().Name() == dialect.PG {
+		return searchILike(sq, term, sources)
 	}
 	indexed, pat := SearchUsesIndex(term), likePattern(term)
 	return sq.WhereGroup(" AND ", func(g *bun.SelectQuery) *bun.SelectQuery {
@@ -213,11 +229,31 @@ func searchIndexed(sq *bun.SelectQuery, term string, sources ...ftsSource) *bun.
 	})
 }
 
+// searchILike is searchIndexed on PostgreSQL: an OR of `col ILIKE pattern`
+// over every source's columns.
+func searchILike(sq *bun.SelectQuery, term string, sources []ftsSource) *bun.SelectQuery {
+	pat := likePattern(term) // ILIKE ignores the lower-casing
+	return sq.WhereGroup(" AND ", func(g *bun.SelectQuery) *bun.SelectQuery {
+		for _, s := range sources {
+			if s.ilikeSub != "" {
+				g = g.WhereOr(s.idCol+" IN ("+s.ilikeSub+")", pat)
+				continue
+			}
+			for _, c := range s.likeCols {
+				g = g.WhereOr(c+" ILIKE ? ESCAPE '\\'", pat)
+			}
+		}
+		return g
+	})
+}
+
 // customerSearch is the task and invoice lists' search of their customer's
-// name (only the name), through the customers' index.
+// name (only the name), through the customers' index: customers_fts on
+// SQLite, customers_search_company (pg_trgm) on PostgreSQL.
 var customerSearch = func(idCol string) ftsSource {
 	return ftsSource{idCol: idCol, fts: "customers_fts", column: "company",
-		likeSub: `SELECT id FROM customers WHERE lower(company) LIKE ? ESCAPE '\'`}
+		likeSub:  `SELECT id FROM customers WHERE lower(company) LIKE ? ESCAPE '\'`,
+		ilikeSub: `SELECT id FROM customers WHERE company ILIKE ? ESCAPE '\'`}
 }
 
 // list is how one newest-first list is read.
