@@ -143,8 +143,7 @@ func TestMarkLeadsIsOneTransaction(t *testing.T) {
 	d, ctx := r.store, r.ctx
 	a, _ := r.lead("a@one.example", "one.example", LeadNew)
 	b, _ := r.lead("b@two.example", "two.example", LeadNew)
-	mustExec(t, d.bun, fmt.Sprintf(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.target = 'lead %d'
-		BEGIN SELECT RAISE(ABORT, 'refused'); END`, b.ID))
+	refuseWrites(t, d, "refuse_audit", "INSERT", "audit_log", fmt.Sprintf("NEW.target = 'lead %d'", b.ID), "refused")
 	if _, err := d.MarkLeads(ctx, []int64{a.ID, b.ID}, LeadDead, "", operator); err == nil {
 		t.Fatal("the failed audit entry was not an error")
 	}

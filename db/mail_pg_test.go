@@ -134,7 +134,9 @@ func checkPGPlan(t *testing.T, d *DB, name, query string, uses ...string) {
 func seedMailPG(t *testing.T, d *DB, n int, now time.Time) {
 	t.Helper()
 	base := now.Add(-60 * 24 * time.Hour).UTC().Format("2006-01-02 15:04:05+00")
-	ts := func(secs string) string { return fmt.Sprintf("(TIMESTAMPTZ '%s' + (%s) * INTERVAL '1 second')", base, secs) }
+	ts := func(secs string) string {
+		return fmt.Sprintf("(TIMESTAMPTZ '%s' + (%s) * INTERVAL '1 second')", base, secs)
+	}
 	span := fmt.Sprint(60 * 24 * 3600 / n) // seconds between two leads: the last is a little before now
 	stmts := []string{
 		`INSERT INTO leads (name, email, company, domain_key, niche, website, source, status, contacted_at, sequence_step, created_at, updated_at)
@@ -160,4 +162,25 @@ func seedMailPG(t *testing.T, d *DB, n int, now time.Time) {
 	for _, s := range stmts {
 		mustExec(t, d.Bun(), s)
 	}
+}
+
+// refuseWrites makes the database refuse event ("INSERT", "UPDATE OF
+// status", "DELETE") on table with message, for the rows where when (an SQL
+// condition on NEW, "" for every row) holds: a failure a test provokes
+// inside a transaction. SQLite takes a trigger that raises ABORT;
+// PostgreSQL a plpgsql trigger function that raises an exception.
+func refuseWrites(t *testing.T, d *DB, name, event, table, when, message string) {
+	t.Helper()
+	if !testOnPostgres() {
+		if when != "" {
+			when = " WHEN " + when
+		}
+		mustExec(t, d.Bun(), "CREATE TRIGGER "+name+" BEFORE "+event+" ON "+table+when+" BEGIN SELECT RAISE(ABORT, '"+message+"'); END")
+		return
+	}
+	if when != "" {
+		when = " WHEN (" + when + ")"
+	}
+	mustExec(t, d.Bun(), "CREATE FUNCTION "+name+"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '"+message+"'; END $$")
+	mustExec(t, d.Bun(), "CREATE TRIGGER "+name+" BEFORE "+event+" ON "+table+" FOR EACH ROW"+when+" EXECUTE FUNCTION "+name+"()")
 }

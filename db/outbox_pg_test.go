@@ -385,37 +385,42 @@ func TestPostgresOutboxQueriesUseTheirIndexes(t *testing.T) {
 	hook := &recordQueries{}
 	//lint:ignore SA1019 the store's handle, not a copy, needs the hook
 	d.Bun().AddQueryHook(hook)
-	for name, run := range map[string]func() error{
-		"ClaimMessage": func() error {
+	// In this order: MarkSent records the claimed message.
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"ClaimMessage", func() error {
 			c, err := d.ClaimMessage(ctx, queued[0].ID, EmailCaps{PerCycle: 1e6, PerHour: 1e6, PerDay: 1e6})
 			if err == nil && c != ClaimOK {
 				err = fmt.Errorf("claim %s", c)
 			}
 			return err
-		},
-		"QueueMessage": func() error {
+		}},
+		{"QueueMessage", func() error {
 			_, err := d.QueueMessage(ctx, newLeads[0].ID, func(l *Lead, id int64) (OutboxDraft, error) {
 				return OutboxDraft{Template: "general/1", Subject: "Hello", Body: "body"}, nil
 			})
 			return err
-		},
-		"MarkSent":         func() error { return d.MarkSent(ctx, queued[0].ID, "p", false) },
-		"ListSuppressions": func() error { _, _, err := d.ListSuppressions(ctx, ListQuery{}); return err },
-		"ListSuppressions page 3": func() error {
+		}},
+		{"MarkSent", func() error { return d.MarkSent(ctx, queued[0].ID, "p", false) }},
+		{"ListSuppressions", func() error { _, _, err := d.ListSuppressions(ctx, ListQuery{}); return err }},
+		{"ListSuppressions page 3", func() error {
 			_, _, err := d.ListSuppressions(ctx, ListQuery{Cursor: Cursor{Page: 3, ID: 1500}})
 			return err
-		},
-		"ListSuppressions search": func() error { _, _, err := d.ListSuppressions(ctx, ListQuery{Search: "pat1234"}); return err },
-	} {
+		}},
+		{"ListSuppressions search", func() error { _, _, err := d.ListSuppressions(ctx, ListQuery{Search: "pat1234"}); return err }},
+	}
+	for _, step := range steps {
 		hook.take()
-		if err := run(); err != nil {
-			t.Fatalf("%s: %v", name, err)
+		if err := step.run(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
 		}
 		for _, q := range hook.take() {
 			if q == "BEGIN" || q == "COMMIT" || q == "ROLLBACK" || len(q) < 6 || (q[:6] != "SELECT" && q[:6] != "UPDATE" && q[:6] != "INSERT") {
 				continue
 			}
-			checkPGPlan(t, d, name, q)
+			checkPGPlan(t, d, step.name, q)
 		}
 	}
 }

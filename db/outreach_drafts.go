@@ -110,6 +110,12 @@ const waitingDraftSQL = `EXISTS (SELECT 1 FROM outreach_drafts AS od WHERE od.le
 // DraftFirstStep drafts the first e-mail of lead leadID when BizDev would
 // queue it (QueueMessage's conditions) and it has no waiting draft; it
 // returns nil without error when the lead no longer qualifies.
+//
+// Two instances drafting one lead at once write one draft: the UNIQUE index
+// of waiting drafts by (lead_id, step) takes the second insert to its ON
+// CONFLICT, which on PostgreSQL (SERIALIZABLE, the first draft not in its
+// snapshot) aborts with SQLSTATE 40001; RunInTx runs it again, and then the
+// lead has a waiting draft and is passed over.
 func (d *DB) DraftFirstStep(ctx context.Context, leadID int64, compose func(l *Lead) (DraftText, error)) (*OutreachDraft, error) {
 	var out *OutreachDraft
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {

@@ -65,6 +65,12 @@ func (d *DB) QueueFollowUp(ctx context.Context, leadID int64, step int, compose 
 // takeDueStep reads lead leadID inside tx when step is its next one and is
 // due at now, and clears its next_step_at, so that the step is queued or
 // drafted once; nil when the lead no longer qualifies.
+//
+// Once also across instances on PostgreSQL, by SERIALIZABLE alone: two
+// transactions taking the same step both update the lead's row, so the
+// second fails (SQLSTATE 40001, the row changed since its snapshot) and
+// RunInTx runs it again, when the step is no longer due and nothing is
+// queued.
 func takeDueStep(ctx context.Context, tx bun.Tx, leadID int64, step int, now time.Time) (*Lead, error) {
 	var l Lead
 	err := tx.NewSelect().Model(&l).

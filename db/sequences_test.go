@@ -106,19 +106,7 @@ func TestReplaceSequenceStepsInOneTransaction(t *testing.T) {
 	}
 	// A failure inside the transaction, after the delete (a test trigger
 	// stands in for any refused insert), rolls the delete back with it.
-	refuse := []string{`CREATE TRIGGER refuse_dos BEFORE INSERT ON sequence_steps WHEN NEW.body = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`}
-	if testOnPostgres() {
-		refuse = []string{
-			`CREATE FUNCTION refuse_dos() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN IF NEW.body = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$`,
-			`CREATE TRIGGER refuse_dos BEFORE INSERT ON sequence_steps FOR EACH ROW EXECUTE FUNCTION refuse_dos()`,
-		}
-	}
-	for _, stmt := range refuse {
-		if _, err := d.Bun().ExecContext(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	refuseWrites(t, d, "refuse_dos", "INSERT", "sequence_steps", "NEW.body = 'boom'", "boom")
 	if _, err := d.ReplaceSequenceSteps(ctx, "saas", testSteps("saas", "fine", "boom")); err == nil {
 		t.Error("a failing insert was not reported")
 	}
