@@ -171,23 +171,21 @@ const flaggedAddress = "the address is flagged"
 // of a closed customer is marked suppressed. The caps are read in the
 // claim's transaction, as outreach's are.
 //
-// Across instances on PostgreSQL it is correct as ClaimMessage is (see
-// there): the message row is read FOR UPDATE SKIP LOCKED, so two instances
-// never decide on one message at once, and SERIALIZABLE aborts one of two
-// claims whose cap counts each miss the other's message (RunInTx runs it
-// again, counting it). A portal link is inserted in the claim's
-// transaction, so a retried claim stores it once.
+// Across instances on PostgreSQL it is correct as ClaimMessage is: the
+// client outbox's claims take turns (runClaim, on a key of their own, as
+// their caps are), and the message row is locked. A portal link is
+// inserted in the claim's transaction, so a claim run again stores it once.
 func (d *DB) ClaimClientMessage(ctx context.Context, id int64, caps ClientCaps, link *PortalLinkGrant) (Claim, error) {
 	var claim Claim
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		// RunInTx may run this again (PostgreSQL retries a conflict): a
+	err := d.runClaim(ctx, claimLockClients, func(ctx context.Context, tx bun.Tx) error {
+		// The transaction may run again (PostgreSQL retries a deadlock): a
 		// claim decided by an attempt that was rolled back must not stand.
 		claim = ClaimGone
 		var m ClientMessage
 		q := tx.NewSelect().Model(&m).Where("cm.id = ?", id)
 		if d.Postgres() {
-			// Another instance deciding on this message has it: skip it.
-			q = q.For("UPDATE SKIP LOCKED")
+			// Its latest version, locked until the claim commits.
+			q = q.For("UPDATE")
 		}
 		err := q.Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
