@@ -64,24 +64,30 @@ const auditWindowSQL = `SELECT id, actor, action, target, detail, remote_addr, c
 func (d *DB) searchAudit(ctx context.Context, q ListQuery, window int) ([]AuditEntry, Page, error) {
 	newer := q.Cursor.ID > 0 && q.Cursor.Newer
 	var cond []any
-	where, order := "", "ORDER BY created_at DESC, id DESC"
+	where, dir := "", "DESC"
 	switch {
 	case newer:
-		where, order = "WHERE (created_at, id) > (SELECT created_at, id FROM audit_log WHERE id = ?)", "ORDER BY created_at ASC, id ASC"
+		where, dir = "WHERE (created_at, id) > (SELECT created_at, id FROM audit_log WHERE id = ?)", "ASC"
 		cond = append(cond, q.Cursor.ID)
 	case q.Cursor.ID > 0:
 		where = "WHERE (created_at, id) < (SELECT created_at, id FROM audit_log WHERE id = ?)"
 		cond = append(cond, q.Cursor.ID)
 	}
-	inner := fmt.Sprintf(auditWindowSQL, where+" "+order)
+	inner := d.pin(fmt.Sprintf(auditWindowSQL, where+" ORDER BY created_at "+dir+", id "+dir))
 	pat := likePattern(q.Search)
 	match := `(lower(w.actor) LIKE ? ESCAPE '\' OR lower(w.action) LIKE ? ESCAPE '\' OR lower(w.target) LIKE ? ESCAPE '\')`
 	// The window is a subquery with its own LIMIT, which SQLite runs as a
 	// co-routine yielding rows in its index order; the page keeps them in
-	// that order (and sorts at most PerPage+1 of them).
+	// that order (and sorts at most PerPage+1 of them). PostgreSQL gives no
+	// such promise for the rows of a subquery, so there the outer query
+	// orders them again (a top-N sort of the window's matches).
+	outer := ""
+	if d.Postgres() {
+		outer = "ORDER BY w.created_at " + dir + ", w.id " + dir
+	}
 	args := append(append([]any{}, cond...), window, pat, pat, pat, q.PerPage+1)
 	var entries []AuditEntry
-	err := d.bun.NewRaw(`SELECT w.* FROM (`+inner+`) AS w WHERE `+match+` LIMIT ?`, args...).Scan(ctx, &entries)
+	err := d.bun.NewRaw(`SELECT w.* FROM (`+inner+`) AS w WHERE `+match+` `+outer+` LIMIT ?`, args...).Scan(ctx, &entries)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, Page{}, fmt.Errorf("store: unable to search the audit log: %w", err)
 	}
@@ -93,7 +99,7 @@ func (d *DB) searchAudit(ctx context.Context, q ListQuery, window int) ([]AuditE
 	// searched yet.
 	var edge int64
 	if !more {
-		err := d.bun.NewRaw(`SELECT w.id FROM (`+inner+`) AS w LIMIT 1 OFFSET ?`, append(append([]any{}, cond...), window, window-1)...).Scan(ctx, &edge)
+		err := d.bun.NewRaw(`SELECT w.id FROM (`+inner+`) AS w `+outer+` LIMIT 1 OFFSET ?`, append(append([]any{}, cond...), window, window-1)...).Scan(ctx, &edge)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, Page{}, fmt.Errorf("store: unable to search the audit log: %w", err)
 		}

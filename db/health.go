@@ -158,10 +158,12 @@ func (d *DB) StripeHealth(ctx context.Context, list int) (StripeHealth, error) {
 	// Each count reads a partial index holding only the invoices that need
 	// attention (invoices_need_link, invoices_open_attention), not every
 	// open invoice; the planner, seeing many open invoices, would otherwise
-	// pick invoices_status_created and read them all.
-	err = d.bun.NewRaw(`SELECT
+	// pick invoices_status_created and read them all. (On SQLite; d.pin
+	// drops INDEXED BY on PostgreSQL, whose planner matches the partial
+	// indexes by their predicates.)
+	err = d.bun.NewRaw(d.pin(`SELECT
 			(SELECT COUNT(*) FROM invoices INDEXED BY invoices_need_link WHERE status = 'open' AND payment_url = '' AND flag = ''),
-			(SELECT COUNT(*) FROM invoices INDEXED BY invoices_open_attention WHERE status = 'open' AND flag <> '')`).Scan(ctx, &h.MissingLinks, &h.Flagged)
+			(SELECT COUNT(*) FROM invoices INDEXED BY invoices_open_attention WHERE status = 'open' AND flag <> '')`)).Scan(ctx, &h.MissingLinks, &h.Flagged)
 	if err != nil {
 		return h, fmt.Errorf("store: unable to count invoices needing attention: %w", err)
 	}
@@ -192,8 +194,8 @@ func (d *DB) StripeHealth(ctx context.Context, list int) (StripeHealth, error) {
 // 0006), which holds only them: events of another install sharing the Stripe
 // account can outnumber ours, and none of them is read.
 func (d *DB) setAsideEvents(ctx context.Context, h *StripeHealth, list int) error {
-	rows, err := d.bun.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM stripe_events INDEXED BY stripe_events_set_aside
-		WHERE outcome IN (?) AND received_at > ? GROUP BY outcome`,
+	rows, err := d.bun.QueryContext(ctx, d.pin(`SELECT outcome, COUNT(*) FROM stripe_events INDEXED BY stripe_events_set_aside
+		WHERE outcome IN (?) AND received_at > ? GROUP BY outcome`),
 		bun.List(setAsideOutcomes), d.now().UTC().Add(-SetAsideWindow))
 	if err != nil {
 		return fmt.Errorf("store: unable to count set-aside Stripe events: %w", err)
@@ -216,8 +218,8 @@ func (d *DB) setAsideEvents(ctx context.Context, h *StripeHealth, list int) erro
 	if list <= 0 {
 		return nil
 	}
-	err = d.bun.NewRaw(`SELECT event_id, type, outcome, detail, received_at FROM stripe_events INDEXED BY stripe_events_set_aside
-		WHERE outcome IN (?) ORDER BY received_at DESC, id DESC LIMIT ?`, bun.List(setAsideOutcomes), list).Scan(ctx, &h.SetAsideList)
+	err = d.bun.NewRaw(d.pin(`SELECT event_id, type, outcome, detail, received_at FROM stripe_events INDEXED BY stripe_events_set_aside
+		WHERE outcome IN (?) ORDER BY received_at DESC, id DESC LIMIT ?`), bun.List(setAsideOutcomes), list).Scan(ctx, &h.SetAsideList)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: unable to list set-aside Stripe events: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -126,38 +127,75 @@ func (d *DB) Seed(ctx context.Context, sizes SeedSizes) (SeedReport, error) {
 	return r, nil
 }
 
-// seedCacheKiB is the page cache of the seeding connection: the indexes of
-// a large seed fit, so inserting into them seldom reads a page back.
+// seedCacheKiB is the page cache of the seeding connection on SQLite: the
+// indexes of a large seed fit, so inserting into them seldom reads a page
+// back.
 const seedCacheKiB = 256 << 10
 
+// seedTx is the transaction a seed writes in, and whether it is
+// PostgreSQL's: the seed writes through database/sql directly (bun would
+// format every value into the SQL text), so its placeholders are the
+// driver's own, ? on SQLite and $n on PostgreSQL (see sql).
+type seedTx struct {
+	*sql.Tx
+	pg bool
+}
+
+// sql is query, written with ? placeholders, for the transaction's driver.
+// Seed queries hold no ? other than placeholders.
+func (tx *seedTx) sql(query string) string {
+	if !tx.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // seedWrite checks the database is empty and writes the plan in one
-// transaction, on a connection whose page cache is enlarged for the while.
+// transaction. On SQLite the connection's page cache is enlarged for the
+// while; PostgreSQL's shared buffers are the server's, so nothing is set
+// there.
 func (d *DB) seedWrite(ctx context.Context, plan *seedPlanned) error {
 	conn, err := d.bun.DB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	defer conn.Close()
-	var cache int64
-	if err := conn.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
-		return fmt.Errorf("seed: %w", err)
+	if !d.Postgres() {
+		var cache int64
+		if err := conn.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", -seedCacheKiB)); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", cache)) //nolint:errcheck // best effort: the pool may reuse the connection
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", -seedCacheKiB)); err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", cache)) //nolint:errcheck // best effort: the pool may reuse the connection
-	tx, err := conn.BeginTx(ctx, nil)
+	// One transaction, not retried: on PostgreSQL it runs SERIALIZABLE (the
+	// store's default), so a write racing the emptiness check aborts the
+	// seed instead of mixing with it, and the seed is simply run again.
+	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
+	tx := &seedTx{Tx: sqlTx, pg: d.Postgres()}
 	if err := refuseNonEmpty(ctx, tx); err != nil {
 		return err
 	}
 	if err := plan.write(ctx, tx); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	return nil
@@ -165,7 +203,7 @@ func (d *DB) seedWrite(ctx context.Context, plan *seedPlanned) error {
 
 // refuseNonEmpty fails with ErrSeedRefused when a business table holds rows
 // or invoice numbers were already handed out.
-func refuseNonEmpty(ctx context.Context, tx *sql.Tx) error {
+func refuseNonEmpty(ctx context.Context, tx *seedTx) error {
 	var held []string
 	for _, table := range seedGuardTables {
 		var n int64
@@ -177,7 +215,7 @@ func refuseNonEmpty(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	var issued int64
-	err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = ?", InvoiceCounter).Scan(&issued)
+	err := tx.QueryRowContext(ctx, tx.sql("SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = ?"), InvoiceCounter).Scan(&issued)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 // INSERTs of up to per rows each, through one prepared statement.
 type batch struct {
 	ctx   context.Context
-	tx    *sql.Tx
+	tx    *seedTx
 	table string
 	cols  []string
 	per   int
@@ -22,7 +22,7 @@ type batch struct {
 	count int
 }
 
-func newBatch(ctx context.Context, tx *sql.Tx, table string, cols ...string) *batch {
+func newBatch(ctx context.Context, tx *seedTx, table string, cols ...string) *batch {
 	per := max(1, min(500, seedMaxVariables/len(cols)))
 	return &batch{ctx: ctx, tx: tx, table: table, cols: cols, per: per, args: make([]any, 0, per*len(cols))}
 }
@@ -30,8 +30,8 @@ func newBatch(ctx context.Context, tx *sql.Tx, table string, cols ...string) *ba
 // insertSQL is the INSERT of n rows.
 func (b *batch) insertSQL(n int) string {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(b.cols)), ",") + ")"
-	return "INSERT INTO " + b.table + " (" + strings.Join(b.cols, ", ") + ") VALUES " +
-		strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+	return b.tx.sql("INSERT INTO " + b.table + " (" + strings.Join(b.cols, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+",", n), ","))
 }
 
 // add buffers one row, writing the batch when it is full.
@@ -80,9 +80,10 @@ func (b *batch) flush() error {
 }
 
 // write inserts the plan, parents before children.
-func (p *seedPlanned) write(ctx context.Context, tx *sql.Tx) error {
-	for _, step := range []func(context.Context, *sql.Tx) error{
+func (p *seedPlanned) write(ctx context.Context, tx *seedTx) error {
+	for _, step := range []func(context.Context, *seedTx) error{
 		p.writeLeads, p.writeMessages, p.writeCustomers, p.writeTasks, p.writeInvoices, p.writeCounter, forgetSeededJobs,
+		advanceIdentities,
 	} {
 		if err := step(ctx, tx); err != nil {
 			return err
@@ -95,12 +96,33 @@ func (p *seedPlanned) write(ctx context.Context, tx *sql.Tx) error {
 // added: a made-up history is not news to its made-up clients (no welcome
 // for a customer of last year, no receipt for an old payment). What the
 // agents do after the seed is told as usual.
-func forgetSeededJobs(ctx context.Context, tx *sql.Tx) error {
+func forgetSeededJobs(ctx context.Context, tx *seedTx) error {
 	_, err := tx.ExecContext(ctx, "DELETE FROM collection_jobs")
 	return err
 }
 
-func (p *seedPlanned) writeLeads(ctx context.Context, tx *sql.Tx) error {
+// seededTables are the tables a seed writes with its own ids.
+var seededTables = []string{"leads", "messages", "customers", "tasks", "invoices", "invoice_lines"}
+
+// advanceIdentities moves each seeded table's id generator past the ids the
+// seed wrote. SQLite's INTEGER PRIMARY KEY takes MAX(rowid)+1 by itself; a
+// PostgreSQL identity column draws from its sequence, which explicit ids do
+// not move, so the next row the app inserts would take id 1 again.
+func advanceIdentities(ctx context.Context, tx *seedTx) error {
+	if !tx.pg {
+		return nil
+	}
+	for _, table := range seededTables {
+		_, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'), MAX(id)) FROM `+table+
+			` HAVING MAX(id) IS NOT NULL`)
+		if err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func (p *seedPlanned) writeLeads(ctx context.Context, tx *seedTx) error {
 	b := newBatch(ctx, tx, "leads", "id", "name", "email", "company", "domain_key", "niche", "website", "website_key", "source",
 		"status", "dry_run", "contacted_at", "responded_at", "converted_at", "created_at", "updated_at")
 	for i := range p.leads {
@@ -115,7 +137,7 @@ func (p *seedPlanned) writeLeads(ctx context.Context, tx *sql.Tx) error {
 	return b.flush()
 }
 
-func (p *seedPlanned) writeMessages(ctx context.Context, tx *sql.Tx) error {
+func (p *seedPlanned) writeMessages(ctx context.Context, tx *seedTx) error {
 	b := newBatch(ctx, tx, "messages", "id", "lead_id", "to_addr", "template", "subject", "body", "status",
 		"provider_id", "attempts", "created_at", "sending_at", "sent_at", "updated_at")
 	var id int64
@@ -140,7 +162,7 @@ func (p *seedPlanned) writeMessages(ctx context.Context, tx *sql.Tx) error {
 	return b.flush()
 }
 
-func (p *seedPlanned) writeCustomers(ctx context.Context, tx *sql.Tx) error {
+func (p *seedPlanned) writeCustomers(ctx context.Context, tx *seedTx) error {
 	b := newBatch(ctx, tx, "customers", "id", "company", "contact_email", "plan", "lead_id", "status",
 		"portal_token_hash", "token_created_at", "created_at")
 	for _, l := range p.customers {
@@ -157,7 +179,7 @@ func (p *seedPlanned) writeCustomers(ctx context.Context, tx *sql.Tx) error {
 	return b.flush()
 }
 
-func (p *seedPlanned) writeTasks(ctx context.Context, tx *sql.Tx) error {
+func (p *seedPlanned) writeTasks(ctx context.Context, tx *seedTx) error {
 	b := newBatch(ctx, tx, "tasks", "id", "customer_id", "kind", "description", "status", "currency",
 		"reward_cents", "cost_cents", "profit_cents", "attempts", "started_at", "result", "last_error",
 		"completed_at", "created_at", "updated_at")
@@ -181,7 +203,7 @@ func (p *seedPlanned) writeTasks(ctx context.Context, tx *sql.Tx) error {
 	return b.flush()
 }
 
-func (p *seedPlanned) writeInvoices(ctx context.Context, tx *sql.Tx) error {
+func (p *seedPlanned) writeInvoices(ctx context.Context, tx *seedTx) error {
 	inv := newBatch(ctx, tx, "invoices", "id", "customer_id", "number", "currency", "amount_cents", "status",
 		"issued_at", "due_at", "paid_at", "payer_email", "payer_name", "created_at", "updated_at")
 	for _, in := range p.invoices {
@@ -203,7 +225,7 @@ func (p *seedPlanned) writeInvoices(ctx context.Context, tx *sql.Tx) error {
 	return p.writeInvoiceLines(ctx, tx)
 }
 
-func (p *seedPlanned) writeInvoiceLines(ctx context.Context, tx *sql.Tx) error {
+func (p *seedPlanned) writeInvoiceLines(ctx context.Context, tx *seedTx) error {
 	b := newBatch(ctx, tx, "invoice_lines", "id", "invoice_id", "task_id", "description", "amount_cents", "created_at")
 	var id int64
 	for _, in := range p.invoices {
@@ -220,11 +242,11 @@ func (p *seedPlanned) writeInvoiceLines(ctx context.Context, tx *sql.Tx) error {
 
 // writeCounter sets the invoice counter to the last number issued, so the
 // billing cycle goes on without a gap.
-func (p *seedPlanned) writeCounter(ctx context.Context, tx *sql.Tx) error {
+func (p *seedPlanned) writeCounter(ctx context.Context, tx *seedTx) error {
 	if len(p.invoices) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, InvoiceCounter, len(p.invoices))
+	_, err := tx.ExecContext(ctx, tx.sql(`INSERT INTO counters (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`), InvoiceCounter, len(p.invoices))
 	return err
 }
