@@ -62,7 +62,6 @@ func randomWebsite(r *mrand.Rand) string {
 // The migration's SQL steps give every stored website the key WebsiteKey
 // gives it, and the oldest of several leads with one key keeps it.
 func TestWebsiteKeyBackfillAgreesWithWebsiteKey(t *testing.T) {
-	sqliteOnly(t, "the PostgreSQL migrations only ever run on an empty database, so their 0009 has no backfill; every PostgreSQL lead gets its key from WebsiteKey (TestCreateLeadRefusesADuplicateWebsite)")
 	ctx := context.Background()
 	d := mustOpen(t)
 	r := mrand.New(mrand.NewPCG(9, 9))
@@ -145,7 +144,6 @@ func TestWebsiteKeySharedHostsMatchTheMigration(t *testing.T) {
 // stored before the rule and stay), and new leads are then compared with
 // them.
 func TestMigration0009UpgradesStoredLeads(t *testing.T) {
-	sqliteOnly(t, "no PostgreSQL database predates its 0009 (see TestWebsiteKeyBackfillAgreesWithWebsiteKey); TestCreateLeadRefusesADuplicateWebsite runs the dedupe on both")
 	ctx := context.Background()
 	d := mustOpen(t)
 	// Back to the file as it was before 0009.

@@ -2,10 +2,8 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,58 +68,19 @@ func testMinutesAfter2026(minutes, seconds string) string {
 	return "datetime('2026-01-01', '+' || (" + minutes + ") || ' minutes', '+' || (" + seconds + ") || ' seconds')"
 }
 
-// pgPlanNode is a node of PostgreSQL's EXPLAIN (FORMAT JSON).
-type pgPlanNode struct {
-	NodeType  string       `json:"Node Type"`
-	Relation  string       `json:"Relation Name"`
-	Alias     string       `json:"Alias"`
-	IndexName string       `json:"Index Name"`
-	Plans     []pgPlanNode `json:"Plans"`
-}
-
-// walk calls fn on n and every node below it.
-func (n pgPlanNode) walk(fn func(pgPlanNode)) {
-	fn(n)
-	for _, c := range n.Plans {
-		c.walk(fn)
-	}
-}
-
-// pgPlan explains query (values inlined, as bun writes them) on
-// PostgreSQL.
-func pgPlan(t *testing.T, d *DB, query string) pgPlanNode {
-	t.Helper()
-	var out string
-	if err := d.bun.QueryRowContext(context.Background(), "EXPLAIN (FORMAT JSON) "+query).Scan(&out); err != nil {
-		t.Fatalf("EXPLAIN %s: %v", query, err)
-	}
-	var plans []struct {
-		Plan pgPlanNode `json:"Plan"`
-	}
-	if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 {
-		t.Fatalf("EXPLAIN %s: %v (%s)", query, err, out)
-	}
-	return plans[0].Plan
-}
-
-// checkPGPlan fails when the plan of query reads one of the big tables
-// (messages, leads, suppressions, outreach_drafts) from end to end, and
-// when it uses none of the indexes uses names.
+// checkPGPlan fails when the plan of query (pgPlanOf, queries_test.go)
+// reads one of the big tables (messages, leads, suppressions,
+// outreach_drafts) from end to end, and when it misses one of the indexes
+// uses names.
 func checkPGPlan(t *testing.T, d *DB, name, query string, uses ...string) {
 	t.Helper()
-	big := map[string]bool{"messages": true, "leads": true, "suppressions": true, "outreach_drafts": true}
-	var indexes []string
-	pgPlan(t, d, query).walk(func(n pgPlanNode) {
-		if n.NodeType == "Seq Scan" && big[n.Relation] {
-			t.Errorf("%s: a Seq Scan on %s\nquery: %s", name, n.Relation, query)
-		}
-		if n.IndexName != "" {
-			indexes = append(indexes, n.IndexName)
-		}
-	})
+	plan := pgPlanOf(t, d, query)
+	for _, scan := range plan.seqScans("messages", "leads", "suppressions", "outreach_drafts") {
+		t.Errorf("%s: a %s\nplan: %s\nquery: %s", name, scan, plan, query)
+	}
 	for _, idx := range uses {
-		if !strings.Contains(" "+strings.Join(indexes, " ")+" ", " "+idx+" ") {
-			t.Errorf("%s does not use %s (it uses %v)\nquery: %s", name, idx, indexes, query)
+		if !plan.uses(idx) {
+			t.Errorf("%s does not use %s\nplan: %s\nquery: %s", name, idx, plan, query)
 		}
 	}
 }
