@@ -339,10 +339,10 @@ func TestPostgresClientClaimsAcrossInstancesKeepTheCaps(t *testing.T) {
 // queries read their partial indexes, never the whole messages or leads
 // table: PostgreSQL has no INDEXED BY (d.pin drops it), so this is what
 // holds its planner to them. SQLite's plans are pinned by
-// TestHotQueriesUseTheirIndexes and TestDraftQueryPlansReadTheQueue.
+// TestHotQueryPlansReadTheBatchNotTheTable and TestDraftQueryPlansReadTheQueue.
 func TestPostgresOutboxQueriesUseTheirIndexes(t *testing.T) {
 	if !testOnPostgres() {
-		t.Skip("the PostgreSQL plans; SQLite's are TestHotQueriesUseTheirIndexes'")
+		t.Skip("the PostgreSQL plans; TestHotQueryPlansReadTheBatchNotTheTable checks SQLite's")
 	}
 	if testing.Short() {
 		t.Skip("builds a large dataset")
