@@ -314,9 +314,10 @@ const (
 // READ COMMITTED after pg_advisory_xact_lock on the outbox's key, held to
 // the commit. Each statement of READ COMMITTED reads what was committed
 // when it starts, so the count of the window, read after the lock, holds
-// every claim committed before, and nothing but a claim moves a message
-// into the window (MarkSent and MarkFailed move a claimed one on, within or
-// out of it), so the count is exact. The message row itself is read FOR
+// every claim committed before. Only a claim puts a message in the window;
+// MarkSent and MarkFailed move on one claimed before, which on SQLite too
+// may land before or after a claim, so a claim never passes a cap that
+// SQLite's order would keep. The message row itself is read FOR
 // UPDATE: its latest version, which no other writer (MarkSent, a retry, a
 // stopped sequence) changes until the claim commits, so it is claimed once.
 // The other reads (the pause, the lead, the suppressions) are of the latest
