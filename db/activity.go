@@ -39,14 +39,14 @@ type Activity struct {
 func (d *DB) Activity(ctx context.Context, since, until time.Time) (Activity, error) {
 	a := Activity{Since: since.UTC(), Until: until.UTC(), EmailsByStatus: map[string]int64{}}
 	w := []any{a.Since, a.Until}
-	err := d.bun.NewRaw(`SELECT
+	err := d.bun.NewRaw(d.pin(`SELECT
 		(SELECT COUNT(*) FROM leads WHERE created_at >= ?0 AND created_at <= ?1),
 		(SELECT COUNT(*) FROM leads WHERE contacted_at >= ?0 AND contacted_at <= ?1),
 		(SELECT COUNT(*) FROM leads WHERE responded_at >= ?0 AND responded_at <= ?1),
 		(SELECT COUNT(*) FROM leads WHERE converted_at >= ?0 AND converted_at <= ?1),
 		(SELECT COUNT(*) FROM tasks WHERE status = 'done' AND completed_at >= ?0 AND completed_at <= ?1),
 		(SELECT COUNT(*) FROM invoices WHERE issued_at >= ?0 AND issued_at <= ?1),
-		(SELECT COUNT(*) FROM invoices INDEXED BY invoices_paid_at WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1)`, w...).
+		(SELECT COUNT(*) FROM invoices INDEXED BY invoices_paid_at WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1)`), w...).
 		Scan(ctx, &a.LeadsCreated, &a.LeadsContacted, &a.LeadsResponded, &a.LeadsConverted,
 			&a.TasksDone, &a.InvoicesIssued, &a.InvoicesPaid)
 	if err != nil {
@@ -85,7 +85,7 @@ func (d *DB) Activity(ctx context.Context, since, until time.Time) (Activity, er
 		{&a.Revenue, "SELECT currency, SUM(amount_cents) FROM invoices INDEXED BY invoices_paid_at WHERE status = 'paid' AND paid_at >= ?0 AND paid_at <= ?1 GROUP BY currency ORDER BY currency"},
 	}
 	for _, s := range sums {
-		if *s.dst, err = d.totals(ctx, s.query, w...); err != nil {
+		if *s.dst, err = d.totals(ctx, d.pin(s.query), w...); err != nil {
 			return a, err
 		}
 	}
@@ -132,10 +132,11 @@ func taskBranches(where string) string {
 
 // invoiceBranches are the events of the invoices matching where (alias i)
 // and their Stripe events; the unary + on status keeps the planner off
-// invoices_status_created, as in taskBranches.
+// invoices_status_created, as in taskBranches. {label} is the invoice's
+// number and amount ("HA-0007 · 12.50 EUR"), spelled per dialect by
+// timelineSQL.
 func invoiceBranches(where string) string {
-	const label = `printf('%s · %d.%02d %s', COALESCE(i.number, 'draft'), i.amount_cents / 100, i.amount_cents % 100, upper(i.currency))`
-	return strings.NewReplacer("{where}", where, "{label}", label).Replace(`
+	return strings.NewReplacer("{where}", where).Replace(`
 	UNION ALL SELECT i.issued_at, 91, 'Invoice issued', {label}, 'invoice', i.id
 		FROM invoices AS i WHERE {where} AND i.issued_at IS NOT NULL
 	UNION ALL SELECT i.paid_at, 93, 'Invoice paid', {label}, 'invoice', i.id
@@ -159,7 +160,7 @@ var (
 		taskBranches("t.customer_id = ?0") + invoiceBranches("i.customer_id = ?0")
 
 	taskTimeline = taskBranches("t.id = ?0") + `
-	UNION ALL SELECT il.created_at, 90, 'Billed', printf('on %s', COALESCE(i.number, 'a draft invoice')), 'invoice', i.id
+	UNION ALL SELECT il.created_at, 90, 'Billed', 'on ' || COALESCE(i.number, 'a draft invoice'), 'invoice', i.id
 		FROM invoice_lines AS il JOIN invoices AS i ON i.id = il.invoice_id WHERE il.task_id = ?0` +
 		invoiceBranches("i.id IN (SELECT invoice_id FROM invoice_lines WHERE task_id = ?0)")
 
@@ -168,6 +169,36 @@ var (
 		invoiceBranches("i.id = ?0")
 )
 
+// invoiceLabelSQLite and invoiceLabelPostgres write an invoice's label,
+// the same text on both: SQLite's printf has %02d; PostgreSQL's format()
+// knows only %s, %I and %L, so the cents are padded with lpad. Amounts are
+// never negative (a CHECK of invoices), so / and % split them as printf
+// would.
+const (
+	invoiceLabelSQLite   = `printf('%s · %d.%02d %s', COALESCE(i.number, 'draft'), i.amount_cents / 100, i.amount_cents % 100, upper(i.currency))`
+	invoiceLabelPostgres = `COALESCE(i.number, 'draft') || ' · ' || (i.amount_cents / 100)::text || '.' || lpad((i.amount_cents % 100)::text, 2, '0') || ' ' || upper(i.currency)`
+)
+
+// postgresTimeline turns the SQLite spelling of the timeline's branches
+// into PostgreSQL's. The unary + that keeps SQLite's planner off an index
+// is no operator on timestamps or text in PostgreSQL, whose planner needs
+// no such hint: each branch is bounded by its record's id or customer.
+var postgresTimeline = strings.NewReplacer("+t.completed_at", "t.completed_at", "+i.status", "i.status", "{label}", invoiceLabelPostgres)
+
+// timelineSQL is the timeline query of branches for the store's dialect.
+func (d *DB) timelineSQL(branches string) string {
+	q := `SELECT at, event, COALESCE(detail, '') AS detail, ref, ref_id FROM (
+		SELECT a.created_at AS at, 100 AS ord, 'Admin: ' || a.action AS event,
+		       a.actor || CASE WHEN a.detail <> '' THEN ' · ' || a.detail ELSE '' END AS detail,
+		       'audit' AS ref, a.id AS ref_id
+		FROM audit_log AS a WHERE lower(a.target) IN (?1)` + branches + `
+	) AS timeline ORDER BY at DESC, ord DESC, ref_id DESC LIMIT ?2`
+	if d.Postgres() {
+		return postgresTimeline.Replace(q)
+	}
+	return strings.ReplaceAll(q, "{label}", invoiceLabelSQLite)
+}
+
 // timeline runs a record's branches, with the audit entries whose target is
 // one of targets ("customer 12", any case), newest first.
 func (d *DB) timeline(ctx context.Context, branches string, id int64, targets ...string) (Timeline, error) {
@@ -175,12 +206,7 @@ func (d *DB) timeline(ctx context.Context, branches string, id int64, targets ..
 		targets[i] = strings.ToLower(t)
 	}
 	var entries []TimelineEntry
-	err := d.bun.NewRaw(`SELECT at, event, COALESCE(detail, '') AS detail, ref, ref_id FROM (
-		SELECT a.created_at AS at, 100 AS ord, 'Admin: ' || a.action AS event,
-		       a.actor || CASE WHEN a.detail <> '' THEN ' · ' || a.detail ELSE '' END AS detail,
-		       'audit' AS ref, a.id AS ref_id
-		FROM audit_log AS a WHERE lower(a.target) IN (?1)`+branches+`
-	) ORDER BY at DESC, ord DESC, ref_id DESC LIMIT ?2`, id, bun.List(targets), TimelineLimit+1).Scan(ctx, &entries)
+	err := d.bun.NewRaw(d.timelineSQL(branches), id, bun.List(targets), TimelineLimit+1).Scan(ctx, &entries)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Timeline{}, err
 	}

@@ -18,8 +18,17 @@ type DayTotal struct {
 // partial index invoices_paid_at (0023), as long as the days asked for.
 // Refunded invoices are not revenue (as in Stats). INDEXED BY pins the plan
 // (the app never runs ANALYZE).
+//
+// The day is the first ten characters of SQLite's stored UTC time text; on
+// PostgreSQL, whose paid_at is a TIMESTAMPTZ, it is written from the time
+// in UTC (revenueByDayPostgres), the same "2026-03-14".
 const revenueByDaySQL = `SELECT substr(paid_at, 1, 10) AS day, SUM(amount_cents) AS cents
 	FROM invoices INDEXED BY invoices_paid_at
+	WHERE status = 'paid' AND paid_at >= ?1 AND paid_at < ?2 AND currency = ?0
+	GROUP BY day ORDER BY day`
+
+const revenueByDayPostgres = `SELECT to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, SUM(amount_cents) AS cents
+	FROM invoices
 	WHERE status = 'paid' AND paid_at >= ?1 AND paid_at < ?2 AND currency = ?0
 	GROUP BY day ORDER BY day`
 
@@ -27,7 +36,11 @@ const revenueByDaySQL = `SELECT substr(paid_at, 1, 10) AS day, SUM(amount_cents)
 // from to before to; days with none are left out.
 func (d *DB) RevenueByDay(ctx context.Context, currency string, from, to time.Time) ([]DayTotal, error) {
 	var out []DayTotal
-	if err := d.bun.NewRaw(revenueByDaySQL, currency, from.UTC(), to.UTC()).Scan(ctx, &out); err != nil {
+	query := revenueByDaySQL
+	if d.Postgres() {
+		query = revenueByDayPostgres
+	}
+	if err := d.bun.NewRaw(query, currency, from.UTC(), to.UTC()).Scan(ctx, &out); err != nil {
 		return nil, fmt.Errorf("store: unable to sum revenue by day: %w", err)
 	}
 	return out, nil
@@ -61,9 +74,9 @@ type RunPoint struct {
 
 // recentRunsSQL is the latest n (?0) runs of one agent, newest first: a
 // probe of agent_runs_agent read backwards and stopped at the LIMIT; %d is
-// the agent's argument.
+// the agent's argument and the subquery's alias (PostgreSQL requires one).
 const recentRunsSQL = `SELECT * FROM (SELECT agent, started_at, finished_at, outcome FROM agent_runs
-	INDEXED BY agent_runs_agent WHERE agent = ?%d ORDER BY started_at DESC, id DESC LIMIT ?0)`
+	INDEXED BY agent_runs_agent WHERE agent = ?%d ORDER BY started_at DESC, id DESC LIMIT ?0) AS r%d`
 
 // RecentRuns reads the latest n runs of each of agents, oldest first, in
 // one query: a UNION ALL of one bounded index probe per agent, so it reads
@@ -76,11 +89,11 @@ func (d *DB) RecentRuns(ctx context.Context, agents []string, n int) (map[string
 	parts := make([]string, len(agents))
 	args := []any{n}
 	for i, a := range agents {
-		parts[i] = fmt.Sprintf(recentRunsSQL, i+1)
+		parts[i] = fmt.Sprintf(recentRunsSQL, i+1, i+1)
 		args = append(args, a)
 	}
 	var rows []RunPoint
-	if err := d.bun.NewRaw(strings.Join(parts, " UNION ALL "), args...).Scan(ctx, &rows); err != nil {
+	if err := d.bun.NewRaw(d.pin(strings.Join(parts, " UNION ALL ")), args...).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("store: unable to read recent runs: %w", err)
 	}
 	for _, r := range rows {

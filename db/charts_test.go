@@ -38,8 +38,8 @@ func TestChartSeries(t *testing.T) {
 
 	mustExec(t, d.Bun(), `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)
 		INSERT INTO agent_runs (agent, trigger, started_at, finished_at, outcome)
-		SELECT CASE i % 2 WHEN 0 THEN 'bizdev' ELSE 'ops' END, 'autopilot', datetime('2026-01-01', '+' || i || ' minutes'),
-		       datetime('2026-01-01', '+' || i || ' minutes', '+' || i || ' seconds'), CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'ok' END FROM n`)
+		SELECT CASE i % 2 WHEN 0 THEN 'bizdev' ELSE 'ops' END, 'autopilot', `+testMinutesAfter2026("i", "0")+`,
+		       `+testMinutesAfter2026("i", "i")+`, CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'ok' END FROM n`)
 	runs, err := d.RecentRuns(ctx, []string{"bizdev", "ops", "billing"}, 4)
 	if err != nil {
 		t.Fatal(err)

@@ -114,7 +114,7 @@ var (
 // hour and day.
 func (d *DB) ClientSends(ctx context.Context) (hour, day int, err error) {
 	now := d.Now()
-	err = d.bun.NewRaw(allSendsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
+	err = d.bun.NewRaw(d.pin(allSendsSQL), now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: unable to count client e-mail: %w", err)
 	}
@@ -139,14 +139,14 @@ func (d *DB) SendableClientMessages(ctx context.Context, limit int) ([]ClientMes
 }
 
 func sendableClientQuery(idb bun.IDB, dst *[]ClientMessage, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("client_messages AS cm INDEXED BY client_messages_sendable").
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "client_messages AS cm INDEXED BY client_messages_sendable")).
 		Where(clientSendableSQL, MaxSendAttempts).OrderExpr("cm.created_at, cm.id").Limit(int64(limit))
 }
 
 // PendingClientOutbox counts the client messages still to send.
 func (d *DB) PendingClientOutbox(ctx context.Context) (int, error) {
 	var n int
-	err := d.bun.NewRaw("SELECT COUNT(*) FROM client_messages AS cm INDEXED BY client_messages_sendable WHERE "+clientSendableSQL, MaxSendAttempts).Scan(ctx, &n)
+	err := d.bun.NewRaw(d.pin("SELECT COUNT(*) FROM client_messages AS cm INDEXED BY client_messages_sendable WHERE "+clientSendableSQL), MaxSendAttempts).Scan(ctx, &n)
 	if err != nil {
 		return 0, fmt.Errorf("store: unable to count pending client messages: %w", err)
 	}
@@ -170,11 +170,24 @@ const flaggedAddress = "the address is flagged"
 // address, a reminder of an invoice that is no longer open, and any message
 // of a closed customer is marked suppressed. The caps are read in the
 // claim's transaction, as outreach's are.
+//
+// Across instances on PostgreSQL it is correct as ClaimMessage is: the
+// client outbox's claims take turns (runClaim, on a key of their own, as
+// their caps are), and the message row is locked. A portal link is
+// inserted in the claim's transaction, so a claim run again stores it once.
 func (d *DB) ClaimClientMessage(ctx context.Context, id int64, caps ClientCaps, link *PortalLinkGrant) (Claim, error) {
-	claim := ClaimGone
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	var claim Claim
+	err := d.runClaim(ctx, claimLockClients, func(ctx context.Context, tx bun.Tx) error {
+		// The transaction may run again (PostgreSQL retries a deadlock): a
+		// claim decided by an attempt that was rolled back must not stand.
+		claim = ClaimGone
 		var m ClientMessage
-		err := tx.NewSelect().Model(&m).Where("cm.id = ?", id).Scan(ctx)
+		q := tx.NewSelect().Model(&m).Where("cm.id = ?", id)
+		if d.Postgres() {
+			// Its latest version, locked until the claim commits.
+			q = q.For("UPDATE")
+		}
+		err := q.Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -222,7 +235,7 @@ func (d *DB) ClaimClientMessage(ctx context.Context, id int64, caps ClientCaps, 
 			query, perHour, perDay = linkSendsSQL, caps.LinksPerHour, caps.LinksPerDay
 		}
 		var hour, day int
-		if err := tx.NewRaw(query, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day); err != nil {
+		if err := tx.NewRaw(d.pin(query), now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day); err != nil {
 			return err
 		}
 		if hour >= perHour || day >= perDay {
@@ -311,7 +324,7 @@ func (d *DB) FlagClientForReview(ctx context.Context, id int64, reason string) e
 // returns how many it flagged now.
 func (d *DB) FlagStaleClientSending(ctx context.Context, olderThan time.Duration) (int, error) {
 	now := d.Now()
-	res, err := d.bun.NewUpdate().Model((*ClientMessage)(nil)).ModelTableExpr("client_messages INDEXED BY client_messages_sending").
+	res, err := d.bun.NewUpdate().Model((*ClientMessage)(nil)).ModelTableExpr(d.pin("client_messages INDEXED BY client_messages_sending")).
 		Set("needs_review = TRUE, updated_at = ?", now).
 		Where("status = ? AND NOT needs_review AND sending_at <= ?", MessageSending, now.Add(-olderThan)).Exec(ctx)
 	if err != nil {

@@ -142,7 +142,7 @@ func (d *DB) bounceWindowIn(ctx context.Context, idb bun.IDB, resumedAt time.Tim
 	if resumedAt.IsZero() {
 		resumedAt = time.Unix(0, 0)
 	}
-	err := idb.NewRaw(bounceWindowSQL, resumedAt.UTC(), g.BounceWindow).Scan(ctx, &w.Sends, &w.Bounced)
+	err := idb.NewRaw(pinned(idb, bounceWindowSQL), resumedAt.UTC(), g.BounceWindow).Scan(ctx, &w.Sends, &w.Bounced)
 	return w, err
 }
 

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +12,7 @@ import (
 func guardStore(t *testing.T, g Guard) (*DB, *time.Time) {
 	t.Helper()
 	now := fixedNow
-	d, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), WithClock(func() time.Time { return now }), WithGuard(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+	d := openTestStore(t, WithClock(func() time.Time { return now }), WithGuard(g))
 	return d, &now
 }
 

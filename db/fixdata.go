@@ -232,9 +232,9 @@ func (d *DB) RemoveSuppression(ctx context.Context, id int64, audit AuditEntry) 
 func suppressionsListQuery(idb bun.IDB, dst *[]Suppression, search string) *bun.SelectQuery {
 	q := idb.NewSelect().Model(dst)
 	if search == "" {
-		return q.ModelTableExpr("suppressions AS suppression INDEXED BY suppressions_created")
+		return q.ModelTableExpr(pinned(idb, "suppressions AS suppression INDEXED BY suppressions_created"))
 	}
-	return q.ModelTableExpr("suppressions AS suppression INDEXED BY suppressions_value")
+	return q.ModelTableExpr(pinned(idb, "suppressions AS suppression INDEXED BY suppressions_value"))
 }
 
 // prefixRange is the range of strings that start with prefix (lower-cased,

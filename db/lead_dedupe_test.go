@@ -189,3 +189,32 @@ func TestMigration0009UpgradesStoredLeads(t *testing.T) {
 	}
 	requireAllInvariants(t, d, fixedNow)
 }
+
+// A lead whose website has the key of a stored lead's is a duplicate, on
+// both dialects, and the UNIQUE index refuses a duplicate key written
+// around the check.
+func TestCreateLeadRefusesADuplicateWebsite(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpen(t)
+	first, err := d.CreateLead(ctx, nil, NewLead{Email: "jane@acme.io", DomainKey: "acme.io", Website: "https://www.acme.com/about", Company: "Acme", Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.CreateLead(ctx, nil, NewLead{Email: "ceo@acme-group.example", DomainKey: "acme-group.example", Website: "HTTP://Acme.com:8080", Company: "Acme", Source: "test"})
+	var dup *DuplicateLeadError
+	if !errors.As(err, &dup) || dup.ExistingID != first.ID || dup.Reason != DuplicateWebsite {
+		t.Fatalf("a new lead with a stored lead's website: %v", err)
+	}
+	if _, err := d.CreateLead(ctx, nil, NewLead{Email: "x@gmail.com", Website: "https://facebook.com/x", Company: "X", Source: "test"}); err != nil {
+		t.Fatalf("a lead on a shared host: %v", err)
+	}
+	if _, err := d.CreateLead(ctx, nil, NewLead{Email: "y@gmail.com", Website: "https://facebook.com/y", Company: "Y", Source: "test"}); err != nil {
+		t.Fatalf("a second lead on a shared host is no duplicate: %v", err)
+	}
+	_, err = d.Bun().ExecContext(ctx, `INSERT INTO leads (company, website, website_key, source, created_at, updated_at)
+		VALUES ('Raw', 'acme.com', 'acme.com', 'test', ?, ?)`, fixedNow, fixedNow)
+	if !IsUniqueViolation(err) {
+		t.Fatalf("raw duplicate website key: %v", err)
+	}
+	requireAllInvariants(t, d, fixedNow)
+}

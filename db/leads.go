@@ -115,7 +115,7 @@ const newLeadsToContactWhere = "l.status = 'new' AND l.email IS NOT NULL AND l.s
 // newLeadsToContactQuery is NewLeadsToContact's query (the query-plan test
 // explains it).
 func newLeadsToContactQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_new_email").Where(newLeadsToContactWhere, MaxSendAttempts).
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "leads AS l INDEXED BY leads_new_email")).Where(newLeadsToContactWhere, MaxSendAttempts).
 		OrderExpr("l.created_at, l.id").Limit(int64(limit))
 }
 
@@ -166,7 +166,7 @@ const contactedAfterWhere = `l.status = 'contacted' AND l.contacted_at <= ?0
 
 // contactedAfterQuery is ContactedAfter's query.
 func contactedAfterQuery(idb bun.IDB, dst *[]Lead, contactedBy time.Time, after LeadCursor, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_contacted").
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "leads AS l INDEXED BY leads_contacted")).
 		Where(contactedAfterWhere, contactedBy.UTC(), after.ContactedAt.UTC(), after.ID).
 		OrderExpr("l.contacted_at, l.id").Limit(int64(limit))
 }
@@ -191,7 +191,7 @@ func (d *DB) ContactedAfter(ctx context.Context, contactedBy time.Time, after Le
 // partial index leads_responded (responded_at, id), whose condition its
 // WHERE spells, read in order and stopped at limit.
 func respondedLeadsQuery(idb bun.IDB, dst *[]Lead, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_responded").Where("l.status = 'responded'").
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "leads AS l INDEXED BY leads_responded")).Where("l.status = 'responded'").
 		OrderExpr("l.responded_at, l.id").Limit(int64(limit))
 }
 

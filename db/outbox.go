@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // MaxSendAttempts bounds how often one outbox message is handed to the mail
@@ -34,6 +35,16 @@ func leftSince(arg string) string {
 		"(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > " + arg + ")"
 }
 
+// pinned is d.pin for the query helpers that get only a bun.IDB (a
+// transaction, or the store's handle): the template with its INDEXED BY
+// clauses on SQLite, without them on PostgreSQL.
+func pinned(idb bun.IDB, sqlText string) string {
+	if idb.Dialect().Name() == dialect.PG {
+		return indexedBy.ReplaceAllString(sqlText, "")
+	}
+	return sqlText
+}
+
 // sendsInWindowsSQL is leftSince for the hour (?0) and the day (?1) at
 // once: both caps of a claim, and the e-mail panel's figures.
 var sendsInWindowsSQL = "SELECT " + leftSince("?0") + " AS hour, " + leftSince("?1") + " AS day"
@@ -42,7 +53,7 @@ var sendsInWindowsSQL = "SELECT " + leftSince("?0") + " AS hour, " + leftSince("
 // now-24h, in one query.
 func sendsInWindows(ctx context.Context, idb bun.IDB, now time.Time) (hour, day int, err error) {
 	now = now.UTC()
-	err = idb.NewRaw(sendsInWindowsSQL, now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
+	err = idb.NewRaw(pinned(idb, sendsInWindowsSQL), now.Add(-time.Hour), now.Add(-24*time.Hour)).Scan(ctx, &hour, &day)
 	return hour, day, err
 }
 
@@ -63,14 +74,29 @@ type OutboxDraft struct {
 // has an address and has no live message nor a draft waiting for review; it returns nil without error when
 // the lead no longer qualifies (another run queued it first). compose renders
 // the e-mail inside the transaction, knowing the message id (for the
-// unsubscribe link); it must not touch the network.
+// unsubscribe link); it must not touch the network, and may be called
+// again when PostgreSQL has the transaction retried.
+//
+// Across instances on PostgreSQL, a lead gets one first message: the lead
+// row is read FOR UPDATE SKIP LOCKED, so an instance finding another one
+// queueing (or sending to) the same lead passes it over (nil, as when it
+// was queued first), and the NOT EXISTS of a live message is read under
+// SERIALIZABLE, which aborts one of two transactions that each inserted a
+// message the other's check did not see (RunInTx runs it again; it then
+// sees the message and queues nothing).
 func (d *DB) QueueMessage(ctx context.Context, leadID int64, compose func(l *Lead, messageID int64) (OutboxDraft, error)) (*Message, error) {
 	var m *Message
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		m = nil
 		var l Lead
-		err := tx.NewSelect().Model(&l).
-			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL+" AND NOT "+waitingDraftSQL, leadID, LeadNew, MaxSendAttempts).
-			Scan(ctx)
+		q := tx.NewSelect().Model(&l).
+			Where("l.id = ? AND l.status = ? AND l.email IS NOT NULL AND NOT "+liveMessageSQL+" AND NOT "+waitingDraftSQL, leadID, LeadNew, MaxSendAttempts)
+		if d.Postgres() {
+			q = q.For("UPDATE OF l SKIP LOCKED")
+		}
+		err := q.Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -119,7 +145,7 @@ const pendingOutboxSQL = "SELECT COUNT(*) FROM messages AS m INDEXED BY messages
 // ones with attempts left.
 func (d *DB) PendingOutbox(ctx context.Context) (int, error) {
 	var n int
-	err := d.bun.NewRaw(pendingOutboxSQL, MaxSendAttempts).Scan(ctx, &n)
+	err := d.bun.NewRaw(d.pin(pendingOutboxSQL), MaxSendAttempts).Scan(ctx, &n)
 	if err != nil {
 		return 0, fmt.Errorf("store: unable to count pending messages: %w", err)
 	}
@@ -143,7 +169,7 @@ func (d *DB) SendableMessages(ctx context.Context, limit int) ([]Message, error)
 // sendableMessagesQuery is SendableMessages' query: the oldest of the
 // partial index messages_sendable, read in its order and stopped at limit.
 func sendableMessagesQuery(idb bun.IDB, dst *[]Message, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("messages AS m INDEXED BY messages_sendable").Where(sendableSQL, MaxSendAttempts).
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "messages AS m INDEXED BY messages_sendable")).Where(sendableSQL, MaxSendAttempts).
 		OrderExpr("m.created_at, m.id").Limit(int64(limit))
 }
 
@@ -173,9 +199,17 @@ const (
 // cap is the warm-up ramp's of the day when one is on. A message to
 // a suppressed address or domain is marked suppressed and its lead
 // unsubscribed. While outreach is paused nothing is claimed.
+//
+// Across instances on PostgreSQL it is as correct, by runClaim (see
+// there): the claims of the outbox take turns, each counting every claim
+// committed before it, and the message row is locked, so no message is
+// claimed twice and the claims together never pass a cap.
 func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim, error) {
-	claim := ClaimGone
-	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	var claim Claim
+	err := d.runClaim(ctx, claimLockOutbox, func(ctx context.Context, tx bun.Tx) error {
+		// The transaction may run again (PostgreSQL retries a deadlock): a
+		// claim decided by an attempt that was rolled back must not stand.
+		claim = ClaimGone
 		// Read in the claim's transaction, so that no run sends after
 		// another run's error paused outreach.
 		if pausedAt, _, err := settingIn(ctx, tx, SettingOutreachPausedAt); err != nil || pausedAt != "" {
@@ -185,7 +219,13 @@ func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim,
 			return err
 		}
 		var m Message
-		err := tx.NewSelect().Model(&m).Where("m.id = ?", id).Scan(ctx)
+		q := tx.NewSelect().Model(&m).Where("m.id = ?", id)
+		if d.Postgres() {
+			// The latest version of the row, locked until the claim
+			// commits (runClaim).
+			q = q.For("UPDATE")
+		}
+		err := q.Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -246,6 +286,56 @@ func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim,
 		return "", fmt.Errorf("store: unable to claim message %d: %w", id, err)
 	}
 	return claim, nil
+}
+
+// The claims' advisory locks on PostgreSQL (runClaim): the two-key form,
+// in the store's space ("Hoss", as the engine owner's lock of cluster.go),
+// one key per outbox, since each has caps of its own.
+const (
+	claimLockSpace   = 0x486f7373
+	claimLockOutbox  = 101
+	claimLockClients = 102
+)
+
+// runClaim runs fn, a claim of an outbox with caps (ClaimMessage,
+// ClaimClientMessage), in a transaction.
+//
+// On SQLite it is RunInTx: the write lock taken at BEGIN
+// (_txlock=immediate) orders the claims of every process.
+//
+// On PostgreSQL, several instances claim from one outbox at once, and a
+// cap is a count over every message of its window: two claims of
+// different messages must not both count the window without the other.
+// SERIALIZABLE alone (the store's default) would abort one of them, and
+// with a few instances walking one outbox page most claims conflict, so
+// retries pile up until RunInTx gives up (measured: with 8 instances on
+// 60 messages, over a hundred aborts and a claim failing after its 10
+// attempts). So the claims of one outbox take turns instead: fn runs in
+// READ COMMITTED after pg_advisory_xact_lock on the outbox's key, held to
+// the commit. Each statement of READ COMMITTED reads what was committed
+// when it starts, so the count of the window, read after the lock, holds
+// every claim committed before. Only a claim puts a message in the window;
+// MarkSent and MarkFailed move on one claimed before, which on SQLite too
+// may land before or after a claim, so a claim never passes a cap that
+// SQLite's order would keep. The message row itself is read FOR
+// UPDATE: its latest version, which no other writer (MarkSent, a retry, a
+// stopped sequence) changes until the claim commits, so it is claimed once.
+// The other reads (the pause, the lead, the suppressions) are of the latest
+// committed state, as SQLite's are; a writer that changes one of them after
+// it was read (a pause, an unsubscribe) reads nothing the claim writes, so
+// the claim simply comes first in their order, as with SQLite's lock. A
+// claim holds its turn for a few statements; a deadlock (40P01) is run
+// again as in RunInTx.
+func (d *DB) runClaim(ctx context.Context, key int32, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if !d.Postgres() {
+		return d.RunInTx(ctx, fn)
+	}
+	return d.runInTxPostgres(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, ?)", claimLockSpace, key); err != nil {
+			return err
+		}
+		return fn(ctx, tx)
+	})
 }
 
 // setMessage updates message id with set (a SET list) and updated_at.
@@ -379,7 +469,7 @@ func (d *DB) FlagStaleSending(ctx context.Context, olderThan time.Duration) (int
 // partial index messages_sending, the messages in flight or waiting for
 // review, never the sent history.
 func flagStaleSendingQuery(idb bun.IDB, now time.Time, olderThan time.Duration) *bun.UpdateQuery {
-	return idb.NewUpdate().Model((*Message)(nil)).ModelTableExpr("messages INDEXED BY messages_sending").
+	return idb.NewUpdate().Model((*Message)(nil)).ModelTableExpr(pinned(idb, "messages INDEXED BY messages_sending")).
 		Set("needs_review = TRUE").Set("updated_at = ?", now).
 		Where("status = ? AND NOT needs_review AND sending_at <= ?", MessageSending, now.Add(-olderThan))
 }

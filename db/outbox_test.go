@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -12,11 +11,7 @@ import (
 func outboxStore(t *testing.T) (*DB, *time.Time) {
 	t.Helper()
 	now := fixedNow
-	d, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), WithClock(func() time.Time { return now }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+	d := openTestStore(t, WithClock(func() time.Time { return now }))
 	return d, &now
 }
 

@@ -110,9 +110,18 @@ const waitingDraftSQL = `EXISTS (SELECT 1 FROM outreach_drafts AS od WHERE od.le
 // DraftFirstStep drafts the first e-mail of lead leadID when BizDev would
 // queue it (QueueMessage's conditions) and it has no waiting draft; it
 // returns nil without error when the lead no longer qualifies.
+//
+// Two instances drafting one lead at once write one draft: the UNIQUE index
+// of waiting drafts by (lead_id, step) takes the second insert to its ON
+// CONFLICT, which on PostgreSQL (SERIALIZABLE, the first draft not in its
+// snapshot) aborts with SQLSTATE 40001; RunInTx runs it again, and then the
+// lead has a waiting draft and is passed over.
 func (d *DB) DraftFirstStep(ctx context.Context, leadID int64, compose func(l *Lead) (DraftText, error)) (*OutreachDraft, error) {
 	var out *OutreachDraft
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		out = nil
 		var l Lead
 		err := tx.NewSelect().Model(&l).
 			Where("l.id = ? AND "+newLeadsToContactWhere, leadID, MaxSendAttempts).Scan(ctx)
@@ -139,6 +148,9 @@ func (d *DB) DraftFirstStep(ctx context.Context, leadID int64, compose func(l *L
 func (d *DB) DraftFollowUp(ctx context.Context, leadID int64, step int, compose func(l *Lead) (DraftText, error)) (*OutreachDraft, error) {
 	var out *OutreachDraft
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		out = nil
 		now := d.Now()
 		l, err := takeDueStep(ctx, tx, leadID, step, now)
 		if err != nil || l == nil {
@@ -211,7 +223,7 @@ func (d *DB) WaitingDrafts(ctx context.Context, limit int) ([]WaitingDraft, erro
 	if limit <= 0 {
 		return out, nil
 	}
-	if err := d.bun.NewRaw(waitingDraftsSQL, limit).Scan(ctx, &out); err != nil {
+	if err := d.bun.NewRaw(d.pin(waitingDraftsSQL), limit).Scan(ctx, &out); err != nil {
 		return nil, fmt.Errorf("store: unable to read the waiting drafts: %w", err)
 	}
 	return out, nil
@@ -232,7 +244,7 @@ func (d *DB) WaitingDraftSteps(ctx context.Context, leadIDs []int64) (map[int64]
 		LeadID int64 `bun:"lead_id"`
 		Step   int   `bun:"step"`
 	}
-	if err := d.bun.NewRaw(waitingDraftStepsSQL, bun.List(leadIDs)).Scan(ctx, &rows); err != nil {
+	if err := d.bun.NewRaw(d.pin(waitingDraftStepsSQL), bun.List(leadIDs)).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("store: unable to read the leads' waiting drafts: %w", err)
 	}
 	for _, r := range rows {
@@ -244,7 +256,7 @@ func (d *DB) WaitingDraftSteps(ctx context.Context, leadIDs []int64) (map[int64]
 // LeadDrafts returns lead leadID's drafts, the newest first, at most limit.
 func (d *DB) LeadDrafts(ctx context.Context, leadID int64, limit int) ([]OutreachDraft, error) {
 	var out []OutreachDraft
-	err := d.bun.NewSelect().Model(&out).ModelTableExpr("outreach_drafts AS od INDEXED BY outreach_drafts_lead").
+	err := d.bun.NewSelect().Model(&out).ModelTableExpr(d.pin("outreach_drafts AS od INDEXED BY outreach_drafts_lead")).
 		Where("od.lead_id = ?", leadID).OrderExpr("od.id DESC").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to read the drafts of lead %d: %w", leadID, err)
@@ -276,9 +288,20 @@ type DraftOutcome struct {
 // decideDraft runs decide on draft id in one transaction, after checking
 // that it is still waiting and, when revision > 0, still the revision the
 // operator saw. A draft that is gone is ErrNotFound.
+//
+// A draft is decided once, also by two instances at once on PostgreSQL:
+// both read it waiting, both update it, and SERIALIZABLE lets only the
+// first commit (the second fails with SQLSTATE 40001 at its update, as the
+// row changed since its snapshot); RunInTx runs the second again, which then
+// finds the draft decided and refuses (draftDecidedText). A row lock would
+// not spare that retry, as a SERIALIZABLE transaction may not lock a row
+// changed after its snapshot. So an approval queues one message.
 func (d *DB) decideDraft(ctx context.Context, id int64, revision int, verb string, decide func(ctx context.Context, tx bun.Tx, dr *OutreachDraft, now time.Time, out *DraftOutcome) error) (DraftOutcome, error) {
 	var out DraftOutcome
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		out = DraftOutcome{}
 		var dr OutreachDraft
 		if err := tx.NewSelect().Model(&dr).Where("od.id = ?", id).Scan(ctx); err != nil {
 			return notFound(err)
@@ -411,7 +434,7 @@ func withdrawDrafts(ctx context.Context, idb bun.IDB, leadID int64, why string, 
 
 // withdrawnDrafts is withdrawDrafts reporting how many drafts it withdrew.
 func withdrawnDrafts(ctx context.Context, idb bun.IDB, leadID int64, why string, now time.Time) (int, error) {
-	res, err := idb.NewUpdate().Model((*OutreachDraft)(nil)).ModelTableExpr("outreach_drafts INDEXED BY outreach_drafts_waiting_step").
+	res, err := idb.NewUpdate().Model((*OutreachDraft)(nil)).ModelTableExpr(pinned(idb, "outreach_drafts INDEXED BY outreach_drafts_waiting_step")).
 		Set("status = ?, reason = ?, decided_at = ?, updated_at = ?", DraftWithdrawn, clipRunes(why, 200), now, now).
 		Where("lead_id = ? AND status = ?", leadID, DraftWaiting).Exec(ctx)
 	if err != nil {

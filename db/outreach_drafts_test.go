@@ -275,6 +275,7 @@ func TestDraftOfALeadThatAnsweredCannotBeSent(t *testing.T) {
 // list, its count, the leads' waiting drafts and a withdrawal each read an
 // index of the waiting drafts.
 func TestDraftQueryPlansReadTheQueue(t *testing.T) {
+	sqliteOnly(t, "SQLite's planner; TestPostgresOutboxQueriesUseTheirIndexes explains the drafts' queries on PostgreSQL")
 	d := mustOpenPath(t, filepath.Join(t.TempDir(), FileName))
 	buildPlanDataset(t, d, 20_000)
 	mustExec(t, d.Bun(), `INSERT INTO outreach_drafts (lead_id, step, template, to_addr, subject, body, status, revision, created_at, updated_at, decided_at, decided_by)

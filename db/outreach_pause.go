@@ -178,6 +178,9 @@ func clipRunes(s string, n int) string {
 func (d *DB) RecordSendError(ctx context.Context, id int64, reason string, pauseAfter int) (SendFailure, error) {
 	var out SendFailure
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		out = SendFailure{}
 		now := d.Now()
 		var err error
 		if out.LeadFailed, err = markFailed(ctx, tx, id, reason, now); err != nil {

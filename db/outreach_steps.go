@@ -18,7 +18,7 @@ import (
 // dueFollowUpsQuery reads the contacted leads whose next step is due, the
 // longest waiting first: a range of the partial index leads_next_step.
 func dueFollowUpsQuery(idb bun.IDB, dst *[]Lead, now time.Time, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr("leads AS l INDEXED BY leads_next_step").
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "leads AS l INDEXED BY leads_next_step")).
 		Where("l.status = ? AND l.next_step_at IS NOT NULL AND l.next_step_at <= ?", LeadContacted, now.UTC()).
 		OrderExpr("l.next_step_at, l.id").Limit(int64(limit))
 }
@@ -45,6 +45,9 @@ func (d *DB) DueFollowUps(ctx context.Context, now time.Time, limit int) ([]Lead
 func (d *DB) QueueFollowUp(ctx context.Context, leadID int64, step int, compose func(l *Lead, messageID int64) (OutboxDraft, error)) (*Message, error) {
 	var m *Message
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		m = nil
 		now := d.Now()
 		l, err := takeDueStep(ctx, tx, leadID, step, now)
 		if err != nil || l == nil {
@@ -62,6 +65,12 @@ func (d *DB) QueueFollowUp(ctx context.Context, leadID int64, step int, compose 
 // takeDueStep reads lead leadID inside tx when step is its next one and is
 // due at now, and clears its next_step_at, so that the step is queued or
 // drafted once; nil when the lead no longer qualifies.
+//
+// Once also across instances on PostgreSQL, by SERIALIZABLE alone: two
+// transactions taking the same step both update the lead's row, so the
+// second fails (SQLSTATE 40001, the row changed since its snapshot) and
+// RunInTx runs it again, when the step is no longer due and nothing is
+// queued.
 func takeDueStep(ctx context.Context, tx bun.Tx, leadID int64, step int, now time.Time) (*Lead, error) {
 	var l Lead
 	err := tx.NewSelect().Model(&l).
@@ -194,6 +203,9 @@ func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, erro
 	var out ReplyOutcome
 	addr := strings.ToLower(strings.TrimSpace(in.FromAddr))
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		out = ReplyOutcome{}
 		var l Lead
 		if err := tx.NewSelect().Model(&l).Where("l.id = ?", in.LeadID).Scan(ctx); err != nil {
 			return notFound(err)
@@ -214,6 +226,13 @@ func (d *DB) ApplyReply(ctx context.Context, in SortedReply) (ReplyOutcome, erro
 		}
 		r := &Reply{LeadID: l.ID, FromAddr: addr, Subject: truncate(in.Subject, 500), Body: truncate(in.Body, 20000), Simulated: in.Simulated,
 			ReceivedAt: now, DedupeKey: key, Class: in.Class, ClassReason: truncate(in.Reason, 500), ClassBy: in.By, MessageID: in.MessageID}
+		// The dedupe is the UNIQUE (lead_id, dedupe_key) index, so it holds
+		// across instances: on PostgreSQL a second delivery inserted while
+		// the first is uncommitted waits for it, and then (SERIALIZABLE: the
+		// row is not in its snapshot) fails with 40001; RunInTx runs it
+		// again and it conflicts with the stored reply, changing nothing.
+		// A simulated reply (no key) relies on SERIALIZABLE for its "no
+		// reply yet" count, as the simulator is one instance's anyway.
 		res, err := tx.NewInsert().Model(r).On("CONFLICT (lead_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING").Exec(ctx)
 		if err != nil {
 			return err
@@ -411,6 +430,9 @@ func (d *DB) ReclassifyReply(ctx context.Context, id int64, class, admin string)
 	old := new(Reply)
 	var out ReplyOutcome
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		out = ReplyOutcome{}
 		if err := tx.NewSelect().Model(old).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFound(err)
 		}

@@ -236,7 +236,12 @@ func searchILike(sq *bun.SelectQuery, term string, sources []ftsSource) *bun.Sel
 	return sq.WhereGroup(" AND ", func(g *bun.SelectQuery) *bun.SelectQuery {
 		for _, s := range sources {
 			if s.ilikeSub != "" {
-				g = g.WhereOr(s.idCol+" IN ("+s.ilikeSub+")", pat)
+				// = ANY (ARRAY(subquery)), not IN (subquery): the array is
+				// computed once before the scan (an InitPlan), so the
+				// planner can look its ids up in idCol's index and OR that
+				// with the trigram indexes' bitmaps; an IN in an OR is a
+				// filter, and the list would read its table whole.
+				g = g.WhereOr(s.idCol+" = ANY (ARRAY("+s.ilikeSub+"))", pat)
 				continue
 			}
 			for _, c := range s.likeCols {

@@ -94,6 +94,9 @@ func (d *DB) ReplaceSequenceSteps(ctx context.Context, pack string, steps []Sequ
 	}
 	var before []SequenceStep
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		before = nil
 		if err := tx.NewSelect().Model(&before).Where("ss.pack = ?", pack).OrderExpr("ss.step").Scan(ctx); err != nil {
 			return err
 		}
@@ -141,6 +144,9 @@ func (d *DB) SeedSequenceSteps(ctx context.Context, steps []SequenceStep) (bool,
 	}
 	seeded := false
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// RunInTx may run this again (PostgreSQL retries a conflict): start
+		// from nothing.
+		seeded = false
 		_, done, err := settingIn(ctx, tx, settingSequencesSeeded)
 		if err != nil || done {
 			return err

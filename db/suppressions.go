@@ -195,7 +195,7 @@ func (d *DB) suppressAndMove(ctx context.Context, tx bun.Tx, addr, reason, sourc
 const suppressionForSQL = `SELECT reason FROM (
 		SELECT id, reason FROM suppressions WHERE kind = 'address' AND value = ?0
 		UNION ALL
-		SELECT id, reason FROM suppressions WHERE kind = 'domain' AND value IN (?1))
+		SELECT id, reason FROM suppressions WHERE kind = 'domain' AND value IN (?1)) AS found
 	ORDER BY id LIMIT 1`
 
 // suppressionFor finds a suppression of addr, of its domain or any parent

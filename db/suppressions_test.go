@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -17,11 +16,7 @@ type inboundRig struct {
 
 func newInboundRig(t *testing.T) *inboundRig {
 	t.Helper()
-	d, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), WithClock(func() time.Time { return fixedNow }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+	d := openTestStore(t, WithClock(func() time.Time { return fixedNow }))
 	return &inboundRig{t: t, ctx: context.Background(), store: d}
 }
 
