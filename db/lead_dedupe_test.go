@@ -14,9 +14,13 @@ import (
 )
 
 // backfillSQL is migration 0009's backfill statement, between its markers.
-func backfillSQL(t *testing.T) string {
+func backfillSQL(t *testing.T, postgres bool) string {
 	t.Helper()
-	b, err := migrationFiles.ReadFile("migrations/0009_lead_website_key.tx.up.sql")
+	files, name := migrationFiles, "migrations/0009_lead_website_key.tx.up.sql"
+	if postgres {
+		files, name = postgresMigrationFiles, "migrations/postgres/0009_lead_website_key.tx.up.sql"
+	}
+	b, err := files.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +83,7 @@ func TestWebsiteKeyBackfillAgreesWithWebsiteKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, d.Bun(), backfillSQL(t))
+	mustExec(t, d.Bun(), backfillSQL(t, d.Postgres()))
 	var rows []Lead
 	if err := d.Bun().NewSelect().Model(&rows).Order("id").Scan(ctx); err != nil {
 		t.Fatal(err)
@@ -118,18 +122,20 @@ func TestWebsiteKeyBackfillAgreesWithWebsiteKey(t *testing.T) {
 	}
 }
 
-// The migration's shared hosts are WebsiteKey's.
+// The migration's shared hosts are WebsiteKey's, in both dialects' sets.
 func TestWebsiteKeySharedHostsMatchTheMigration(t *testing.T) {
-	values := regexp.MustCompile(`(?s)shared \(host\) AS \(VALUES(.*?\))\),\n`).FindStringSubmatch(backfillSQL(t))
-	if values == nil {
-		t.Fatal("no shared hosts in the backfill")
-	}
-	var hosts []string
-	for _, m := range regexp.MustCompile(`\('([^']+)'\)`).FindAllStringSubmatch(values[1], -1) {
-		hosts = append(hosts, m[1])
-	}
-	if !slices.Equal(hosts, sharedWebsiteHosts) {
-		t.Fatalf("migration shares %v\nWebsiteKey shares %v", hosts, sharedWebsiteHosts)
+	for _, postgres := range []bool{false, true} {
+		values := regexp.MustCompile(`(?s)shared \(host\) AS \(VALUES(.*?\))\),\n`).FindStringSubmatch(backfillSQL(t, postgres))
+		if values == nil {
+			t.Fatalf("no shared hosts in the backfill (postgres %v)", postgres)
+		}
+		var hosts []string
+		for _, m := range regexp.MustCompile(`\('([^']+)'\)`).FindAllStringSubmatch(values[1], -1) {
+			hosts = append(hosts, m[1])
+		}
+		if !slices.Equal(hosts, sharedWebsiteHosts) {
+			t.Fatalf("migration (postgres %v) shares %v\nWebsiteKey shares %v", postgres, hosts, sharedWebsiteHosts)
+		}
 	}
 }
 
