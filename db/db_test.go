@@ -253,6 +253,7 @@ func TestRunInTxRollsBackOnError(t *testing.T) {
 // to busy_timeout) instead of the transaction failing later with SQLITE_BUSY.
 // Under WAL a deferred transaction would let the other write through at once.
 func TestRunInTxTakesTheWriteLockAtOnce(t *testing.T) {
+	sqliteOnly(t, "PostgreSQL has no database write lock: transactions run SERIALIZABLE and RunInTx runs one aborted by a conflict again (TestPostgresRunInTxRetriesSerializationFailures)")
 	ctx := context.Background()
 	d := mustOpen(t)
 	inTx, release := make(chan struct{}), make(chan struct{})

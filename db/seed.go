@@ -192,13 +192,76 @@ func (d *DB) seedWrite(ctx context.Context, plan *seedPlanned) error {
 	if err := refuseNonEmpty(ctx, tx); err != nil {
 		return err
 	}
-	if err := plan.write(ctx, tx); err != nil {
+	if err := writeSeed(ctx, tx, plan); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	return nil
+}
+
+// writeSeed writes the plan in tx.
+//
+// On PostgreSQL the kept-totals triggers of the seeded tables are off while
+// it does, and kept_totals is rebuilt from kept_totals_expected afterwards,
+// in the same transaction. Each seeded row's trigger would add it to one of
+// a few totals, and a row updated many times in one transaction leaves a
+// chain of versions that every further update walks: 100,000 leads would
+// take minutes, not seconds. Disabling a trigger is part of the transaction
+// and locks the table against other writers until it ends, so no other
+// session ever writes while the totals are not kept. The other triggers
+// (billing queue, collection jobs, guards) stay on. SQLite updates a row in
+// place, so there the triggers run as the rows arrive.
+func writeSeed(ctx context.Context, tx *seedTx, plan *seedPlanned) error {
+	if !tx.pg {
+		return plan.write(ctx, tx)
+	}
+	var triggers []string
+	rows, err := tx.QueryContext(ctx, `SELECT format('%I ON %I', t.tgname, c.relname)
+		  FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid
+		 WHERE c.relname = ANY ($1) AND c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+		   AND (t.tgname LIKE '%\_kept\_%' OR t.tgname LIKE '%\_paid\_cost\_%')
+		 ORDER BY 1`, seededTables)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		triggers = append(triggers, t)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	// "name ON table" → ALTER TABLE table DISABLE/ENABLE TRIGGER name.
+	alter := func(verb string) error {
+		for _, t := range triggers {
+			name, table, _ := strings.Cut(t, " ON ")
+			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+table+" "+verb+" TRIGGER "+name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := alter("DISABLE"); err != nil {
+		return err
+	}
+	if err := plan.write(ctx, tx); err != nil {
+		return err
+	}
+	if err := alter("ENABLE"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM kept_totals"); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO kept_totals (metric, label, currency, n, cents)
+		SELECT metric, label, currency, n, cents FROM kept_totals_expected`)
+	return err
 }
 
 // refuseNonEmpty fails with ErrSeedRefused when a business table holds rows

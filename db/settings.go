@@ -41,6 +41,10 @@ func (d *DB) SetSetting(ctx context.Context, key, value string) error {
 // SettingOrInit returns the stored value of key. When the key is unset it
 // stores init's value first. Both happen in one transaction, so two callers
 // racing on the first use agree on a single value (an install secret, a seed).
+// On PostgreSQL two instances racing both read the key as unset; SERIALIZABLE
+// aborts the later writer (40001) and RunInTx runs it again, when it reads
+// the first one's value. init may run twice for that: its value is only
+// returned once stored, so a discarded one is never seen.
 func (d *DB) SettingOrInit(ctx context.Context, key string, init func() (string, error)) (string, error) {
 	var value string
 	err := d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {

@@ -158,6 +158,13 @@ func (d *DB) RemoveUser(ctx context.Context, email string) (*User, error) {
 }
 
 // keepAnAdmin refuses a change to admin id when no other admin exists.
+//
+// Across instances on PostgreSQL this read-then-write is kept by
+// SERIALIZABLE alone: two admins demoting or removing each other at once
+// each read the other as the admin that remains, the write skew SSI
+// detects; one transaction aborts (40001), RunInTx runs it again and it
+// then sees the last admin and refuses. No row lock would do, as the
+// conflict is about a row the other transaction changes, not this one.
 func keepAnAdmin(ctx context.Context, tx bun.Tx, id int64) error {
 	n, err := tx.NewSelect().Model((*User)(nil)).Where("role = ? AND id <> ?", RoleAdmin, id).Count(ctx)
 	if err != nil {
