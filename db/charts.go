@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -78,6 +79,15 @@ type RunPoint struct {
 const recentRunsSQL = `SELECT * FROM (SELECT agent, started_at, finished_at, outcome FROM agent_runs
 	INDEXED BY agent_runs_agent WHERE agent = ?%d ORDER BY started_at DESC, id DESC LIMIT ?0) AS r%d`
 
+// recentRunsPostgresSQL is the same probe for PostgreSQL, ordered by
+// agent_runs_agent's own columns only: with ", id DESC" as well the planner
+// prefers walking agent_runs_started backwards and filtering by agent,
+// which reads the whole log for an agent that seldom runs. Runs of one
+// agent that started in the same microsecond may then come in either
+// order; a sparkline cannot tell.
+const recentRunsPostgresSQL = `SELECT * FROM (SELECT agent, started_at, finished_at, outcome FROM agent_runs
+	WHERE agent = ?%d ORDER BY started_at DESC LIMIT ?0) AS r%d`
+
 // RecentRuns reads the latest n runs of each of agents, oldest first, in
 // one query: a UNION ALL of one bounded index probe per agent, so it reads
 // n rows per agent however long the cycle log is.
@@ -88,8 +98,12 @@ func (d *DB) RecentRuns(ctx context.Context, agents []string, n int) (map[string
 	}
 	parts := make([]string, len(agents))
 	args := []any{n}
+	probe := recentRunsSQL
+	if d.Postgres() {
+		probe = recentRunsPostgresSQL
+	}
 	for i, a := range agents {
-		parts[i] = fmt.Sprintf(recentRunsSQL, i+1, i+1)
+		parts[i] = fmt.Sprintf(probe, i+1, i+1)
 		args = append(args, a)
 	}
 	var rows []RunPoint
@@ -99,11 +113,11 @@ func (d *DB) RecentRuns(ctx context.Context, agents []string, n int) (map[string
 	for _, r := range rows {
 		out[r.Agent] = append(out[r.Agent], r)
 	}
-	for a, rs := range out {
-		for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
-			rs[i], rs[j] = rs[j], rs[i]
-		}
-		out[a] = rs
+	// Oldest first. Sorted here: neither dialect promises that UNION ALL
+	// keeps each probe's order.
+	for _, rs := range out {
+		slices.SortStableFunc(rs, func(a, b RunPoint) int { return b.StartedAt.Compare(a.StartedAt) })
+		slices.Reverse(rs)
 	}
 	return out, nil
 }
