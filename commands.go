@@ -10,7 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
@@ -18,9 +21,11 @@ import (
 	"github.com/hossagent/hossagent/db"
 )
 
-// backup writes a consistent copy of $DATA_DIR/hossagent.db to the path
-// given, with VACUUM INTO, safe while the app runs. The distroless image has
-// no sqlite3, so this is how a deployed app is backed up.
+// backup writes a consistent copy of the database to the path given, safe
+// while the app runs: on SQLite with VACUUM INTO (the distroless image has
+// no sqlite3, so this is how a deployed app is backed up), on PostgreSQL
+// with pg_dump's custom format (pg_dump must be on the PATH; restore with
+// pg_restore).
 func backup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
 		fmt.Fprintln(stderr, "usage: hossagent backup PATH (a file that does not exist yet)")
@@ -30,6 +35,9 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
+	}
+	if cfg.DatabaseURL != "" {
+		return backupPostgres(ctx, cfg.DatabaseURL, args[0], stdout, stderr)
 	}
 	path := cfg.DatabasePath(db.FileName)
 	if _, err := os.Stat(path); err != nil {
@@ -52,6 +60,40 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	return 0
 }
 
+// backupPostgres runs pg_dump --format=custom into path. The password goes
+// to pg_dump in PGPASSWORD, not on its command line, where any user of the
+// machine could read it.
+func backupPostgres(ctx context.Context, rawURL, path string, stdout, stderr io.Writer) int {
+	if _, err := os.Stat(path); err == nil {
+		fmt.Fprintf(stderr, "backup: %s already exists\n", path)
+		return 2
+	}
+	pgDump, err := exec.LookPath("pg_dump")
+	if err != nil {
+		fmt.Fprintln(stderr, "backup: on PostgreSQL the backup is pg_dump's, and pg_dump is not on the PATH: install PostgreSQL's client (Debian: postgresql-client) or run pg_dump --format=custom against DATABASE_URL from a machine that has it")
+		return 2
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		fmt.Fprintln(stderr, "backup: DATABASE_URL is not a URL")
+		return 2
+	}
+	env := os.Environ()
+	if p, ok := u.User.Password(); ok {
+		env = append(env, "PGPASSWORD="+p)
+		u.User = url.User(u.User.Username())
+	}
+	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--file="+path, "--dbname="+u.String())
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(stderr, "backup: pg_dump failed: %v: %s\n", err, strings.TrimSpace(string(out)))
+		_ = os.Remove(path) // a partial dump is not a backup
+		return 1
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s (pg_dump custom format: restore with pg_restore --dbname=URL %s)\n", u.Redacted(), path, path)
+	return 0
+}
+
 // seed fills an empty development database with a deterministic made-up
 // business (db.Seed) and prints what it wrote and one portal link. It
 // refuses outside RELEASE_MODE=DEVELOPMENT and on a database with data
@@ -66,7 +108,7 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs.IntVar(&sizes.Invoices, "invoices", 200, "invoices to write, each billing done tasks")
 	fs.Uint64Var(&sizes.Seed, "seed", 1, "pseudo-random seed: the same sizes and seed write the same rows")
 	now := fs.String("now", db.SeedEpoch.Format(time.RFC3339), "instant the data is generated against (RFC 3339)")
-	path := fs.String("db", "", "database file to seed (default: $DATA_DIR/"+db.FileName+")")
+	path := fs.String("db", "", "database to seed: a SQLite file or a postgres:// URL (default: DATABASE_URL, else $DATA_DIR/"+db.FileName+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -94,16 +136,20 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 		return 1
 	}
 	if *path == "" {
-		*path = cfg.DatabasePath(db.FileName)
+		*path = databaseOf(cfg)
 	}
-	// seed writes: it refuses while the app (or another seed) owns the file.
-	lock, err := takeDataDir(*path, "seed", time.Now())
-	if err != nil {
-		fmt.Fprintln(stderr, "seed: refused:", err)
-		return 1
+	// seed writes: on SQLite it refuses while the app (or another seed)
+	// owns the file. On PostgreSQL it refuses a database with data, as
+	// everywhere.
+	if !db.IsPostgresURL(*path) {
+		lock, err := takeDataDir(*path, "seed", time.Now())
+		if err != nil {
+			fmt.Fprintln(stderr, "seed: refused:", err)
+			return 1
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
-	store, err := db.Open(ctx, *path)
+	store, err := openStore(ctx, *path, storeMigrate)
 	if err != nil {
 		fmt.Fprintln(stderr, "seed:", err)
 		return 1
@@ -114,7 +160,7 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s into %s\n", report, store.Path())
+	fmt.Fprintf(stdout, "%s into %s\n", report, store.Where())
 	if report.PortalToken != "" {
 		fmt.Fprintf(stdout, "portal: /portal/%s\n", report.PortalToken)
 	}
@@ -139,7 +185,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	log := newLogger(cfg.LogFormat, stderr)
-	store, err := db.Open(ctx, cfg.DatabasePath(db.FileName))
+	store, err := openStore(ctx, databaseOf(cfg), storeMigrate)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)
 		return 2
@@ -167,7 +213,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("db", "", "database file to check (default: $DATA_DIR/"+db.FileName+")")
+	path := fs.String("db", "", "database to check: a SQLite file or a postgres:// URL (default: DATABASE_URL, else $DATA_DIR/"+db.FileName+")")
 	repair := fs.Bool("repair-totals", false, "rebuild the kept totals from all rows first, reporting what changed")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -178,14 +224,14 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		*path = cfg.DatabasePath(db.FileName)
+		*path = databaseOf(cfg)
 	}
 	if *repair {
 		if code := repairTotals(ctx, *path, stdout, stderr); code != 0 {
 			return code
 		}
 	}
-	store, err := db.OpenExisting(ctx, *path)
+	store, err := openStore(ctx, *path, storeReadOnly)
 	if err != nil {
 		fmt.Fprintln(stderr, "check:", err)
 		return 2
@@ -196,7 +242,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintln(stderr, "check:", err)
 		return 2
 	}
-	fmt.Fprintf(stdout, "checking %s\n", *path)
+	fmt.Fprintf(stdout, "checking %s\n", store.Where())
 	failed := 0
 	for _, r := range results {
 		if r.OK() {
@@ -224,7 +270,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 // rows, in one transaction (safe beside a running app), and prints each
 // total it corrected.
 func repairTotals(ctx context.Context, path string, stdout, stderr io.Writer) int {
-	store, err := db.OpenExistingWritable(ctx, path)
+	store, err := openStore(ctx, path, storeWritable)
 	if err != nil {
 		fmt.Fprintln(stderr, "check:", err)
 		return 2

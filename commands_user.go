@@ -36,7 +36,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, ran
 	email := fs.String("email", "", "the account's e-mail")
 	role := fs.String("role", "", "admin or viewer")
 	password := fs.String("password", "", "the password (default: generate one and print it once)")
-	dbPath := fs.String("db", "", "database file (default: $DATA_DIR/"+db.FileName+")")
+	dbPath := fs.String("db", "", "database: a SQLite file or a postgres:// URL (default: DATABASE_URL, else $DATA_DIR/"+db.FileName+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,9 +73,9 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, ran
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		*dbPath = cfg.DatabasePath(db.FileName)
+		*dbPath = databaseOf(cfg)
 	}
-	store, err := db.OpenExistingWritable(ctx, *dbPath)
+	store, err := openStore(ctx, *dbPath, storeWritable)
 	if err != nil {
 		fmt.Fprintf(stderr, "user %s: %v (start the app once to create the database)\n", sub, err)
 		return 2

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hossagent/hossagent/app/config"
 	"github.com/hossagent/hossagent/db"
 )
 
@@ -64,4 +66,47 @@ func writableFix(nw *db.NotWritableError, uid, gid int) string {
 		"Docker (a named volume): docker run --rm -v VOLUME:%s busybox %s. "+
 		"Fly.io (the image has no shell): fly machine update MACHINE_ID --image busybox --command %q, then fly deploy",
 		user, chown, dir, chown, chown)
+}
+
+// storeMode is how a command opens the store.
+type storeMode int
+
+const (
+	// storeMigrate creates the database if needed and applies pending
+	// migrations (serve, seed, reconcile).
+	storeMigrate storeMode = iota
+	// storeReadOnly opens an existing database without changing it (check).
+	storeReadOnly
+	// storeWritable opens an existing database for writing without
+	// migrating it (repairs, user), beside a running app.
+	storeWritable
+)
+
+// databaseOf is where the configured data is: DATABASE_URL when it names a
+// PostgreSQL server, else the SQLite file under DATA_DIR.
+func databaseOf(cfg config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL
+	}
+	return cfg.DatabasePath(db.FileName)
+}
+
+// openStore opens the store at where: a postgres:// URL or a SQLite file.
+func openStore(ctx context.Context, where string, mode storeMode, opts ...db.Option) (*db.DB, error) {
+	if db.IsPostgresURL(where) {
+		switch mode {
+		case storeReadOnly:
+			return db.OpenPostgresExisting(ctx, where, opts...)
+		case storeWritable:
+			return db.OpenPostgresWritable(ctx, where, opts...)
+		}
+		return db.OpenPostgres(ctx, where, opts...)
+	}
+	switch mode {
+	case storeReadOnly:
+		return db.OpenExisting(ctx, where, opts...)
+	case storeWritable:
+		return db.OpenExistingWritable(ctx, where, opts...)
+	}
+	return db.Open(ctx, where, opts...)
 }

@@ -93,15 +93,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// One process owns the database: DATA_DIR must be writable, and its
 	// lock free. The lock is held until serve returns, or by the kernel
 	// until the process dies; the crash recovery below relies on it.
-	dbPath := cfg.DatabasePath(db.FileName)
-	lock, err := takeDataDir(dbPath, "serve", time.Now())
-	if err != nil {
-		log.Error("cannot start: " + err.Error())
-		return 1
+	// On PostgreSQL several instances share the database and no file lock
+	// applies.
+	where := databaseOf(cfg)
+	if cfg.DatabaseURL == "" {
+		lock, err := takeDataDir(where, "serve", time.Now())
+		if err != nil {
+			log.Error("cannot start: " + err.Error())
+			return 1
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
 
-	store, err := db.Open(ctx, dbPath, db.WithGuard(app.DeliverabilityGuard(cfg.Email)))
+	store, err := openStore(ctx, where, storeMigrate, db.WithGuard(app.DeliverabilityGuard(cfg.Email)))
 	if err != nil {
 		log.Error("cannot open database", "err", err)
 		return 1
@@ -171,7 +175,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { served <- httpServer.Serve(ln) }()
 	log.Info("HossAgent serving", "url", "http://"+ln.Addr().String(), "base_url", cfg.BaseURL.String(),
 		"release_mode", cfg.ReleaseMode, "email_mode", cfg.Email.Mode, "lead_source", cfg.Leads.Source,
-		"stripe", cfg.Stripe.Enabled, "data", store.Path())
+		"stripe", cfg.Stripe.Enabled, "data", store.Where())
 
 	code, bootDone := 0, boot.Done()
 	for waiting := true; waiting; {

@@ -57,6 +57,7 @@ var secretVars = map[string]bool{
 // info (user:password@) replaced by "…", even when the URL does not parse.
 var urlVars = map[string]bool{
 	"BASE_URL": true, "SENDGRID_API_BASE": true, "LEAD_SEARCH_API_URL": true, "STRIPE_API_BASE": true, "OPENAI_BASE_URL": true,
+	"DATABASE_URL": true,
 }
 
 // IsSecret reports whether the variable name holds a credential, whose value
@@ -91,8 +92,12 @@ func IsSecret(name string) bool { return secretVars[name] }
 //     key when it is SENDGRID, and a sender (and Reply-To) outside the
 //     reserved example domains.
 type Config struct {
-	Addr            string
-	DataDir         string
+	Addr    string
+	DataDir string
+	// DatabaseURL is DATABASE_URL: a postgres:// URL puts the data in
+	// PostgreSQL, where several instances may share it; empty keeps it in
+	// SQLite under DataDir.
+	DatabaseURL     string
 	BaseURL         *url.URL
 	ReleaseMode     string
 	LogFormat       string
@@ -330,6 +335,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	c.ReleaseMode = r.oneOf("RELEASE_MODE", Development, Development, Staging, Production)
 	c.Addr = r.addr("ADDR", ":8080")
 	c.DataDir = r.text("DATA_DIR", "./data")
+	c.DatabaseURL = r.databaseURL("DATABASE_URL")
 	c.BaseURL = r.baseURL("BASE_URL", defaultBaseURL)
 	defaultLog := LogText
 	if c.ReleaseMode == Production {
@@ -791,6 +797,22 @@ func (r *reader) baseURL(name, def string) *url.URL {
 		u, _ = url.Parse(def)
 	}
 	return u
+}
+
+// databaseURL reads DATABASE_URL: empty, or a postgres:// (postgresql://)
+// URL with a host and a database name. Its password is never shown in an
+// error (shownValue hides user info).
+func (r *reader) databaseURL(name string) string {
+	v := r.text(name, "")
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		r.fail(name, v, "want a PostgreSQL URL such as postgres://user:password@host:5432/hossagent (leave it unset for SQLite under DATA_DIR)")
+		return ""
+	}
+	return v
 }
 
 func (r *reader) optionalURL(name string) string {

@@ -223,3 +223,26 @@ func TestProductionDefaultsToJSONLogs(t *testing.T) {
 		t.Errorf("LogFormat=%s production=%v", c.LogFormat, c.IsProduction())
 	}
 }
+
+func TestDatabaseURLSelectsPostgreSQLAndNeverShowsItsPassword(t *testing.T) {
+	c, _, err := Load(env(map[string]string{"DATABASE_URL": "postgres://hoss:s3cret@db.internal:5432/hossagent?sslmode=require"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.DatabaseURL != "postgres://hoss:s3cret@db.internal:5432/hossagent?sslmode=require" {
+		t.Errorf("DatabaseURL = %q", c.DatabaseURL)
+	}
+	if c, _, err := Load(env(nil)); err != nil || c.DatabaseURL != "" {
+		t.Errorf("no DATABASE_URL: %q, %v; want SQLite (empty)", c.DatabaseURL, err)
+	}
+	for _, bad := range []string{"mysql://hoss:s3cret@db/hossagent", "postgres://hoss:s3cret@db.internal:5432/", "postgres:///hossagent", "hoss:s3cret@db/hossagent"} {
+		_, _, err := Load(env(map[string]string{"DATABASE_URL": bad}))
+		if err == nil {
+			t.Errorf("DATABASE_URL=%q accepted", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("DATABASE_URL=%q: error %q must name the variable and hide the password", bad, err)
+		}
+	}
+}

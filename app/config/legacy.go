@@ -63,7 +63,6 @@ var legacyVars = []legacyVar{
 	{Old: "AWS_SES_SECRET_KEY", Kind: legacyReplaced, New: "SMTP_HOST", Note: sesNote},
 	{Old: "AWS_SES_REGION", Kind: legacyReplaced, New: "SMTP_HOST", Note: sesNote},
 
-	{Old: "DATABASE_URL", Kind: legacyUnsupported, Note: "data is kept in SQLite under DATA_DIR; the prototype's database is not read"},
 	{Old: "SESSION_SECRET", Kind: legacyUnsupported, Note: "sessions are random tokens kept in the database"},
 	{Old: "REPLIT_DEV_DOMAIN", Kind: legacyUnsupported, Note: "set BASE_URL to the public https:// URL"},
 	{Old: "HOSSAGENT_WEBSITE_URL", Kind: legacyUnsupported, Note: "outreach links point at BASE_URL; put a website in EMAIL_SIGNATURE if you want one"},
