@@ -35,8 +35,8 @@ type instance struct {
 	runs   atomic.Int64 // cycles run by this instance's engine
 	// recovered counts the takeover recoveries this instance ran.
 	recovered atomic.Int64
-	cancel context.CancelFunc
-	done   chan error
+	cancel    context.CancelFunc
+	done      chan error
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -119,6 +119,9 @@ func (in *instance) waitEvent(t *testing.T, what string, match func(agents.Event
 			if match(e) {
 				return time.Now()
 			}
+		case err := <-in.done:
+			in.done <- err
+			t.Fatalf("%s: its Run ended (%v) while waiting for %s", in.id, err, what)
 		case <-timer.C:
 			t.Fatalf("%s: no %s within %s", in.id, what, waitLimit)
 		}
@@ -454,4 +457,48 @@ func TestShutdownHandsOver(t *testing.T) {
 	}
 	standby.waitOwner(t, standby.id)
 	t.Logf("MEASURED: after a clean shutdown %s took over in %s", standby.id, time.Since(stopped).Round(time.Millisecond))
+}
+
+// TestOnlyTheNewOwnerRecovers runs the real takeover recovery: a run left
+// "running" by the owner stays so while a standby starts (a standby must
+// never settle the owner's in-flight work), and is closed as interrupted by
+// the instance that takes the agents over after the owner died.
+func TestOnlyTheNewOwnerRecovers(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	ctx := context.Background()
+	a := startInstanceWith(t, url, "rec-a", true)
+	a.waitOwner(t, a.id)
+	// The owner's cycle in flight, as its cycle log shows it.
+	inFlight, err := a.store.StartRun(ctx, agents.Ops, db.TriggerAutopilot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startInstanceWith(t, url, "rec-b", true)
+	b.waitOwner(t, a.id)
+	if got := outcomeOf(t, b.store, inFlight.ID); got != db.RunRunning {
+		t.Fatalf("after a standby started the owner's run is %q, want still running", got)
+	}
+	holder, ok, err := b.store.LockOwner(ctx)
+	if err != nil || !ok {
+		t.Fatalf("LockOwner: %+v %v %v", holder, ok, err)
+	}
+	if _, err := b.store.Bun().ExecContext(ctx, "SELECT pg_terminate_backend(?)", holder.PID); err != nil {
+		t.Fatal(err)
+	}
+	b.waitOwner(t, b.id)
+	if got := outcomeOf(t, b.store, inFlight.ID); got != db.RunInterrupted {
+		t.Errorf("after the takeover the dead owner's run is %q, want interrupted", got)
+	}
+	if a.recovered.Load() != 1 || b.recovered.Load() != 1 {
+		t.Errorf("recoveries: %s %d, %s %d; want one each, at its takeover", a.id, a.recovered.Load(), b.id, b.recovered.Load())
+	}
+}
+
+func outcomeOf(t *testing.T, store *db.DB, id int64) string {
+	t.Helper()
+	var run db.AgentRun
+	if err := store.Bun().NewSelect().Model(&run).Where("id = ?", id).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return run.Outcome
 }
