@@ -184,8 +184,15 @@ func (l *OwnerLock) PID() uint32 {
 	return l.conn.PgConn().PID()
 }
 
-// Close ends the session, which releases the lock if it was held.
+// Close releases the lock if it is held and ends the session. The unlock
+// is explicit: a closed session's lock goes only once its server process
+// has exited, a moment later, and a standby should find it free at once.
 func (l *OwnerLock) Close() {
+	if l.held && l.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", ownerLockSpace, ownerLockEngine)
+		cancel()
+	}
 	l.drop()
 }
 
