@@ -51,7 +51,7 @@ func TestReadinessAndCardsNameTheAgentsOwner(t *testing.T) {
 		f.signInAs(t, db.RoleAdmin)
 		_, doc, _ := f.get(t, "/admin")
 		for _, a := range agents.Registry {
-			got := strings.Join(strings.Fields(doc.Find("#agent-" + a.Name + "-owner").Text()), " ")
+			got := strings.Join(strings.Fields(doc.Find("#agent-"+a.Name+"-owner").Text()), " ")
 			if got != c.owner {
 				t.Errorf("%+v: %s's card names owner %q, want %q", c.agents, a.Name, got, c.owner)
 			}
