@@ -62,6 +62,10 @@ var ErrOwnershipLost = errors.New("cluster: this instance lost the agents' lock"
 // (between an owner's death and the takeover).
 var ErrNoOwner = fmt.Errorf("%w: no instance owns the agents at the moment (a takeover takes a few seconds)", agents.ErrNotRunning)
 
+// errLostBeforeServing: the lock went during the takeover's wait, before
+// the engine ran.
+var errLostBeforeServing = errors.New("cluster: lock lost before the engine ran")
+
 // errNoAnswer is a forwarded command's timeout.
 var errNoAnswer = errors.New("cluster: no answer")
 
@@ -236,7 +240,11 @@ func (s *Service) Run(ctx context.Context) error {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("cluster: cannot try the agents' lock", "err", err)
 		case held:
-			return s.own(ctx, lock)
+			if err := s.own(ctx, lock); !errors.Is(err, errLostBeforeServing) {
+				return err
+			}
+			// Lost during the takeover's wait: no engine ran here, so this
+			// instance simply stands by again.
 		default:
 			s.refreshOwner(ctx)
 		}
@@ -303,7 +311,9 @@ func (s *Service) own(ctx context.Context, lock *db.OwnerLock) error {
 	case <-wait.C:
 	}
 	if err := s.ping(ctx, lock); err != nil {
-		return s.lost(err)
+		s.log.Warn("cluster: the agents' lock was lost before the takeover; standing by again", "err", err)
+		s.setOwner("")
+		return errLostBeforeServing
 	}
 	// The predecessor is gone or has stopped: what it left in flight is
 	// settled before anything runs, here and only here.
