@@ -175,11 +175,16 @@ func (s *Service) conn() db.ClusterConn {
 func (s *Service) Instance() string { return s.cfg.Instance }
 
 // Owner is the id of the instance that owns the agents as this one knows
-// it, or "" while none does.
+// it, or "" while none does. This instance is the owner once it serves the
+// engine: while it holds the lock but waits to take over, it says "".
 func (s *Service) Owner() string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.owner
+	owner := s.owner
+	s.mu.Unlock()
+	if owner == s.cfg.Instance && !s.owning.Load() {
+		return ""
+	}
+	return owner
 }
 
 // Owning reports whether this instance serves the engine now.
@@ -600,7 +605,9 @@ func (s *Service) execute(from string, c command) {
 
 // forward sends a command to the owner and waits up to wait for its answer.
 func (s *Service) forward(ctx context.Context, c command, wait time.Duration) (answer, error) {
-	owner := s.Owner()
+	s.mu.Lock()
+	owner := s.owner
+	s.mu.Unlock()
 	if owner == "" || owner == s.cfg.Instance {
 		// No owner, or this instance holds the lock but does not run the
 		// engine yet (the takeover's wait).
