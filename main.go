@@ -164,7 +164,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var ownershipLost <-chan error // nil on SQLite: never ready
 	if outbox != nil {
 		svc := cluster.New(cluster.Config{Store: store, Instance: osInstanceID(cfg, getenv), Engine: engine, Coordinator: coordinator,
-			Outbox: outbox, Logger: log, Now: time.Now, Takeover: cfg.TakeoverTimeout})
+			Outbox: outbox, Logger: log, Now: time.Now, Takeover: cfg.TakeoverTimeout,
+			// An admin's edit on another instance: this one's copies follow.
+			Reload: map[string]func(context.Context) error{
+				agents.EventSequencesEdited: built.sequences.Reload,
+				agents.EventCatalogueEdited: built.catalogues.Reload,
+			}})
 		control, autopilot, runAgents = svc, svc, svc.Run
 		log.Info("several instances: standing by for the agents' lock", "instance", svc.Instance(), "takeover_timeout", cfg.TakeoverTimeout)
 	}

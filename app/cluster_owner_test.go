@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,5 +70,37 @@ func TestSingleProcessCardsNameNoOwner(t *testing.T) {
 	_, doc, _ := f.get(t, "/admin")
 	if n := doc.Find("[id$='-owner']").Length(); n != 0 {
 		t.Errorf("SQLite's control room names an owner on %d cards", n)
+	}
+}
+
+// peerRecorder stands for cluster.Outbox in Deps.Events: what the web
+// layer publishes, and what it sends to the other instances only.
+type peerRecorder struct {
+	mu          sync.Mutex
+	local, peer []string
+}
+
+func (p *peerRecorder) Publish(e agents.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.local = append(p.local, e.Kind)
+}
+
+func (p *peerRecorder) PublishToPeers(e agents.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peer = append(p.peer, e.Kind)
+}
+
+func TestEditsAreToldToThePeers(t *testing.T) {
+	rec := &peerRecorder{}
+	f := newFixture(t, nil, func(d *Deps) { d.Events = rec })
+	f.server.refreshLive()
+	f.server.catalogueChanged(context.Background())
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []string{agents.EventControlChanged, agents.EventCatalogueEdited, agents.EventControlChanged}
+	if !slices.Equal(rec.peer, want) || len(rec.local) != 0 {
+		t.Errorf("peers told %v, bus told %v; want %v and nothing", rec.peer, rec.local, want)
 	}
 }

@@ -35,8 +35,10 @@ type instance struct {
 	runs   atomic.Int64 // cycles run by this instance's engine
 	// recovered counts the takeover recoveries this instance ran.
 	recovered atomic.Int64
-	cancel    context.CancelFunc
-	done      chan error
+	// reloads counts the follow-up reloads another instance's edit caused.
+	reloads atomic.Int64
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -75,7 +77,10 @@ func startInstanceWith(t *testing.T, url, id string, realRecovery bool) *instanc
 		Logger: log, Now: time.Now, Enabled: false, Interval: time.Hour})
 	engine.Add(in.coord)
 	cfg := cluster.Config{Store: store, Instance: id, Engine: engine, Coordinator: in.coord, Outbox: in.out, Logger: log,
-		Recover: func(context.Context, time.Time) error { in.recovered.Add(1); return nil }}
+		Recover: func(context.Context, time.Time) error { in.recovered.Add(1); return nil },
+		Reload: map[string]func(context.Context) error{
+			agents.EventSequencesEdited: func(context.Context) error { in.reloads.Add(1); return nil },
+		}}
 	if realRecovery {
 		cfg.Recover = func(ctx context.Context, now time.Time) error {
 			in.recovered.Add(1)
@@ -501,4 +506,31 @@ func outcomeOf(t *testing.T, store *db.DB, id int64) string {
 		t.Fatal(err)
 	}
 	return run.Outcome
+}
+
+// TestAnEditOnOneInstanceReloadsTheOthers: the web layer of b reloaded its
+// own copy of the follow-ups and tells the peers; a reloads its copy before
+// its bus (and its live pages) hear of it; b hears nothing back.
+func TestAnEditOnOneInstanceReloadsTheOthers(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	a := startInstance(t, url, "rl-a")
+	b := startInstance(t, url, "rl-b")
+	firstOwner(t, a, b)
+	b.out.PublishToPeers(agents.Event{Kind: agents.EventSequencesEdited, At: time.Now()})
+	b.out.Publish(agents.Event{Kind: agents.EventDataChanged, Subject: "marker"})
+	a.waitEvent(t, "the edit", func(e agents.Event) bool {
+		if e.Kind == agents.EventSequencesEdited && a.reloads.Load() != 1 {
+			t.Errorf("a's bus heard of the edit after %d reloads, want 1 before", a.reloads.Load())
+		}
+		return e.Kind == agents.EventSequencesEdited
+	})
+	b.waitEvent(t, "the marker", func(e agents.Event) bool {
+		if e.Kind == agents.EventSequencesEdited {
+			t.Error("the instance that published to its peers heard the edit itself")
+		}
+		return e.Subject == "marker"
+	})
+	if b.reloads.Load() != 0 {
+		t.Errorf("b reloaded %d times after its own edit, want 0 (its web layer did)", b.reloads.Load())
+	}
 }

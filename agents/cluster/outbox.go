@@ -36,6 +36,12 @@ func (o *Outbox) Publish(e agents.Event) {
 	o.enqueue(message{Kind: kindEvents, Events: []agents.Event{e}})
 }
 
+// PublishToPeers queues e for the other instances only: this one acted on
+// it already (agents.PeerPublisher).
+func (o *Outbox) PublishToPeers(e agents.Event) {
+	o.enqueue(message{Kind: kindEvents, Events: []agents.Event{e}})
+}
+
 // enqueue queues m for the sender, or drops it when the queue is full.
 func (o *Outbox) enqueue(m message) {
 	select {

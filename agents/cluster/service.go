@@ -102,6 +102,11 @@ type Config struct {
 	// instance took the lock and before its engine runs (default
 	// agents.RecoverAfterCrash with Store and Logger).
 	Recover func(ctx context.Context, now time.Time) error
+	// Reload maps event kinds (agents.EventSequencesEdited, …) to what this
+	// instance reloads when another instance publishes one: its copies of
+	// what an admin edited there. Each runs before the event reaches the
+	// bus, so that the re-render it causes shows the new copy.
+	Reload map[string]func(context.Context) error
 	// SnapshotEvery is how often the owner sends its agent states anyway,
 	// correcting a standby that missed an event (default 15 s).
 	SnapshotEvery time.Duration
@@ -419,6 +424,13 @@ func (s *Service) receive(payload string) {
 		for _, e := range m.Events {
 			if e.Kind == agents.EventAgentState && e.State != nil {
 				s.noteState(m.From, *e.State)
+			}
+			if reload := s.cfg.Reload[e.Kind]; reload != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := reload(ctx); err != nil {
+					s.log.Error("cluster: cannot reload after another instance's edit", "event", e.Kind, "from", m.From, "err", err)
+				}
+				cancel()
 			}
 			// To the bus only, never to the Outbox: no echo.
 			s.bus.Publish(e)
