@@ -43,7 +43,7 @@ type builtAgents struct {
 
 // buildAgents wires every agent of agents.Registry to its adapters and puts them, with
 // the coordinator, under one supervisor tree.
-func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents.Mailer, search *searchapi.Leads, payments *stripe.Payments, log *slog.Logger) (builtAgents, error) {
+func buildAgents(cfg config.Config, store *db.DB, events agents.Publisher, mailer agents.Mailer, search *searchapi.Leads, payments *stripe.Payments, log *slog.Logger) (builtAgents, error) {
 	var seed [16]byte
 	if _, err := cryptorand.Read(seed[:]); err != nil {
 		return builtAgents{}, err
@@ -52,7 +52,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		Now:    time.Now,
 		Random: cryptorand.Reader,
 		Rand:   agents.NewLockedRand(rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))),
-		Events: bus,
+		Events: events,
 	}
 
 	var provider agents.LeadProvider = agents.NewSyntheticLeads(env.Rand)
@@ -158,7 +158,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		PortalURL: strings.TrimRight(cfg.BaseURL.String(), "/") + "/portal"}
 
 	engine := agents.NewEngine(agents.EngineConfig{
-		Store: store, Events: bus, Logger: log, Now: time.Now,
+		Store: store, Events: events, Logger: log, Now: time.Now,
 		Cycles: map[string]agents.Cycle{
 			agents.LeadSource: leadSource, agents.BizDev: bizdev, agents.Replies: replies, agents.Onboarding: onboarding,
 			agents.Ops: ops, agents.Billing: billing, agents.Collections: collections,
@@ -169,7 +169,7 @@ func buildAgents(cfg config.Config, store *db.DB, bus *agents.Bus, mailer agents
 		return builtAgents{}, err
 	}
 	coordinator := agents.NewCoordinator(agents.CoordinatorConfig{
-		Engine: engine, Store: store, Events: bus, Logger: log, Now: time.Now,
+		Engine: engine, Store: store, Events: events, Logger: log, Now: time.Now,
 		Enabled: cfg.AutopilotEnabled, Interval: cfg.AutopilotInterval,
 	})
 	engine.Add(coordinator)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/hossagent/hossagent/agents"
+	"github.com/hossagent/hossagent/agents/cluster"
 	"github.com/hossagent/hossagent/agents/sendgrid"
 	"github.com/hossagent/hossagent/agents/stripe"
 	"github.com/hossagent/hossagent/app"
@@ -114,9 +115,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	// A crash may have left tasks, outbox messages and cycle-log runs in
 	// flight: the agents settle them before anything runs (a failure is
-	// logged there).
-	if err := agents.RecoverAfterCrash(ctx, store, time.Now(), log); err != nil {
-		return 1
+	// logged there). On PostgreSQL another instance may own them and be
+	// running: only the instance that takes them over settles them
+	// (agents/cluster), never one that starts.
+	if !store.Postgres() {
+		if err := agents.RecoverAfterCrash(ctx, store, time.Now(), log); err != nil {
+			return 1
+		}
 	}
 
 	// Hashing the first admin's password takes a good part of a second: it
@@ -125,6 +130,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	boot := app.StartBootstrapAdmin(ctx, store, cfg.AdminEmail, cfg.AdminPassword, cryptorand.Reader, stdout)
 
 	bus := agents.NewBus()
+	// On PostgreSQL every event also crosses to the other instances
+	// (cluster.Outbox), so that each one's live pages see every change.
+	var events agents.Publisher = bus
+	var outbox *cluster.Outbox
+	if store.Postgres() {
+		outbox = cluster.NewOutbox(bus)
+		events = outbox
+	}
 	mailer, err := newMailer(cfg)
 	if err != nil {
 		log.Error("cannot set up e-mail", "err", err)
@@ -136,19 +149,43 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	search := newSearchAPI(cfg)
-	built, err := buildAgents(cfg, store, bus, mailer, search, payments, log)
+	built, err := buildAgents(cfg, store, events, mailer, search, payments, log)
 	engine, coordinator := built.engine, built.coordinator
 	if err != nil {
 		log.Error("cannot build the agents", "err", err)
 		return 1
 	}
+	// On SQLite this process runs the agents. On PostgreSQL the instance
+	// holding the agents' lock does; the others stand by to take over, and
+	// their control rooms act through the owner (agents/cluster).
+	var control app.AgentControl = engine
+	var autopilot app.AutopilotControl = coordinator
+	runAgents := engine.Serve
+	var ownershipLost <-chan error // nil on SQLite: never ready
+	if outbox != nil {
+		svc := cluster.New(cluster.Config{Store: store, Instance: osInstanceID(cfg, getenv), Engine: engine, Coordinator: coordinator,
+			Outbox: outbox, Logger: log, Now: time.Now, Takeover: cfg.TakeoverTimeout,
+			// An admin's edit on another instance: this one's copies follow.
+			Reload: map[string]func(context.Context) error{
+				agents.EventSequencesEdited: built.sequences.Reload,
+				agents.EventCatalogueEdited: built.catalogues.Reload,
+			}})
+		control, autopilot, runAgents = svc, svc, svc.Run
+		log.Info("several instances: standing by for the agents' lock", "instance", svc.Instance(), "takeover_timeout", cfg.TakeoverTimeout)
+	}
 	agentsCtx, stopAgents := context.WithCancel(context.Background())
 	defer stopAgents()
 	agentsDone := make(chan error, 1)
-	go func() { agentsDone <- engine.Serve(agentsCtx) }()
+	go func() { agentsDone <- runAgents(agentsCtx) }()
+	if outbox != nil {
+		// The cluster service ends early only when this instance lost the
+		// agents' lock (or could not take them over): the process stops,
+		// and its platform starts it again as a standby.
+		ownershipLost = agentsDone
+	}
 
-	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: engine, Autopilot: coordinator,
-		Live: app.NewHub(bus), Events: bus, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
+	deps := app.Deps{Config: cfg, Store: store, Logger: log, Agents: control, Autopilot: autopilot,
+		Live: app.NewHub(bus), Events: events, Mailer: mailer, ClientIPHeader: cfg.ClientIPHeader, StripeInstallID: payments.InstallID(),
 		PaymentEvents: stripe.Webhook{}, MailEvents: sendgrid.Events{},
 		InvoiceFiles: built.invoiceFiles, PortalLinks: built.collections, Catalogues: built.catalogues, Replies: built.replies, Sequences: built.sequences}
 	if payments != nil {
@@ -178,11 +215,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"stripe", cfg.Stripe.Enabled, "data", store.Where())
 
 	code, bootDone := 0, boot.Done()
+	agentsEnded := false
 	for waiting := true; waiting; {
 		select {
 		case err := <-served:
 			log.Error("server stopped", "err", err)
 			return 1
+		case err := <-ownershipLost:
+			log.Error("the agents stopped; stopping so that this instance starts again as a standby", "err", err)
+			code, waiting, agentsEnded = 1, false, true
 		case <-bootDone:
 			bootDone = nil // reported once
 			if err := boot.Err(); err != nil && ctx.Err() == nil {
@@ -209,13 +250,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		code = 1
 	}
 	stopAgents()
-	select {
-	case err := <-agentsDone:
-		if err != nil {
-			log.Error("agents stopped with an error", "err", err)
+	if !agentsEnded {
+		select {
+		case err := <-agentsDone:
+			if err != nil {
+				log.Error("agents stopped with an error", "err", err)
+			}
+		case <-stopCtx.Done():
+			log.Error("agents did not stop in time")
 		}
-	case <-stopCtx.Done():
-		log.Error("agents did not stop in time")
 	}
 	if err := store.Close(); err != nil {
 		log.Error("closing database", "err", err)

@@ -166,10 +166,16 @@ func (s *Server) agentCards(summaries map[string]db.RunSummary, recent map[strin
 			live[st.Name] = st
 		}
 	}
+	// With several instances one owns every agent (and the coordinator):
+	// each card names it.
+	var owner *views.AgentOwner
+	if own, ok := s.agents.(AgentOwnership); ok {
+		owner = &views.AgentOwner{Instance: own.Owner(), Here: own.Owner() == own.Instance()}
+	}
 	cards := make([]views.AgentCard, 0, len(agents.Registry))
 	for _, a := range agents.Registry {
 		sum := summaries[a.Name]
-		card := views.AgentCard{Name: a.Name, Title: a.Title, State: agents.StateStopped, Runs: sum.Runs, Failures: sum.Failures}
+		card := views.AgentCard{Name: a.Name, Title: a.Title, State: agents.StateStopped, Runs: sum.Runs, Failures: sum.Failures, Owner: owner}
 		card.Spark = views.AgentSparkline(a.Name, a.Title, sparks(recent[a.Name]))
 		if sum.Last != nil {
 			last := agentRunView(*sum.Last)

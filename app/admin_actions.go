@@ -106,6 +106,15 @@ func (s *Server) refreshLive() {
 	if s.hub != nil {
 		s.hub.markAll()
 	}
+	s.tellPeers(agents.EventControlChanged)
+}
+
+// tellPeers sends an event of kind to the other instances sharing the
+// database, so that they reload and re-render too; alone, it does nothing.
+func (s *Server) tellPeers(kind string) {
+	if s.peers != nil {
+		s.peers.PublishToPeers(agents.Event{Kind: kind, At: s.now().UTC()})
+	}
 }
 
 // agentOf reads and checks the {name} of an agent route; false means it

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/hossagent/hossagent/agents"
 	"github.com/hossagent/hossagent/db"
 	"github.com/hossagent/hossagent/db/money"
 	"github.com/hossagent/hossagent/views"
@@ -120,6 +121,7 @@ func (s *Server) catalogueChanged(ctx context.Context) {
 			s.log.Error("catalogue not reloaded after an edit", "err", err)
 		}
 	}
+	s.tellPeers(agents.EventCatalogueEdited)
 	s.refreshLive()
 }
 

@@ -167,6 +167,7 @@ func (s *Server) saveSequence(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("sequences not reloaded after an edit", "err", err)
 		}
 	}
+	s.tellPeers(agents.EventSequencesEdited)
 	s.refreshLive()
 	msg := fmt.Sprintf("Follow-ups of %s saved: %d, for the follow-ups sent from now on.", pack, len(f.followUps))
 	if len(f.followUps) == 0 {

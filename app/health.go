@@ -33,5 +33,28 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Several instances: a standby is ready too (it serves every page and
+	// hands the agents' actions to the owner); the body says which it is.
+	if own, ok := s.agents.(AgentOwnership); ok {
+		owner := own.Owner()
+		switch owner {
+		case own.Instance():
+			_, _ = w.Write([]byte("ready: owner\n"))
+		case "":
+			_, _ = w.Write([]byte("ready: standby, owner none (a takeover is under way)\n"))
+		default:
+			_, _ = w.Write([]byte("ready: standby, owner " + owner + "\n"))
+		}
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// AgentOwnership is what an AgentControl shared by several instances on
+// PostgreSQL adds (agents/cluster's Service): this instance's id, and the
+// id of the instance that owns the agents ("" while none does). The engine
+// alone (SQLite) has none of it.
+type AgentOwnership interface {
+	Instance() string
+	Owner() string
 }

@@ -180,6 +180,10 @@ type Server struct {
 	// runWait is how long a manual agent run may hold its request before it
 	// answers "running — see the cycle log" (admin_actions.go).
 	runWait time.Duration
+	// peers tells the other instances on a shared PostgreSQL database of an
+	// admin's edits (Deps.Events when it is an agents.PeerPublisher); nil
+	// alone on SQLite.
+	peers agents.PeerPublisher
 }
 
 // New builds the server from its dependencies.
@@ -221,6 +225,9 @@ func New(d Deps) *Server {
 		portalLinkAsks:   newAttemptLimiter(portalAskRefillEach, portalAskBurst, d.Now),
 		kindTitles:       d.KindTitles,
 		runWait:          defaultRunWait,
+	}
+	if p, ok := d.Events.(agents.PeerPublisher); ok {
+		s.peers = p
 	}
 	if s.kindTitles == nil {
 		// The stored catalogue's titles when the process holds it, else

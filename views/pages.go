@@ -64,6 +64,15 @@ type AgentCard struct {
 	CrashInjection bool
 	// Spark is the sparkline of the agent's latest runs (charts.go).
 	Spark Sparkline
+	// Owner is the instance that runs the agent, when several instances
+	// share a PostgreSQL database; nil on SQLite (this process runs it).
+	Owner *AgentOwner
+}
+
+// AgentOwner names the instance owning an agent.
+type AgentOwner struct {
+	Instance string // "" while no instance owns it (a takeover under way)
+	Here     bool   // it is the instance that rendered the page
 }
 
 // AdminPage is the control room at /admin.

@@ -97,7 +97,15 @@ type Config struct {
 	// DatabaseURL is DATABASE_URL: a postgres:// URL puts the data in
 	// PostgreSQL, where several instances may share it; empty keeps it in
 	// SQLite under DataDir.
-	DatabaseURL     string
+	DatabaseURL string
+	// InstanceID is INSTANCE_ID: this instance's name among those sharing
+	// a PostgreSQL database (the control room and /readyz show which one
+	// owns the agents). Empty: main names it FLY_MACHINE_ID, or host-pid.
+	InstanceID string
+	// TakeoverTimeout is TAKEOVER_TIMEOUT: on PostgreSQL, how long the
+	// agents may stay without an owner after theirs died or was cut off
+	// before another instance has taken them over.
+	TakeoverTimeout time.Duration
 	BaseURL         *url.URL
 	ReleaseMode     string
 	LogFormat       string
@@ -336,6 +344,8 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	c.Addr = r.addr("ADDR", ":8080")
 	c.DataDir = r.text("DATA_DIR", "./data")
 	c.DatabaseURL = r.databaseURL("DATABASE_URL")
+	c.InstanceID = r.instanceID("INSTANCE_ID")
+	c.TakeoverTimeout = r.duration("TAKEOVER_TIMEOUT", 10*time.Second, 4*time.Second, 5*time.Minute)
 	c.BaseURL = r.baseURL("BASE_URL", defaultBaseURL)
 	defaultLog := LogText
 	if c.ReleaseMode == Production {
@@ -813,6 +823,29 @@ func (r *reader) databaseURL(name string) string {
 		return ""
 	}
 	return v
+}
+
+// instanceID reads INSTANCE_ID: empty, or up to 50 letters, digits and
+// . _ : - starting with a letter or digit (it goes into PostgreSQL's
+// application_name, which keeps 63 ASCII bytes).
+func (r *reader) instanceID(name string) string {
+	v := r.text(name, "")
+	if v == "" {
+		return ""
+	}
+	ok := len(v) <= 50 && isAlnum(v[0])
+	for i := 0; ok && i < len(v); i++ {
+		ok = isAlnum(v[i]) || strings.IndexByte("._:-", v[i]) >= 0
+	}
+	if !ok {
+		r.fail(name, v, "want up to 50 letters, digits and . _ : - starting with a letter or digit, such as web-1")
+		return ""
+	}
+	return v
+}
+
+func isAlnum(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
 
 func (r *reader) optionalURL(name string) string {
