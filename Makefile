@@ -54,8 +54,11 @@ check-templ:
 check-assets:
 	bash assets/vendor.sh --check
 
+# unit runs every package's tests, then the store's suite a second time on
+# PostgreSQL (db/db_test.go's mustOpen switches on HOSSAGENT_TEST_DB).
 unit:
 	$(GO) test -count=1 ./...
+	HOSSAGENT_TEST_DB=postgres $(GO) test -count=1 -timeout 20m ./db/
 
 # fuzz runs every Go fuzz target of the module (found with go test -list,
 # so a new FuzzXxx is included without editing this file), one after

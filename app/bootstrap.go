@@ -51,6 +51,12 @@ func BootstrapAdmin(ctx context.Context, store *db.DB, email, password string, r
 		}
 	}
 	u, err := store.CreateUser(ctx, db.NewUser{Email: email, Password: password, Role: db.RoleAdmin})
+	if db.IsUniqueViolation(err) {
+		// On PostgreSQL, another instance started at the same moment
+		// created this first admin between the count and here: it is done
+		// (and that instance printed the password, if one was drawn).
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("bootstrap: unable to create the first admin: %w", err)
 	}

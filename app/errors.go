@@ -32,7 +32,7 @@ const (
 	codeConflict     errorCode = "conflict"     // the record's or agent's state refuses it: a closed invoice, a stopped agent
 	codeBusy         errorCode = "busy"         // the agent cannot take it now: its mailbox is full
 	codeRunning      errorCode = "running"      // accepted and under way, with no answer yet: see the cycle log
-	codeUnavailable  errorCode = "unavailable"  // the part that would answer is not running in this process
+	codeUnavailable  errorCode = "unavailable"  // the part that would answer is not running now (or not in this process)
 	codeInternal     errorCode = "internal"     // anything else: logged, never shown
 )
 
@@ -49,7 +49,7 @@ var codes = map[errorCode]struct {
 	codeConflict:     {http.StatusConflict, "That is not possible in the record's present state. Nothing was changed."},
 	codeBusy:         {http.StatusConflict, "Busy: try again shortly."},
 	codeRunning:      {http.StatusAccepted, "Running — see the cycle log."},
-	codeUnavailable:  {http.StatusServiceUnavailable, "That part of HossAgent is not running in this process."},
+	codeUnavailable:  {http.StatusServiceUnavailable, "That part of HossAgent is not running at the moment. Nothing was changed: try again in a few seconds."},
 	codeInternal:     {http.StatusInternalServerError, "The server hit an error and logged it. Try again in a moment."},
 }
 
@@ -73,6 +73,10 @@ func codeOf(err error) errorCode {
 		return codeRunning
 	case errors.Is(err, agents.ErrBusy):
 		return codeBusy
+	case errors.Is(err, agents.ErrNotRunning):
+		// On PostgreSQL, between an owner's death and the takeover no
+		// instance runs the agents (agents/cluster.ErrNoOwner wraps it).
+		return codeUnavailable
 	}
 	return codeInternal
 }

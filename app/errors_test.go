@@ -31,7 +31,7 @@ func TestErrorCodes(t *testing.T) {
 		{wrap(agents.ErrBackoff), codeConflict, http.StatusConflict},
 		{wrap(agents.ErrBusy), codeBusy, http.StatusConflict},
 		{wrap(agents.ErrNoAnswer), codeRunning, http.StatusAccepted},
-		{wrap(agents.ErrNotRunning), codeInternal, http.StatusInternalServerError},
+		{wrap(agents.ErrNotRunning), codeUnavailable, http.StatusServiceUnavailable},
 	} {
 		if got := codeOf(c.err); got != c.code {
 			t.Errorf("codeOf(%v) = %q, want %q", c.err, got, c.code)

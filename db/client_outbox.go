@@ -177,7 +177,7 @@ const flaggedAddress = "the address is flagged"
 // inserted in the claim's transaction, so a claim run again stores it once.
 func (d *DB) ClaimClientMessage(ctx context.Context, id int64, caps ClientCaps, link *PortalLinkGrant) (Claim, error) {
 	var claim Claim
-	err := d.runClaim(ctx, claimLockClients, func(ctx context.Context, tx bun.Tx) error {
+	err := d.runClaim(ctx, lockClientOutboxClaims, func(ctx context.Context, tx bun.Tx) error {
 		// The transaction may run again (PostgreSQL retries a deadlock): a
 		// claim decided by an attempt that was rolled back must not stand.
 		claim = ClaimGone

@@ -20,16 +20,9 @@ import (
 // it; agents/cluster is the behaviour. None of it exists on SQLite, where
 // one process owns the database through DATA_DIR's lock.
 
-// The engine's advisory lock is the two-key form pg_try_advisory_lock(int,
-// int), so that pg_locks shows it as classid = ownerLockSpace, objid =
-// ownerLockEngine, objsubid = 2, and no other use of advisory locks (a
-// bigint key of some tool on the same database) can collide with it by
-// accident. Advisory locks are per database: two HossAgent databases on one
-// server have an owner each.
-const (
-	ownerLockSpace  = 0x486f7373 // "Hoss"
-	ownerLockEngine = 1          // the whole engine: coordinator and every agent
-)
+// The engine's advisory lock is lockEngine of postgres.go's lock space.
+// Advisory locks are per database: two HossAgent databases on one server
+// have an owner each.
 
 // ClusterChannel is the one notification channel of the instances: events,
 // admin commands to the owner, its answers and announcements (each payload
@@ -149,7 +142,7 @@ func (l *OwnerLock) Try(ctx context.Context) (bool, error) {
 	// Session level, not transaction level: the lock lives as long as this
 	// session, which is the point (it goes with the instance's death).
 	var ok bool
-	err := l.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", ownerLockSpace, ownerLockEngine).Scan(&ok)
+	err := l.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", lockSpace, lockEngine).Scan(&ok)
 	if err != nil {
 		l.drop()
 		return false, fmt.Errorf("db: trying the owner lock: %w", err)
@@ -190,7 +183,7 @@ func (l *OwnerLock) PID() uint32 {
 func (l *OwnerLock) Close() {
 	if l.held && l.conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", ownerLockSpace, ownerLockEngine)
+		_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", lockSpace, lockEngine)
 		cancel()
 	}
 	l.drop()
@@ -233,7 +226,7 @@ func (d *DB) LockOwner(ctx context.Context) (h Holder, ok bool, err error) {
 		WHERE l.locktype = 'advisory' AND l.granted
 		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		  AND l.classid::bigint = ? AND l.objid::bigint = ? AND l.objsubid = 2
-		LIMIT 1`, ownerLockSpace, ownerLockEngine).Scan(&app, &pid, &since)
+		LIMIT 1`, lockSpace, lockEngine).Scan(&app, &pid, &since)
 	if err = notFound(err); errors.Is(err, ErrNotFound) {
 		return Holder{}, false, nil
 	}

@@ -169,6 +169,21 @@ func (d *DB) Migrate(ctx context.Context) error {
 	if err := ms.Discover(files); err != nil {
 		return fmt.Errorf("db: unable to read migrations: %w", err)
 	}
+	if d.Postgres() {
+		// Several instances may start at once on an empty database: each
+		// waits for the others' migrations (then finds nothing to do). The
+		// session lock is held on one connection of the pool, the
+		// migrations run on others.
+		conn, err := d.bun.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("db: unable to lock the migrations: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?, ?)", lockSpace, lockMigrate); err != nil {
+			return fmt.Errorf("db: unable to lock the migrations: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?, ?)", lockSpace, lockMigrate) //nolint:errcheck // the session's end releases it too
+	}
 	m := migrate.NewMigrator(d.bun, ms, migrate.WithMarkAppliedOnSuccess(true))
 	if err := m.Init(ctx); err != nil {
 		return fmt.Errorf("db: unable to prepare migration tables: %w", err)

@@ -206,7 +206,7 @@ const (
 // claimed twice and the claims together never pass a cap.
 func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim, error) {
 	var claim Claim
-	err := d.runClaim(ctx, claimLockOutbox, func(ctx context.Context, tx bun.Tx) error {
+	err := d.runClaim(ctx, lockOutboxClaims, func(ctx context.Context, tx bun.Tx) error {
 		// The transaction may run again (PostgreSQL retries a deadlock): a
 		// claim decided by an attempt that was rolled back must not stand.
 		claim = ClaimGone
@@ -288,15 +288,6 @@ func (d *DB) ClaimMessage(ctx context.Context, id int64, caps EmailCaps) (Claim,
 	return claim, nil
 }
 
-// The claims' advisory locks on PostgreSQL (runClaim): the two-key form,
-// in the store's space ("Hoss", as the engine owner's lock of cluster.go),
-// one key per outbox, since each has caps of its own.
-const (
-	claimLockSpace   = 0x486f7373
-	claimLockOutbox  = 101
-	claimLockClients = 102
-)
-
 // runClaim runs fn, a claim of an outbox with caps (ClaimMessage,
 // ClaimClientMessage), in a transaction.
 //
@@ -331,7 +322,7 @@ func (d *DB) runClaim(ctx context.Context, key int32, fn func(ctx context.Contex
 		return d.RunInTx(ctx, fn)
 	}
 	return d.runInTxPostgres(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, ?)", claimLockSpace, key); err != nil {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, ?)", lockSpace, key); err != nil {
 			return err
 		}
 		return fn(ctx, tx)

@@ -111,6 +111,26 @@ func (d *DB) Where() string {
 	return d.path
 }
 
+// The store's PostgreSQL advisory locks, all in the two-key form
+// pg_advisory_lock(int, int) with one space, so that pg_locks shows them as
+// classid = lockSpace, objid = the key, objsubid = 2, and no other use of
+// advisory locks on the same database (a bigint key of some tool) can
+// collide with them by accident.
+const (
+	lockSpace = 0x486f7373 // "Hoss"
+	// lockEngine is held by the instance that owns the agents, on a session
+	// of its own, for as long as it owns them (cluster.go).
+	lockEngine = 1
+	// lockMigrate is held while an instance migrates, so that instances
+	// started together on an empty database migrate one after the other.
+	lockMigrate = 100
+	// lockOutboxClaims and lockClientOutboxClaims make the claims of one
+	// outbox take turns across instances, each outbox having caps of its
+	// own (runClaim, outbox.go).
+	lockOutboxClaims       = 101
+	lockClientOutboxClaims = 102
+)
+
 // maxTxAttempts bounds how often RunInTx runs a transaction PostgreSQL
 // aborted for a conflict with another one.
 const maxTxAttempts = 10
