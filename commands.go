@@ -83,6 +83,16 @@ func backupPostgres(ctx context.Context, rawURL, path string, stdout, stderr io.
 		env = append(env, "PGPASSWORD="+p)
 		u.User = url.User(u.User.Username())
 	}
+	// A password in the query (libpq takes password= and sslpassword=
+	// there too) goes the same way.
+	q := u.Query()
+	for k, v := range map[string]string{"password": "PGPASSWORD", "sslpassword": "PGSSLPASSWORD"} {
+		if q.Has(k) {
+			env = append(env, v+"="+q.Get(k))
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
 	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--file="+path, "--dbname="+u.String())
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -90,7 +100,7 @@ func backupPostgres(ctx context.Context, rawURL, path string, stdout, stderr io.
 		_ = os.Remove(path) // a partial dump is not a backup
 		return 1
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s (pg_dump custom format: restore with pg_restore --dbname=URL %s)\n", u.Redacted(), path, path)
+	fmt.Fprintf(stdout, "backed up %s to %s (pg_dump custom format: restore with pg_restore --dbname=URL %s)\n", db.RedactURL(u), path, path)
 	return 0
 }
 

@@ -155,6 +155,14 @@ func (c *Coordinator) autopilot(ctx context.Context, interval time.Duration) err
 		case <-c.wake:
 			return nil
 		case <-ticks:
+			// The stored settings are read again at every tick: with
+			// several instances the switch may be turned off elsewhere and
+			// the wake-up lost (agents/cluster); a tick never runs against
+			// a switch that is off.
+			enabled, now, err := c.Autopilot(ctx)
+			if err != nil || !enabled || now != interval {
+				return nil // Serve reads them again (and reports an error)
+			}
 			c.tick(ctx, db.TriggerAutopilot)
 		}
 	}

@@ -176,9 +176,6 @@ func BenchmarkHotAggregates(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			hook.take()
 			if err := c.run(); err != nil {
-				if d.Postgres() {
-					b.Skipf("fails on PostgreSQL: %v", err)
-				}
 				b.Fatal(err)
 			}
 			for _, q := range hook.take() {

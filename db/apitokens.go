@@ -144,6 +144,7 @@ func (d *DB) RevokeAPIToken(ctx context.Context, id int64, now time.Time) (t *AP
 	now = now.UTC()
 	t = new(APIToken)
 	err = d.RunInTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		revoked = false // RunInTx may run this again (PostgreSQL)
 		if err := tx.NewSelect().Model(t).Where("k.id = ?", id).Scan(ctx); err != nil {
 			return notFound(err)
 		}

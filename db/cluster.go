@@ -73,7 +73,7 @@ func (d *DB) connect(ctx context.Context, c ClusterConn) (*pgx.Conn, error) {
 	}
 	cfg, err := pgx.ParseConfig(d.url.String())
 	if err != nil {
-		return nil, fmt.Errorf("db: DATABASE_URL %s is not a valid PostgreSQL URL", d.url.Redacted())
+		return nil, fmt.Errorf("db: DATABASE_URL %s is not a valid PostgreSQL URL", RedactURL(d.url))
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 5 * time.Second
@@ -100,7 +100,7 @@ func (d *DB) connect(ctx context.Context, c ClusterConn) (*pgx.Conn, error) {
 	cfg.RuntimeParams["tcp_user_timeout"] = strconv.Itoa(secs * 1000)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("db: unable to connect to PostgreSQL at %s: %w", d.url.Redacted(), redactErr(err, d.url))
+		return nil, fmt.Errorf("db: unable to connect to PostgreSQL at %s: %w", RedactURL(d.url), redactErr(err, d.url))
 	}
 	return conn, nil
 }

@@ -63,8 +63,11 @@ func TestOwnerLockIsExclusiveAndNamesItsHolder(t *testing.T) {
 	}
 
 	// a's session dies: its Ping fails and b takes the lock.
-	if _, err := d.Bun().ExecContext(ctx, "SELECT pg_terminate_backend(?)", h.PID); err != nil {
-		t.Fatal(err)
+	// With a timeout pg_terminate_backend waits until the backend is gone
+	// (and its locks with it), not only until it was signalled.
+	var gone bool
+	if err := d.Bun().NewRaw("SELECT pg_terminate_backend(?, 10000)", h.PID).Scan(ctx, &gone); err != nil || !gone {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v; want it gone within 10 s", h.PID, gone, err)
 	}
 	if err := a.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded on a terminated session")

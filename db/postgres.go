@@ -49,6 +49,36 @@ func OpenPostgresWritable(ctx context.Context, rawURL string, opts ...Option) (*
 	return openPostgres(ctx, rawURL, false, opts...)
 }
 
+// RedactURL is a PostgreSQL URL as it may be shown: without the password
+// of its user info, nor the password or sslpassword its query may carry
+// (libpq and pgx take both).
+func RedactURL(u *url.URL) string {
+	c := *u
+	if q := c.Query(); q.Has("password") || q.Has("sslpassword") {
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}
+
+// urlPasswords are the secrets rawURL carries, to be kept out of any text.
+func urlPasswords(u *url.URL) []string {
+	var out []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		out = append(out, p)
+	}
+	for _, k := range []string{"password", "sslpassword"} {
+		if p := u.Query().Get(k); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func openPostgres(ctx context.Context, rawURL string, readOnly bool, opts ...Option) (*DB, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || !IsPostgresURL(rawURL) {
@@ -57,7 +87,7 @@ func openPostgres(ctx context.Context, rawURL string, readOnly bool, opts ...Opt
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
 		// pgx's message may quote the URL, password included.
-		return nil, fmt.Errorf("db: DATABASE_URL %s is not a valid PostgreSQL URL", u.Redacted())
+		return nil, fmt.Errorf("db: DATABASE_URL %s is not a valid PostgreSQL URL", RedactURL(u))
 	}
 	// Every session works in UTC, so a time the server turns into text (a
 	// due day of kept_totals, say) reads as SQLite's does.
@@ -86,15 +116,21 @@ func openPostgres(ctx context.Context, rawURL string, readOnly bool, opts ...Opt
 	}
 	if err := d.bun.PingContext(ctx); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("db: unable to reach PostgreSQL at %s: %w", u.Redacted(), redactErr(err, u))
+		return nil, fmt.Errorf("db: unable to reach PostgreSQL at %s: %w", RedactURL(u), redactErr(err, u))
 	}
 	return d, nil
 }
 
-// redactErr keeps a password out of a connection error's text.
+// redactErr keeps the URL's passwords out of a connection error's text.
 func redactErr(err error, u *url.URL) error {
-	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(err.Error(), p) {
-		return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
+	text, changed := err.Error(), false
+	for _, p := range urlPasswords(u) {
+		if strings.Contains(text, p) {
+			text, changed = strings.ReplaceAll(text, p, "xxxxx"), true
+		}
+	}
+	if changed {
+		return errors.New(text)
 	}
 	return err
 }
@@ -106,7 +142,7 @@ func (d *DB) Postgres() bool { return d.url != nil }
 // PostgreSQL URL without its password.
 func (d *DB) Where() string {
 	if d.url != nil {
-		return d.url.Redacted()
+		return RedactURL(d.url)
 	}
 	return d.path
 }

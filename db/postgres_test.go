@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,8 @@ func mustOpenPostgres(tb testing.TB) *DB {
 }
 
 func TestOpenPostgresRefusesBadURLsWithoutEchoingThePassword(t *testing.T) {
-	for _, raw := range []string{"mysql://u:hunter2@x/db", "postgres://u:hunter2@127.0.0.1:1/db?sslmode=bogus"} {
+	for _, raw := range []string{"mysql://u:hunter2@x/db", "postgres://u:hunter2@127.0.0.1:1/db?sslmode=bogus",
+		"postgres://u@127.0.0.1:1/db?password=hunter2&connect_timeout=2", "postgres://u@127.0.0.1:1/db?sslpassword=hunter2&sslmode=bogus"} {
 		_, err := OpenPostgres(context.Background(), raw)
 		if err == nil {
 			t.Fatalf("OpenPostgres(%q) = nil error", raw)
@@ -81,5 +83,20 @@ func TestPostgresRunInTxRetriesSerializationFailures(t *testing.T) {
 	}
 	if n != workers*each {
 		t.Fatalf("tally = %d after %d increments: the read-then-write transactions lost updates", n, workers*each)
+	}
+}
+
+func TestRedactURLHidesEveryPassword(t *testing.T) {
+	for _, raw := range []string{"postgres://u:hunter2@db/x", "postgres://u@db/x?password=hunter2", "postgres://u@db/x?sslmode=require&sslpassword=hunter2"} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RedactURL(u); strings.Contains(got, "hunter2") || !strings.Contains(got, "db/x") {
+			t.Errorf("RedactURL(%s) = %s", raw, got)
+		}
+		if u.String() != raw {
+			t.Errorf("RedactURL changed its argument: %s", u)
+		}
 	}
 }

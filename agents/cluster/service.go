@@ -90,7 +90,8 @@ type Config struct {
 	// owner died or was cut off (default 10 s, at least 4 s): PostgreSQL
 	// drops a silent session after half of it, and the new owner waits
 	// TryEvery plus the ping timeout (an eighth of it) before it runs
-	// anything, so that a cut-off owner has stopped first.
+	// anything, by when a cut-off owner has noticed and begun to stop
+	// (see takeoverWait for what that does and does not cover).
 	Takeover time.Duration
 	// CommandTimeout bounds a forwarded stop, start, restart or crash
 	// (default 15 s: the engine's stop timeout is 10 s).
@@ -169,7 +170,14 @@ func (s *Service) pingTimeout() time.Duration { return max(500*time.Millisecond,
 
 // takeoverWait is how long a new owner waits before it runs anything: a
 // predecessor that is alive but cut off notices its loss within one ping
-// period and one ping timeout, and has stopped by then.
+// period and one ping timeout and cancels its engine then. A cycle it had
+// in flight may take a few seconds more to end (the engine's stop timeout);
+// what it writes then cannot double an e-mail or a bill (the recovery has
+// flagged its messages in flight for review, task attempts are numbered,
+// a task is on one invoice line at most), but a call it makes outside the
+// database then, such as creating a Stripe payment link, may be made by
+// both. It only arises when the owner's lock session alone is lost while
+// the process lives on.
 func (s *Service) takeoverWait() time.Duration { return s.cfg.TryEvery + s.pingTimeout() }
 
 func (s *Service) conn() db.ClusterConn {
@@ -217,10 +225,16 @@ func (s *Service) Run(ctx context.Context) error {
 			Conn:   s.conn(),
 			Handle: s.receive,
 			Connected: func() {
-				once.Do(func() { close(listening) })
+				first := false
+				once.Do(func() { close(listening); first = true })
 				// Whatever was sent while this listener was away is lost:
-				// ask the owner for its states, and re-render.
+				// ask the owner for its states, re-read what other
+				// instances may have changed meanwhile (the autopilot's
+				// settings, the edited copies), and re-render.
 				s.cfg.Outbox.enqueue(message{Kind: kindSync})
+				if !first {
+					s.reloadAll()
+				}
 				s.bus.Publish(agents.Event{Kind: EventOwnerChanged, At: s.cfg.Now().UTC(), Message: s.Owner()})
 			},
 			Error:      func(err error) { s.log.Warn("cluster: listening to the other instances", "err", err) },
@@ -331,6 +345,11 @@ func (s *Service) own(ctx context.Context, lock *db.OwnerLock) error {
 		lock.Close()
 		return err
 	}
+	// The copies this standby kept of what admins edit may have missed a
+	// notification: read them again before they drive anything. (The
+	// coordinator reads the autopilot's settings as it starts.)
+	s.reloadAll()
+	s.setOwner(s.cfg.Instance)
 	engineCtx, stopEngine := context.WithCancel(ctx)
 	defer stopEngine()
 	done := make(chan error, 1)
@@ -401,12 +420,14 @@ func (s *Service) resign(lock *db.OwnerLock) error {
 func (s *Service) announce() {
 	s.cfg.Outbox.enqueue(message{Kind: kindOwner})
 	now := s.cfg.Now().UTC()
+	// One message per agent: a message's events go in one notification,
+	// and the states of all agents with a stack or two need several
+	// (batch packs as many as fit).
 	states := s.cfg.Engine.States()
-	evs := make([]agents.Event, len(states))
 	for i := range states {
-		evs[i] = agents.Event{Kind: agents.EventAgentState, Agent: states[i].Name, At: now, State: &states[i]}
+		s.cfg.Outbox.enqueue(message{Kind: kindEvents, Events: []agents.Event{
+			{Kind: agents.EventAgentState, Agent: states[i].Name, At: now, State: &states[i]}}})
 	}
-	s.cfg.Outbox.enqueue(message{Kind: kindEvents, Events: evs})
 }
 
 // receive handles one notification of another instance.
@@ -436,7 +457,13 @@ func (s *Service) receive(payload string) {
 			s.bus.Publish(e)
 		}
 	case kindOwner:
-		if !s.owning.Load() {
+		// Not while this instance holds the lock (serving, or in its
+		// takeover wait): a late announcement of the predecessor must not
+		// name it the owner again.
+		s.mu.Lock()
+		holding := s.owner == s.cfg.Instance
+		s.mu.Unlock()
+		if !s.owning.Load() && !holding {
 			s.setOwner(m.From)
 		}
 	case kindResign:
@@ -478,6 +505,22 @@ func (s *Service) receive(payload string) {
 			s.cfg.Coordinator.ReloadAutopilot()
 		}
 		s.bus.Publish(agents.Event{Kind: EventSettingsChanged, At: s.cfg.Now().UTC()})
+	}
+}
+
+// reloadAll re-reads everything other instances may have changed without
+// this one hearing of it: after its listener reconnected, and when it takes
+// the agents over. Each reload is bounded; a failure is logged.
+func (s *Service) reloadAll() {
+	if s.owning.Load() {
+		s.cfg.Coordinator.ReloadAutopilot()
+	}
+	for kind, reload := range s.cfg.Reload {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := reload(ctx); err != nil {
+			s.log.Error("cluster: cannot reload what other instances edit", "event", kind, "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -556,7 +599,7 @@ func (s *Service) batch(m message) (payload []byte, next *message) {
 		raws, size = append(raws, enc...), size+n
 		return true
 	}
-	add(m.Events) // one message's events always fit: a snapshot is a few agents
+	add(m.Events) // one message's events always fit: the Outbox queues one event a message, announce one state each
 	for more := true; more; {
 		select {
 		case n := <-s.cfg.Outbox.queue:

@@ -153,18 +153,20 @@ const (
 	maxEvent = db.MaxNotifyPayload - 200
 )
 
-// encodeEvent is e as JSON, clipped to fit a notification.
+// encodeEvent is e as JSON, clipped to fit a notification: a state's stack
+// and error always (several states share one), a message and subject when
+// the event is too long.
 func encodeEvent(e agents.Event) (json.RawMessage, error) {
-	b, err := json.Marshal(e)
-	if err != nil || len(b) <= maxEvent {
-		return b, err
-	}
-	e.Message, e.Subject = clip(e.Message, maxText), clip(e.Subject, maxSubject)
 	if e.State != nil {
 		st := *e.State
 		st.Stack, st.LastError = clip(st.Stack, maxStack), clip(st.LastError, maxText)
 		e.State = &st
 	}
+	b, err := json.Marshal(e)
+	if err != nil || len(b) <= maxEvent {
+		return b, err
+	}
+	e.Message, e.Subject = clip(e.Message, maxText), clip(e.Subject, maxSubject)
 	if b, err = json.Marshal(e); err != nil || len(b) <= maxEvent {
 		return b, err
 	}
