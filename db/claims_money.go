@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // The money claims and how each stays correct when several instances share
@@ -22,15 +20,6 @@ import (
 //   - collection jobs: FOR UPDATE SKIP LOCKED on the job, and the outbox's
 //     UNIQUE dedupe key (CompleteCollectionJob);
 //   - monthly periods: a guarded UPDATE of next_period_at (OpenPeriod).
-
-// pinIn is DB.pin for a query built on idb (the database or a transaction
-// of it), for the query functions that take one rather than the store.
-func pinIn(idb bun.IDB, sqlText string) string {
-	if idb.Dialect().Name() == dialect.PG {
-		return indexedBy.ReplaceAllString(sqlText, "")
-	}
-	return sqlText
-}
 
 // pinJoins is DB.pin for a template that also fixes its join order with
 // CROSS JOIN … ON: SQLite's planner keeps the left table of a CROSS JOIN

@@ -22,7 +22,7 @@ import (
 // Every racer waits at a common start so that they overlap.
 
 // mustOpenInstances returns n stores on d's database, each as another
-// instance of the app would open it (see above), on d's clock.
+// instance of the app would open it (see above), with d's clock and guard.
 func mustOpenInstances(tb testing.TB, d *DB, n int) []*DB {
 	tb.Helper()
 	out := make([]*DB, n)
@@ -31,7 +31,7 @@ func mustOpenInstances(tb testing.TB, d *DB, n int) []*DB {
 			out[i] = d
 			continue
 		}
-		o, err := OpenPostgres(context.Background(), d.url.String(), WithClock(d.now))
+		o, err := OpenPostgres(context.Background(), d.url.String(), WithClock(d.now), WithGuard(d.guard))
 		if err != nil {
 			tb.Fatalf("OpenPostgres (instance %d): %v", i, err)
 		}

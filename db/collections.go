@@ -53,7 +53,7 @@ func (d *DB) DueCollectionJobs(ctx context.Context, now time.Time, limit int) ([
 }
 
 func dueJobsQuery(idb bun.IDB, dst *[]CollectionJob, now time.Time, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr(pinIn(idb, "collection_jobs AS j INDEXED BY collection_jobs_run")).
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "collection_jobs AS j INDEXED BY collection_jobs_run")).
 		Where("j.run_at <= ?", now.UTC()).OrderExpr("j.run_at, j.id").Limit(int64(limit))
 }
 

@@ -42,17 +42,12 @@ func openTestStore(t *testing.T, opts ...Option) *DB {
 // file refuses to start (lock.go), so there is nothing to race.
 func openInstances(t *testing.T, n int, opts ...Option) []*DB {
 	t.Helper()
-	url := pgtest.Start(t).NewDatabase(t)
-	out := make([]*DB, n)
-	for i := range out {
-		d, err := OpenPostgres(context.Background(), url, opts...)
-		if err != nil {
-			t.Fatalf("instance %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
-		out[i] = d
+	d, err := OpenPostgres(context.Background(), pgtest.Start(t).NewDatabase(t), opts...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	t.Cleanup(func() { _ = d.Close() })
+	return mustOpenInstances(t, d, n)
 }
 
 // testMinutesAfter2026 is the SQL of 2026-01-01 00:00 UTC plus minutes

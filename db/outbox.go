@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // MaxSendAttempts bounds how often one outbox message is handed to the mail
@@ -33,16 +32,6 @@ const MaxSendAttempts = 3
 func leftSince(arg string) string {
 	return "(SELECT COUNT(*) FROM messages INDEXED BY messages_left WHERE status IN ('sent','dry_run') AND sent_at > " + arg + ") + " +
 		"(SELECT COUNT(*) FROM messages INDEXED BY messages_sending WHERE status = 'sending' AND sending_at > " + arg + ")"
-}
-
-// pinned is d.pin for the query helpers that get only a bun.IDB (a
-// transaction, or the store's handle): the template with its INDEXED BY
-// clauses on SQLite, without them on PostgreSQL.
-func pinned(idb bun.IDB, sqlText string) string {
-	if idb.Dialect().Name() == dialect.PG {
-		return indexedBy.ReplaceAllString(sqlText, "")
-	}
-	return sqlText
 }
 
 // sendsInWindowsSQL is leftSince for the hour (?0) and the day (?1) at

@@ -457,7 +457,7 @@ func AddMonth(t time.Time) time.Time {
 // the most overdue first: a range of the partial index
 // customers_next_period, which holds only the customers on monthly plans.
 func duePeriodsQuery(idb bun.IDB, dst *[]Customer, now time.Time, limit int) *bun.SelectQuery {
-	return idb.NewSelect().Model(dst).ModelTableExpr(pinIn(idb, "customers AS c INDEXED BY customers_next_period")).
+	return idb.NewSelect().Model(dst).ModelTableExpr(pinned(idb, "customers AS c INDEXED BY customers_next_period")).
 		Where("c.next_period_at IS NOT NULL AND c.next_period_at <= ?", now.UTC()).
 		OrderExpr("c.next_period_at, c.id").Limit(int64(limit))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
@@ -210,8 +211,12 @@ var indexedBy = regexp.MustCompile(`\s+INDEXED BY \w+`)
 // predicate (pg_plan_test.go checks that it does). sqlText must be a
 // template written in this package, never text holding a value: values
 // reach a query only as arguments.
-func (d *DB) pin(sqlText string) string {
-	if d.Postgres() {
+func (d *DB) pin(sqlText string) string { return pinned(d.bun, sqlText) }
+
+// pinned is pin for the query helpers that get only a bun.IDB (a
+// transaction, or the store's handle), whose dialect decides.
+func pinned(idb bun.IDB, sqlText string) string {
+	if idb.Dialect().Name() == dialect.PG {
 		return indexedBy.ReplaceAllString(sqlText, "")
 	}
 	return sqlText
